@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/dispatchd/dispatchd/internal/apikey"
+	"github.com/dispatchd/dispatchd/internal/config"
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+const keysUsage = `Usage: dispatchd keys <command> [flags]
+
+Commands:
+  create --name NAME [--default-endpoint EP]   create an API key and print it, once
+  list                                         list the API keys (never the keys themselves)
+  revoke ID                                    revoke an API key, at once
+
+Every command takes --database-url (env DISPATCHD_DATABASE_URL).
+API calls send a key as "Authorization: Bearer disp_k1_…".
+`
+
+// keysCommand manages the API keys stored in the database: "dispatchd keys
+// create|list|revoke". args are what follows "keys".
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return errors.New("keys: no command given")
+	}
+	switch args[0] {
+	case "create":
+		return keysCreate(ctx, args[1:], getenv, stdout, stderr)
+	case "list":
+		return keysList(ctx, args[1:], getenv, stdout, stderr)
+	case "revoke":
+		return keysRevoke(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, keysUsage)
+	return fmt.Errorf("keys: unknown command %q", args[0])
+}
+
+// keysFlags is a keys command's flag set, with the --database-url every
+// command takes.
+type keysFlags struct {
+	*flag.FlagSet
+	databaseURL string
+}
+
+func newKeysFlags(name, usage string, stderr io.Writer) *keysFlags {
+	fs := &keysFlags{FlagSet: flag.NewFlagSet("keys "+name, flag.ContinueOnError)}
+	fs.SetOutput(stderr)
+	fs.StringVar(&fs.databaseURL, "database-url", "", "sqlite:<path> or postgres://… (env DISPATCHD_DATABASE_URL)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: dispatchd keys %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, which may mix flags and arguments ("revoke ID
+// --database-url …" as well as "revoke --database-url … ID"), and returns
+// the arguments.
+func (fs *keysFlags) parse(args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		// After "--" everything is an argument, even what looks like a flag.
+		if n := len(args) - fs.NArg(); n > 0 && args[n-1] == "--" {
+			return append(rest, fs.Args()...), nil
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// openKeys opens the store the settings name, the way serve does: the
+// flag, then DISPATCHD_DATABASE_URL from the environment or .env, then the
+// default. The caller closes the job.Store.
+func (fs *keysFlags) openKeys(ctx context.Context, getenv func(string) string, stderr io.Writer) (job.Store, apikey.Store, error) {
+	var args []string
+	if fs.databaseURL != "" {
+		args = []string{"--database-url", fs.databaseURL}
+	}
+	settings, _, err := loadConfig(fs.Name(), args, getenv, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := openStore(openCtx, settings)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the store (DISPATCHD_DATABASE_URL=%s): %w", config.RedactURL(settings.DatabaseURL), err)
+	}
+	keys, ok := store.(apikey.Store)
+	if !ok {
+		store.Close()
+		return nil, nil, fmt.Errorf("the store %T does not keep API keys", store)
+	}
+	return store, keys, nil
+}
+
+func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newKeysFlags("create", "create --name NAME [--default-endpoint EP]", stderr)
+	name := fs.String("name", "", "who or what the key is for, e.g. ci or billing-service (required)")
+	endpoint := fs.String("default-endpoint", "", "endpoint that Dispatched-compatible /api/jobs/dispatch calls made with the key deliver to (default: the configuration's default_endpoint)")
+	rest, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("keys create: unexpected argument %q; the name goes in --name", rest[0])
+	}
+	*name = strings.TrimSpace(*name)
+	if *name == "" {
+		return errors.New("keys create: --name is required: say who or what the key is for, e.g. --name ci")
+	}
+	// A name is shown in a table: a tab or a newline would break it.
+	if strings.ContainsFunc(*name, unicode.IsControl) {
+		return errors.New("keys create: --name must not contain control characters (tabs, newlines)")
+	}
+	*endpoint = strings.TrimSpace(*endpoint)
+
+	store, keys, err := fs.openKeys(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if *endpoint != "" {
+		// Endpoints of the configuration file are declared when serve
+		// starts, so one may well be missing now: a warning, not an error.
+		_, err := store.GetEndpoint(ctx, *endpoint)
+		switch {
+		case job.ErrorCode(err) == job.CodeNotFound:
+			fmt.Fprintf(stderr, "warning: no endpoint %q is declared yet; dispatches made with this key fail until it is\n", *endpoint)
+		case err != nil:
+			return fmt.Errorf("look up endpoint %q: %w", *endpoint, err)
+		}
+	}
+
+	plaintext, k := apikey.Generate()
+	k.Name, k.DefaultEndpoint, k.CreatedAt = *name, *endpoint, time.Now()
+	if err := keys.CreateKey(ctx, k); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created API key %s (name %q", k.ID, k.Name)
+	if k.DefaultEndpoint != "" {
+		fmt.Fprintf(stdout, ", default endpoint %q", k.DefaultEndpoint)
+	}
+	fmt.Fprintf(stdout, "):\n\n    %s\n\n", plaintext)
+	fmt.Fprintf(stdout, "Copy it now: it is not shown again (dispatchd stores only its SHA-256).\n")
+	fmt.Fprintf(stdout, "Send it as \"Authorization: Bearer <key>\"; revoke it with \"dispatchd keys revoke %s\".\n", k.ID)
+	return nil
+}
+
+func keysList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newKeysFlags("list", "list", stderr)
+	rest, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("keys list: unexpected argument %q", rest[0])
+	}
+	store, keys, err := fs.openKeys(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	list, err := keys.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "No API keys. Create one with: dispatchd keys create --name NAME")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tDEFAULT ENDPOINT\tCREATED\tLAST USED\tREVOKED")
+	for _, k := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix,
+			orDash(k.DefaultEndpoint), listTime(k.CreatedAt, "-"), listTime(k.LastUsedAt, "never"), listTime(k.RevokedAt, "-"))
+	}
+	return tw.Flush()
+}
+
+func keysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newKeysFlags("revoke", "revoke ID", stderr)
+	rest, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return errors.New(`keys revoke: give the id of one key, e.g. "dispatchd keys revoke key_…" ("dispatchd keys list" shows them)`)
+	}
+	id := rest[0]
+	store, keys, err := fs.openKeys(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	err = keys.RevokeKey(ctx, id, time.Now())
+	if job.ErrorCode(err) == job.CodeNotFound {
+		return fmt.Errorf(`keys revoke: no API key %q ("dispatchd keys list" shows the ids)`, id)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Revoked API key %s: calls made with it are refused from now on.\n", id)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// listTime formats a time of the key list, or says none if it is zero.
+func listTime(t time.Time, none string) string {
+	if t.IsZero() {
+		return none
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,69 @@
+// Command dispatchd receives webhooks and delivers jobs. See README.md.
+//
+//	dispatchd serve         run the service (every role by default)
+//	dispatchd check-config  validate the settings and the declarative file, then exit
+//	dispatchd keys          create, list or revoke API keys
+//	dispatchd version       print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "dispatchd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `Usage: dispatchd <command> [flags]
+
+Commands:
+  serve          run the service (HTTP gateway and gRPC)
+  check-config   validate the settings and the declarative file, then exit
+  keys           create, list or revoke API keys (in the database)
+  version        print the version
+
+Run "dispatchd <command> -h" for the flags of a command.
+`
+
+// run is the whole program; main only adds the process's signals,
+// environment and standard streams, so tests can run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stdout, stderr)
+	case "check-config":
+		return checkConfig(rest, getenv, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "dispatchd", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

@@ -1,0 +1,460 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/gen/openapi"
+	"github.com/dispatchd/dispatchd/internal/api"
+	"github.com/dispatchd/dispatchd/internal/apikey"
+	"github.com/dispatchd/dispatchd/internal/config"
+	"github.com/dispatchd/dispatchd/internal/delivery"
+	"github.com/dispatchd/dispatchd/internal/gateway"
+	"github.com/dispatchd/dispatchd/internal/ingest"
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/metrics"
+	"github.com/dispatchd/dispatchd/internal/opsnotify"
+	"github.com/dispatchd/dispatchd/internal/server"
+	"github.com/dispatchd/dispatchd/internal/ssrf"
+	"github.com/dispatchd/dispatchd/internal/store/postgres"
+	"github.com/dispatchd/dispatchd/internal/store/sqlite"
+	"github.com/dispatchd/dispatchd/internal/telemetry"
+	"github.com/dispatchd/dispatchd/internal/worker"
+)
+
+// sourceReloadInterval is how soon a source changed through the API of
+// another process takes effect in this one.
+const sourceReloadInterval = 5 * time.Second
+
+// declareSources upserts the file's sources and removes the ones the file
+// declared before but no longer does: a source taken out of the file must
+// stop accepting webhooks.
+func declareSources(ctx context.Context, store job.Store, file *config.File, log *slog.Logger) error {
+	now := time.Now()
+	specs := make([]job.SourceSpec, len(file.Sources))
+	declared := map[string]bool{}
+	for i := range file.Sources {
+		specs[i] = file.Sources[i].Spec()
+		declared[specs[i].Name] = true
+	}
+	if err := store.UpsertSources(ctx, specs, job.OriginConfig, now); err != nil {
+		return fmt.Errorf("declare the configured sources: %w", err)
+	}
+	existing, err := store.ListSources(ctx)
+	if err != nil {
+		return fmt.Errorf("list the sources: %w", err)
+	}
+	for _, src := range existing {
+		if src.Origin == job.OriginConfig && !declared[src.Name] {
+			if err := store.DeleteSource(ctx, src.Name); err != nil {
+				return fmt.Errorf("remove source %s, no longer in the file: %w", src.Name, err)
+			}
+			log.Info("source removed: the configuration file no longer declares it", "source", src.Name)
+		}
+	}
+	return nil
+}
+
+// listener is one part of the process that runs until its context ends.
+type listener struct {
+	name  string
+	serve func(context.Context) error
+}
+
+// newGRPCServer returns a gRPC server with the services register adds,
+// health and reflection, API-key authentication on every method but
+// ingestion and health, and TLS when tlsConfig is set.
+func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, register func(*grpc.Server)) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
+		// A webhook body plus its headers, with room to spare.
+		grpc.MaxRecvMsgSize(config.MaxMaxBodyBytes + 1<<20),
+		grpc.ChainUnaryInterceptor(apikey.UnaryServerInterceptor(authn, apikey.Exempt)),
+		grpc.ChainStreamInterceptor(apikey.StreamServerInterceptor(authn, apikey.Exempt)),
+	}
+	if tlsConfig != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	g := grpc.NewServer(opts...)
+	register(g)
+	healthpb.RegisterHealthServer(g, health.NewServer())
+	reflection.Register(g)
+	return g
+}
+
+// inMemory serves g on an in-memory listener and returns a client
+// connection to it, and the function that serves until its context ends.
+func inMemory(g *grpc.Server, tel *telemetry.Telemetry) (*grpc.ClientConn, func(context.Context) error, error) {
+	ln := bufconn.Listen(1 << 20)
+	conn, err := grpc.NewClient("passthrough:///dispatchd-api",
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("in-memory API connection: %w", err)
+	}
+	return conn, func(ctx context.Context) error { return server.ServeGRPC(ctx, g, ln) }, nil
+}
+
+// dialInternal connects the gateway to a service of another process:
+// plaintext on a private network, or TLS verified against caFile.
+func dialInternal(addr, caFile string, tel *telemetry.Telemetry) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("DISPATCHD_INTERNAL_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("DISPATCHD_INTERNAL_CA_FILE %s: no PEM certificate in it", caFile)
+		}
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool})
+	}
+	return grpc.NewClient(addr,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(config.MaxMaxBodyBytes+1<<20)),
+	)
+}
+
+// newWorker builds the delivery role: the operational webhook sender if
+// one is configured, and the worker delivering with client.
+func newWorker(file *config.File, store job.Store, client *delivery.Client, reg prometheus.Registerer, m *metrics.Metrics, log *slog.Logger, tel *telemetry.Telemetry) (*worker.Worker, []listener) {
+	var services []listener
+	var notifier worker.Notifier
+	if ow := file.OperationalWebhook; ow != nil {
+		sender := opsnotify.New(ow.URL, ow.Secret, &http.Client{Timeout: 15 * time.Second}, time.Now, log, reg)
+		notifier = sender
+		services = append(services, listener{"operational webhooks", func(ctx context.Context) error {
+			sender.Run(ctx)
+			return nil
+		}})
+	}
+	w := worker.New(worker.Options{
+		Store:    store,
+		Client:   client,
+		Notifier: notifier,
+		Log:      log,
+		Now:      time.Now,
+		Metrics:  m,
+
+		TracerProvider: tel.TracerProvider,
+	})
+	return w, services
+}
+
+// loadConfig reads the settings and the declarative file.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Settings, *config.File, error) {
+	env, err := config.LoadEnv(os.DirFS("."), getenv)
+	if err != nil {
+		return config.Settings{}, nil, err
+	}
+	settings, err := config.Parse(name, args, env, stderr)
+	if err != nil {
+		return config.Settings{}, nil, err
+	}
+	file := &config.File{}
+	if settings.ConfigFile != "" {
+		data, err := os.ReadFile(settings.ConfigFile)
+		if err != nil {
+			return config.Settings{}, nil, fmt.Errorf("DISPATCHD_CONFIG: %w", err)
+		}
+		if file, err = config.ParseFile(data, env); err != nil {
+			return config.Settings{}, nil, fmt.Errorf("config file %s:\n%w", settings.ConfigFile, err)
+		}
+	}
+	return settings, file, nil
+}
+
+func checkConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	settings, file, err := loadConfig("check-config", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	for i := range file.Sources {
+		if _, err := ingest.NewSource(job.Source{SourceSpec: file.Sources[i].Spec()}); err != nil {
+			return err
+		}
+	}
+	if _, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "configuration OK: %d sources, %d endpoints, database %s\n",
+		len(file.Sources), len(file.Endpoints), config.RedactURL(settings.DatabaseURL))
+	return nil
+}
+
+func newLogger(w io.Writer, s config.Settings) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(s.LogLevel)) // validated by config.Parse
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "text" || (s.LogFormat == "auto" && isTerminal(w)) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// isTerminal reports whether w is a terminal: people read text there,
+// log collectors read JSON everywhere else.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// openStore opens the database the settings name.
+func openStore(ctx context.Context, s config.Settings) (job.Store, error) {
+	if path, ok := strings.CutPrefix(s.DatabaseURL, "sqlite:"); ok {
+		return sqlite.Open(ctx, path)
+	}
+	return postgres.OpenWith(ctx, s.DatabaseURL, postgres.Options{MaxConns: s.DBMaxConns, StatementTimeout: s.DBStatementTimeout})
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return serveWith(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// serveWith is serve with, for tests, a tracer provider of their own (nil:
+// the one the OTEL_* variables describe).
+func serveWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, tp trace.TracerProvider) error {
+	settings, file, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, settings)
+	tlsConfig, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile)
+	if err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, getenv, version)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		tel.TracerProvider = tp
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("spans not flushed at shutdown", "error", err)
+		}
+	}()
+
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := openStore(openCtx, settings)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("open the store (DISPATCHD_DATABASE_URL=%s): %w", config.RedactURL(settings.DatabaseURL), err)
+	}
+	defer store.Close()
+
+	// The file's endpoints are upserted at every start: the file is the
+	// source of truth for what it declares.
+	specs := make([]job.EndpointSpec, len(file.Endpoints))
+	for i := range file.Endpoints {
+		specs[i] = file.Endpoints[i].Spec()
+	}
+	if err := store.UpsertEndpoints(ctx, specs, job.OriginConfig, time.Now()); err != nil {
+		return fmt.Errorf("declare the configured endpoints: %w", err)
+	}
+	if err := declareSources(ctx, store, file, log); err != nil {
+		return err
+	}
+	sources := ingest.NewRegistry(store, log)
+	if err := sources.Load(ctx); err != nil {
+		return fmt.Errorf("load the sources: %w", err)
+	}
+	if sources.Len() == 0 {
+		log.Warn("no sources: every webhook will be answered 404; declare them in the file DISPATCHD_CONFIG names, or create them through the API")
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	m := metrics.New(registry)
+	registry.MustRegister(metrics.NewQueueCollector(store, time.Now))
+	ingestServer := ingest.NewServer(store, sources, time.Now, log, tel.TracerProvider, m)
+
+	keys, ok := store.(apikey.Store)
+	if !ok {
+		return errors.New("the store does not keep API keys")
+	}
+	authn := apikey.NewAuthenticator(keys, settings.APIKey, time.Now)
+	// One HTTP client for deliveries and test sends, behind the SSRF guard.
+	guard := ssrf.New(settings.AllowPrivateNetworks)
+	client := delivery.NewClient(guard.Control, time.Now, "dispatchd/"+version).WithTracing(tel.TracerProvider, tel.Propagator)
+	apiServers := func(g *grpc.Server) {
+		dispatchdv1.RegisterJobServiceServer(g, api.NewJobServer(store, file.DefaultEndpoint, time.Now, log))
+		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))
+		dispatchdv1.RegisterSourceServiceServer(g, api.NewSourceServer(store, sources, ingestServer, time.Now, log))
+		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(keys, store, time.Now, log))
+	}
+	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
+	grpcServer := newGRPCServer(tlsConfig, authn, tel, func(g *grpc.Server) {
+		if slices.Contains(settings.Roles, config.RoleIngest) {
+			dispatchdv1.RegisterIngestServiceServer(g, ingestServer)
+		}
+		if hasAPI {
+			apiServers(g)
+		}
+	})
+
+	var listeners []listener
+
+	grpcLn, err := net.Listen("tcp", settings.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("DISPATCHD_GRPC_ADDR %s: %w", settings.GRPCAddr, err)
+	}
+	listeners = append(listeners, listener{"grpc", func(ctx context.Context) error { return server.ServeGRPC(ctx, grpcServer, grpcLn) }})
+	attrs := []any{"grpc_addr", grpcLn.Addr().String()}
+
+	if slices.Contains(settings.Roles, config.RoleGateway) {
+		opts := gateway.Options{
+			BodyLimit: sources.MaxBodyBytes,
+			Ready:     store.Ping,
+			Metrics:   promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+			OpenAPI:   openapi.Spec,
+			Log:       log,
+
+			TracerProvider: tel.TracerProvider,
+			Propagator:     tel.Propagator,
+		}
+		if slices.Contains(settings.Roles, config.RoleIngest) {
+			opts.Ingest = ingestServer
+		} else {
+			conn, err := dialInternal(settings.IngestAddr, settings.InternalCAFile, tel)
+			if err != nil {
+				return fmt.Errorf("DISPATCHD_INGEST_ADDR: %w", err)
+			}
+			defer conn.Close()
+			opts.IngestConn = conn
+			attrs = append(attrs, "ingest_addr", settings.IngestAddr)
+		}
+		switch {
+		case hasAPI:
+			// The gateway reaches the API services through an in-memory
+			// gRPC server of their own, so REST calls pass the same
+			// interceptors (authentication) as gRPC calls.
+			inner := newGRPCServer(nil, authn, tel, apiServers)
+			conn, serveInner, err := inMemory(inner, tel)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			listeners = append(listeners, listener{"api (in memory)", serveInner})
+			opts.API = conn
+		case settings.APIAddr != "":
+			conn, err := dialInternal(settings.APIAddr, settings.InternalCAFile, tel)
+			if err != nil {
+				return fmt.Errorf("DISPATCHD_API_ADDR: %w", err)
+			}
+			defer conn.Close()
+			opts.API = conn
+			attrs = append(attrs, "api_addr", settings.APIAddr)
+		default:
+			log.Info("the API is not served by this gateway: no api role here and no DISPATCHD_API_ADDR")
+		}
+		handler, err := gateway.New(ctx, opts)
+		if err != nil {
+			return err
+		}
+		httpLn, err := net.Listen("tcp", settings.HTTPAddr)
+		if err != nil {
+			grpcLn.Close()
+			return fmt.Errorf("DISPATCHD_HTTP_ADDR %s: %w", settings.HTTPAddr, err)
+		}
+		httpServer := server.NewHTTP(handler, tlsConfig, log)
+		listeners = append(listeners, listener{"http", func(ctx context.Context) error { return server.ServeHTTP(ctx, httpServer, httpLn) }})
+		attrs = append(attrs, "http_addr", httpLn.Addr().String())
+	}
+
+	if slices.Contains(settings.Roles, config.RoleWorker) {
+		w, services := newWorker(file, store, client, registry, m, log, tel)
+		listeners = append(listeners, services...)
+		listeners = append(listeners, listener{"worker", w.Run})
+		pruner := &worker.Pruner{Store: store, Retention: settings.Retention, DeadRetention: settings.DeadRetention, Now: time.Now, Log: log}
+		listeners = append(listeners, listener{"retention", pruner.Run})
+		attrs = append(attrs, "private_networks_allowed", fmt.Sprint(settings.AllowPrivateNetworks))
+	}
+
+	if tel.Exporting != "" {
+		attrs = append(attrs, "traces", "exported over OTLP "+tel.Exporting)
+	} else {
+		attrs = append(attrs, "traces", "not exported (set OTEL_EXPORTER_OTLP_ENDPOINT)")
+	}
+	if tlsConfig != nil {
+		attrs = append(attrs, "tls", "TLS 1.2+")
+	} else {
+		attrs = append(attrs, "tls", "off: plain HTTP and gRPC; set DISPATCHD_TLS_CERT_FILE and DISPATCHD_TLS_KEY_FILE to serve TLS")
+	}
+	attrs = append(attrs, "roles", strings.Join(settings.Roles, ","), "sources", sources.Len(), "database", config.RedactURL(settings.DatabaseURL))
+	listeners = append(listeners, listener{"source reload", func(ctx context.Context) error {
+		sources.Run(ctx, sourceReloadInterval)
+		return nil
+	}})
+	log.Info("dispatchd listening", attrs...)
+
+	if settings.PprofAddr != "" {
+		ln, err := net.Listen("tcp", settings.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("DISPATCHD_PPROF_ADDR %s: %w", settings.PprofAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: server.ReadHeaderTimeout}
+		listeners = append(listeners, listener{"pprof", func(ctx context.Context) error { return server.ServeHTTP(ctx, srv, ln) }})
+		log.Info("profiler on", "pprof_addr", ln.Addr().String())
+	}
+
+	// Every listener stops when ctx ends or when any of them fails.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make([]error, len(listeners))
+	for i, l := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer stop()
+			errs[i] = l.serve(ctx)
+		}()
+	}
+	wg.Wait()
+	log.Info("dispatchd stopped")
+	return errors.Join(errs...)
+}

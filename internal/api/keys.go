@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/internal/apikey"
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/rpcerr"
+)
+
+// KeyServer implements dispatchdv1.KeyServiceServer.
+type KeyServer struct {
+	dispatchdv1.UnimplementedKeyServiceServer
+
+	keys  apikey.Store
+	store job.Store // to check a default endpoint exists
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewKeyServer returns a KeyServer.
+func NewKeyServer(keys apikey.Store, store job.Store, now func() time.Time, log *slog.Logger) *KeyServer {
+	return &KeyServer{keys: keys, store: store, now: now, log: log}
+}
+
+func keyToProto(k apikey.Key) *dispatchdv1.ApiKey {
+	return &dispatchdv1.ApiKey{
+		KeyId:           k.ID,
+		Name:            k.Name,
+		Prefix:          k.Prefix,
+		DefaultEndpoint: k.DefaultEndpoint,
+		CreatedAt:       ts(k.CreatedAt),
+		LastUsedAt:      ts(k.LastUsedAt),
+		RevokedAt:       ts(k.RevokedAt),
+	}
+}
+
+// CreateKey implements dispatchdv1.KeyServiceServer.
+func (s *KeyServer) CreateKey(ctx context.Context, req *dispatchdv1.CreateKeyRequest) (*dispatchdv1.CreateKeyResponse, error) {
+	if req.GetName() == "" {
+		return nil, rpcerr.Status(invalid("name", "required: say whose or what the key is"))
+	}
+	if ep := req.GetDefaultEndpoint(); ep != "" {
+		if _, err := s.store.GetEndpoint(ctx, ep); err != nil {
+			if job.ErrorCode(err) == job.CodeNotFound {
+				return nil, rpcerr.Status(invalid("default_endpoint", "no endpoint %q", ep))
+			}
+			return nil, fail(ctx, s.log, "CreateKey", err)
+		}
+	}
+	plaintext, k := apikey.Generate()
+	k.Name, k.DefaultEndpoint, k.CreatedAt = req.GetName(), req.GetDefaultEndpoint(), s.now()
+	if err := s.keys.CreateKey(ctx, k); err != nil {
+		return nil, fail(ctx, s.log, "CreateKey", err)
+	}
+	return &dispatchdv1.CreateKeyResponse{Key: plaintext, ApiKey: keyToProto(k)}, nil
+}
+
+// ListKeys implements dispatchdv1.KeyServiceServer.
+func (s *KeyServer) ListKeys(ctx context.Context, _ *dispatchdv1.ListKeysRequest) (*dispatchdv1.ListKeysResponse, error) {
+	keys, err := s.keys.ListKeys(ctx)
+	if err != nil {
+		return nil, fail(ctx, s.log, "ListKeys", err)
+	}
+	resp := &dispatchdv1.ListKeysResponse{}
+	for i := len(keys) - 1; i >= 0; i-- { // newest first
+		resp.Keys = append(resp.Keys, keyToProto(keys[i]))
+	}
+	return resp, nil
+}
+
+// RevokeKey implements dispatchdv1.KeyServiceServer.
+func (s *KeyServer) RevokeKey(ctx context.Context, req *dispatchdv1.RevokeKeyRequest) (*dispatchdv1.RevokeKeyResponse, error) {
+	if req.GetKeyId() == "" {
+		return nil, rpcerr.Status(invalid("key_id", "required"))
+	}
+	if err := s.keys.RevokeKey(ctx, req.GetKeyId(), s.now()); err != nil {
+		return nil, fail(ctx, s.log, "RevokeKey", err)
+	}
+	keys, err := s.keys.ListKeys(ctx)
+	if err != nil {
+		return nil, fail(ctx, s.log, "RevokeKey", err)
+	}
+	for _, k := range keys {
+		if k.ID == req.GetKeyId() {
+			return &dispatchdv1.RevokeKeyResponse{ApiKey: keyToProto(k)}, nil
+		}
+	}
+	return nil, rpcerr.Status(job.Errorf(job.CodeNotFound, "no key %q", req.GetKeyId()))
+}

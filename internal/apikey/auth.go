@@ -1,0 +1,162 @@
+package apikey
+
+import (
+	"context"
+	"crypto/subtle"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+// BootstrapKeyID is the Principal.KeyID of calls made with the bootstrap
+// key (DISPATCHD_API_KEY), which has no row in the store.
+const BootstrapKeyID = "bootstrap"
+
+// TouchInterval is how often, at most, an Authenticator records that a
+// key was used.
+const TouchInterval = time.Minute
+
+// Principal is the caller of an authenticated request.
+type Principal struct {
+	KeyID string
+	Name  string
+	// DefaultEndpoint is the key's endpoint for Dispatched-compatible
+	// dispatches; empty for the configuration's default_endpoint.
+	DefaultEndpoint string
+}
+
+type principalKey struct{}
+
+// NewContext returns a copy of ctx that carries p.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the Principal that ctx carries, if any.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Authenticator checks the API key of a request.
+type Authenticator struct {
+	store Store
+	// bootstrap is the SHA-256 of the bootstrap key, nil when there is
+	// none. Comparing hashes keeps the comparison constant-time whatever
+	// the lengths of the two keys.
+	bootstrap []byte
+	now       func() time.Time
+
+	mu sync.Mutex
+	// touched is when each key's last use was last recorded. It holds one
+	// entry per key used since the process started: a few hundred bytes
+	// per key.
+	touched map[string]time.Time
+}
+
+// NewAuthenticator returns an Authenticator of the keys in store and, if
+// bootstrap is not empty, of the bootstrap key. now is the clock that
+// last-use times are read from.
+//
+// The bootstrap key is compared as given: a key the operator made up is
+// accepted even if it lacks the checksum of generated keys.
+func NewAuthenticator(store Store, bootstrap string, now func() time.Time) *Authenticator {
+	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}}
+	if bootstrap != "" {
+		a.bootstrap = Hash(bootstrap)
+	}
+	return a
+}
+
+// Authenticate checks an Authorization header value, "Bearer <key>" (the
+// scheme in any case). Failures are *job.Error with code
+// job.CodeUnauthenticated and a message that says what to fix and never
+// contains the key; a store that cannot be read gives job.CodeUnavailable,
+// since the key may well be good.
+func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (Principal, error) {
+	key, err := bearer(authorization)
+	if err != nil {
+		return Principal{}, err
+	}
+	hash := Hash(key)
+	if a.bootstrap != nil && subtle.ConstantTimeCompare(hash, a.bootstrap) == 1 {
+		return Principal{KeyID: BootstrapKeyID}, nil
+	}
+	prefix, err := Parse(key)
+	if err != nil {
+		return Principal{}, &job.Error{Code: job.CodeUnauthenticated, Message: err.Error()}
+	}
+	k, err := a.store.GetKeyByPrefix(ctx, prefix)
+	switch {
+	case job.ErrorCode(err) == job.CodeNotFound:
+		return Principal{}, errUnknown
+	case err != nil:
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return Principal{}, ctxErr
+		}
+		return Principal{}, &job.Error{Code: job.CodeUnavailable, Message: "the API key could not be checked; retry later", Err: err}
+	}
+	// A well-formed key can share its prefix with a stored one: only the
+	// hash proves the caller holds the key. Revocation is told only to
+	// someone who does.
+	if subtle.ConstantTimeCompare(hash, k.Hash) != 1 {
+		return Principal{}, errUnknown
+	}
+	if !k.RevokedAt.IsZero() {
+		return Principal{}, job.Errorf(job.CodeUnauthenticated, "the API key is revoked; ask for a new one")
+	}
+	a.touch(ctx, k.ID)
+	return Principal{KeyID: k.ID, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint}, nil
+}
+
+var (
+	errMissing = job.Errorf(job.CodeUnauthenticated, "missing Authorization: Bearer %s… header", KeyPrefix)
+	errUnknown = job.Errorf(job.CodeUnauthenticated, "unknown API key")
+)
+
+// bearer returns the credentials of a Bearer Authorization header.
+func bearer(header string) (string, error) {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return "", errMissing
+	}
+	scheme, key, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", job.Errorf(job.CodeUnauthenticated, "the Authorization header must use the Bearer scheme: Authorization: Bearer %s…", KeyPrefix)
+	}
+	if key = strings.TrimSpace(key); key == "" {
+		return "", errMissing
+	}
+	return key, nil
+}
+
+// touch records that the key was used, unless that was recorded less than
+// TouchInterval ago. A failure is not the caller's: the request goes on,
+// and the next one tries again.
+func (a *Authenticator) touch(ctx context.Context, id string) {
+	now := a.now()
+	a.mu.Lock()
+	last, seen := a.touched[id]
+	// A clock that stepped back (now before last) records again rather than
+	// waiting for it to catch up.
+	if seen && !now.Before(last) && now.Sub(last) < TouchInterval {
+		a.mu.Unlock()
+		return
+	}
+	a.touched[id] = now
+	a.mu.Unlock()
+
+	if err := a.store.TouchKey(ctx, id, now); err != nil {
+		a.mu.Lock()
+		if a.touched[id].Equal(now) { // unless a later request recorded meanwhile
+			if seen {
+				a.touched[id] = last
+			} else {
+				delete(a.touched, id)
+			}
+		}
+		a.mu.Unlock()
+	}
+}

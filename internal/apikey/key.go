@@ -1,0 +1,140 @@
+package apikey
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+// KeyPrefix starts every API key; k1 is the version of the format.
+const KeyPrefix = "disp_k1_"
+
+const (
+	randomLen   = 32 // random base62 characters: about 190 bits
+	checksumLen = 6  // 62^6 > 2^32, so a CRC-32 always fits
+	lookupLen   = 8  // random characters in the stored, indexed prefix
+	// keyLen is the length of every valid key.
+	keyLen = len(KeyPrefix) + randomLen + checksumLen
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// Key is a stored API key. The key itself is never stored, only its hash.
+type Key struct {
+	ID string
+	// Prefix is disp_k1_ and the first 8 random characters of the key: it
+	// finds the key's row and is safe to show.
+	Prefix string
+	// Name says whose or what the key is, for people.
+	Name string
+	// DefaultEndpoint is the endpoint that Dispatched-compatible
+	// /api/jobs/dispatch calls made with this key deliver to; empty for the
+	// configuration's default_endpoint.
+	DefaultEndpoint string
+	// Hash is the SHA-256 of the key.
+	Hash       []byte
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero: never used
+	RevokedAt  time.Time // zero: not revoked
+}
+
+// Store persists API keys. Both database engines implement it.
+type Store interface {
+	// CreateKey stores a new key. A key whose id or prefix is already
+	// stored is an error.
+	CreateKey(ctx context.Context, k Key) error
+
+	// GetKeyByPrefix returns the key with the given prefix, revoked or not,
+	// or an error with code job.CodeNotFound.
+	GetKeyByPrefix(ctx context.Context, prefix string) (Key, error)
+
+	// ListKeys returns every key, revoked ones included, oldest first.
+	ListKeys(ctx context.Context) ([]Key, error)
+
+	// RevokeKey revokes a key for good; revoking it again keeps the first
+	// revocation time. It returns an error with code job.CodeNotFound when
+	// there is no key with that id.
+	RevokeKey(ctx context.Context, id string, now time.Time) error
+
+	// TouchKey records that the key was used at now. It never moves the
+	// time backwards, and touching a key that does not exist does nothing.
+	TouchKey(ctx context.Context, id string, now time.Time) error
+}
+
+// ErrMalformed is the error Parse wraps: the string cannot be a key.
+var ErrMalformed = errors.New("the API key is malformed")
+
+// Generate returns a new random key and what to store of it: its ID (time
+// ordered), Prefix and Hash. The caller sets the other fields. The
+// plaintext is to be shown once to the person who asked for it.
+func Generate() (plaintext string, k Key) {
+	random := make([]byte, 0, randomLen)
+	var buf [64]byte
+	for len(random) < randomLen {
+		_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails (it aborts the program instead)
+		for _, b := range buf {
+			// 248 = 4*62: bytes from 248 up are dropped so that every
+			// character is equally likely.
+			if b < 248 && len(random) < randomLen {
+				random = append(random, base62[b%62])
+			}
+		}
+	}
+	plaintext = KeyPrefix + string(random) + checksum(random)
+	return plaintext, Key{
+		ID:     job.NewID("key", time.Now()),
+		Prefix: plaintext[:len(KeyPrefix)+lookupLen],
+		Hash:   Hash(plaintext),
+	}
+}
+
+// Parse checks that s is a well-formed key with a valid checksum and
+// returns its lookup prefix. The error wraps ErrMalformed and never
+// contains s.
+func Parse(s string) (prefix string, err error) {
+	if len(s) < len(KeyPrefix) || s[:len(KeyPrefix)] != KeyPrefix {
+		return "", fmt.Errorf("%w (it must start with %s)", ErrMalformed, KeyPrefix)
+	}
+	if len(s) != keyLen {
+		return "", fmt.Errorf("%w (it must be %d characters long, not %d)", ErrMalformed, keyLen, len(s))
+	}
+	body := s[len(KeyPrefix):]
+	for i := 0; i < len(body); i++ {
+		if !isBase62(body[i]) {
+			return "", fmt.Errorf("%w (character %d is not a letter or a digit)", ErrMalformed, len(KeyPrefix)+i+1)
+		}
+	}
+	random, sum := body[:randomLen], body[randomLen:]
+	if checksum([]byte(random)) != sum {
+		return "", fmt.Errorf("%w (checksum mismatch)", ErrMalformed)
+	}
+	return s[:len(KeyPrefix)+lookupLen], nil
+}
+
+// Hash returns what is stored of a key: its SHA-256.
+func Hash(plaintext string) []byte {
+	sum := sha256.Sum256([]byte(plaintext))
+	return sum[:]
+}
+
+// checksum is the CRC-32 (IEEE) of the random part in base62, left-padded
+// with zeros to checksumLen characters.
+func checksum(random []byte) string {
+	c := crc32.ChecksumIEEE(random)
+	var out [checksumLen]byte
+	for i := checksumLen - 1; i >= 0; i-- {
+		out[i] = base62[c%62]
+		c /= 62
+	}
+	return string(out[:])
+}
+
+func isBase62(c byte) bool {
+	return '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z'
+}

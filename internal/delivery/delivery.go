@@ -1,0 +1,425 @@
+package delivery
+
+import (
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Limits of one delivery.
+const (
+	// DefaultTimeout bounds an attempt whose Endpoint.Timeout is zero. It
+	// matches what Bevy and Dispatched give their receivers.
+	DefaultTimeout = 30 * time.Second
+	// MaxBatchRecords is the most records one bulk POST may carry.
+	MaxBatchRecords = 500
+	// MaxResponseBytes is how much of a response body is read, after
+	// decompression. It is enough for {"failedJobIds": […]} naming every
+	// record of a full batch; the rest is never read.
+	MaxResponseBytes = 64 << 10
+	// ExcerptBytes is how much of the body is kept in Result.Excerpt.
+	ExcerptBytes = 1 << 10
+)
+
+// Endpoint is what a delivery needs of its destination.
+type Endpoint struct {
+	// Name identifies the endpoint in messages; it is not sent.
+	Name string
+	// URL is the absolute http:// or https:// URL to POST to.
+	URL string
+	// Secrets holds the current secret first and, during a rotation, the
+	// previous one. Secrets[0] goes in "Authorization: Bearer"; every secret
+	// adds one "v1,<sig>" to webhook-signature. A secret "whsec_<base64>"
+	// signs with the decoded bytes (Standard Webhooks); any other secret signs
+	// with its raw bytes.
+	Secrets []string
+	// Timeout bounds the whole attempt: connect, TLS, headers and body.
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+	// RetryClientErrors makes 3xx and 4xx other than 408/410/429 retryable
+	// instead of failed for good, for receivers known to answer 4xx for
+	// transient trouble.
+	RetryClientErrors bool
+}
+
+// Record is one job in a delivery. It becomes the envelope
+// {"jobId","attemptId","attempt","attemptNumber","payload"}, where
+// "attempt" repeats "attemptNumber" because existing receivers read either.
+type Record struct {
+	// JobID is stable across attempts: receivers deduplicate on it.
+	JobID string
+	// AttemptID identifies this attempt of the job.
+	AttemptID string
+	// AttemptNumber counts attempts from 1.
+	AttemptNumber int
+	// Payload is the job's JSON, embedded as is. It must be valid JSON; the
+	// caller guarantees it (an invalid one fails the delivery as
+	// "bad_request"). Empty is sent as null.
+	Payload json.RawMessage
+}
+
+// Request is one POST: a single record, or a bulk batch.
+type Request struct {
+	// Endpoint is where the POST goes and how it is signed.
+	Endpoint Endpoint
+	// Records are the jobs carried: exactly one when BatchID is empty, 1 to
+	// MaxBatchRecords otherwise.
+	Records []Record
+	// BatchID, when set, makes this a bulk POST whose body is
+	// {"batchId": BatchID, "records": [envelopes…]} and whose webhook-id is
+	// BatchID. Empty means the body is the single record's envelope and
+	// webhook-id is its JobID.
+	BatchID string
+	// TraceParent is the W3C traceparent header to send, if not empty. A
+	// value that cannot be a header (control characters) is dropped rather
+	// than failing the delivery: tracing is not worth a lost job.
+	TraceParent string
+}
+
+// Outcome is what the caller should do with the jobs of a delivery.
+type Outcome int
+
+// The outcomes of a delivery.
+const (
+	// Completed: the endpoint answered 2xx.
+	Completed Outcome = iota + 1
+	// Retry: 408, 429, 5xx, a timeout, or a connection, DNS or TLS error
+	// (and 3xx/4xx when Endpoint.RetryClientErrors). Try again later.
+	Retry
+	// Failed for good: a 2xx whose JSON body is {"status":"failed"} (the
+	// receiver's "don't retry"), a 3xx (redirects are never followed), any
+	// other 4xx, an address the guard refused, or a request that could not
+	// be built.
+	Failed
+	// Gone: the endpoint answered 410. The jobs failed for good and the
+	// endpoint must be disabled.
+	Gone
+)
+
+// String returns the outcome's lower-case name, for logs.
+func (o Outcome) String() string {
+	switch o {
+	case Completed:
+		return "completed"
+	case Retry:
+		return "retry"
+	case Failed:
+		return "failed"
+	case Gone:
+		return "gone"
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Error classes: the stable words of Result.ErrorClass, for metrics and
+// filters. Empty means the delivery completed.
+const (
+	ClassTimeout        = "timeout"         // the attempt ran out of time
+	ClassCanceled       = "canceled"        // the caller's context was canceled (e.g. shutdown)
+	ClassConnection     = "connection"      // could not connect, or the connection broke
+	ClassDNS            = "dns"             // the endpoint's host name did not resolve
+	ClassTLS            = "tls"             // the TLS handshake failed (certificate, protocol)
+	ClassBlockedAddress = "blocked_address" // the address guard refused the resolved IP
+	ClassHTTPStatus     = "http_status"     // the status code alone decided (4xx, 5xx, 410…)
+	ClassReceiverFailed = "receiver_failed" // 2xx with {"status":"failed"}
+	ClassRedirect       = "redirect"        // 3xx, which is never followed
+	ClassBadRequest     = "bad_request"     // the request could not be built; nothing was sent
+)
+
+// Result is what one delivery attempt produced.
+type Result struct {
+	// Outcome says what to do with the jobs.
+	Outcome Outcome
+	// StatusCode is the endpoint's status, 0 when there was no response.
+	StatusCode int
+	// ErrorClass is "" on success, else one of the Class… words.
+	ErrorClass string
+	// Error says in a sentence what happened. It never contains a secret.
+	Error string
+	// RetryAfter is the endpoint's Retry-After (delta-seconds, or an
+	// HTTP-date relative to the client's clock), for any response that has
+	// it; 0 when absent, invalid or in the past. The caller bounds it.
+	RetryAfter time.Duration
+	// Latency runs from sending the request to the end of reading the
+	// (capped) body, or to the failure.
+	Latency time.Duration
+	// Excerpt is the first ExcerptBytes of the response body after
+	// decompression, as valid UTF-8: invalid bytes and NUL become U+FFFD
+	// (PostgreSQL text refuses NUL), and a rune cut by the limit is dropped.
+	Excerpt string
+	// FailedJobIDs is set for a bulk POST whose 2xx JSON body lists
+	// "failedJobIds": those records are to be retried and the others are
+	// complete. Ids not in the batch are ignored.
+	FailedJobIDs []string
+}
+
+// Client delivers requests over one shared pool of connections. It is safe
+// for concurrent use.
+type Client struct {
+	http      *http.Client
+	now       func() time.Time
+	userAgent string
+}
+
+// WithTracing returns a copy of c whose requests are HTTP client spans
+// under the span in each Deliver's context, and which sends their
+// traceparent (replacing Request.TraceParent).
+func (c *Client) WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) *Client {
+	traced := *c
+	httpClient := *c.http
+	httpClient.Transport = otelhttp.NewTransport(c.http.Transport,
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(prop),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+	)
+	traced.http = &httpClient
+	return &traced
+}
+
+// NewClient returns a Client with one pooled keep-alive HTTP client: HTTP/1.1
+// and HTTP/2 (negotiated by TLS ALPN), TLS 1.2 or later, no proxy from the
+// environment and no redirects followed.
+//
+// control, if not nil, is installed as the dialer's Control function, so it
+// sees the resolved IP of every connection just before it is made; an error
+// from it fails the delivery with ErrorClass "blocked_address". This is where
+// the caller's SSRF guard goes. now is the clock for webhook-timestamp and
+// Retry-After dates (nil means time.Now). userAgent, e.g. "dispatchd/dev", is
+// sent as User-Agent ("dispatchd" when empty).
+func NewClient(control func(network, address string, c syscall.RawConn) error, now func() time.Time, userAgent string) *Client {
+	if now == nil {
+		now = time.Now
+	}
+	if userAgent == "" {
+		userAgent = "dispatchd"
+	}
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	if control != nil {
+		// Wrapping the guard's error in our own type is how Deliver tells
+		// a refused address from an ordinary dial failure: net and net/http
+		// wrap it in several layers, but keep it reachable by errors.As.
+		dialer.Control = func(network, address string, c syscall.RawConn) error {
+			if err := control(network, address, c); err != nil {
+				return &blockedError{address: address, err: err}
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		// Proxy is deliberately nil: an HTTPS_PROXY in the environment
+		// would move the dial, and with it the address check, to the proxy.
+		Proxy:       nil,
+		DialContext: dialer.DialContext,
+		// A custom dialer and TLS config turn HTTP/2 off unless asked for.
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
+		// Workers deliver to a handful of endpoints at high rates; the
+		// default of 2 idle connections per host would redial constantly.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+		// Headers are not capped by MaxResponseBytes; keep them modest too.
+		MaxResponseHeaderBytes: 64 << 10,
+		// Timeouts of the phases are left at zero: the context of each
+		// attempt bounds all of them together.
+	}
+	return &Client{
+		http: &http.Client{
+			Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		now:       now,
+		userAgent: userAgent,
+	}
+}
+
+// blockedError marks an error from the caller's address guard.
+type blockedError struct {
+	address string
+	err     error
+}
+
+func (e *blockedError) Error() string {
+	return fmt.Sprintf("address %s refused: %v", e.address, e.err)
+}
+
+func (e *blockedError) Unwrap() error { return e.err }
+
+// Deliver sends r and classifies the answer. It never returns an error:
+// every failure is a Result.
+//
+// The attempt is bounded by the earlier of ctx's deadline and
+// r.Endpoint.Timeout. At most MaxResponseBytes of the body are read; the
+// rest is discarded by closing the connection rather than read.
+func (c *Client) Deliver(ctx context.Context, r Request) Result {
+	msgID, body, err := build(r)
+	if err != nil {
+		return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: err.Error()}
+	}
+
+	timeout := r.Endpoint.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	limit := timeout
+	if dl, ok := ctx.Deadline(); ok {
+		limit = max(min(limit, time.Until(dl)), 0)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint.URL, bytes.NewReader(body))
+	if err != nil {
+		// build checked the URL; this is a belt for what it cannot foresee.
+		return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: "the request could not be built: " + err.Error()}
+	}
+	ts := c.now()
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Authorization", "Bearer "+r.Endpoint.Secrets[0])
+	h.Set("webhook-id", msgID)
+	h.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	h.Set("webhook-signature", Sign(r.Endpoint.Secrets, msgID, ts, body))
+	if r.TraceParent != "" && headerSafe(r.TraceParent) {
+		h.Set("traceparent", r.TraceParent)
+	}
+	h.Set("User-Agent", c.userAgent)
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		res := transportFailure(ctx, err, limit)
+		res.Latency = time.Since(start)
+		return res
+	}
+	defer resp.Body.Close() // without draining: see below
+
+	// Reading one byte past the cap tells a body that fits (read to EOF, so
+	// the connection goes back to the pool) from one that does not (closed
+	// unread, which drops the connection instead of downloading the rest).
+	got, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	latency := time.Since(start)
+	if len(got) > MaxResponseBytes {
+		got, readErr = got[:MaxResponseBytes], nil
+	}
+
+	res := classify(r, resp.StatusCode, resp.Header.Get("Location"), got)
+	res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	res.Latency = latency
+	if readErr != nil && resp.StatusCode/100 == 2 {
+		// The status says yes, but the body could still have said
+		// {"status":"failed"} or listed failed jobs: with the body cut short
+		// the answer is unknown, and receivers deduplicate, so try again.
+		broken := transportFailure(ctx, readErr, limit)
+		res.Outcome = Retry
+		res.ErrorClass = broken.ErrorClass
+		res.Error = fmt.Sprintf("the endpoint answered %d but its body broke off: %s", resp.StatusCode, broken.Error)
+		res.FailedJobIDs = nil
+	}
+	return res
+}
+
+// build checks r and returns the webhook-id and the body to send. Its errors
+// are sentences for Result.Error and never contain a secret.
+func build(r Request) (msgID string, body []byte, err error) {
+	ep := r.Endpoint
+	u, err := url.Parse(ep.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", nil, fmt.Errorf("endpoint %q: URL %q is not an absolute http:// or https:// URL", ep.Name, ep.URL)
+	}
+	switch {
+	case len(ep.Secrets) == 0 || ep.Secrets[0] == "":
+		return "", nil, fmt.Errorf("endpoint %q has no secret to sign with", ep.Name)
+	case !headerSafe(ep.Secrets[0]):
+		return "", nil, fmt.Errorf("endpoint %q: its secret contains a control character and cannot go in a header", ep.Name)
+	}
+	switch {
+	case len(r.Records) == 0:
+		return "", nil, errors.New("no records to deliver")
+	case r.BatchID == "" && len(r.Records) > 1:
+		return "", nil, fmt.Errorf("%d records without a batch id: only a bulk POST carries more than one", len(r.Records))
+	case len(r.Records) > MaxBatchRecords:
+		return "", nil, fmt.Errorf("%d records: a bulk POST carries at most %d", len(r.Records), MaxBatchRecords)
+	}
+	msgID = r.BatchID
+	if msgID == "" {
+		msgID = r.Records[0].JobID
+	}
+	if msgID == "" || !headerSafe(msgID) {
+		return "", nil, fmt.Errorf("message id %q cannot be a webhook-id", msgID)
+	}
+	for _, rec := range r.Records {
+		if len(rec.Payload) > 0 && !json.Valid(rec.Payload) {
+			return "", nil, fmt.Errorf("job %q: payload is not valid JSON", rec.JobID)
+		}
+	}
+
+	if r.BatchID == "" {
+		return msgID, appendEnvelope(nil, r.Records[0]), nil
+	}
+	body = append(body, `{"batchId":`...)
+	body = appendString(body, r.BatchID)
+	body = append(body, `,"records":[`...)
+	for i, rec := range r.Records {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = appendEnvelope(body, rec)
+	}
+	return msgID, append(body, "]}"...), nil
+}
+
+// appendEnvelope appends rec's envelope to b. It is written by hand rather
+// than with json.Marshal so the payload goes out byte for byte as the job
+// holds it: encoding/json would compact it and escape "<", ">" and "&".
+func appendEnvelope(b []byte, rec Record) []byte {
+	b = append(b, `{"jobId":`...)
+	b = appendString(b, rec.JobID)
+	b = append(b, `,"attemptId":`...)
+	b = appendString(b, rec.AttemptID)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(rec.AttemptNumber), 10)
+	b = append(b, `,"attemptNumber":`...)
+	b = strconv.AppendInt(b, int64(rec.AttemptNumber), 10)
+	b = append(b, `,"payload":`...)
+	if len(rec.Payload) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, rec.Payload...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}
+
+// headerSafe reports whether s can be a header value as is: net/http
+// refuses control characters, and would do so only after the dial, looking
+// like a connection error.
+func headerSafe(s string) bool {
+	for i := range len(s) {
+		if b := s[i]; b < 0x20 || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,284 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/dispatchd/dispatchd/internal/config"
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/jsonpointer"
+	"github.com/dispatchd/dispatchd/internal/verify"
+)
+
+// Source is a source ready to check requests.
+type Source struct {
+	Name         string
+	MaxBodyBytes int64
+	Routes       []string
+	Paused       bool
+
+	spec job.SourceSpec
+	// verifier accepts every secret; current only the first, for after a
+	// rotation's grace period (previousExpires).
+	verifier        verify.Verifier
+	current         verify.Verifier
+	previousExpires time.Time
+
+	limiter      *rate.Limiter // nil: unlimited
+	contentTypes []string
+	required     []requiredField
+	// Where the delivery id is; unset means the source does not
+	// deduplicate.
+	deliveryID valueRef
+	// Where the coalesce and ordering keys of the routed jobs are, if the
+	// source sets them.
+	coalesceKey valueRef
+	orderingKey valueRef
+}
+
+type requiredField struct {
+	pointer  jsonpointer.Pointer
+	jsonType string
+}
+
+// valueRef locates a value in each webhook: a header (canonical name) or a
+// JSON pointer into the body. The zero valueRef locates nothing.
+type valueRef struct {
+	what    string // for messages: "delivery id", "ordering key"…
+	header  string
+	pointer *jsonpointer.Pointer
+}
+
+func newValueRef(what string, ref *job.ValueRef) (valueRef, error) {
+	v := valueRef{what: what}
+	switch {
+	case ref == nil:
+	case ref.Header != "":
+		v.header = http.CanonicalHeaderKey(ref.Header)
+	case ref.JSON != "":
+		p, err := jsonpointer.Parse(ref.JSON)
+		if err != nil {
+			return valueRef{}, fmt.Errorf("%s pointer %q: %w", what, ref.JSON, err)
+		}
+		v.pointer = &p
+	}
+	return v, nil
+}
+
+// NewSource prepares a source. Its errors name what is wrong with the
+// spec; a spec that passed config or API validation does not fail.
+func NewSource(src job.Source) (*Source, error) {
+	spec := src.SourceSpec
+	vc := verify.Config{
+		Scheme: verify.Scheme(spec.Scheme), Secrets: spec.Secrets, Header: spec.Header,
+		Algorithm: spec.Algorithm, Encoding: spec.Encoding, Prefix: spec.Prefix, Tolerance: spec.Tolerance,
+	}
+	v, err := verify.New(vc)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", spec.Name, err)
+	}
+	current := v
+	if len(spec.Secrets) > 1 {
+		vc.Secrets = spec.Secrets[:1]
+		if current, err = verify.New(vc); err != nil {
+			return nil, fmt.Errorf("source %s: %w", spec.Name, err)
+		}
+	}
+	s := &Source{
+		Name:            spec.Name,
+		MaxBodyBytes:    spec.MaxBodyBytes,
+		Routes:          spec.Routes,
+		Paused:          src.Paused,
+		spec:            spec,
+		verifier:        v,
+		current:         current,
+		previousExpires: spec.PreviousSecretExpiresAt,
+		contentTypes:    spec.ContentTypes,
+	}
+	if s.MaxBodyBytes <= 0 {
+		s.MaxBodyBytes = config.DefaultMaxBodyBytes
+	}
+	if len(s.contentTypes) == 0 {
+		s.contentTypes = []string{"application/json"}
+	}
+	for _, r := range spec.Required {
+		p, err := jsonpointer.Parse(r.Pointer)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: required pointer %q: %w", spec.Name, r.Pointer, err)
+		}
+		s.required = append(s.required, requiredField{pointer: p, jsonType: r.Type})
+	}
+	if rl := spec.RateLimit; rl != nil {
+		s.limiter = rate.NewLimiter(rate.Limit(rl.RPS), max(rl.Burst, 1))
+	}
+	idRef := spec.DeliveryID
+	if idRef == nil {
+		idRef = schemeDeliveryID(verify.Scheme(spec.Scheme))
+	}
+	var err1, err2, err3 error
+	s.deliveryID, err1 = newValueRef("delivery id", idRef)
+	s.coalesceKey, err2 = newValueRef("coalesce key", spec.CoalesceKey)
+	s.orderingKey, err3 = newValueRef("ordering key", spec.OrderingKey)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, fmt.Errorf("source %s: %w", spec.Name, err)
+	}
+	return s, nil
+}
+
+// readsFields reports whether checking a webhook needs its JSON decoded:
+// required fields, or a delivery id or key read from the body.
+func (s *Source) readsFields() bool {
+	return len(s.required) > 0 || s.deliveryID.pointer != nil || s.coalesceKey.pointer != nil || s.orderingKey.pointer != nil
+}
+
+// verifierAt is the verifier for a request at now: after a rotation's
+// grace period, the previous secret no longer passes.
+func (s *Source) verifierAt(now time.Time) verify.Verifier {
+	if !s.previousExpires.IsZero() && !now.Before(s.previousExpires) {
+		return s.current
+	}
+	return s.verifier
+}
+
+// schemeDeliveryID is where each scheme's senders put their delivery id.
+func schemeDeliveryID(s verify.Scheme) *job.ValueRef {
+	switch s {
+	case verify.StandardWebhooks:
+		return &job.ValueRef{Header: "Webhook-Id"}
+	case verify.GitHub:
+		return &job.ValueRef{Header: "X-Github-Delivery"}
+	case verify.Stripe:
+		return &job.ValueRef{JSON: "/id"} // the event id: Stripe resends an event with the same id
+	}
+	return nil
+}
+
+// SourceLister is what the Registry needs of the store.
+type SourceLister interface {
+	ListSources(ctx context.Context) ([]job.Source, error)
+}
+
+// Registry holds the sources, loaded from the store: those of the
+// configuration file and those created through the API, by any process.
+type Registry struct {
+	store SourceLister
+	log   *slog.Logger
+
+	mu     sync.RWMutex
+	byName map[string]*Source
+}
+
+// NewRegistry returns an empty Registry; Load fills it.
+func NewRegistry(store SourceLister, log *slog.Logger) *Registry {
+	return &Registry{store: store, log: log, byName: map[string]*Source{}}
+}
+
+// Load reads the sources from the store. A source whose definition did not
+// change is kept as it is, with its rate limiter's state.
+func (r *Registry) Load(ctx context.Context) error {
+	list, err := r.store.ListSources(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.RLock()
+	old := r.byName
+	r.mu.RUnlock()
+	next := make(map[string]*Source, len(list))
+	var errs []error
+	for _, src := range list {
+		if prev, ok := old[src.Name]; ok && prev.Paused == src.Paused && reflect.DeepEqual(prev.spec, src.SourceSpec) {
+			next[src.Name] = prev
+			continue
+		}
+		s, err := NewSource(src)
+		if err != nil {
+			errs = append(errs, err) // the others still load
+			continue
+		}
+		next[src.Name] = s
+	}
+	r.mu.Lock()
+	r.byName = next
+	r.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Run reloads the sources every interval until ctx ends, so changes made
+// through the API of any process take effect here.
+func (r *Registry) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Load(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("sources not reloaded; the previous ones stay in use", "error", err)
+			}
+		}
+	}
+}
+
+// Get returns the named source.
+func (r *Registry) Get(name string) (*Source, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.byName[name]
+	return s, ok
+}
+
+// Len is the number of sources.
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.byName)
+}
+
+// MaxBodyBytes returns the body limit of the named source, or the default
+// for an unknown name (which ingestion then answers with 404). The gateway
+// uses it to refuse a body before reading it.
+func (r *Registry) MaxBodyBytes(name string) int64 {
+	if src, ok := r.Get(name); ok {
+		return src.MaxBodyBytes
+	}
+	return config.DefaultMaxBodyBytes
+}
+
+// allow takes a token from the source's bucket, or says how long until one
+// is there.
+func (s *Source) allow(now time.Time) (ok bool, retryAfter time.Duration) {
+	if s.limiter == nil {
+		return true, 0
+	}
+	r := s.limiter.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Second
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// accepts reports whether the source takes bodies of media type mt.
+func (s *Source) accepts(mt string) bool {
+	for _, ct := range s.contentTypes {
+		if ct == mt {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Source) acceptList() string { return strings.Join(s.contentTypes, ", ") }

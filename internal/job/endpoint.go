@@ -1,0 +1,185 @@
+package job
+
+import "time"
+
+// EndpointSpec is what delivering to an endpoint needs. It is stored as
+// JSON, so it can grow without a migration.
+type EndpointSpec struct {
+	Name string `json:"-"`
+	URL  string `json:"url"`
+	// Secrets sign deliveries: Secrets[0] is the current one (it goes in
+	// Authorization: Bearer), a second one is the previous one during a
+	// rotation (both sign webhook-signature).
+	Secrets []string      `json:"secrets"`
+	Timeout time.Duration `json:"timeout"`
+	Retry   RetrySpec     `json:"retry"`
+	// Bulk, when set, batches ready jobs into one POST.
+	Bulk *BulkSpec `json:"bulk,omitempty"`
+	// MaxConcurrency bounds the deliveries in flight in one process; 0
+	// means the default.
+	MaxConcurrency int            `json:"max_concurrency,omitempty"`
+	RateLimit      *RateLimitSpec `json:"rate_limit,omitempty"`
+	// RetryClientErrors retries 3xx and 4xx answers (but 410) instead of
+	// failing the job for good.
+	RetryClientErrors bool `json:"retry_client_errors,omitempty"`
+	// DisableAfter disables the endpoint when it has failed continuously
+	// for this long; 0 means the default.
+	DisableAfter time.Duration `json:"disable_after,omitempty"`
+	// MaxPayloadBytes bounds the payload of a job dispatched through the
+	// API; 0 means the default.
+	MaxPayloadBytes int `json:"max_payload_bytes,omitempty"`
+	// PreviousSecretExpiresAt ends a rotation: after it only Secrets[0]
+	// signs.
+	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at,omitzero"`
+}
+
+// SigningSecrets are the secrets that sign a delivery at now: the current
+// one, and the previous one while its rotation's grace period lasts.
+func (s EndpointSpec) SigningSecrets(now time.Time) []string {
+	if len(s.Secrets) > 1 && !s.PreviousSecretExpiresAt.IsZero() && !now.Before(s.PreviousSecretExpiresAt) {
+		return s.Secrets[:1]
+	}
+	return s.Secrets
+}
+
+// RetrySpec is a retry schedule: a preset, an explicit list of delays or
+// exponential backoff. The zero value is the default preset.
+type RetrySpec struct {
+	Preset      string           `json:"preset,omitempty"`
+	Schedule    []time.Duration  `json:"schedule,omitempty"`
+	Exponential *ExponentialSpec `json:"exponential,omitempty"`
+	// MaxRetries caps the retries after the first attempt; 0 means the
+	// schedule's own end.
+	MaxRetries int `json:"max_retries,omitempty"`
+}
+
+// ExponentialSpec is backoff from Initial, multiplied by Factor, each delay
+// capped at Max, until Window after the first attempt.
+type ExponentialSpec struct {
+	Initial time.Duration `json:"initial"`
+	Factor  float64       `json:"factor"`
+	Max     time.Duration `json:"max,omitempty"`
+	Window  time.Duration `json:"window"`
+}
+
+// BulkSpec batches up to MaxRecords jobs per POST, waiting at most MaxWait
+// for a batch to fill.
+type BulkSpec struct {
+	MaxRecords int           `json:"max_records"`
+	MaxWait    time.Duration `json:"max_wait"`
+}
+
+// RateLimitSpec is a token bucket: RPS deliveries a second, Burst at once.
+type RateLimitSpec struct {
+	RPS   float64 `json:"rps"`
+	Burst int     `json:"burst"`
+}
+
+// Endpoint origins.
+const (
+	OriginConfig = "config" // declared in the configuration file
+	OriginAPI    = "api"    // created through the API
+)
+
+// Endpoint is a configured endpoint and its state.
+type Endpoint struct {
+	EndpointSpec
+	Origin string
+	// Paused endpoints keep their jobs pending until resumed.
+	Paused bool
+	// DisabledAt is set when dispatchd disabled the endpoint (410, or
+	// failing for too long); its jobs wait, they do not burn attempts.
+	DisabledAt     time.Time
+	DisabledReason string
+	// FailingSince is the first failure since the last success.
+	FailingSince time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Active reports whether deliveries to the endpoint may run.
+func (e Endpoint) Active() bool { return !e.Paused && e.DisabledAt.IsZero() }
+
+// Attempt is one delivery attempt of a job.
+type Attempt struct {
+	ID     string
+	JobID  string
+	Number int
+	// BatchID is set when the job went in a bulk POST.
+	BatchID    string
+	StartedAt  time.Time
+	Latency    time.Duration
+	StatusCode int // 0: no response
+	// Outcome is what the attempt decided: completed, retry, failed or
+	// gone (410).
+	Outcome    string
+	ErrorClass string
+	Error      string
+	// ResponseExcerpt is the start of the response body.
+	ResponseExcerpt string
+}
+
+// Claim asks for up to Max due jobs of one endpoint, leased until
+// LeaseUntil under LeaseID.
+type Claim struct {
+	Endpoint   string
+	LeaseID    string
+	Now        time.Time
+	LeaseUntil time.Time
+	Max        int
+}
+
+// Finish ends a lease on a job.
+type Finish struct {
+	JobID   string
+	LeaseID string
+	// State is StateCompleted, StateDead or StateRetrying.
+	State State
+	// RunAt is when a retrying job is due again.
+	RunAt     time.Time
+	LastError string
+	// Attempt is recorded with the outcome, if the lease was still held.
+	Attempt Attempt
+	Now     time.Time
+}
+
+// TakeTokens computes a token bucket's draw: a bucket that held tokens at
+// last (nil: full) refills at rps up to burst by now, then gives up to want
+// whole tokens. It returns what was granted, the tokens left, and — when
+// nothing was granted — how long until one token is there.
+func TakeTokens(tokens *float64, last, now time.Time, rps float64, burst, want int) (granted int, left float64, wait time.Duration) {
+	avail := float64(burst)
+	if tokens != nil {
+		avail = *tokens
+		if elapsed := now.Sub(last).Seconds(); elapsed > 0 {
+			avail += elapsed * rps
+		}
+		avail = min(avail, float64(burst))
+	}
+	granted = min(want, int(avail))
+	left = avail - float64(granted)
+	if granted == 0 && rps > 0 {
+		wait = time.Duration((1 - left) / rps * float64(time.Second))
+	}
+	return granted, left, wait
+}
+
+// PruneCutoffs says what retention pruning may delete.
+type PruneCutoffs struct {
+	// FinishedBefore: completed and cancelled jobs finished before it.
+	FinishedBefore time.Time
+	// DeadBefore: dead jobs that went dead before it.
+	DeadBefore time.Time
+	// EventsBefore: events received before it, once their jobs are gone.
+	EventsBefore time.Time
+	// Batch is how many rows one statement deletes at most.
+	Batch int
+}
+
+// Pruned counts what a prune deleted.
+type Pruned struct {
+	Attempts, Jobs, Events int64
+	// Vacuumed is set when the store reclaimed the space itself because
+	// its database does not (PostgreSQL with autovacuum off).
+	Vacuumed bool
+}

@@ -1,0 +1,144 @@
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestResultsReachTheirCallers: many callers, one worker; each gets the
+// result of its own item.
+func TestResultsReachTheirCallers(t *testing.T) {
+	c := New(func(_ context.Context, items []int) ([]string, error) {
+		out := make([]string, len(items))
+		for i, v := range items {
+			out[i] = fmt.Sprint(v * 2)
+		}
+		return out, nil
+	}, 1, 16)
+	defer c.Close()
+	var wg sync.WaitGroup
+	for i := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.Do(context.Background(), i)
+			if err != nil || got != fmt.Sprint(i*2) {
+				t.Errorf("Do(%d) = %q, %v; want %q", i, got, err, fmt.Sprint(i*2))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestWaitingCallersShareACommit: callers that queue up while a commit runs
+// go into the next commit together, up to the batch limit.
+func TestWaitingCallersShareACommit(t *testing.T) {
+	release := make(chan struct{})
+	var commits, biggest atomic.Int64
+	c := New(func(_ context.Context, items []int) ([]int, error) {
+		if commits.Add(1) == 1 {
+			<-release // hold the first commit while the others queue
+		}
+		if n := int64(len(items)); n > biggest.Load() {
+			biggest.Store(n)
+		}
+		return items, nil
+	}, 1, 64)
+	defer c.Close()
+
+	first := make(chan error, 1)
+	go func() { _, err := c.Do(context.Background(), -1); first <- err }()
+	for commits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Do(context.Background(), i); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them queue behind the held commit
+	close(release)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := commits.Load(); n > 10 {
+		t.Errorf("101 items took %d commits; queued items are not being batched", n)
+	}
+	if b := biggest.Load(); b > 64 {
+		t.Errorf("a commit held %d items, over the limit of 64", b)
+	}
+}
+
+// TestFailingItemFailsAlone: when a shared commit fails, every item is
+// retried alone, so only the bad one gets the error.
+func TestFailingItemFailsAlone(t *testing.T) {
+	bad := errors.New("bad item")
+	release := make(chan struct{})
+	var calls atomic.Int64
+	c := New(func(_ context.Context, items []string) ([]string, error) {
+		if calls.Add(1) == 1 {
+			<-release
+		}
+		for _, it := range items {
+			if it == "bad" {
+				return nil, bad
+			}
+		}
+		return items, nil
+	}, 1, 64)
+	defer c.Close()
+
+	go c.Do(context.Background(), "first")
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	items := []string{"a", "b", "bad", "c", "d"}
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Do(context.Background(), it)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	for i, it := range items {
+		if (it == "bad") != errors.Is(errs[i], bad) {
+			t.Errorf("item %q: error %v", it, errs[i])
+		}
+	}
+}
+
+func TestCancelledAndClosed(t *testing.T) {
+	c := New(func(_ context.Context, items []int) ([]int, error) { return items, nil }, 2, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Do(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("Do with a cancelled context: %v, want context.Canceled", err)
+	}
+	if v, err := c.Do(context.Background(), 7); err != nil || v != 7 {
+		t.Errorf("Do = %d, %v; want 7", v, err)
+	}
+	c.Close()
+	if _, err := c.Do(context.Background(), 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Do after Close: %v, want ErrClosed", err)
+	}
+}

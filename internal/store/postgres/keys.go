@@ -1,0 +1,90 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dispatchd/dispatchd/gen/sqlc/pgdb"
+	"github.com/dispatchd/dispatchd/internal/apikey"
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+var _ apikey.Store = (*Store)(nil)
+
+// CreateKey implements apikey.Store.
+func (s *Store) CreateKey(ctx context.Context, k apikey.Key) error {
+	err := s.q.InsertKey(ctx, s.pool, pgdb.InsertKeyParams{
+		ID:              k.ID,
+		Prefix:          k.Prefix,
+		Hash:            nonNil(k.Hash),
+		Name:            k.Name,
+		DefaultEndpoint: k.DefaultEndpoint,
+		CreatedAt:       k.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: create API key: %w", err)
+	}
+	return nil
+}
+
+// GetKeyByPrefix implements apikey.Store.
+func (s *Store) GetKeyByPrefix(ctx context.Context, prefix string) (apikey.Key, error) {
+	row, err := s.q.GetKeyByPrefix(ctx, s.pool, prefix)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apikey.Key{}, job.Errorf(job.CodeNotFound, "no API key with prefix %q", prefix)
+	}
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("postgres: get API key: %w", err)
+	}
+	return toKey(row), nil
+}
+
+// ListKeys implements apikey.Store.
+func (s *Store) ListKeys(ctx context.Context) ([]apikey.Key, error) {
+	rows, err := s.q.ListKeys(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list API keys: %w", err)
+	}
+	keys := make([]apikey.Key, len(rows))
+	for i, r := range rows {
+		keys[i] = toKey(r)
+	}
+	return keys, nil
+}
+
+// RevokeKey implements apikey.Store.
+func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
+	n, err := s.q.RevokeKey(ctx, s.pool, pgdb.RevokeKeyParams{ID: id, Now: now})
+	if err != nil {
+		return fmt.Errorf("postgres: revoke API key: %w", err)
+	}
+	if n == 0 {
+		return job.Errorf(job.CodeNotFound, "no API key %q", id)
+	}
+	return nil
+}
+
+// TouchKey implements apikey.Store.
+func (s *Store) TouchKey(ctx context.Context, id string, now time.Time) error {
+	if err := s.q.TouchKey(ctx, s.pool, pgdb.TouchKeyParams{ID: id, Now: now}); err != nil {
+		return fmt.Errorf("postgres: record use of API key: %w", err)
+	}
+	return nil
+}
+
+func toKey(r pgdb.ApiKey) apikey.Key {
+	return apikey.Key{
+		ID:              r.ID,
+		Prefix:          r.Prefix,
+		Name:            r.Name,
+		DefaultEndpoint: r.DefaultEndpoint,
+		Hash:            r.Hash,
+		CreatedAt:       r.CreatedAt.UTC(),
+		LastUsedAt:      derefTime(r.LastUsedAt),
+		RevokedAt:       derefTime(r.RevokedAt),
+	}
+}

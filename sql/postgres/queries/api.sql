@@ -1,0 +1,74 @@
+-- name: GetJobIDByIdempotencyKey :one
+SELECT id FROM jobs WHERE endpoint = @endpoint AND idempotency_key = @idempotency_key;
+
+-- name: ListJobs :many
+-- Newest first; before_id continues a previous page (ids sort by creation).
+SELECT * FROM jobs
+WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
+  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: CancelJob :one
+UPDATE jobs SET state = 'cancelled', finished_at = @now, updated_at = @now
+WHERE id = @id AND state IN ('scheduled', 'available', 'retrying')
+RETURNING *;
+
+-- name: RetryJob :one
+-- A dead or cancelled job is due again now, with a new retry window.
+UPDATE jobs SET state = 'available', run_at = @now, first_attempt_at = NULL, finished_at = NULL,
+    last_error = '', updated_at = @now
+WHERE id = @id AND state IN ('dead', 'cancelled')
+RETURNING *;
+
+-- name: ReplayDeadJobs :execrows
+UPDATE jobs SET state = 'available', run_at = @now, first_attempt_at = NULL, finished_at = NULL,
+    last_error = '', updated_at = @now
+WHERE state = 'dead'
+  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'));
+
+-- name: InsertEndpoint :execrows
+INSERT INTO endpoints (name, spec, origin, created_at, updated_at)
+VALUES (@name, @spec, 'api', @now, @now)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: UpdateEndpointSpec :execrows
+UPDATE endpoints SET spec = @spec, updated_at = @now WHERE name = @name;
+
+-- name: DeleteEndpoint :execrows
+DELETE FROM endpoints WHERE name = @name;
+
+-- name: CountUnfinishedJobs :one
+SELECT count(*) FROM jobs
+WHERE endpoint = @endpoint AND state IN ('scheduled', 'available', 'retrying', 'running');
+
+-- name: UpsertSource :exec
+INSERT INTO sources (name, spec, origin, created_at, updated_at)
+VALUES (@name, @spec, @origin, @now, @now)
+ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, origin = excluded.origin, updated_at = excluded.updated_at;
+
+-- name: InsertSource :execrows
+INSERT INTO sources (name, spec, origin, created_at, updated_at)
+VALUES (@name, @spec, 'api', @now, @now)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: GetSource :one
+SELECT * FROM sources WHERE name = $1;
+
+-- name: ListSources :many
+SELECT * FROM sources ORDER BY name;
+
+-- name: UpdateSourceSpec :execrows
+UPDATE sources SET spec = @spec, updated_at = @now WHERE name = @name;
+
+-- name: DeleteSource :execrows
+DELETE FROM sources WHERE name = $1;
+
+-- name: SetSourcePaused :execrows
+UPDATE sources SET paused = @paused, updated_at = @now WHERE name = @name;

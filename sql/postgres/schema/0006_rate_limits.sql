@@ -1,0 +1,5 @@
+-- The token bucket of an endpoint's rate limit lives in the database, so
+-- that every worker process draws from the same bucket. NULL tokens: full.
+ALTER TABLE endpoints
+    ADD COLUMN rate_tokens DOUBLE PRECISION,
+    ADD COLUMN rate_updated_at TIMESTAMPTZ;

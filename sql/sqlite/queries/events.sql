@@ -1,0 +1,32 @@
+-- name: InsertEvent :execrows
+-- Inserts the event unless the source already stored this delivery id
+-- (0 rows affected then).
+INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, delivery_id) DO NOTHING;
+
+-- name: GetEventIDByDeliveryID :one
+SELECT id FROM events WHERE source = ? AND delivery_id = ?;
+
+-- name: GetEvent :one
+SELECT * FROM events WHERE id = ?;
+
+-- name: CountEventsBySource :one
+SELECT count(*) FROM events WHERE source = ?;
+
+-- name: InsertJob :one
+-- Inserts a job, or, when a pending job of the endpoint has the same
+-- coalesce key, replaces that job's payload (the latest update wins) and
+-- returns its id instead.
+INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
+VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
+DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+RETURNING id;
+
+-- name: ListJobsByEvent :many
+SELECT * FROM jobs WHERE event_id = ? ORDER BY id;
+
+-- name: Ping :one
+SELECT 1;
