@@ -121,7 +121,8 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	o := r.w.o
 	r.mu.Lock()
 	ep, policy := r.ep, r.policy
-	free := r.concurrency() - r.inflight
+	limit := r.concurrency()
+	free := limit - r.inflight
 	timeout := r.timeout()
 	r.mu.Unlock()
 
@@ -130,7 +131,7 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		// the runner.
 		return o.PollInterval
 	}
-	if threshold := max(1, r.concurrency()/4); free < threshold {
+	if threshold := max(1, limit/4); free < threshold {
 		if since := time.Since(r.lastClaim); since < claimBatchWait {
 			return claimBatchWait - since
 		}
