@@ -319,7 +319,7 @@ func mustRead(t *testing.T, path string) string {
 // stops growing once the retention has been reached: the tables and
 // indexes of jobs, events and attempts (PostgreSQL) or the database file
 // (SQLite) are sampled every 15 s and must not keep growing after the
-// warm-up. Each engine runs on its own so that their load does not mix.
+// warm-up. The engines run side by side: each is measured on its own store.
 func TestSoakBoundedGrowth(t *testing.T) {
 	rate := soakInt("SOAK_RATE", 300)
 	total, err := time.ParseDuration(os.Getenv("SOAK_GROWTH"))
@@ -337,68 +337,65 @@ func TestSoakBoundedGrowth(t *testing.T) {
 	if total < warmup+2*retention {
 		t.Fatalf("SOAK_GROWTH=%s: want at least %s to see the size after the warm-up", total, warmup+2*retention)
 	}
-	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			dbURL := e.newURL(t)
-			recv := newSoakReceiver(t)
-			cfg := soakConfig(t, map[string]string{"receiver": recv.srv.URL + "/hook"})
-			p := startProcess(t, dbURL, cfg, "DISPATCHD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8", "DISPATCHD_RETENTION="+retention.String())
-			defer p.kill(t)
-			size := storeSizer(t, dbURL)
+	forEachEngine(t, func(t *testing.T, dbURL string) {
+		recv := newSoakReceiver(t)
+		cfg := soakConfig(t, map[string]string{"receiver": recv.srv.URL + "/hook"})
+		p := startProcess(t, dbURL, cfg, "DISPATCHD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8", "DISPATCHD_RETENTION="+retention.String())
+		defer p.kill(t)
+		size := storeSizer(t, dbURL)
 
-			ctx, stop := context.WithCancel(context.Background())
-			var s sender
-			done := make(chan struct{})
-			go func() { s.run(ctx, func() string { return p.httpURL }, rate, "grow"); close(done) }()
-			start := time.Now()
-			var baseline, largest int64
-			for at := every; at <= total; at += every {
-				time.Sleep(time.Until(start.Add(at)))
-				n, detail := size()
-				s.mu.Lock()
-				acked := len(s.acked)
-				s.mu.Unlock()
-				t.Logf("%6s  %4d webhooks acked  %s", at, acked, detail)
-				switch {
-				case at == warmup:
-					baseline = n
-				case at > warmup:
-					largest = max(largest, n)
-				}
-			}
-			stop()
-			<-done
-
+		ctx, stop := context.WithCancel(context.Background())
+		var s sender
+		done := make(chan struct{})
+		go func() { s.run(ctx, func() string { return p.httpURL }, rate, "grow"); close(done) }()
+		start := time.Now()
+		var baseline, largest int64
+		for at := every; at <= total; at += every {
+			time.Sleep(time.Until(start.Add(at)))
+			n, detail := size()
 			s.mu.Lock()
-			defer s.mu.Unlock()
-			if len(s.acked) < rate*int(total/time.Second)*9/10 {
-				t.Fatalf("only %d webhooks acknowledged in %s at %d/s (statuses %v)", len(s.acked), total, rate, s.status)
+			acked := len(s.acked)
+			s.mu.Unlock()
+			t.Logf("%6s  %4d webhooks acked  %s", at, acked, detail)
+			switch {
+			case at == warmup:
+				baseline = n
+			case at > warmup:
+				largest = max(largest, n)
 			}
-			// Flat: the size after the warm-up grows by at most a quarter
-			// over the rest of the run (without pruning it grows in
-			// proportion to the run: 2× at the short form, 4× at the long).
-			if largest > baseline+baseline/4 {
-				t.Errorf("the store grew from %d to %d bytes after the warm-up", baseline, largest)
+		}
+		stop()
+		<-done
+
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.acked) < rate*int(total/time.Second)*9/10 {
+			t.Fatalf("only %d webhooks acknowledged in %s at %d/s (statuses %v)", len(s.acked), total, rate, s.status)
+		}
+		// Flat: the size after the warm-up grows by at most a quarter
+		// over the rest of the run (without pruning it grows in
+		// proportion to the run: 2× at the short form, 4× at the long).
+		if largest > baseline+baseline/4 {
+			t.Errorf("the store grew from %d to %d bytes after the warm-up", baseline, largest)
+		}
+		// Nothing is pruned before it is delivered: everything
+		// acknowledged in the last retention period still arrives.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			recv.mu.Lock()
+			got := len(recv.seen)
+			recv.mu.Unlock()
+			if got >= len(s.acked) {
+				break
 			}
-			// Nothing is pruned before it is delivered: everything
-			// acknowledged in the last retention period still arrives.
-			deadline := time.Now().Add(time.Minute)
-			for {
-				recv.mu.Lock()
-				got := len(recv.seen)
-				recv.mu.Unlock()
-				if got >= len(s.acked) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d acknowledged webhooks delivered", got, len(s.acked))
-				}
-				time.Sleep(100 * time.Millisecond)
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d acknowledged webhooks delivered", got, len(s.acked))
 			}
-			t.Logf("%s at %d webhooks/s, retention %s: %d webhooks acknowledged and delivered; store %d bytes after the warm-up, at most %d after",
-				total, rate, retention, len(s.acked), baseline, largest)
-		})
-	}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("%s at %d webhooks/s, retention %s: %d webhooks acknowledged and delivered; store %d bytes after the warm-up, at most %d after",
+			total, rate, retention, len(s.acked), baseline, largest)
+	})
 }
 
 // storeSizer returns a function measuring what the service's store takes
