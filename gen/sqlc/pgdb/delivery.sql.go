@@ -132,8 +132,9 @@ type ClaimReadyJobsParams struct {
 // Leases up to max pending jobs of one endpoint whose time has come, in
 // run-time order, walking the partial index jobs_ready so that the cost
 // does not grow with the backlog. A job with an ordering key is due only
-// when no older job with that key is unfinished, so each key's jobs go one
-// at a time, in order. SKIP LOCKED lets workers of several
+// when no older job with that key is unfinished (one probe of the partial
+// index jobs_ordering_unfinished), so each key's jobs go one at a time, in
+// order. SKIP LOCKED lets workers of several
 // processes claim side by side.
 func (q *Queries) ClaimReadyJobs(ctx context.Context, db DBTX, arg ClaimReadyJobsParams) ([]Job, error) {
 	rows, err := db.Query(ctx, claimReadyJobs,

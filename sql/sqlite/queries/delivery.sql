@@ -71,8 +71,9 @@ RETURNING *;
 -- Leases up to max pending jobs of one endpoint whose time has come, in
 -- run-time order, walking the partial index jobs_ready so that the cost
 -- does not grow with the backlog. A job with an ordering key is due only
--- when no older job with that key is unfinished, so each key's jobs go one
--- at a time, in order.
+-- when no older job with that key is unfinished (one probe of the partial
+-- index jobs_ordering_unfinished), so each key's jobs go one at a time, in
+-- order.
 UPDATE jobs SET
     state = 'running',
     lease_id = @lease_id,
