@@ -145,23 +145,32 @@ type Finish struct {
 
 // TakeTokens computes a token bucket's draw: a bucket that held tokens at
 // last (nil: full) refills at rps up to burst by now, then gives up to want
-// whole tokens. It returns what was granted, the tokens left, and — when
-// nothing was granted — how long until one token is there.
-func TakeTokens(tokens *float64, last, now time.Time, rps float64, burst, want int) (granted int, left float64, wait time.Duration) {
+// whole tokens. It returns what was granted, the tokens left, the time the
+// bucket is now at, and — when nothing was granted — how long until one
+// token is there.
+//
+// Workers read their clocks before they wait for the bucket's row lock, so
+// draws arrive with a now older than the last one. Such a draw refills
+// nothing and leaves the bucket's time where it is: moving it back would
+// refill the same interval twice and let the endpoint go over its rate.
+func TakeTokens(tokens *float64, last, now time.Time, rps float64, burst, want int) (granted int, left float64, at time.Time, wait time.Duration) {
 	avail := float64(burst)
+	at = now
 	if tokens != nil {
 		avail = *tokens
 		if elapsed := now.Sub(last).Seconds(); elapsed > 0 {
 			avail += elapsed * rps
+		} else {
+			at = last
 		}
 		avail = min(avail, float64(burst))
 	}
-	granted = min(want, int(avail))
+	granted = max(0, min(want, int(avail)))
 	left = avail - float64(granted)
 	if granted == 0 && rps > 0 {
 		wait = time.Duration((1 - left) / rps * float64(time.Second))
 	}
-	return granted, left, wait
+	return granted, left, at, wait
 }
 
 // PruneCutoffs says what retention pruning may delete.

@@ -418,8 +418,8 @@ func (s *Store) TakeRateTokens(ctx context.Context, endpoint string, want int, r
 	if err != nil {
 		return 0, 0, fmt.Errorf("postgres: rate limit of %s: %w", endpoint, err)
 	}
-	granted, left, wait := job.TakeTokens(b.RateTokens, derefTime(b.RateUpdatedAt), now, rps, burst, want)
-	if err := s.q.SetRateBucket(ctx, tx, pgdb.SetRateBucketParams{RateTokens: &left, RateUpdatedAt: &now, Name: endpoint}); err != nil {
+	granted, left, at, wait := job.TakeTokens(b.RateTokens, derefTime(b.RateUpdatedAt), now, rps, burst, want)
+	if err := s.q.SetRateBucket(ctx, tx, pgdb.SetRateBucketParams{RateTokens: &left, RateUpdatedAt: &at, Name: endpoint}); err != nil {
 		return 0, 0, fmt.Errorf("postgres: rate limit of %s: %w", endpoint, err)
 	}
 	if err := tx.Commit(ctx); err != nil {

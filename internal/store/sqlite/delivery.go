@@ -347,8 +347,8 @@ func (s *Store) TakeRateTokens(ctx context.Context, endpoint string, want int, r
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlite: rate limit of %s: %w", endpoint, err)
 	}
-	granted, left, wait := job.TakeTokens(b.RateTokens, fromNullMicros(b.RateUpdatedAt), now, rps, burst, want)
-	if err := s.q.SetRateBucket(ctx, s.ws.on(tx), sqlitedb.SetRateBucketParams{RateTokens: &left, RateUpdatedAt: nullMicros(now), Name: endpoint}); err != nil {
+	granted, left, at, wait := job.TakeTokens(b.RateTokens, fromNullMicros(b.RateUpdatedAt), now, rps, burst, want)
+	if err := s.q.SetRateBucket(ctx, s.ws.on(tx), sqlitedb.SetRateBucketParams{RateTokens: &left, RateUpdatedAt: nullMicros(at), Name: endpoint}); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: rate limit of %s: %w", endpoint, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -384,6 +384,15 @@ func exerciseDelivery(t *testing.T, setup func(t *testing.T) (job.Store, func(co
 		if n, _, _ := s.TakeRateTokens(ctx, "ep", 100, 10, 20, t0.Add(500*time.Millisecond)); n != 5 {
 			t.Errorf("after 0.5 s at 10/s: granted %d, want 5", n)
 		}
+		// A worker whose clock reading is older than the last draw (it read
+		// it before waiting for the bucket) gets nothing, and does not turn
+		// the bucket's time back: 0.1 s after the last draw, one token.
+		if n, _, _ := s.TakeRateTokens(ctx, "ep", 100, 10, 20, t0.Add(200*time.Millisecond)); n != 0 {
+			t.Errorf("a draw from 0.3 s in the past: granted %d, want 0", n)
+		}
+		if n, _, _ := s.TakeRateTokens(ctx, "ep", 100, 10, 20, t0.Add(600*time.Millisecond)); n != 1 {
+			t.Errorf("0.1 s after the last draw at 10/s: granted %d, want 1 (a late draw moved the bucket's clock back?)", n)
+		}
 	})
 
 	t.Run("Prune", func(t *testing.T) {
