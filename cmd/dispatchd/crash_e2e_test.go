@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,9 +24,10 @@ func TestCrashDuringDeliveries(t *testing.T) {
 		var mu sync.Mutex
 		seen := map[string][]string{} // jobId → webhook-ids it arrived with
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body)
 			var env struct{ JobID string }
-			json.Unmarshal(b, &env)
+			if !readDelivery(w, r, &env) {
+				return
+			}
 			time.Sleep(20 * time.Millisecond) // keep deliveries in flight
 			mu.Lock()
 			seen[env.JobID] = append(seen[env.JobID], r.Header.Get("webhook-id"))

@@ -60,7 +60,19 @@ func startProcess(t *testing.T, dbURL, configFile string, env ...string) *proces
 	addr := make(chan map[string]any, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		// DISPATCHD_TEST_LOG_DIR keeps each process's log (<pid>.log), to
+		// see what the processes of a failed run did.
+		var logf *os.File
+		if dir := os.Getenv("DISPATCHD_TEST_LOG_DIR"); dir != "" {
+			if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.log", cmd.Process.Pid))); err == nil {
+				logf = f
+				defer f.Close()
+			}
+		}
 		for sc.Scan() {
+			if logf != nil {
+				fmt.Fprintf(logf, "%s\n", sc.Bytes())
+			}
 			var line map[string]any
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "dispatchd listening" {
 				addr <- line

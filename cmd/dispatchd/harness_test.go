@@ -39,6 +39,28 @@ var engines = []engine{
 	{"postgres", func(t *testing.T) string { return pgtest.NewDatabase(t) }},
 }
 
+// readDelivery decodes a delivery's JSON envelope into v. A request whose
+// body is cut short (its worker was SIGKILLed while sending) or is not a
+// JSON envelope with a jobId is not a delivery: it is answered 400 and
+// the receiver must not count it.
+func readDelivery(w http.ResponseWriter, req *http.Request, v any) bool {
+	b, err := io.ReadAll(req.Body)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err == nil {
+		var env struct{ JobID string }
+		if json.Unmarshal(b, &env); env.JobID == "" {
+			err = fmt.Errorf("no jobId")
+		}
+	}
+	if err != nil {
+		http.Error(w, "not a delivery: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
 // forEachEngine runs test as a subtest per engine.
 func forEachEngine(t *testing.T, test func(t *testing.T, dbURL string)) {
 	for _, e := range engines {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,9 +47,10 @@ func newSoakReceiver(t *testing.T) *soakReceiver {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		b, _ := io.ReadAll(req.Body)
 		var env struct{ JobID string }
-		json.Unmarshal(b, &env)
+		if !readDelivery(w, req, &env) {
+			return
+		}
 		r.mu.Lock()
 		r.seen[env.JobID] = append(r.seen[env.JobID], req.Header.Get("webhook-id"))
 		r.mu.Unlock()
