@@ -138,6 +138,10 @@ type Store interface {
 	// got and, if none, how long until one is there.
 	TakeRateTokens(ctx context.Context, endpoint string, want int, rps float64, burst int, now time.Time) (granted int, wait time.Duration, err error)
 
+	// ReturnRateTokens puts back n tokens drawn for POSTs that were not
+	// made (fewer jobs were claimed than tokens taken), up to burst.
+	ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error
+
 	// Prune deletes, a batch at a time, finished jobs (and their attempts)
 	// older than their cutoff and events older than eventsBefore whose jobs
 	// are all gone. ran is false when another process is pruning.

@@ -222,6 +222,16 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		claimSpan.SetStatus(codes.Error, "claim failed")
 	}
 	claimSpan.End()
+	if rl := ep.RateLimit; rl != nil {
+		// Tokens were drawn for every free slot; give back those of the
+		// POSTs that will not be made, or a lone job claimed after a full
+		// draw would waste the burst.
+		if unused := posts - (len(claimed)+batch-1)/batch; unused > 0 {
+			if err := o.Store.ReturnRateTokens(ctx, r.name, unused, max(rl.Burst, 1)); err != nil && ctx.Err() == nil {
+				o.Log.Warn("worker: cannot return unused rate-limit tokens", "endpoint", r.name, "error", err)
+			}
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			o.Log.Warn("worker: cannot claim jobs", "endpoint", r.name, "error", err)

@@ -793,14 +793,20 @@ func TestConcurrencyLimit(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, open func(t *testing.T) job.Store) {
 		b := setup(t, open, func(e *job.EndpointSpec) { e.RateLimit = &job.RateLimitSpec{RPS: 1, Burst: 2} })
-		for i := range 5 {
-			b.enqueue(t, fmt.Sprintf(`{"n":%d}`, i), nil)
-		}
 		count := func() int {
 			time.Sleep(400 * time.Millisecond) // a few poll intervals: nothing more may come
 			b.recv.mu.Lock()
 			defer b.recv.mu.Unlock()
 			return len(b.recv.got)
+		}
+		// A lone job first: the runner draws tokens for all its free slots
+		// and must give back those it did not use.
+		b.enqueue(t, `{"n":0}`, nil)
+		if n := count(); n != 1 {
+			t.Fatalf("%d deliveries of one job, want 1", n)
+		}
+		for i := 1; i < 5; i++ {
+			b.enqueue(t, fmt.Sprintf(`{"n":%d}`, i), nil)
 		}
 		if n := count(); n != 2 {
 			t.Fatalf("%d deliveries with a burst of 2 and the clock stopped, want 2", n)

@@ -428,6 +428,15 @@ func (s *Store) TakeRateTokens(ctx context.Context, endpoint string, want int, r
 	return granted, wait, nil
 }
 
+// ReturnRateTokens implements job.Store.
+func (s *Store) ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error {
+	err := s.q.ReturnRateTokens(ctx, s.pool, pgdb.ReturnRateTokensParams{Tokens: float64(n), Burst: float64(burst), Name: endpoint})
+	if err != nil {
+		return fmt.Errorf("postgres: rate limit of %s: %w", endpoint, err)
+	}
+	return nil
+}
+
 // Prune implements job.Store. One process prunes at a time: the others
 // find the advisory lock taken and skip.
 func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool, error) {

@@ -393,6 +393,19 @@ func exerciseDelivery(t *testing.T, setup func(t *testing.T) (job.Store, func(co
 		if n, _, _ := s.TakeRateTokens(ctx, "ep", 100, 10, 20, t0.Add(600*time.Millisecond)); n != 1 {
 			t.Errorf("0.1 s after the last draw at 10/s: granted %d, want 1 (a late draw moved the bucket's clock back?)", n)
 		}
+		// Tokens given back can be drawn again, up to the burst.
+		if err := s.ReturnRateTokens(ctx, "ep", 3, 20); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _ := s.TakeRateTokens(ctx, "ep", 100, 10, 20, t0.Add(600*time.Millisecond)); n != 3 {
+			t.Errorf("after 3 tokens were returned: granted %d, want 3", n)
+		}
+		if err := s.ReturnRateTokens(ctx, "ep", 50, 20); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _ := s.TakeRateTokens(ctx, "ep", 100, 10, 20, t0.Add(600*time.Millisecond)); n != 20 {
+			t.Errorf("after 50 tokens were returned to a bucket of 20: granted %d, want 20", n)
+		}
 	})
 
 	t.Run("Prune", func(t *testing.T) {
