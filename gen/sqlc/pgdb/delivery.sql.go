@@ -578,6 +578,26 @@ func (q *Queries) PruneUnlock(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const queueNeedsVacuum = `-- name: QueueNeedsVacuum :one
+SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_class c
+    WHERE c.oid IN (to_regclass('jobs'), to_regclass('attempts'), to_regclass('events'), to_regclass('endpoints'))
+      AND (pg_stat_get_dead_tuples(c.oid) > 50 + 0.2 * greatest(c.reltuples, 0)
+           OR pg_stat_get_mod_since_analyze(c.oid) > 50 + 0.1 * greatest(c.reltuples, 0)))::bool AS needed
+`
+
+// Whether a table that churns has changed enough since its last vacuum or
+// analyze to need one, by autovacuum's own default thresholds. An empty
+// table is never analyzed: statistics saying "no rows" would stay while
+// the table fills, and the planner would then pick plans (nested loops
+// over the whole queue) that make every claim take seconds.
+func (q *Queries) QueueNeedsVacuum(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, queueNeedsVacuum)
+	var needed bool
+	err := row.Scan(&needed)
+	return needed, err
+}
+
 const resetStatementTimeout = `-- name: ResetStatementTimeout :exec
 RESET statement_timeout
 `

@@ -451,7 +451,19 @@ func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool
 	}
 	defer s.q.PruneUnlock(context.WithoutCancel(ctx), conn)
 
+	// Deleted and updated rows leave dead tuples that only a vacuum makes
+	// reusable, and the planner needs fresh statistics as the queue grows
+	// and shrinks. Autovacuum does both; where it is off (some CI and
+	// benchmark set-ups turn it off, and it is easy to leave so), the
+	// pruner does it, before it deletes: the deletes are planned with the
+	// statistics, and a failing delete must not stop the upkeep.
 	var p job.Pruned
+	vacuumed, err := s.maintain(ctx, conn.Conn())
+	if err != nil {
+		return p, true, err
+	}
+	p.Vacuumed = vacuumed
+
 	fin, dead := nullTime(c.FinishedBefore), nullTime(c.DeadBefore)
 	// Attempts first (they reference their job), then the jobs left
 	// without attempts, a batch of each in turn until a batch of jobs
@@ -485,21 +497,25 @@ func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool
 	if err != nil {
 		return p, true, fmt.Errorf("postgres: prune: %w", err)
 	}
-	// Deleted and updated rows leave dead tuples that only a vacuum makes
-	// reusable. Autovacuum does it; where it is off (some CI and
-	// benchmark set-ups turn it off, and it is easy to leave so), the
-	// tables would grow without bound, so the pruner vacuums them itself.
+	return p, true, nil
+}
+
+// maintain vacuums and analyzes the tables that churn when autovacuum is
+// off and they changed enough to need it (the thresholds autovacuum uses).
+// It reports whether it vacuumed.
+func (s *Store) maintain(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	on, err := s.q.AutovacuumOn(ctx, conn)
 	if err != nil {
-		return p, true, fmt.Errorf("postgres: prune: autovacuum setting: %w", err)
+		return false, fmt.Errorf("postgres: autovacuum setting: %w", err)
 	}
-	if !on {
-		if err := s.vacuum(ctx, conn.Conn()); err != nil {
-			return p, true, err
-		}
-		p.Vacuumed = true
+	if on {
+		return false, nil
 	}
-	return p, true, nil
+	needed, err := s.q.QueueNeedsVacuum(ctx, conn)
+	if err != nil || !needed {
+		return false, err
+	}
+	return true, s.vacuum(ctx, conn)
 }
 
 // vacuum vacuums the tables that churn, without the statement timeout (the

@@ -194,6 +194,18 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 -- name: AutovacuumOn :one
 SELECT current_setting('autovacuum') = 'on';
 
+-- name: QueueNeedsVacuum :one
+-- Whether a table that churns has changed enough since its last vacuum or
+-- analyze to need one, by autovacuum's own default thresholds. An empty
+-- table is never analyzed: statistics saying "no rows" would stay while
+-- the table fills, and the planner would then pick plans (nested loops
+-- over the whole queue) that make every claim take seconds.
+SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_class c
+    WHERE c.oid IN (to_regclass('jobs'), to_regclass('attempts'), to_regclass('events'), to_regclass('endpoints'))
+      AND (pg_stat_get_dead_tuples(c.oid) > 50 + 0.2 * greatest(c.reltuples, 0)
+           OR pg_stat_get_mod_since_analyze(c.oid) > 50 + 0.1 * greatest(c.reltuples, 0)))::bool AS needed;
+
 -- name: LiftStatementTimeout :exec
 -- A vacuum after a long time without one may outlast statement_timeout;
 -- VacuumQueue runs without it, and ResetStatementTimeout restores it.
