@@ -68,6 +68,6 @@ func (p *Pruner) Once(ctx context.Context) {
 	}
 	if got.Vacuumed && !p.warned {
 		p.warned = true
-		p.Log.Warn("retention: PostgreSQL autovacuum is off, so dispatchd vacuums jobs, attempts, events and endpoints after every prune; turn autovacuum on (see docs/deployment.md)")
+		p.Log.Warn("retention: PostgreSQL autovacuum is off, so dispatchd vacuums and analyzes jobs, attempts, events and endpoints itself when they need it; turn autovacuum on (see docs/deployment.md)")
 	}
 }

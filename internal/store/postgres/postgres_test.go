@@ -103,3 +103,72 @@ func TestPruneOneProcessAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestUpkeepWithoutAutovacuum: with autovacuum off, the pruner vacuums and
+// analyzes the queue's tables itself, but only once they changed: an
+// empty table analyzed as empty would be planned as empty however it grew.
+func TestUpkeepWithoutAutovacuum(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var autovacuum string
+	if err := conn.QueryRow(ctx, "SHOW autovacuum").Scan(&autovacuum); err != nil {
+		t.Fatal(err)
+	}
+	if autovacuum == "on" {
+		t.Skip("autovacuum is on: the server does the upkeep")
+	}
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reltuples := func() float64 {
+		var n float64
+		if err := conn.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = to_regclass('jobs')").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	now := time.Now()
+	cutoffs := job.PruneCutoffs{FinishedBefore: now.Add(-time.Hour), DeadBefore: now.Add(-time.Hour), EventsBefore: now.Add(-time.Hour), Batch: 1000}
+	p, ran, err := s.Prune(ctx, cutoffs)
+	if err != nil || !ran {
+		t.Fatalf("prune: ran %v, %v", ran, err)
+	}
+	if p.Vacuumed || reltuples() >= 0 {
+		t.Fatalf("empty tables: vacuumed %v, jobs reltuples %v; want no vacuum and no statistics (-1)", p.Vacuumed, reltuples())
+	}
+
+	for range 300 {
+		_, err := s.StoreEvent(ctx, job.NewEvent{
+			Event: job.Event{ID: job.NewID("evt", now), Source: "s", ContentType: "application/json", Headers: map[string]string{}, Body: []byte("{}"), ReceivedAt: now},
+			Jobs:  []job.Job{{ID: job.NewID("job", now), Endpoint: "ep", Payload: []byte("{}"), State: job.StateAvailable, RunAt: now, CreatedAt: now, UpdatedAt: now}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server's counters of changed rows reach the statistics a moment
+	// after the transactions end.
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Vacuumed {
+		if time.Now().After(deadline) {
+			t.Fatal("300 jobs stored and no vacuum after 30 s of prunes")
+		}
+		time.Sleep(200 * time.Millisecond)
+		if p, _, err = s.Prune(ctx, cutoffs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reltuples(); n != 300 {
+		t.Errorf("after the vacuum, jobs reltuples = %v, want 300", n)
+	}
+	if p, _, err = s.Prune(ctx, cutoffs); err != nil || p.Vacuumed {
+		t.Errorf("nothing changed since the vacuum: vacuumed again %v (%v)", p.Vacuumed, err)
+	}
+}
