@@ -106,12 +106,7 @@ func (fs *keysFlags) openKeys(ctx context.Context, getenv func(string) string, s
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the store (DISPATCHD_DATABASE_URL=%s): %w", config.RedactURL(settings.DatabaseURL), err)
 	}
-	keys, ok := store.(apikey.Store)
-	if !ok {
-		store.Close()
-		return nil, nil, fmt.Errorf("the store %T does not keep API keys", store)
-	}
-	return store, keys, nil
+	return store, store, nil
 }
 
 func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -43,6 +43,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/opsnotify"
 	"github.com/dispatchd/dispatchd/internal/server"
 	"github.com/dispatchd/dispatchd/internal/ssrf"
+	dstore "github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/postgres"
 	"github.com/dispatchd/dispatchd/internal/store/sqlite"
 	"github.com/dispatchd/dispatchd/internal/telemetry"
@@ -234,8 +235,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// openStore opens the database the settings name.
-func openStore(ctx context.Context, s config.Settings) (job.Store, error) {
+// openStore opens the database the settings name. The store keeps jobs
+// and API keys alike.
+func openStore(ctx context.Context, s config.Settings) (*dstore.Store, error) {
 	if path, ok := strings.CutPrefix(s.DatabaseURL, "sqlite:"); ok {
 		return sqlite.Open(ctx, path)
 	}
@@ -308,11 +310,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	registry.MustRegister(metrics.NewQueueCollector(store, time.Now))
 	ingestServer := ingest.NewServer(store, sources, time.Now, log, tel.TracerProvider, m)
 
-	keys, ok := store.(apikey.Store)
-	if !ok {
-		return errors.New("the store does not keep API keys")
-	}
-	authn := apikey.NewAuthenticator(keys, settings.APIKey, time.Now)
+	authn := apikey.NewAuthenticator(store, settings.APIKey, time.Now)
 	// One HTTP client for deliveries and test sends, behind the SSRF guard.
 	guard := ssrf.New(settings.AllowPrivateNetworks)
 	client := delivery.NewClient(guard.Control, time.Now, "dispatchd/"+version).WithTracing(tel.TracerProvider, tel.Propagator)
@@ -320,7 +318,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		dispatchdv1.RegisterJobServiceServer(g, api.NewJobServer(store, file.DefaultEndpoint, time.Now, log))
 		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))
 		dispatchdv1.RegisterSourceServiceServer(g, api.NewSourceServer(store, sources, ingestServer, time.Now, log))
-		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(keys, store, time.Now, log))
+		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(store, store, time.Now, log))
 	}
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
 	grpcServer := newGRPCServer(tlsConfig, authn, tel, func(g *grpc.Server) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dispatchd/dispatchd/internal/apikey"
 	"github.com/dispatchd/dispatchd/internal/job"
+	dstore "github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/sqlite"
 )
 
@@ -41,7 +42,7 @@ func (c *clock) Set(t time.Time) {
 // testBundle is what setup gives a test: a real SQLite store and an
 // Authenticator over it.
 type testBundle struct {
-	store *sqlite.Store
+	store *dstore.Store
 	auth  *apikey.Authenticator
 	clock *clock
 }

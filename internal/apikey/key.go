@@ -1,7 +1,6 @@
 package apikey
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -25,47 +24,12 @@ const (
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// Key is a stored API key. The key itself is never stored, only its hash.
-type Key struct {
-	ID string
-	// Prefix is disp_k1_ and the first 8 random characters of the key: it
-	// finds the key's row and is safe to show.
-	Prefix string
-	// Name says whose or what the key is, for people.
-	Name string
-	// DefaultEndpoint is the endpoint that Dispatched-compatible
-	// /api/jobs/dispatch calls made with this key deliver to; empty for the
-	// configuration's default_endpoint.
-	DefaultEndpoint string
-	// Hash is the SHA-256 of the key.
-	Hash       []byte
-	CreatedAt  time.Time
-	LastUsedAt time.Time // zero: never used
-	RevokedAt  time.Time // zero: not revoked
-}
+// Key is a stored API key; the type is the domain's (job.APIKey), so
+// that the store does not depend on this package.
+type Key = job.APIKey
 
-// Store persists API keys. Both database engines implement it.
-type Store interface {
-	// CreateKey stores a new key. A key whose id or prefix is already
-	// stored is an error.
-	CreateKey(ctx context.Context, k Key) error
-
-	// GetKeyByPrefix returns the key with the given prefix, revoked or not,
-	// or an error with code job.CodeNotFound.
-	GetKeyByPrefix(ctx context.Context, prefix string) (Key, error)
-
-	// ListKeys returns every key, revoked ones included, oldest first.
-	ListKeys(ctx context.Context) ([]Key, error)
-
-	// RevokeKey revokes a key for good; revoking it again keeps the first
-	// revocation time. It returns an error with code job.CodeNotFound when
-	// there is no key with that id.
-	RevokeKey(ctx context.Context, id string, now time.Time) error
-
-	// TouchKey records that the key was used at now. It never moves the
-	// time backwards, and touching a key that does not exist does nothing.
-	TouchKey(ctx context.Context, id string, now time.Time) error
-}
+// Store persists API keys (job.KeyStore).
+type Store = job.KeyStore
 
 // ErrMalformed is the error Parse wraps: the string cannot be a key.
 var ErrMalformed = errors.New("the API key is malformed")

@@ -1,26 +1,31 @@
-// Package postgres is the scale-out store: any number of dispatchd processes
-// share one PostgreSQL database. Writes from one process share transactions
-// (group commit) on a few connections; uniqueness of delivery ids across
-// processes is left to the database's unique constraint.
+// Package postgres is the scale-out engine: any number of dispatchd
+// processes share one PostgreSQL database. Writes from one process share
+// transactions (the group commits of package store) on a few connections;
+// uniqueness of delivery ids across processes is left to the database's
+// unique constraint.
+//
+// The package is a driver of package store: the pool, migrations under an
+// advisory lock, the sqlc adapters with pipelined batches, LISTEN/NOTIFY
+// wake-ups across processes, the pruning lock and vacuum upkeep. The rules
+// live in store.
 package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dispatchd/dispatchd/gen/sqlc/pgdb"
 	"github.com/dispatchd/dispatchd/internal/job"
-	"github.com/dispatchd/dispatchd/internal/store/groupcommit"
+	"github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/migrate"
 	sqlfiles "github.com/dispatchd/dispatchd/sql"
 )
@@ -29,26 +34,22 @@ const (
 	// commitWorkers is how many group commits run at once; each holds one
 	// pool connection while it commits.
 	commitWorkers = 4
-	maxBatch      = 256
 	// migrationLock is the advisory lock key that keeps processes starting
 	// together from migrating the same database at once.
 	migrationLock = 0x64697370 // "disp"
 )
 
-// Store implements job.Store on PostgreSQL.
-type Store struct {
-	pool    *pgxpool.Pool
-	q       *pgdb.Queries
-	commits *groupcommit.Committer[job.NewEvent, job.Stored]
-	// finishes groups the outcomes of concurrent deliveries.
-	finishes *groupcommit.Committer[[]job.Finish, []bool]
-	signal   job.Signal
+// driver implements store.Driver on PostgreSQL.
+type driver struct {
+	pool   *pgxpool.Pool
+	q      *pgdb.Queries
+	signal job.Signal
 	// stopListen ends the LISTEN loop; listening is closed when it has.
 	stopListen context.CancelFunc
 	listening  chan struct{}
 }
 
-var _ job.Store = (*Store)(nil)
+var _ store.Driver = (*driver)(nil)
 
 // Options tune the connection pool.
 type Options struct {
@@ -62,13 +63,23 @@ type Options struct {
 }
 
 // Open connects to the database at url (postgres://…) with default
-// options and applies any pending migrations.
-func Open(ctx context.Context, url string) (*Store, error) {
+// options, applies any pending migrations and returns the store on it.
+func Open(ctx context.Context, url string) (*store.Store, error) {
 	return OpenWith(ctx, url, Options{StatementTimeout: 30 * time.Second})
 }
 
 // OpenWith is Open with options.
-func OpenWith(ctx context.Context, url string, o Options) (*Store, error) {
+func OpenWith(ctx context.Context, url string, o Options) (*store.Store, error) {
+	d, err := OpenDriver(ctx, url, o)
+	if err != nil {
+		return nil, err
+	}
+	return store.New(d), nil
+}
+
+// OpenDriver is OpenWith without the store: the driver alone, for the
+// driver conformance suite.
+func OpenDriver(ctx context.Context, url string, o Options) (store.Driver, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse database URL: %w", err)
@@ -89,20 +100,18 @@ func OpenWith(ctx context.Context, url string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool, q: pgdb.New()}
-	if err := s.migrate(ctx); err != nil {
+	d := &driver{pool: pool, q: pgdb.New()}
+	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	s.commits = groupcommit.New(s.commitEvents, commitWorkers, maxBatch)
-	s.finishes = groupcommit.New(s.commitFinishes, commitWorkers, maxBatch)
 	lctx, stop := context.WithCancel(context.Background())
-	s.stopListen, s.listening = stop, make(chan struct{})
-	go s.listen(lctx)
-	return s, nil
+	d.stopListen, d.listening = stop, make(chan struct{})
+	go d.listen(lctx)
+	return d, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *driver) migrate(ctx context.Context) error {
 	ms, err := migrate.Load(sqlfiles.Postgres())
 	if err != nil {
 		return err
@@ -139,317 +148,161 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit(ctx)
 }
 
-// Engine names the database for telemetry (db.system.name).
-func (s *Store) Engine() string { return "postgresql" }
+// Engine implements store.Driver.
+func (s *driver) Engine() string { return "postgresql" }
 
-// StoreEvent implements job.Store.
-func (s *Store) StoreEvent(ctx context.Context, e job.NewEvent) (job.Stored, error) {
-	st, err := s.commits.Do(ctx, e)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return job.Stored{}, ctxErr
-		}
-		return job.Stored{}, &job.Error{Code: job.CodeUnavailable, Message: "the store could not commit the event; retry later", Err: err}
-	}
-	return st, nil
-}
+// CommitWorkers implements store.Driver.
+func (s *driver) CommitWorkers() int { return commitWorkers }
 
-// commitEvents writes a batch in one transaction. Rows are inserted in
-// (source, delivery id) order so that two batches racing on the same ids
-// lock them in the same order and cannot deadlock.
-func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]job.Stored, error) {
-	order := make([]int, len(events))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		ea, eb := events[order[a]].Event, events[order[b]].Event
-		if ea.Source != eb.Source {
-			return ea.Source < eb.Source
-		}
-		return ea.DeliveryID < eb.DeliveryID
-	})
+// Reader implements store.Driver.
+func (s *driver) Reader() store.Executor { return &executor{q: s.q, db: s.pool} }
 
-	tx, err := s.pool.Begin(ctx)
+// Writer implements store.Driver.
+func (s *driver) Writer() store.Executor { return &executor{q: s.q, db: s.pool} }
+
+// Begin implements store.Driver.
+func (s *driver) Begin(ctx context.Context) (store.Tx, error) {
+	t, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(ctx)
-	out, err := s.storeBatch(ctx, tx, events, order)
-	if err != nil {
-		return nil, err
-	}
-	// The notification is sent at commit, to every process listening.
-	if endpoints := endpointsOf(events); len(endpoints) > 0 {
-		if err := s.q.NotifyJobs(ctx, tx, strings.Join(endpoints, ",")); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return &tx{executor: executor{q: s.q, db: t}, tx: t}, nil
 }
 
-// endpointsOf lists the endpoints that got jobs, each once.
-func endpointsOf(events []job.NewEvent) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range events {
-		for _, j := range e.Jobs {
-			if !seen[j.Endpoint] {
-				seen[j.Endpoint] = true
-				out = append(out, j.Endpoint)
-			}
-		}
-	}
-	return out
+// tx is a transaction; a NOTIFY in it is sent at commit.
+type tx struct {
+	executor
+	tx pgx.Tx
 }
 
-// storeBatch inserts the events, then their jobs, each set in one round
-// trip (a pipelined batch), in the given order; then it looks up the
-// originals of the duplicates.
-func (s *Store) storeBatch(ctx context.Context, tx pgx.Tx, events []job.NewEvent, order []int) ([]job.Stored, error) {
-	evParams := make([]pgdb.InsertEventsBatchParams, len(order))
-	for k, i := range order {
-		e := events[i].Event
-		headers, err := json.Marshal(e.Headers)
-		if err != nil {
-			return nil, err
-		}
-		evParams[k] = pgdb.InsertEventsBatchParams{
-			ID:          e.ID,
-			Source:      e.Source,
-			DeliveryID:  nullable(e.DeliveryID),
-			ContentType: e.ContentType,
-			Headers:     headers,
-			Body:        nonNil(e.Body),
-			ReceivedAt:  e.ReceivedAt,
-		}
-	}
-	inserted := make([]bool, len(events))
-	var batchErr error
-	evs := s.q.InsertEventsBatch(ctx, tx, evParams)
-	evs.QueryRow(func(k int, _ string, err error) {
-		switch {
-		case err == nil:
-			inserted[order[k]] = true
-		case errors.Is(err, pgx.ErrNoRows): // the delivery id is stored already
-		case batchErr == nil:
-			batchErr = err
-		}
-	})
-	if err := errors.Join(batchErr, evs.Close()); err != nil {
-		return nil, err
-	}
+// Commit implements store.Tx.
+func (t *tx) Commit(ctx context.Context) error { return t.tx.Commit(ctx) }
 
-	out := make([]job.Stored, len(events))
-	var jobParams []pgdb.InsertJobsBatchParams
-	var owner []int // event index of each job
-	for _, i := range order {
-		e := events[i]
-		if !inserted[i] {
-			continue
-		}
-		out[i] = job.Stored{EventID: e.Event.ID, JobIDs: make([]string, 0, len(e.Jobs)), BatchSize: len(events)}
-		for _, j := range e.Jobs {
-			j.EventID, j.Source = e.Event.ID, e.Event.Source
-			p, err := jobParamsOf(j)
-			if err != nil {
-				return nil, err
-			}
-			jobParams = append(jobParams, pgdb.InsertJobsBatchParams(p))
-			owner = append(owner, i)
-		}
-	}
-	if len(jobParams) > 0 {
-		jobs := s.q.InsertJobsBatch(ctx, tx, jobParams)
-		jobs.QueryRow(func(k int, id string, err error) {
-			if err != nil {
-				if batchErr == nil {
-					batchErr = err
-				}
-				return
-			}
-			// A coalesced job answers with the id of the pending job it
-			// updated.
-			out[owner[k]].JobIDs = append(out[owner[k]].JobIDs, id)
-		})
-		if err := errors.Join(batchErr, jobs.Close()); err != nil {
-			return nil, err
-		}
-	}
-	for _, i := range order {
-		if inserted[i] {
-			continue
-		}
-		st, err := s.original(ctx, tx, events[i].Event)
-		if err != nil {
-			return nil, err
-		}
-		st.BatchSize = len(events)
-		out[i] = st
-	}
-	return out, nil
-}
-
-// original returns the event already stored under e's delivery id. Under
-// READ COMMITTED each statement sees rows committed before it started, so
-// the row that made the insert conflict is visible here.
-func (s *Store) original(ctx context.Context, db pgdb.DBTX, e job.Event) (job.Stored, error) {
-	id, err := s.q.GetEventIDByDeliveryID(ctx, db, pgdb.GetEventIDByDeliveryIDParams{
-		Source: e.Source, DeliveryID: nullable(e.DeliveryID),
-	})
-	if err != nil {
-		return job.Stored{}, fmt.Errorf("look up the original of delivery %q: %w", e.DeliveryID, err)
-	}
-	jobs, err := s.q.ListJobsByEvent(ctx, db, &id)
-	if err != nil {
-		return job.Stored{}, err
-	}
-	st := job.Stored{EventID: id, Duplicate: true, JobIDs: make([]string, 0, len(jobs))}
-	for _, j := range jobs {
-		st.JobIDs = append(st.JobIDs, j.ID)
-	}
-	return st, nil
-}
-
-// GetEvent implements job.Store.
-func (s *Store) GetEvent(ctx context.Context, id string) (job.Event, error) {
-	row, err := s.q.GetEvent(ctx, s.pool, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return job.Event{}, job.Errorf(job.CodeNotFound, "no event %q", id)
-	}
-	if err != nil {
-		return job.Event{}, fmt.Errorf("postgres: get event: %w", err)
-	}
-	e := job.Event{
-		ID:          row.ID,
-		Source:      row.Source,
-		ContentType: row.ContentType,
-		Body:        row.Body,
-		ReceivedAt:  row.ReceivedAt.UTC(),
-	}
-	if row.DeliveryID != nil {
-		e.DeliveryID = *row.DeliveryID
-	}
-	if err := json.Unmarshal(row.Headers, &e.Headers); err != nil {
-		return job.Event{}, fmt.Errorf("postgres: event %s headers: %w", id, err)
-	}
-	return e, nil
-}
-
-// CountEvents implements job.Store.
-func (s *Store) CountEvents(ctx context.Context, source string) (int64, error) {
-	n, err := s.q.CountEventsBySource(ctx, s.pool, source)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: count events: %w", err)
-	}
-	return n, nil
-}
-
-// ListJobsByEvent implements job.Store.
-func (s *Store) ListJobsByEvent(ctx context.Context, eventID string) ([]job.Job, error) {
-	rows, err := s.q.ListJobsByEvent(ctx, s.pool, &eventID)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list jobs: %w", err)
-	}
-	jobs := make([]job.Job, len(rows))
-	for i, r := range rows {
-		jobs[i] = toJob(r)
-	}
-	return jobs, nil
-}
-
-// Ping implements job.Store.
-func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.q.Ping(ctx, s.pool); err != nil {
-		return &job.Error{Code: job.CodeUnavailable, Message: "the database does not answer", Err: err}
+// Rollback implements store.Tx.
+func (t *tx) Rollback(ctx context.Context) error {
+	if err := t.tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return err
 	}
 	return nil
 }
 
-// Close implements job.Store.
-func (s *Store) Close() error {
-	s.commits.Close()
-	s.finishes.Close()
+// IdempotencyRace implements store.Driver.
+func (s *driver) IdempotencyRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "jobs_idempotency_key"
+}
+
+// Close implements store.Driver.
+func (s *driver) Close() error {
 	s.stopListen()
 	<-s.listening
 	s.pool.Close()
 	return nil
 }
 
-func toJob(r pgdb.Job) job.Job {
-	return job.Job{
-		ID:             r.ID,
-		Endpoint:       r.Endpoint,
-		EventID:        deref(r.EventID),
-		Payload:        r.Payload,
-		State:          job.State(r.State),
-		Attempts:       int(r.Attempts),
-		RunAt:          r.RunAt.UTC(),
-		CreatedAt:      r.CreatedAt.UTC(),
-		UpdatedAt:      r.UpdatedAt.UTC(),
-		CoalesceKey:    deref(r.CoalesceKey),
-		OrderingKey:    deref(r.OrderingKey),
-		LeaseID:        deref(r.LeaseID),
-		LeaseExpiresAt: derefTime(r.LeaseExpiresAt),
-		FirstAttemptAt: derefTime(r.FirstAttemptAt),
-		FinishedAt:     derefTime(r.FinishedAt),
-		LastError:      r.LastError,
-		Source:         deref(r.Source),
-		IdempotencyKey: deref(r.IdempotencyKey),
-		Retry:          retrySpec(r.Retry),
-		TraceParent:    r.TraceParent,
+// Subscribe implements store.Driver: the LISTEN loop relays every
+// process's notifications to this process's subscribers.
+func (s *driver) Subscribe(endpoint string) (<-chan struct{}, func()) {
+	return s.signal.Subscribe(endpoint)
+}
+
+// listen relays the notifications of every process's commits to this
+// process's subscribers. It holds one connection for LISTEN and reconnects
+// after a failure; while it is down, the workers' fallback poll covers.
+func (s *driver) listen(ctx context.Context) {
+	defer close(s.listening)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		_ = err // the connection broke; try again after a pause
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 
-// retrySpec decodes a job's retry override; a broken one counts as none
-// (the endpoint's schedule applies).
-func retrySpec(b []byte) *job.RetrySpec {
-	if b == nil {
-		return nil
+func (s *driver) listenOnce(ctx context.Context) error {
+	pooled, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
 	}
-	var r job.RetrySpec
-	if json.Unmarshal(b, &r) != nil {
-		return nil
+	// A connection that has run LISTEN must not go back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	if err := s.q.ListenJobs(ctx, conn); err != nil {
+		return err
 	}
-	return &r
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload != "" {
+			s.signal.Notify(strings.Split(n.Payload, ",")...)
+		}
+	}
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// Exclusive implements store.Driver. One process prunes at a time: the
+// others find the advisory lock taken and skip.
+func (s *driver) Exclusive(ctx context.Context, fn func(store.Executor) error) (ran, vacuumed bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, false, fmt.Errorf("postgres: prune: %w", err)
 	}
-	return *s
+	defer conn.Release()
+	got, err := s.q.TryPruneLock(ctx, conn)
+	if err != nil || !got {
+		return false, false, err
+	}
+	defer s.q.PruneUnlock(context.WithoutCancel(ctx), conn)
+
+	// Deleted and updated rows leave dead tuples that only a vacuum makes
+	// reusable, and the planner needs fresh statistics as the queue grows
+	// and shrinks. Autovacuum does both; where it is off (some CI and
+	// benchmark set-ups turn it off, and it is easy to leave so), the
+	// pruner does it, before it deletes: the deletes are planned with the
+	// statistics, and a failing delete must not stop the upkeep.
+	vacuumed, err = s.maintain(ctx, conn.Conn())
+	if err != nil {
+		return true, false, err
+	}
+	return true, vacuumed, fn(&executor{q: s.q, db: conn})
 }
 
-func derefTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
+// maintain vacuums and analyzes the tables that churn when autovacuum is
+// off and they changed enough to need it (the thresholds autovacuum uses).
+// It reports whether it vacuumed.
+func (s *driver) maintain(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	on, err := s.q.AutovacuumOn(ctx, conn)
+	if err != nil {
+		return false, fmt.Errorf("postgres: autovacuum setting: %w", err)
 	}
-	return t.UTC()
+	if on {
+		return false, nil
+	}
+	needed, err := s.q.QueueNeedsVacuum(ctx, conn)
+	if err != nil || !needed {
+		return false, err
+	}
+	return true, s.vacuum(ctx, conn)
 }
 
-// nullTime stores the zero time as NULL.
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
+// vacuum vacuums the tables that churn, without the statement timeout (the
+// first vacuum of a large table may take longer).
+func (s *driver) vacuum(ctx context.Context, conn *pgx.Conn) error {
+	if err := s.q.LiftStatementTimeout(ctx, conn); err != nil {
+		return fmt.Errorf("postgres: vacuum: %w", err)
 	}
-	return &t
-}
-
-func nullable(s string) *string {
-	if s == "" {
-		return nil
+	defer s.q.ResetStatementTimeout(context.WithoutCancel(ctx), conn)
+	if err := s.q.VacuumQueue(ctx, conn); err != nil {
+		return fmt.Errorf("postgres: vacuum: %w", err)
 	}
-	return &s
-}
-
-// nonNil keeps an empty body from becoming NULL in a NOT NULL column.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
+	return nil
 }

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+// ErrNoRows is what an Executor returns when a query that must find one
+// row found none. Drivers translate their engine's own (sql.ErrNoRows,
+// pgx.ErrNoRows) into it, so that the rules above tell "not found" from a
+// failure in one way.
+var ErrNoRows = errors.New("store: no rows")
+
+// Driver is what an engine provides: connections, transactions, and what
+// only it can do (wake-ups across processes, exclusive upkeep). Everything
+// else — what a duplicate answers, fencing, error codes, specs as JSON,
+// batching — is written once, in Store.
+type Driver interface {
+	// Engine names the database for telemetry (db.system.name).
+	Engine() string
+	// Reader runs queries that only read (SQLite: the reader pool beside
+	// the single writer).
+	Reader() Executor
+	// Writer runs single statements that write, outside a transaction.
+	Writer() Executor
+	// Begin starts a transaction that writes.
+	Begin(ctx context.Context) (Tx, error)
+	// CommitWorkers is how many group commits may run at once.
+	CommitWorkers() int
+	// Subscribe is job.Store's Subscribe: wake-ups of this process and,
+	// where the engine can, of every process.
+	Subscribe(endpoint string) (<-chan struct{}, func())
+	// Exclusive runs fn on one connection when no other process is running
+	// it (pruning), after the engine's upkeep; ran is false when another
+	// process holds it, vacuumed true when the upkeep vacuumed.
+	Exclusive(ctx context.Context, fn func(Executor) error) (ran, vacuumed bool, err error)
+	// IdempotencyRace reports whether err is the loss of a race between two
+	// processes dispatching jobs with the same idempotency key, which a
+	// second try resolves.
+	IdempotencyRace(err error) bool
+	// Close releases the database.
+	Close() error
+}
+
+// Tx is a transaction. Rollback after Commit does nothing.
+type Tx interface {
+	Executor
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Executor runs the queries: one method per query, rows in and rows out,
+// plus the batch methods whose best form differs by engine (one pipelined
+// round trip on PostgreSQL, a loop on SQLite's in-process writer).
+type Executor interface {
+	// Notify wakes the workers of the endpoints; in a transaction, at
+	// commit. Failing to wake is not fatal: workers also poll.
+	Notify(ctx context.Context, endpoints []string) error
+	Ping(ctx context.Context) error
+
+	// InsertEvents inserts the events in order; inserted[i] is false when
+	// events[i]'s delivery id is already stored.
+	InsertEvents(ctx context.Context, events []EventRow) (inserted []bool, err error)
+	// InsertJobs inserts jobs in order, each coalescing into a pending job
+	// with its key, and returns the id of the job that will deliver each.
+	InsertJobs(ctx context.Context, jobs []JobRow) ([]string, error)
+	GetEventIDByDeliveryID(ctx context.Context, source, deliveryID string) (string, error)
+	GetEvent(ctx context.Context, id string) (EventRow, error)
+	CountEventsBySource(ctx context.Context, source string) (int64, error)
+	ListJobsByEvent(ctx context.Context, eventID string) ([]JobRow, error)
+
+	UpsertEndpoint(ctx context.Context, r SpecRow) error
+	InsertEndpoint(ctx context.Context, r SpecRow) (int64, error)
+	UpdateEndpointSpec(ctx context.Context, r SpecRow) (int64, error)
+	GetEndpoint(ctx context.Context, name string) (EndpointRow, error)
+	ListEndpoints(ctx context.Context) ([]EndpointRow, error)
+	SetEndpointPaused(ctx context.Context, name string, paused bool, now time.Time) (int64, error)
+	DisableEndpoint(ctx context.Context, name, reason string, now time.Time) (int64, error)
+	EnableEndpoint(ctx context.Context, name string, now time.Time) (int64, error)
+	MarkEndpointHealthy(ctx context.Context, name string) error
+	// MarkEndpointFailing returns since when the endpoint fails (ErrNoRows
+	// when there is no such endpoint).
+	MarkEndpointFailing(ctx context.Context, name string, now time.Time) (time.Time, error)
+	CountUnfinishedJobs(ctx context.Context, endpoint string) (int64, error)
+	DeleteEndpoint(ctx context.Context, name string) (int64, error)
+	// GetRateBucket reads (and, in a transaction, locks) the endpoint's
+	// token bucket; tokens is nil before the first draw.
+	GetRateBucket(ctx context.Context, endpoint string) (tokens *float64, updatedAt time.Time, err error)
+	SetRateBucket(ctx context.Context, endpoint string, tokens float64, updatedAt time.Time) error
+	ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error
+
+	UpsertSource(ctx context.Context, r SpecRow) error
+	InsertSource(ctx context.Context, r SpecRow) (int64, error)
+	UpdateSourceSpec(ctx context.Context, r SpecRow) (int64, error)
+	GetSource(ctx context.Context, name string) (SourceRow, error)
+	ListSources(ctx context.Context) ([]SourceRow, error)
+	DeleteSource(ctx context.Context, name string) (int64, error)
+	SetSourcePaused(ctx context.Context, name string, paused bool, now time.Time) (int64, error)
+
+	// NextRunAt is the earliest run time of a pending job (ErrNoRows).
+	NextRunAt(ctx context.Context, endpoint string) (time.Time, error)
+	// NextLeaseExpiry is the earliest lease expiry (zero when none).
+	NextLeaseExpiry(ctx context.Context, endpoint string) (time.Time, error)
+	ClaimExpiredLeases(ctx context.Context, c job.Claim) ([]JobRow, error)
+	ClaimReadyJobs(ctx context.Context, c job.Claim) ([]JobRow, error)
+	// FinishJobs applies the fenced updates; held[i] is false when fs[i]'s
+	// lease is no longer held.
+	FinishJobs(ctx context.Context, fs []FinishRow) (held []bool, err error)
+	InsertAttempts(ctx context.Context, as []job.Attempt) error
+	GetJob(ctx context.Context, id string) (JobRow, error)
+	ListAttempts(ctx context.Context, jobID string) ([]job.Attempt, error)
+	GetJobIDByIdempotencyKey(ctx context.Context, endpoint, key string) (string, error)
+	ListJobs(ctx context.Context, f job.JobFilter) ([]JobRow, error)
+	CancelJob(ctx context.Context, id string, now time.Time) (JobRow, error)
+	RetryJob(ctx context.Context, id string, now time.Time) (JobRow, error)
+	ReplayDeadJobs(ctx context.Context, f job.JobFilter, now time.Time) (int64, error)
+	CountUnfinishedJobsByState(ctx context.Context) (map[job.State]int64, error)
+	// OldestReadyRunAt is the run time of the job waiting longest past it
+	// (ErrNoRows when none).
+	OldestReadyRunAt(ctx context.Context, now time.Time) (time.Time, error)
+
+	PruneAttempts(ctx context.Context, finishedBefore, deadBefore time.Time, max int) (int64, error)
+	PruneJobs(ctx context.Context, finishedBefore, deadBefore time.Time, max int) (int64, error)
+	PruneEvents(ctx context.Context, receivedBefore time.Time, max int) (int64, error)
+
+	InsertKey(ctx context.Context, k job.APIKey) error
+	GetKeyByPrefix(ctx context.Context, prefix string) (job.APIKey, error)
+	ListKeys(ctx context.Context) ([]job.APIKey, error)
+	RevokeKey(ctx context.Context, id string, now time.Time) (int64, error)
+	TouchKey(ctx context.Context, id string, now time.Time) error
+}
+
+// EventRow is an event as stored: its headers still JSON.
+type EventRow struct {
+	ID          string
+	Source      string
+	DeliveryID  string // empty: none (NULL)
+	ContentType string
+	Headers     []byte // JSON object
+	Body        []byte
+	ReceivedAt  time.Time
+}
+
+// JobRow is a job as stored: the domain job with its retry override
+// still JSON (Job.Retry is left nil by drivers).
+type JobRow struct {
+	Job   job.Job
+	Retry []byte // JSON of a job.RetrySpec; nil: none
+}
+
+// SpecRow is what declaring or updating an endpoint or a source writes.
+type SpecRow struct {
+	Name   string
+	Spec   []byte // JSON of the spec
+	Origin string // only for upserts
+	Now    time.Time
+}
+
+// EndpointRow is an endpoint as stored.
+type EndpointRow struct {
+	Name           string
+	Spec           []byte
+	Origin         string
+	Paused         bool
+	DisabledAt     time.Time
+	DisabledReason string
+	FailingSince   time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// SourceRow is a source as stored.
+type SourceRow struct {
+	Name      string
+	Spec      []byte
+	Origin    string
+	Paused    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// FinishRow is the fenced update that ends one lease.
+type FinishRow struct {
+	JobID      string
+	LeaseID    string
+	State      job.State
+	LastError  string
+	Now        time.Time
+	RunAt      time.Time // zero: keep the run time
+	FinishedAt time.Time // zero: not finished (a retry)
+}

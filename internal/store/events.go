@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+// StoreEvent implements job.Store.
+func (s *Store) StoreEvent(ctx context.Context, e job.NewEvent) (job.Stored, error) {
+	st, err := s.commits.Do(ctx, e)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return job.Stored{}, ctxErr
+		}
+		return job.Stored{}, &job.Error{Code: job.CodeUnavailable, Message: "the store could not commit the event; retry later", Err: err}
+	}
+	return st, nil
+}
+
+// commitEvents writes a batch of events in one transaction: the events,
+// then their jobs, then the lookup of the originals of duplicates. Rows
+// are inserted in (source, delivery id) order so that two batches racing
+// on the same ids (PostgreSQL, several processes) lock them in the same
+// order and cannot deadlock.
+func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]job.Stored, error) {
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ea, eb := events[order[a]].Event, events[order[b]].Event
+		if ea.Source != eb.Source {
+			return ea.Source < eb.Source
+		}
+		return ea.DeliveryID < eb.DeliveryID
+	})
+	var out []job.Stored
+	err := s.inTx(ctx, func(tx Tx) error {
+		var err error
+		if out, err = s.storeBatch(ctx, tx, events, order); err != nil {
+			return err
+		}
+		// The wake-up goes out at commit.
+		return tx.Notify(ctx, endpointsOf(events))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, order []int) ([]job.Stored, error) {
+	rows := make([]EventRow, len(order))
+	for k, i := range order {
+		e := events[i].Event
+		headers, err := json.Marshal(e.Headers)
+		if err != nil {
+			return nil, err
+		}
+		rows[k] = EventRow{
+			ID: e.ID, Source: e.Source, DeliveryID: e.DeliveryID, ContentType: e.ContentType,
+			Headers: headers, Body: nonNil(e.Body), ReceivedAt: e.ReceivedAt,
+		}
+	}
+	ins, err := tx.InsertEvents(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	inserted := make([]bool, len(events))
+	for k, i := range order {
+		inserted[i] = ins[k]
+	}
+
+	out := make([]job.Stored, len(events))
+	var jobs []JobRow
+	var owner []int // event index of each job
+	for _, i := range order {
+		e := events[i]
+		if !inserted[i] {
+			continue
+		}
+		out[i] = job.Stored{EventID: e.Event.ID, JobIDs: make([]string, 0, len(e.Jobs)), BatchSize: len(events)}
+		for _, j := range e.Jobs {
+			j.EventID, j.Source = e.Event.ID, e.Event.Source
+			r, err := jobRowOf(j)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, r)
+			owner = append(owner, i)
+		}
+	}
+	if len(jobs) > 0 {
+		// A coalesced job answers with the id of the pending job it
+		// updated.
+		ids, err := tx.InsertJobs(ctx, jobs)
+		if err != nil {
+			return nil, err
+		}
+		for k, id := range ids {
+			out[owner[k]].JobIDs = append(out[owner[k]].JobIDs, id)
+		}
+	}
+	for _, i := range order {
+		if inserted[i] {
+			continue
+		}
+		st, err := original(ctx, tx, events[i].Event)
+		if err != nil {
+			return nil, err
+		}
+		st.BatchSize = len(events)
+		out[i] = st
+	}
+	return out, nil
+}
+
+// original returns the event already stored under e's delivery id. On
+// PostgreSQL under READ COMMITTED each statement sees rows committed
+// before it started, so the row that made the insert conflict is visible.
+func original(ctx context.Context, ex Executor, e job.Event) (job.Stored, error) {
+	id, err := ex.GetEventIDByDeliveryID(ctx, e.Source, e.DeliveryID)
+	if err != nil {
+		return job.Stored{}, fmt.Errorf("look up the original of delivery %q: %w", e.DeliveryID, err)
+	}
+	jobs, err := ex.ListJobsByEvent(ctx, id)
+	if err != nil {
+		return job.Stored{}, err
+	}
+	st := job.Stored{EventID: id, Duplicate: true, JobIDs: make([]string, 0, len(jobs))}
+	for _, j := range jobs {
+		st.JobIDs = append(st.JobIDs, j.Job.ID)
+	}
+	return st, nil
+}
+
+// endpointsOf lists the endpoints that got jobs, each once.
+func endpointsOf(events []job.NewEvent) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range events {
+		for _, j := range e.Jobs {
+			if !seen[j.Endpoint] {
+				seen[j.Endpoint] = true
+				out = append(out, j.Endpoint)
+			}
+		}
+	}
+	return out
+}
+
+// GetEvent implements job.Store.
+func (s *Store) GetEvent(ctx context.Context, id string) (job.Event, error) {
+	row, err := s.d.Reader().GetEvent(ctx, id)
+	if err != nil {
+		return job.Event{}, s.notFound(err, "get event", "no event %q", id)
+	}
+	e := job.Event{
+		ID:          row.ID,
+		Source:      row.Source,
+		DeliveryID:  row.DeliveryID,
+		ContentType: row.ContentType,
+		Body:        row.Body,
+		ReceivedAt:  row.ReceivedAt,
+	}
+	if err := json.Unmarshal(row.Headers, &e.Headers); err != nil {
+		return job.Event{}, s.wrap("event "+id+" headers", err)
+	}
+	return e, nil
+}
+
+// CountEvents implements job.Store.
+func (s *Store) CountEvents(ctx context.Context, source string) (int64, error) {
+	n, err := s.d.Reader().CountEventsBySource(ctx, source)
+	if err != nil {
+		return 0, s.wrap("count events", err)
+	}
+	return n, nil
+}
+
+// ListJobsByEvent implements job.Store.
+func (s *Store) ListJobsByEvent(ctx context.Context, eventID string) ([]job.Job, error) {
+	rows, err := s.d.Reader().ListJobsByEvent(ctx, eventID)
+	if err != nil {
+		return nil, s.wrap("list jobs", err)
+	}
+	return toJobs(rows), nil
+}
+
+// jobRowOf is the row of a job.
+func jobRowOf(j job.Job) (JobRow, error) {
+	r := JobRow{Job: j}
+	r.Job.Payload = nonNil(j.Payload)
+	r.Job.Retry = nil
+	if j.Retry != nil {
+		b, err := json.Marshal(j.Retry)
+		if err != nil {
+			return JobRow{}, err
+		}
+		r.Retry = b
+	}
+	return r, nil
+}
+
+func toJob(r JobRow) job.Job {
+	j := r.Job
+	j.Retry = retrySpec(r.Retry)
+	return j
+}
+
+func toJobs(rows []JobRow) []job.Job {
+	out := make([]job.Job, len(rows))
+	for i, r := range rows {
+		out[i] = toJob(r)
+	}
+	return out
+}
+
+// retrySpec decodes a job's retry override; a broken one counts as none
+// (the endpoint's schedule applies).
+func retrySpec(b []byte) *job.RetrySpec {
+	if b == nil {
+		return nil
+	}
+	var r job.RetrySpec
+	if json.Unmarshal(b, &r) != nil {
+		return nil
+	}
+	return &r
+}
+
+// nonNil keeps an empty body from becoming NULL in a NOT NULL column.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

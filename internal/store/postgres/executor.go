@@ -1,0 +1,480 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dispatchd/dispatchd/gen/sqlc/pgdb"
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store"
+)
+
+// executor adapts the generated queries to store.Executor on a pool, a
+// connection or a transaction. Batches are pipelined: one round trip for
+// many rows.
+type executor struct {
+	q  *pgdb.Queries
+	db pgdb.DBTX
+}
+
+// noRows translates pgx's "no rows" into the store's.
+func noRows(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNoRows
+	}
+	return err
+}
+
+// Notify sends one NOTIFY for the endpoints; in a transaction it is
+// delivered at commit, to every process listening (this one included).
+func (e *executor) Notify(ctx context.Context, endpoints []string) error {
+	if len(endpoints) == 0 {
+		return nil
+	}
+	return e.q.NotifyJobs(ctx, e.db, strings.Join(endpoints, ","))
+}
+
+func (e *executor) Ping(ctx context.Context) error {
+	_, err := e.q.Ping(ctx, e.db)
+	return err
+}
+
+// InsertEvents inserts the events in one pipelined batch.
+func (e *executor) InsertEvents(ctx context.Context, events []store.EventRow) ([]bool, error) {
+	params := make([]pgdb.InsertEventsBatchParams, len(events))
+	for i, ev := range events {
+		params[i] = pgdb.InsertEventsBatchParams{
+			ID: ev.ID, Source: ev.Source, DeliveryID: nullable(ev.DeliveryID), ContentType: ev.ContentType,
+			Headers: ev.Headers, Body: ev.Body, ReceivedAt: ev.ReceivedAt,
+		}
+	}
+	inserted := make([]bool, len(events))
+	var batchErr error
+	res := e.q.InsertEventsBatch(ctx, e.db, params)
+	res.QueryRow(func(i int, _ string, err error) {
+		switch {
+		case err == nil:
+			inserted[i] = true
+		case errors.Is(err, pgx.ErrNoRows): // the delivery id is stored already
+		case batchErr == nil:
+			batchErr = err
+		}
+	})
+	return inserted, errors.Join(batchErr, res.Close())
+}
+
+// InsertJobs inserts the jobs in one pipelined batch (one job: one plain
+// statement).
+func (e *executor) InsertJobs(ctx context.Context, jobs []store.JobRow) ([]string, error) {
+	if len(jobs) == 1 {
+		id, err := e.q.InsertJob(ctx, e.db, pgdb.InsertJobParams(insertJobParams(jobs[0])))
+		if err != nil {
+			return nil, err
+		}
+		return []string{id}, nil
+	}
+	params := make([]pgdb.InsertJobsBatchParams, len(jobs))
+	for i, r := range jobs {
+		params[i] = insertJobParams(r)
+	}
+	ids := make([]string, len(jobs))
+	var batchErr error
+	res := e.q.InsertJobsBatch(ctx, e.db, params)
+	res.QueryRow(func(i int, id string, err error) {
+		if err != nil && batchErr == nil {
+			batchErr = err
+		}
+		ids[i] = id
+	})
+	if err := errors.Join(batchErr, res.Close()); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func insertJobParams(r store.JobRow) pgdb.InsertJobsBatchParams {
+	j := r.Job
+	return pgdb.InsertJobsBatchParams{
+		ID: j.ID, Endpoint: j.Endpoint, EventID: nullable(j.EventID), Payload: j.Payload, State: string(j.State),
+		RunAt: j.RunAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		CoalesceKey: nullable(j.CoalesceKey), OrderingKey: nullable(j.OrderingKey), Source: nullable(j.Source),
+		IdempotencyKey: nullable(j.IdempotencyKey), Retry: r.Retry, TraceParent: j.TraceParent,
+	}
+}
+
+func (e *executor) GetEventIDByDeliveryID(ctx context.Context, source, deliveryID string) (string, error) {
+	id, err := e.q.GetEventIDByDeliveryID(ctx, e.db, pgdb.GetEventIDByDeliveryIDParams{Source: source, DeliveryID: nullable(deliveryID)})
+	return id, noRows(err)
+}
+
+func (e *executor) GetEvent(ctx context.Context, id string) (store.EventRow, error) {
+	r, err := e.q.GetEvent(ctx, e.db, id)
+	if err != nil {
+		return store.EventRow{}, noRows(err)
+	}
+	return store.EventRow{
+		ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
+		Headers: r.Headers, Body: r.Body, ReceivedAt: r.ReceivedAt.UTC(),
+	}, nil
+}
+
+func (e *executor) CountEventsBySource(ctx context.Context, source string) (int64, error) {
+	return e.q.CountEventsBySource(ctx, e.db, source)
+}
+
+func (e *executor) ListJobsByEvent(ctx context.Context, eventID string) ([]store.JobRow, error) {
+	return jobRows(e.q.ListJobsByEvent(ctx, e.db, &eventID))
+}
+
+func (e *executor) UpsertEndpoint(ctx context.Context, r store.SpecRow) error {
+	return e.q.UpsertEndpoint(ctx, e.db, pgdb.UpsertEndpointParams{Name: r.Name, Spec: r.Spec, Origin: r.Origin, Now: r.Now})
+}
+
+func (e *executor) InsertEndpoint(ctx context.Context, r store.SpecRow) (int64, error) {
+	return e.q.InsertEndpoint(ctx, e.db, pgdb.InsertEndpointParams{Name: r.Name, Spec: r.Spec, Now: r.Now})
+}
+
+func (e *executor) UpdateEndpointSpec(ctx context.Context, r store.SpecRow) (int64, error) {
+	return e.q.UpdateEndpointSpec(ctx, e.db, pgdb.UpdateEndpointSpecParams{Name: r.Name, Spec: r.Spec, Now: r.Now})
+}
+
+func (e *executor) GetEndpoint(ctx context.Context, name string) (store.EndpointRow, error) {
+	r, err := e.q.GetEndpoint(ctx, e.db, name)
+	return endpointRow(r), noRows(err)
+}
+
+func (e *executor) ListEndpoints(ctx context.Context) ([]store.EndpointRow, error) {
+	rows, err := e.q.ListEndpoints(ctx, e.db)
+	out := make([]store.EndpointRow, len(rows))
+	for i, r := range rows {
+		out[i] = endpointRow(r)
+	}
+	return out, err
+}
+
+func endpointRow(r pgdb.Endpoint) store.EndpointRow {
+	return store.EndpointRow{
+		Name: r.Name, Spec: r.Spec, Origin: r.Origin, Paused: r.Paused,
+		DisabledAt: derefTime(r.DisabledAt), DisabledReason: r.DisabledReason, FailingSince: derefTime(r.FailingSince),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
+
+func (e *executor) SetEndpointPaused(ctx context.Context, name string, paused bool, now time.Time) (int64, error) {
+	return e.q.SetEndpointPaused(ctx, e.db, pgdb.SetEndpointPausedParams{Paused: paused, Now: now, Name: name})
+}
+
+func (e *executor) DisableEndpoint(ctx context.Context, name, reason string, now time.Time) (int64, error) {
+	return e.q.DisableEndpoint(ctx, e.db, pgdb.DisableEndpointParams{Now: &now, Reason: reason, Name: name})
+}
+
+func (e *executor) EnableEndpoint(ctx context.Context, name string, now time.Time) (int64, error) {
+	return e.q.EnableEndpoint(ctx, e.db, pgdb.EnableEndpointParams{Now: now, Name: name})
+}
+
+func (e *executor) MarkEndpointHealthy(ctx context.Context, name string) error {
+	return e.q.MarkEndpointHealthy(ctx, e.db, name)
+}
+
+func (e *executor) MarkEndpointFailing(ctx context.Context, name string, now time.Time) (time.Time, error) {
+	since, err := e.q.MarkEndpointFailing(ctx, e.db, pgdb.MarkEndpointFailingParams{Now: &now, Name: name})
+	return derefTime(since), noRows(err)
+}
+
+func (e *executor) CountUnfinishedJobs(ctx context.Context, endpoint string) (int64, error) {
+	return e.q.CountUnfinishedJobs(ctx, e.db, endpoint)
+}
+
+func (e *executor) DeleteEndpoint(ctx context.Context, name string) (int64, error) {
+	return e.q.DeleteEndpoint(ctx, e.db, name)
+}
+
+func (e *executor) GetRateBucket(ctx context.Context, endpoint string) (*float64, time.Time, error) {
+	b, err := e.q.GetRateBucket(ctx, e.db, endpoint)
+	return b.RateTokens, derefTime(b.RateUpdatedAt), noRows(err)
+}
+
+func (e *executor) SetRateBucket(ctx context.Context, endpoint string, tokens float64, at time.Time) error {
+	return e.q.SetRateBucket(ctx, e.db, pgdb.SetRateBucketParams{RateTokens: &tokens, RateUpdatedAt: &at, Name: endpoint})
+}
+
+func (e *executor) ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error {
+	return e.q.ReturnRateTokens(ctx, e.db, pgdb.ReturnRateTokensParams{Tokens: float64(n), Burst: float64(burst), Name: endpoint})
+}
+
+func (e *executor) UpsertSource(ctx context.Context, r store.SpecRow) error {
+	return e.q.UpsertSource(ctx, e.db, pgdb.UpsertSourceParams{Name: r.Name, Spec: r.Spec, Origin: r.Origin, Now: r.Now})
+}
+
+func (e *executor) InsertSource(ctx context.Context, r store.SpecRow) (int64, error) {
+	return e.q.InsertSource(ctx, e.db, pgdb.InsertSourceParams{Name: r.Name, Spec: r.Spec, Now: r.Now})
+}
+
+func (e *executor) UpdateSourceSpec(ctx context.Context, r store.SpecRow) (int64, error) {
+	return e.q.UpdateSourceSpec(ctx, e.db, pgdb.UpdateSourceSpecParams{Name: r.Name, Spec: r.Spec, Now: r.Now})
+}
+
+func (e *executor) GetSource(ctx context.Context, name string) (store.SourceRow, error) {
+	r, err := e.q.GetSource(ctx, e.db, name)
+	return sourceRow(r), noRows(err)
+}
+
+func (e *executor) ListSources(ctx context.Context) ([]store.SourceRow, error) {
+	rows, err := e.q.ListSources(ctx, e.db)
+	out := make([]store.SourceRow, len(rows))
+	for i, r := range rows {
+		out[i] = sourceRow(r)
+	}
+	return out, err
+}
+
+func sourceRow(r pgdb.Source) store.SourceRow {
+	return store.SourceRow{Name: r.Name, Spec: r.Spec, Origin: r.Origin, Paused: r.Paused, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+func (e *executor) DeleteSource(ctx context.Context, name string) (int64, error) {
+	return e.q.DeleteSource(ctx, e.db, name)
+}
+
+func (e *executor) SetSourcePaused(ctx context.Context, name string, paused bool, now time.Time) (int64, error) {
+	return e.q.SetSourcePaused(ctx, e.db, pgdb.SetSourcePausedParams{Paused: paused, Now: now, Name: name})
+}
+
+func (e *executor) NextRunAt(ctx context.Context, endpoint string) (time.Time, error) {
+	run, err := e.q.NextRunAt(ctx, e.db, endpoint)
+	return run.UTC(), noRows(err)
+}
+
+func (e *executor) NextLeaseExpiry(ctx context.Context, endpoint string) (time.Time, error) {
+	lease, err := e.q.NextLeaseExpiry(ctx, e.db, endpoint)
+	return derefTime(lease), noRows(err)
+}
+
+func (e *executor) ClaimExpiredLeases(ctx context.Context, c job.Claim) ([]store.JobRow, error) {
+	return jobRows(e.q.ClaimExpiredLeases(ctx, e.db, pgdb.ClaimExpiredLeasesParams{
+		LeaseID: &c.LeaseID, LeaseUntil: nullTime(c.LeaseUntil), Now: c.Now, Endpoint: c.Endpoint, MaxJobs: int32(c.Max),
+	}))
+}
+
+func (e *executor) ClaimReadyJobs(ctx context.Context, c job.Claim) ([]store.JobRow, error) {
+	return jobRows(e.q.ClaimReadyJobs(ctx, e.db, pgdb.ClaimReadyJobsParams{
+		LeaseID: &c.LeaseID, LeaseUntil: nullTime(c.LeaseUntil), Now: c.Now, Endpoint: c.Endpoint, MaxJobs: int32(c.Max),
+	}))
+}
+
+// FinishJobs runs the fenced updates in one pipelined batch.
+func (e *executor) FinishJobs(ctx context.Context, fs []store.FinishRow) ([]bool, error) {
+	params := make([]pgdb.FinishJobsBatchParams, len(fs))
+	for i, f := range fs {
+		params[i] = pgdb.FinishJobsBatchParams{
+			State: string(f.State), RunAt: nullTime(f.RunAt), LastError: f.LastError, FinishedAt: nullTime(f.FinishedAt),
+			Now: f.Now, ID: f.JobID, LeaseID: &f.LeaseID,
+		}
+	}
+	held := make([]bool, len(fs))
+	var batchErr error
+	res := e.q.FinishJobsBatch(ctx, e.db, params)
+	res.QueryRow(func(i int, _ string, err error) {
+		switch {
+		case err == nil:
+			held[i] = true
+		case errors.Is(err, pgx.ErrNoRows): // the lease was lost
+		case batchErr == nil:
+			batchErr = fmt.Errorf("finish job %s: %w", fs[i].JobID, err)
+		}
+	})
+	if err := errors.Join(batchErr, res.Close()); err != nil {
+		return nil, err
+	}
+	return held, nil
+}
+
+// InsertAttempts inserts the attempts in one pipelined batch.
+func (e *executor) InsertAttempts(ctx context.Context, as []job.Attempt) error {
+	params := make([]pgdb.InsertAttemptsBatchParams, len(as))
+	for i, a := range as {
+		params[i] = pgdb.InsertAttemptsBatchParams{
+			ID: a.ID, JobID: a.JobID, AttemptNumber: int32(a.Number), BatchID: a.BatchID, StartedAt: a.StartedAt,
+			LatencyUs: a.Latency.Microseconds(), StatusCode: int32(a.StatusCode), Outcome: a.Outcome,
+			ErrorClass: a.ErrorClass, Error: a.Error, ResponseExcerpt: a.ResponseExcerpt,
+		}
+	}
+	var batchErr error
+	res := e.q.InsertAttemptsBatch(ctx, e.db, params)
+	res.Exec(func(i int, err error) {
+		if err != nil && batchErr == nil {
+			batchErr = fmt.Errorf("record attempt of %s: %w", as[i].JobID, err)
+		}
+	})
+	return errors.Join(batchErr, res.Close())
+}
+
+func (e *executor) GetJob(ctx context.Context, id string) (store.JobRow, error) {
+	r, err := e.q.GetJob(ctx, e.db, id)
+	return jobRow(r), noRows(err)
+}
+
+func (e *executor) ListAttempts(ctx context.Context, jobID string) ([]job.Attempt, error) {
+	rows, err := e.q.ListAttempts(ctx, e.db, jobID)
+	out := make([]job.Attempt, len(rows))
+	for i, r := range rows {
+		out[i] = job.Attempt{
+			ID: r.ID, JobID: r.JobID, Number: int(r.AttemptNumber), BatchID: r.BatchID,
+			StartedAt: r.StartedAt.UTC(), Latency: time.Duration(r.LatencyUs) * time.Microsecond,
+			StatusCode: int(r.StatusCode), Outcome: r.Outcome, ErrorClass: r.ErrorClass, Error: r.Error,
+			ResponseExcerpt: r.ResponseExcerpt,
+		}
+	}
+	return out, err
+}
+
+func (e *executor) GetJobIDByIdempotencyKey(ctx context.Context, endpoint, key string) (string, error) {
+	id, err := e.q.GetJobIDByIdempotencyKey(ctx, e.db, pgdb.GetJobIDByIdempotencyKeyParams{Endpoint: endpoint, IdempotencyKey: &key})
+	return id, noRows(err)
+}
+
+// ListJobs leaves a filter NULL to mean "any".
+func (e *executor) ListJobs(ctx context.Context, f job.JobFilter) ([]store.JobRow, error) {
+	return jobRows(e.q.ListJobs(ctx, e.db, pgdb.ListJobsParams{
+		PageSize:      int32(f.Limit),
+		State:         nullable(string(f.State)),
+		Endpoint:      nullable(f.Endpoint),
+		Source:        nullable(f.Source),
+		CreatedAfter:  nullTime(f.CreatedAfter),
+		CreatedBefore: nullTime(f.CreatedBefore),
+		BeforeID:      nullable(f.BeforeID),
+	}))
+}
+
+func (e *executor) CancelJob(ctx context.Context, id string, now time.Time) (store.JobRow, error) {
+	r, err := e.q.CancelJob(ctx, e.db, pgdb.CancelJobParams{Now: &now, ID: id})
+	return jobRow(r), noRows(err)
+}
+
+func (e *executor) RetryJob(ctx context.Context, id string, now time.Time) (store.JobRow, error) {
+	r, err := e.q.RetryJob(ctx, e.db, pgdb.RetryJobParams{Now: now, ID: id})
+	return jobRow(r), noRows(err)
+}
+
+func (e *executor) ReplayDeadJobs(ctx context.Context, f job.JobFilter, now time.Time) (int64, error) {
+	return e.q.ReplayDeadJobs(ctx, e.db, pgdb.ReplayDeadJobsParams{
+		Now: now, Endpoint: nullable(f.Endpoint), CreatedAfter: nullTime(f.CreatedAfter), CreatedBefore: nullTime(f.CreatedBefore),
+	})
+}
+
+func (e *executor) CountUnfinishedJobsByState(ctx context.Context) (map[job.State]int64, error) {
+	rows, err := e.q.CountUnfinishedJobsByState(ctx, e.db)
+	byState := map[job.State]int64{}
+	for _, r := range rows {
+		byState[job.State(r.State)] = r.N
+	}
+	return byState, err
+}
+
+func (e *executor) OldestReadyRunAt(ctx context.Context, now time.Time) (time.Time, error) {
+	run, err := e.q.OldestReadyRunAt(ctx, e.db, now)
+	return run.UTC(), noRows(err)
+}
+
+func (e *executor) PruneAttempts(ctx context.Context, finishedBefore, deadBefore time.Time, max int) (int64, error) {
+	return e.q.PruneAttempts(ctx, e.db, pgdb.PruneAttemptsParams{FinishedBefore: nullTime(finishedBefore), DeadBefore: nullTime(deadBefore), MaxJobs: int32(max)})
+}
+
+func (e *executor) PruneJobs(ctx context.Context, finishedBefore, deadBefore time.Time, max int) (int64, error) {
+	return e.q.PruneJobs(ctx, e.db, pgdb.PruneJobsParams{FinishedBefore: nullTime(finishedBefore), DeadBefore: nullTime(deadBefore), MaxJobs: int32(max)})
+}
+
+func (e *executor) PruneEvents(ctx context.Context, receivedBefore time.Time, max int) (int64, error) {
+	return e.q.PruneEvents(ctx, e.db, pgdb.PruneEventsParams{ReceivedBefore: receivedBefore, MaxEvents: int32(max)})
+}
+
+func (e *executor) InsertKey(ctx context.Context, k job.APIKey) error {
+	return e.q.InsertKey(ctx, e.db, pgdb.InsertKeyParams{
+		ID: k.ID, Prefix: k.Prefix, Hash: k.Hash, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, CreatedAt: k.CreatedAt,
+	})
+}
+
+func (e *executor) GetKeyByPrefix(ctx context.Context, prefix string) (job.APIKey, error) {
+	r, err := e.q.GetKeyByPrefix(ctx, e.db, prefix)
+	return toKey(r), noRows(err)
+}
+
+func (e *executor) ListKeys(ctx context.Context) ([]job.APIKey, error) {
+	rows, err := e.q.ListKeys(ctx, e.db)
+	keys := make([]job.APIKey, len(rows))
+	for i, r := range rows {
+		keys[i] = toKey(r)
+	}
+	return keys, err
+}
+
+func (e *executor) RevokeKey(ctx context.Context, id string, now time.Time) (int64, error) {
+	return e.q.RevokeKey(ctx, e.db, pgdb.RevokeKeyParams{ID: id, Now: now})
+}
+
+func (e *executor) TouchKey(ctx context.Context, id string, now time.Time) error {
+	return e.q.TouchKey(ctx, e.db, pgdb.TouchKeyParams{ID: id, Now: now})
+}
+
+func toKey(r pgdb.ApiKey) job.APIKey {
+	return job.APIKey{
+		ID: r.ID, Prefix: r.Prefix, Name: r.Name, DefaultEndpoint: r.DefaultEndpoint, Hash: r.Hash,
+		CreatedAt: r.CreatedAt.UTC(), LastUsedAt: derefTime(r.LastUsedAt), RevokedAt: derefTime(r.RevokedAt),
+	}
+}
+
+func jobRows(rows []pgdb.Job, err error) ([]store.JobRow, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.JobRow, len(rows))
+	for i, r := range rows {
+		out[i] = jobRow(r)
+	}
+	return out, nil
+}
+
+func jobRow(r pgdb.Job) store.JobRow {
+	return store.JobRow{Retry: r.Retry, Job: job.Job{
+		ID: r.ID, Endpoint: r.Endpoint, EventID: deref(r.EventID), Payload: r.Payload,
+		State: job.State(r.State), Attempts: int(r.Attempts),
+		RunAt: r.RunAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		CoalesceKey: deref(r.CoalesceKey), OrderingKey: deref(r.OrderingKey), LeaseID: deref(r.LeaseID),
+		LeaseExpiresAt: derefTime(r.LeaseExpiresAt), FirstAttemptAt: derefTime(r.FirstAttemptAt), FinishedAt: derefTime(r.FinishedAt),
+		LastError: r.LastError, Source: deref(r.Source), IdempotencyKey: deref(r.IdempotencyKey), TraceParent: r.TraceParent,
+	}}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
