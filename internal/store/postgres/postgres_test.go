@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/postgres"
 	"github.com/dispatchd/dispatchd/internal/store/postgres/pgtest"
 	"github.com/dispatchd/dispatchd/internal/store/storetest"
@@ -17,6 +18,16 @@ func TestConformance(t *testing.T) {
 	storetest.Exercise(t, func(t *testing.T) func(context.Context) (job.Store, error) {
 		url := pgtest.NewDatabase(t)
 		return func(ctx context.Context) (job.Store, error) { return postgres.Open(ctx, url) }
+	})
+}
+
+func TestDriverConformance(t *testing.T) {
+	storetest.ExerciseDriver(t, func(t *testing.T) store.Driver {
+		d, err := postgres.OpenDriver(context.Background(), pgtest.NewDatabase(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	})
 }
 

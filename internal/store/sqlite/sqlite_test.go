@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/sqlite"
 	"github.com/dispatchd/dispatchd/internal/store/storetest"
 )
@@ -14,5 +15,15 @@ func TestConformance(t *testing.T) {
 	storetest.Exercise(t, func(t *testing.T) func(context.Context) (job.Store, error) {
 		path := filepath.Join(t.TempDir(), "data", "dispatchd.db")
 		return func(ctx context.Context) (job.Store, error) { return sqlite.Open(ctx, path) }
+	})
+}
+
+func TestDriverConformance(t *testing.T) {
+	storetest.ExerciseDriver(t, func(t *testing.T) store.Driver {
+		d, err := sqlite.OpenDriver(context.Background(), filepath.Join(t.TempDir(), "dispatchd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	})
 }

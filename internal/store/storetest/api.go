@@ -12,7 +12,7 @@ import (
 
 // exerciseAPI runs the conformance tests of what the jobs and admin API
 // need from a store.
-func exerciseAPI(t *testing.T, setup func(t *testing.T) (job.Store, func(context.Context) (job.Store, error))) {
+func exerciseAPI(t *testing.T, setup setupFunc) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	apiJob := func(endpoint string, at time.Time) job.Job {
