@@ -25,7 +25,7 @@ const (
 type EndpointServer struct {
 	dispatchdv1.UnimplementedEndpointServiceServer
 
-	store  job.Store
+	store  EndpointStore
 	client *delivery.Client // for test deliveries
 	now    func() time.Time
 	log    *slog.Logger
@@ -33,7 +33,7 @@ type EndpointServer struct {
 
 // NewEndpointServer returns an EndpointServer; client sends test
 // deliveries (with the same SSRF guard as the worker's).
-func NewEndpointServer(store job.Store, client *delivery.Client, now func() time.Time, log *slog.Logger) *EndpointServer {
+func NewEndpointServer(store EndpointStore, client *delivery.Client, now func() time.Time, log *slog.Logger) *EndpointServer {
 	return &EndpointServer{store: store, client: client, now: now, log: log}
 }
 

@@ -36,7 +36,7 @@ const (
 type JobServer struct {
 	dispatchdv1.UnimplementedJobServiceServer
 
-	store job.Store
+	store JobStore
 	// defaultEndpoint receives Dispatched-compatible jobs whose API key
 	// names none.
 	defaultEndpoint string
@@ -45,7 +45,7 @@ type JobServer struct {
 }
 
 // NewJobServer returns a JobServer.
-func NewJobServer(store job.Store, defaultEndpoint string, now func() time.Time, log *slog.Logger) *JobServer {
+func NewJobServer(store JobStore, defaultEndpoint string, now func() time.Time, log *slog.Logger) *JobServer {
 	return &JobServer{store: store, defaultEndpoint: defaultEndpoint, now: now, log: log}
 }
 

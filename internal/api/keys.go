@@ -16,13 +16,13 @@ type KeyServer struct {
 	dispatchdv1.UnimplementedKeyServiceServer
 
 	keys  apikey.Store
-	store job.Store // to check a default endpoint exists
+	store EndpointGetter // to check a default endpoint exists
 	now   func() time.Time
 	log   *slog.Logger
 }
 
 // NewKeyServer returns a KeyServer.
-func NewKeyServer(keys apikey.Store, store job.Store, now func() time.Time, log *slog.Logger) *KeyServer {
+func NewKeyServer(keys apikey.Store, store EndpointGetter, now func() time.Time, log *slog.Logger) *KeyServer {
 	return &KeyServer{keys: keys, store: store, now: now, log: log}
 }
 

@@ -16,7 +16,7 @@ import (
 type SourceServer struct {
 	dispatchdv1.UnimplementedSourceServiceServer
 
-	store   job.Store
+	store   SourceStore
 	sources *ingest.Registry
 	ingest  *ingest.Server
 	now     func() time.Time
@@ -25,7 +25,7 @@ type SourceServer struct {
 
 // NewSourceServer returns a SourceServer. Changes are loaded into sources
 // at once; other processes pick them up at their next reload.
-func NewSourceServer(store job.Store, sources *ingest.Registry, ingestServer *ingest.Server, now func() time.Time, log *slog.Logger) *SourceServer {
+func NewSourceServer(store SourceStore, sources *ingest.Registry, ingestServer *ingest.Server, now func() time.Time, log *slog.Logger) *SourceServer {
 	return &SourceServer{store: store, sources: sources, ingest: ingestServer, now: now, log: log}
 }
 

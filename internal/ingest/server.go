@@ -40,7 +40,7 @@ const maxKeyBytes = 256
 type Server struct {
 	dispatchdv1.UnimplementedIngestServiceServer
 
-	store   job.Store
+	store   EventStore
 	sources *Registry
 	now     func() time.Time
 	log     *slog.Logger
@@ -52,7 +52,7 @@ type Server struct {
 // NewServer returns an IngestService that stores events in store. now is
 // the clock (time.Now outside tests).
 // tp traces verification and the commit (nil: no spans).
-func NewServer(store job.Store, sources *Registry, now func() time.Time, log *slog.Logger, tp trace.TracerProvider, m *metrics.Metrics) *Server {
+func NewServer(store EventStore, sources *Registry, now func() time.Time, log *slog.Logger, tp trace.TracerProvider, m *metrics.Metrics) *Server {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}

@@ -175,17 +175,20 @@ func (m *Metrics) EndpointDisabled(endpoint string) {
 // the oldest ready job has waited past its run time), read from the store
 // at each scrape.
 type QueueCollector struct {
-	store interface {
-		QueueStats(ctx context.Context, now time.Time) (map[job.State]int64, time.Time, error)
-	}
-	now  func() time.Time
-	jobs *prometheus.Desc
-	lag  *prometheus.Desc
-	up   *prometheus.Desc
+	store QueueStatser
+	now   func() time.Time
+	jobs  *prometheus.Desc
+	lag   *prometheus.Desc
+	up    *prometheus.Desc
+}
+
+// QueueStatser is the slice of the store the collector reads.
+type QueueStatser interface {
+	QueueStats(ctx context.Context, now time.Time) (map[job.State]int64, time.Time, error)
 }
 
 // NewQueueCollector returns a collector over store.
-func NewQueueCollector(store job.Store, now func() time.Time) *QueueCollector {
+func NewQueueCollector(store QueueStatser, now func() time.Time) *QueueCollector {
 	return &QueueCollector{
 		store: store,
 		now:   now,

@@ -22,7 +22,7 @@ const (
 // and events once their jobs are gone and they are older than Retention —
 // which makes Retention the deduplication window of delivery ids.
 type Pruner struct {
-	Store         job.Store
+	Store         PruneStore
 	Retention     time.Duration
 	DeadRetention time.Duration
 	Now           func() time.Time

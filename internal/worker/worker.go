@@ -36,7 +36,7 @@ type Notifier interface {
 
 // Options configure a Worker.
 type Options struct {
-	Store  job.Store
+	Store  Store
 	Client *delivery.Client
 	// Notifier is told about dead jobs and disabled endpoints; nil for
 	// none.

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+// Each server declares the slice of the store it uses (the store
+// implements them all), so that a server's needs read from its type and a
+// test double, were one ever wanted, stays small.
+
+// EndpointGetter reads an endpoint (to check one that a request names).
+type EndpointGetter interface {
+	GetEndpoint(ctx context.Context, name string) (job.Endpoint, error)
+}
+
+// JobStore is what JobServer uses.
+type JobStore interface {
+	EndpointGetter
+	DispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatched, error)
+	GetJob(ctx context.Context, id string) (job.Job, error)
+	ListJobs(ctx context.Context, f job.JobFilter) ([]job.Job, error)
+	ListAttempts(ctx context.Context, jobID string) ([]job.Attempt, error)
+	CancelJob(ctx context.Context, id string, now time.Time) (job.Job, error)
+	RetryJob(ctx context.Context, id string, now time.Time) (job.Job, error)
+	ReplayDeadJobs(ctx context.Context, f job.JobFilter, now time.Time) (int64, error)
+}
+
+// EndpointStore is what EndpointServer uses.
+type EndpointStore interface {
+	EndpointGetter
+	ListEndpoints(ctx context.Context) ([]job.Endpoint, error)
+	CreateEndpoint(ctx context.Context, spec job.EndpointSpec, now time.Time) error
+	UpdateEndpointSpec(ctx context.Context, spec job.EndpointSpec, now time.Time) error
+	DeleteEndpoint(ctx context.Context, name string) error
+	SetEndpointPaused(ctx context.Context, name string, paused bool, now time.Time) error
+	EnableEndpoint(ctx context.Context, name string, now time.Time) error
+}
+
+// SourceStore is what SourceServer uses.
+type SourceStore interface {
+	ListEndpoints(ctx context.Context) ([]job.Endpoint, error)
+	CreateSource(ctx context.Context, spec job.SourceSpec, now time.Time) error
+	UpdateSourceSpec(ctx context.Context, spec job.SourceSpec, now time.Time) error
+	GetSource(ctx context.Context, name string) (job.Source, error)
+	ListSources(ctx context.Context) ([]job.Source, error)
+	DeleteSource(ctx context.Context, name string) error
+	SetSourcePaused(ctx context.Context, name string, paused bool, now time.Time) error
+}
