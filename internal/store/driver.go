@@ -71,6 +71,8 @@ type Executor interface {
 	GetEvent(ctx context.Context, id string) (EventRow, error)
 	CountEventsBySource(ctx context.Context, source string) (int64, error)
 	ListJobsByEvent(ctx context.Context, eventID string) ([]JobRow, error)
+	// GetEventBodies returns the bodies of the events, by id.
+	GetEventBodies(ctx context.Context, ids []string) (map[string][]byte, error)
 
 	UpsertEndpoint(ctx context.Context, r SpecRow) error
 	InsertEndpoint(ctx context.Context, r SpecRow) (int64, error)
@@ -145,10 +147,14 @@ type EventRow struct {
 }
 
 // JobRow is a job as stored: the domain job with its retry override
-// still JSON (Job.Retry is left nil by drivers).
+// still JSON (Job.Retry is left nil by drivers) and, for a job routed from
+// a webhook, its payload left in the event.
 type JobRow struct {
 	Job   job.Job
 	Retry []byte // JSON of a job.RetrySpec; nil: none
+	// PayloadEventID names the event whose body is the payload; Job.Payload
+	// is empty then. Empty: Job.Payload holds it.
+	PayloadEventID string
 }
 
 // SpecRow is what declaring or updating an endpoint or a source writes.

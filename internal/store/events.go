@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -89,6 +90,10 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 			r, err := jobRowOf(j)
 			if err != nil {
 				return nil, err
+			}
+			// The event holds the body once for all its jobs.
+			if len(j.Payload) > 0 && bytes.Equal(j.Payload, e.Event.Body) {
+				r.Job.Payload, r.PayloadEventID = []byte{}, e.Event.ID
 			}
 			jobs = append(jobs, r)
 			owner = append(owner, i)
@@ -184,11 +189,12 @@ func (s *Store) CountEvents(ctx context.Context, source string) (int64, error) {
 
 // ListJobsByEvent implements job.Store.
 func (s *Store) ListJobsByEvent(ctx context.Context, eventID string) ([]job.Job, error) {
-	rows, err := s.d.Reader().ListJobsByEvent(ctx, eventID)
+	r := s.d.Reader()
+	rows, err := r.ListJobsByEvent(ctx, eventID)
 	if err != nil {
 		return nil, s.wrap("list jobs", err)
 	}
-	return toJobs(rows), nil
+	return s.toJobs(ctx, r, rows)
 }
 
 // jobRowOf is the row of a job.
@@ -206,18 +212,46 @@ func jobRowOf(j job.Job) (JobRow, error) {
 	return r, nil
 }
 
-func toJob(r JobRow) job.Job {
-	j := r.Job
-	j.Retry = retrySpec(r.Retry)
-	return j
-}
-
-func toJobs(rows []JobRow) []job.Job {
+// toJobs converts rows to jobs, reading the payloads that are left in
+// their events in one query.
+func (s *Store) toJobs(ctx context.Context, ex Executor, rows []JobRow) ([]job.Job, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if id := r.PayloadEventID; id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	var bodies map[string][]byte
+	if len(ids) > 0 {
+		var err error
+		if bodies, err = ex.GetEventBodies(ctx, ids); err != nil {
+			return nil, s.wrap("read payloads", err)
+		}
+	}
 	out := make([]job.Job, len(rows))
 	for i, r := range rows {
-		out[i] = toJob(r)
+		out[i] = r.Job
+		out[i].Retry = retrySpec(r.Retry)
+		if r.PayloadEventID != "" {
+			body, ok := bodies[r.PayloadEventID]
+			if !ok {
+				return nil, s.wrap("read payloads", fmt.Errorf("job %s: event %s is gone", r.Job.ID, r.PayloadEventID))
+			}
+			out[i].Payload = body
+		}
 	}
-	return out
+	return out, nil
+}
+
+// toJob is toJobs for one row.
+func (s *Store) toJob(ctx context.Context, ex Executor, r JobRow) (job.Job, error) {
+	jobs, err := s.toJobs(ctx, ex, []JobRow{r})
+	if err != nil {
+		return job.Job{}, err
+	}
+	return jobs[0], nil
 }
 
 // retrySpec decodes a job's retry override; a broken one counts as none

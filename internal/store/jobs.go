@@ -31,18 +31,18 @@ func (s *Store) NextDue(ctx context.Context, endpoint string) (time.Time, bool, 
 // ClaimJobs implements job.Store: expired leases first (a dead worker's
 // jobs are the oldest work), then ready jobs, in one transaction.
 func (s *Store) ClaimJobs(ctx context.Context, c job.Claim) ([]job.Job, error) {
-	var rows []JobRow
+	var jobs []job.Job
 	err := s.inTx(ctx, func(tx Tx) error {
-		var err error
-		if rows, err = claimInTx(ctx, tx, c); err != nil {
+		rows, err := claimInTx(ctx, tx, c)
+		if err != nil {
 			return err
 		}
-		return nil
+		jobs, err = s.toJobs(ctx, tx, rows)
+		return err
 	})
 	if err != nil {
 		return nil, s.wrap("claim jobs", err)
 	}
-	jobs := toJobs(rows)
 	job.SortByRunAt(jobs)
 	return jobs, nil
 }
@@ -127,11 +127,12 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 
 // GetJob implements job.Store.
 func (s *Store) GetJob(ctx context.Context, id string) (job.Job, error) {
-	row, err := s.d.Reader().GetJob(ctx, id)
+	r := s.d.Reader()
+	row, err := r.GetJob(ctx, id)
 	if err != nil {
 		return job.Job{}, s.notFound(err, "get job", "no job %q", id)
 	}
-	return toJob(row), nil
+	return s.toJob(ctx, r, row)
 }
 
 // ListAttempts implements job.Store.
@@ -193,11 +194,12 @@ func (s *Store) dispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatc
 
 // ListJobs implements job.Store.
 func (s *Store) ListJobs(ctx context.Context, f job.JobFilter) ([]job.Job, error) {
-	rows, err := s.d.Reader().ListJobs(ctx, f)
+	r := s.d.Reader()
+	rows, err := r.ListJobs(ctx, f)
 	if err != nil {
 		return nil, s.wrap("list jobs", err)
 	}
-	return toJobs(rows), nil
+	return s.toJobs(ctx, r, rows)
 }
 
 // CancelJob implements job.Store.
@@ -209,7 +211,7 @@ func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (job.Jo
 	if err != nil {
 		return job.Job{}, s.wrap("cancel job", err)
 	}
-	return toJob(row), nil
+	return s.toJob(ctx, s.d.Reader(), row)
 }
 
 // RetryJob implements job.Store.
@@ -222,7 +224,7 @@ func (s *Store) RetryJob(ctx context.Context, id string, now time.Time) (job.Job
 		return job.Job{}, s.wrap("retry job", err)
 	}
 	s.notify(ctx, row.Job.Endpoint)
-	return toJob(row), nil
+	return s.toJob(ctx, s.d.Reader(), row)
 }
 
 // whyNot explains a state change that matched no row: no such job, or the

@@ -13,7 +13,7 @@ import (
 const cancelJob = `-- name: CancelJob :one
 UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1
 WHERE id = $2 AND state IN ('scheduled', 'available', 'retrying')
-RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent
+RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
 type CancelJobParams struct {
@@ -45,6 +45,7 @@ func (q *Queries) CancelJob(ctx context.Context, db DBTX, arg CancelJobParams) (
 		&i.IdempotencyKey,
 		&i.Retry,
 		&i.TraceParent,
+		&i.PayloadEventID,
 	)
 	return i, err
 }
@@ -160,7 +161,7 @@ func (q *Queries) InsertSource(ctx context.Context, db DBTX, arg InsertSourcePar
 }
 
 const listJobs = `-- name: ListJobs :many
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent FROM jobs
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
 WHERE ($1::text IS NULL OR state = $1)
   AND ($2::text IS NULL OR endpoint = $2)
   AND ($3::text IS NULL OR source = $3)
@@ -220,6 +221,7 @@ func (q *Queries) ListJobs(ctx context.Context, db DBTX, arg ListJobsParams) ([]
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}
@@ -295,7 +297,7 @@ const retryJob = `-- name: RetryJob :one
 UPDATE jobs SET state = 'available', run_at = $1, first_attempt_at = NULL, finished_at = NULL,
     last_error = '', updated_at = $1
 WHERE id = $2 AND state IN ('dead', 'cancelled')
-RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent
+RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
 type RetryJobParams struct {
@@ -328,6 +330,7 @@ func (q *Queries) RetryJob(ctx context.Context, db DBTX, arg RetryJobParams) (Jo
 		&i.IdempotencyKey,
 		&i.Retry,
 		&i.TraceParent,
+		&i.PayloadEventID,
 	)
 	return i, err
 }

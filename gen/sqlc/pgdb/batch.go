@@ -225,10 +225,10 @@ func (b *InsertEventsBatchBatchResults) Close() error {
 
 const insertJobsBatch = `-- name: InsertJobsBatch :batchone
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
-VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
+VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
-DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id
 `
 
@@ -253,6 +253,7 @@ type InsertJobsBatchParams struct {
 	IdempotencyKey *string
 	Retry          []byte
 	TraceParent    string
+	PayloadEventID *string
 }
 
 // InsertJob for a whole group commit in one round trip.
@@ -274,6 +275,7 @@ func (q *Queries) InsertJobsBatch(ctx context.Context, db DBTX, arg []InsertJobs
 			a.IdempotencyKey,
 			a.Retry,
 			a.TraceParent,
+			a.PayloadEventID,
 		}
 		batch.Queue(insertJobsBatch, vals...)
 	}

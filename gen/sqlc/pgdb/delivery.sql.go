@@ -35,7 +35,7 @@ WHERE id IN (
     ORDER BY j.lease_expires_at
     LIMIT $5
     FOR UPDATE SKIP LOCKED)
-RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent
+RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
 type ClaimExpiredLeasesParams struct {
@@ -86,6 +86,7 @@ func (q *Queries) ClaimExpiredLeases(ctx context.Context, db DBTX, arg ClaimExpi
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}
@@ -118,7 +119,7 @@ WHERE id IN (
     ORDER BY j.run_at
     LIMIT $5
     FOR UPDATE SKIP LOCKED)
-RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent
+RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
 type ClaimReadyJobsParams struct {
@@ -172,6 +173,7 @@ func (q *Queries) ClaimReadyJobs(ctx context.Context, db DBTX, arg ClaimReadyJob
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}
@@ -277,7 +279,7 @@ func (q *Queries) GetEndpoint(ctx context.Context, db DBTX, name string) (Endpoi
 }
 
 const getJob = `-- name: GetJob :one
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent FROM jobs WHERE id = $1
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE id = $1
 `
 
 func (q *Queries) GetJob(ctx context.Context, db DBTX, id string) (Job, error) {
@@ -304,6 +306,7 @@ func (q *Queries) GetJob(ctx context.Context, db DBTX, id string) (Job, error) {
 		&i.IdempotencyKey,
 		&i.Retry,
 		&i.TraceParent,
+		&i.PayloadEventID,
 	)
 	return i, err
 }
@@ -528,6 +531,7 @@ DELETE FROM events WHERE id IN (
     SELECT e.id FROM events e
     WHERE e.received_at < $1
       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.payload_event_id = e.id)
     LIMIT $2)
 `
 

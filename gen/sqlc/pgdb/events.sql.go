@@ -40,6 +40,36 @@ func (q *Queries) GetEvent(ctx context.Context, db DBTX, id string) (Event, erro
 	return i, err
 }
 
+const getEventBodies = `-- name: GetEventBodies :many
+SELECT id, body FROM events WHERE id = ANY($1::text[])
+`
+
+type GetEventBodiesRow struct {
+	ID   string
+	Body []byte
+}
+
+// The bodies of the events that routed jobs take their payload from.
+func (q *Queries) GetEventBodies(ctx context.Context, db DBTX, ids []string) ([]GetEventBodiesRow, error) {
+	rows, err := db.Query(ctx, getEventBodies, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []GetEventBodiesRow
+	for rows.Next() {
+		var i GetEventBodiesRow
+		if err := rows.Scan(&i.ID, &i.Body); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEventIDByDeliveryID = `-- name: GetEventIDByDeliveryID :one
 SELECT id FROM events WHERE source = $1 AND delivery_id = $2
 `
@@ -58,10 +88,10 @@ func (q *Queries) GetEventIDByDeliveryID(ctx context.Context, db DBTX, arg GetEv
 
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
-VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
+VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
-DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id
 `
 
@@ -80,6 +110,7 @@ type InsertJobParams struct {
 	IdempotencyKey *string
 	Retry          []byte
 	TraceParent    string
+	PayloadEventID *string
 }
 
 // Inserts a job, or, when a pending job of the endpoint has the same
@@ -101,6 +132,7 @@ func (q *Queries) InsertJob(ctx context.Context, db DBTX, arg InsertJobParams) (
 		arg.IdempotencyKey,
 		arg.Retry,
 		arg.TraceParent,
+		arg.PayloadEventID,
 	)
 	var id string
 	err := row.Scan(&id)
@@ -108,7 +140,7 @@ func (q *Queries) InsertJob(ctx context.Context, db DBTX, arg InsertJobParams) (
 }
 
 const listJobsByEvent = `-- name: ListJobsByEvent :many
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent FROM jobs WHERE event_id = $1 ORDER BY id
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE event_id = $1 ORDER BY id
 `
 
 func (q *Queries) ListJobsByEvent(ctx context.Context, db DBTX, eventID *string) ([]Job, error) {
@@ -141,6 +173,7 @@ func (q *Queries) ListJobsByEvent(ctx context.Context, db DBTX, eventID *string)
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}

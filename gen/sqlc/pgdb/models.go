@@ -78,6 +78,7 @@ type Job struct {
 	IdempotencyKey *string
 	Retry          []byte
 	TraceParent    string
+	PayloadEventID *string
 }
 
 type Source struct {

@@ -22,7 +22,7 @@ WHERE id IN (
                   WHERE e.name = j.endpoint AND e.paused = 0 AND e.disabled_at IS NULL)
     ORDER BY j.lease_expires_at
     LIMIT ?5)
-RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent
+RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
 type ClaimExpiredLeasesParams struct {
@@ -72,6 +72,7 @@ func (q *Queries) ClaimExpiredLeases(ctx context.Context, db DBTX, arg ClaimExpi
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}
@@ -106,7 +107,7 @@ WHERE id IN (
               AND o.state IN ('scheduled', 'available', 'retrying', 'running')))
     ORDER BY j.run_at
     LIMIT ?5)
-RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent
+RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
 type ClaimReadyJobsParams struct {
@@ -159,6 +160,7 @@ func (q *Queries) ClaimReadyJobs(ctx context.Context, db DBTX, arg ClaimReadyJob
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}
@@ -310,7 +312,7 @@ func (q *Queries) GetEndpoint(ctx context.Context, db DBTX, name string) (Endpoi
 }
 
 const getJob = `-- name: GetJob :one
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent FROM jobs WHERE id = ?
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE id = ?
 `
 
 func (q *Queries) GetJob(ctx context.Context, db DBTX, id string) (Job, error) {
@@ -337,6 +339,7 @@ func (q *Queries) GetJob(ctx context.Context, db DBTX, id string) (Job, error) {
 		&i.IdempotencyKey,
 		&i.Retry,
 		&i.TraceParent,
+		&i.PayloadEventID,
 	)
 	return i, err
 }
@@ -572,6 +575,7 @@ DELETE FROM events WHERE id IN (
     SELECT e.id FROM events e
     WHERE e.received_at < ?1
       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.payload_event_id = e.id)
     LIMIT ?2)
 `
 

@@ -7,6 +7,7 @@ package sqlitedb
 
 import (
 	"context"
+	"strings"
 )
 
 const countEventsBySource = `-- name: CountEventsBySource :one
@@ -37,6 +38,49 @@ func (q *Queries) GetEvent(ctx context.Context, db DBTX, id string) (Event, erro
 		&i.ReceivedAt,
 	)
 	return i, err
+}
+
+const getEventBodies = `-- name: GetEventBodies :many
+SELECT id, body FROM events WHERE id IN (/*SLICE:ids*/?)
+`
+
+type GetEventBodiesRow struct {
+	ID   string
+	Body []byte
+}
+
+// The bodies of the events that routed jobs take their payload from.
+func (q *Queries) GetEventBodies(ctx context.Context, db DBTX, ids []string) ([]GetEventBodiesRow, error) {
+	query := getEventBodies
+	var queryParams []interface{}
+	if len(ids) > 0 {
+		for _, v := range ids {
+			queryParams = append(queryParams, v)
+		}
+		query = strings.Replace(query, "/*SLICE:ids*/?", strings.Repeat(",?", len(ids))[1:], 1)
+	} else {
+		query = strings.Replace(query, "/*SLICE:ids*/?", "NULL", 1)
+	}
+	rows, err := db.QueryContext(ctx, query, queryParams...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []GetEventBodiesRow
+	for rows.Next() {
+		var i GetEventBodiesRow
+		if err := rows.Scan(&i.ID, &i.Body); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getEventIDByDeliveryID = `-- name: GetEventIDByDeliveryID :one
@@ -91,10 +135,10 @@ func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParam
 
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
-VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
+VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
-DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id
 `
 
@@ -113,6 +157,7 @@ type InsertJobParams struct {
 	IdempotencyKey *string
 	Retry          *string
 	TraceParent    string
+	PayloadEventID *string
 }
 
 // Inserts a job, or, when a pending job of the endpoint has the same
@@ -134,6 +179,7 @@ func (q *Queries) InsertJob(ctx context.Context, db DBTX, arg InsertJobParams) (
 		arg.IdempotencyKey,
 		arg.Retry,
 		arg.TraceParent,
+		arg.PayloadEventID,
 	)
 	var id string
 	err := row.Scan(&id)
@@ -141,7 +187,7 @@ func (q *Queries) InsertJob(ctx context.Context, db DBTX, arg InsertJobParams) (
 }
 
 const listJobsByEvent = `-- name: ListJobsByEvent :many
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent FROM jobs WHERE event_id = ? ORDER BY id
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE event_id = ? ORDER BY id
 `
 
 func (q *Queries) ListJobsByEvent(ctx context.Context, db DBTX, eventID *string) ([]Job, error) {
@@ -174,6 +220,7 @@ func (q *Queries) ListJobsByEvent(ctx context.Context, db DBTX, eventID *string)
 			&i.IdempotencyKey,
 			&i.Retry,
 			&i.TraceParent,
+			&i.PayloadEventID,
 		); err != nil {
 			return nil, err
 		}

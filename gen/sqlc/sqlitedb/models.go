@@ -74,6 +74,7 @@ type Job struct {
 	IdempotencyKey *string
 	Retry          *string
 	TraceParent    string
+	PayloadEventID *string
 }
 
 type Source struct {

@@ -104,6 +104,7 @@ func insertJobParams(r store.JobRow) pgdb.InsertJobsBatchParams {
 		RunAt: j.RunAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		CoalesceKey: nullable(j.CoalesceKey), OrderingKey: nullable(j.OrderingKey), Source: nullable(j.Source),
 		IdempotencyKey: nullable(j.IdempotencyKey), Retry: r.Retry, TraceParent: j.TraceParent,
+		PayloadEventID: nullable(r.PayloadEventID),
 	}
 }
 
@@ -129,6 +130,15 @@ func (e *executor) CountEventsBySource(ctx context.Context, source string) (int6
 
 func (e *executor) ListJobsByEvent(ctx context.Context, eventID string) ([]store.JobRow, error) {
 	return jobRows(e.q.ListJobsByEvent(ctx, e.db, &eventID))
+}
+
+func (e *executor) GetEventBodies(ctx context.Context, ids []string) (map[string][]byte, error) {
+	rows, err := e.q.GetEventBodies(ctx, e.db, ids)
+	bodies := make(map[string][]byte, len(rows))
+	for _, r := range rows {
+		bodies[r.ID] = r.Body
+	}
+	return bodies, err
 }
 
 func (e *executor) UpsertEndpoint(ctx context.Context, r store.SpecRow) error {
@@ -440,7 +450,7 @@ func jobRows(rows []pgdb.Job, err error) ([]store.JobRow, error) {
 }
 
 func jobRow(r pgdb.Job) store.JobRow {
-	return store.JobRow{Retry: r.Retry, Job: job.Job{
+	return store.JobRow{Retry: r.Retry, PayloadEventID: deref(r.PayloadEventID), Job: job.Job{
 		ID: r.ID, Endpoint: r.Endpoint, EventID: deref(r.EventID), Payload: r.Payload,
 		State: job.State(r.State), Attempts: int(r.Attempts),
 		RunAt: r.RunAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),

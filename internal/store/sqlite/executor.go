@@ -80,6 +80,7 @@ func (e *executor) InsertJobs(ctx context.Context, jobs []store.JobRow) ([]strin
 			IdempotencyKey: nullable(j.IdempotencyKey),
 			Retry:          nullable(string(r.Retry)),
 			TraceParent:    j.TraceParent,
+			PayloadEventID: nullable(r.PayloadEventID),
 		})
 		if err != nil {
 			return nil, err
@@ -111,6 +112,15 @@ func (e *executor) CountEventsBySource(ctx context.Context, source string) (int6
 
 func (e *executor) ListJobsByEvent(ctx context.Context, eventID string) ([]store.JobRow, error) {
 	return jobRows(e.q.ListJobsByEvent(ctx, e.db, &eventID))
+}
+
+func (e *executor) GetEventBodies(ctx context.Context, ids []string) (map[string][]byte, error) {
+	rows, err := e.q.GetEventBodies(ctx, e.db, ids)
+	bodies := make(map[string][]byte, len(rows))
+	for _, r := range rows {
+		bodies[r.ID] = r.Body
+	}
+	return bodies, err
 }
 
 func (e *executor) UpsertEndpoint(ctx context.Context, r store.SpecRow) error {
@@ -422,7 +432,7 @@ func jobRow(r sqlitedb.Job) store.JobRow {
 	if r.Retry != nil {
 		retry = []byte(*r.Retry)
 	}
-	return store.JobRow{Retry: retry, Job: job.Job{
+	return store.JobRow{Retry: retry, PayloadEventID: deref(r.PayloadEventID), Job: job.Job{
 		ID: r.ID, Endpoint: r.Endpoint, EventID: deref(r.EventID), Payload: r.Payload,
 		State: job.State(r.State), Attempts: int(r.Attempts),
 		RunAt: fromMicros(r.RunAt), CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),

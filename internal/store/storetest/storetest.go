@@ -39,6 +39,7 @@ func Exercise(t *testing.T, opener Opener) {
 	exerciseRateLimit(t, setup)
 	exercisePrune(t, setup)
 	exerciseWakeups(t, setup)
+	exercisePayloadOnce(t, setup)
 	exerciseAPI(t, setup)
 }
 

@@ -12,10 +12,10 @@ SELECT count(*) FROM events WHERE source = $1;
 -- coalesce key, replaces that job's payload (the latest update wins) and
 -- returns its id instead.
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
-VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
+VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
-DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id;
 
 -- name: ListJobsByEvent :many
@@ -35,8 +35,12 @@ RETURNING id;
 -- name: InsertJobsBatch :batchone
 -- InsertJob for a whole group commit in one round trip.
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
-VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
+VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
-DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id;
+
+-- name: GetEventBodies :many
+-- The bodies of the events that routed jobs take their payload from.
+SELECT id, body FROM events WHERE id = ANY(@ids::text[]);

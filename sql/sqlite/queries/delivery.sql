@@ -167,4 +167,5 @@ DELETE FROM events WHERE id IN (
     SELECT e.id FROM events e
     WHERE e.received_at < @received_before
       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.payload_event_id = e.id)
     LIMIT @max_events);

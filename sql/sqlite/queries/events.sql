@@ -19,10 +19,10 @@ SELECT count(*) FROM events WHERE source = ?;
 -- coalesce key, replaces that job's payload (the latest update wins) and
 -- returns its id instead.
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent)
-VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
+VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
-DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id;
 
 -- name: ListJobsByEvent :many
@@ -30,3 +30,7 @@ SELECT * FROM jobs WHERE event_id = ? ORDER BY id;
 
 -- name: Ping :one
 SELECT 1;
+
+-- name: GetEventBodies :many
+-- The bodies of the events that routed jobs take their payload from.
+SELECT id, body FROM events WHERE id IN (sqlc.slice('ids'));
