@@ -129,6 +129,32 @@ type Claim struct {
 	Max        int
 }
 
+// DueClaim asks for an endpoint's due jobs together with the endpoint as
+// it is now and, for a rate-limited endpoint, the tokens of the POSTs it
+// will make: one store transaction instead of a read, a draw, a claim and
+// a give-back.
+type DueClaim struct {
+	Endpoint string
+	LeaseID  string
+	Now      time.Time
+	// Plan decides, from the endpoint as the claim's transaction reads it,
+	// how many POSTs to make at most, how many jobs one POST carries and
+	// how long the lease lasts. It runs inside the transaction: it must be
+	// quick and do no I/O. posts <= 0 claims nothing.
+	Plan func(ep Endpoint) (posts, perPost int, lease time.Duration)
+}
+
+// Claimed is what a DueClaim got.
+type Claimed struct {
+	// Endpoint is the endpoint as the claim read it.
+	Endpoint Endpoint
+	// Jobs are the leased jobs, in run-time order.
+	Jobs []Job
+	// RateWait is set when the rate limit allowed no POST: how long until
+	// a token is there.
+	RateWait time.Duration
+}
+
 // Finish ends a lease on a job.
 type Finish struct {
 	JobID   string

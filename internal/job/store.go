@@ -66,6 +66,13 @@ type Store interface {
 	// is incremented.
 	ClaimJobs(ctx context.Context, c Claim) ([]Job, error)
 
+	// ClaimDue reads the endpoint, and — unless it is paused or disabled,
+	// or c.Plan says no POST — leases its due jobs as ClaimJobs does, up
+	// to the POSTs its rate-limit bucket allows, debiting the bucket only
+	// for the POSTs the claimed jobs make, all in one transaction.
+	// CodeNotFound when there is no such endpoint.
+	ClaimDue(ctx context.Context, c DueClaim) (Claimed, error)
+
 	// FinishJobs ends leases in one transaction. ok[i] is false when
 	// fs[i]'s lease is no longer held (the job was rescued by another
 	// worker): nothing is written for it then.
@@ -137,10 +144,6 @@ type Store interface {
 	// bucket (rps, burst), shared by every process, and returns how many it
 	// got and, if none, how long until one is there.
 	TakeRateTokens(ctx context.Context, endpoint string, want int, rps float64, burst int, now time.Time) (granted int, wait time.Duration, err error)
-
-	// ReturnRateTokens puts back n tokens drawn for POSTs that were not
-	// made (fewer jobs were claimed than tokens taken), up to burst.
-	ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error
 
 	// Prune deletes, a batch at a time, finished jobs (and their attempts)
 	// older than their cutoff and events older than eventsBefore whose jobs

@@ -92,7 +92,6 @@ type Executor interface {
 	// token bucket; tokens is nil before the first draw.
 	GetRateBucket(ctx context.Context, endpoint string) (tokens *float64, updatedAt time.Time, err error)
 	SetRateBucket(ctx context.Context, endpoint string, tokens float64, updatedAt time.Time) error
-	ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error
 
 	UpsertSource(ctx context.Context, r SpecRow) error
 	InsertSource(ctx context.Context, r SpecRow) (int64, error)

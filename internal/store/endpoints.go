@@ -208,11 +208,3 @@ func takeTokens(ctx context.Context, tx Tx, endpoint string, want int, rps float
 	}
 	return granted, wait, nil
 }
-
-// ReturnRateTokens implements job.Store.
-func (s *Store) ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error {
-	if err := s.d.Writer().ReturnRateTokens(ctx, endpoint, n, burst); err != nil {
-		return s.wrap("rate limit of "+endpoint, err)
-	}
-	return nil
-}

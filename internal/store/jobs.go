@@ -47,6 +47,67 @@ func (s *Store) ClaimJobs(ctx context.Context, c job.Claim) ([]job.Job, error) {
 	return jobs, nil
 }
 
+// ClaimDue implements job.Store. The bucket's row stays locked from the
+// draw to the debit (PostgreSQL: FOR UPDATE; SQLite: the single writer), so
+// processes claiming at once share the rate exactly; only the POSTs that
+// the claimed jobs make are paid for, so nothing has to be given back.
+func (s *Store) ClaimDue(ctx context.Context, c job.DueClaim) (job.Claimed, error) {
+	var out job.Claimed
+	err := s.inTx(ctx, func(tx Tx) error {
+		row, err := tx.GetEndpoint(ctx, c.Endpoint)
+		if err != nil {
+			return s.notFound(err, "claim", "no endpoint %q", c.Endpoint)
+		}
+		if out.Endpoint, err = s.toEndpoint(row); err != nil {
+			return err
+		}
+		ep := out.Endpoint
+		if !ep.Active() {
+			return nil
+		}
+		posts, perPost, lease := c.Plan(ep)
+		if posts <= 0 || perPost <= 0 {
+			return nil
+		}
+		rl := ep.RateLimit
+		var tokens *float64
+		var last time.Time
+		if rl != nil {
+			if tokens, last, err = tx.GetRateBucket(ctx, c.Endpoint); err != nil {
+				return err
+			}
+			granted, _, _, wait := job.TakeTokens(tokens, last, c.Now, rl.RPS, max(rl.Burst, 1), posts)
+			if granted == 0 {
+				out.RateWait = wait
+				return nil
+			}
+			posts = granted
+		}
+		rows, err := claimInTx(ctx, tx, job.Claim{Endpoint: c.Endpoint, LeaseID: c.LeaseID, Now: c.Now, LeaseUntil: c.Now.Add(lease), Max: posts * perPost})
+		if err != nil {
+			return err
+		}
+		if rl != nil && len(rows) > 0 {
+			used := (len(rows) + perPost - 1) / perPost
+			_, left, at, _ := job.TakeTokens(tokens, last, c.Now, rl.RPS, max(rl.Burst, 1), used)
+			if err := tx.SetRateBucket(ctx, c.Endpoint, left, at); err != nil {
+				return err
+			}
+		}
+		out.Jobs, err = s.toJobs(ctx, tx, rows)
+		return err
+	})
+	if err != nil {
+		var e *job.Error
+		if errors.As(err, &e) {
+			return job.Claimed{}, err
+		}
+		return job.Claimed{}, s.wrap("claim", err)
+	}
+	job.SortByRunAt(out.Jobs)
+	return out, nil
+}
+
 func claimInTx(ctx context.Context, tx Tx, c job.Claim) ([]JobRow, error) {
 	rows, err := tx.ClaimExpiredLeases(ctx, c)
 	if err != nil {

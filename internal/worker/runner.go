@@ -90,16 +90,20 @@ func (r *runner) poke() {
 	}
 }
 
-func (r *runner) concurrency() int {
-	if r.ep.MaxConcurrency > 0 {
-		return r.ep.MaxConcurrency
+func (r *runner) concurrency() int { return concurrencyOf(r.ep) }
+
+func (r *runner) timeout() time.Duration { return timeoutOf(r.ep) }
+
+func concurrencyOf(ep job.Endpoint) int {
+	if ep.MaxConcurrency > 0 {
+		return ep.MaxConcurrency
 	}
 	return DefaultConcurrency
 }
 
-func (r *runner) timeout() time.Duration {
-	if r.ep.Timeout > 0 {
-		return r.ep.Timeout
+func timeoutOf(ep job.Endpoint) time.Duration {
+	if ep.Timeout > 0 {
+		return ep.Timeout
 	}
 	return delivery.DefaultTimeout
 }
@@ -150,88 +154,71 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	if wait := next.Sub(now); wait > 0 {
 		return min(wait, o.PollInterval)
 	}
-	// Jobs are due: read the endpoint as it is now, so that a pause, a
-	// new secret or new limits made through the API (of any process)
-	// apply to this claim.
-	fresh, err := o.Store.GetEndpoint(ctx, r.name)
-	if err != nil {
-		if ctx.Err() == nil {
-			o.Log.Warn("worker: cannot read the endpoint", "endpoint", r.name, "error", err)
-		}
-		return idleRecheck
-	}
-	r.mu.Lock()
-	err = r.apply(fresh)
-	ep, policy = r.ep, r.policy
-	free = r.concurrency() - r.inflight
-	timeout = r.timeout()
-	r.mu.Unlock()
-	if err != nil {
-		o.Log.Error("worker: endpoint cannot be delivered to", "endpoint", r.name, "error", err)
-		return o.PollInterval
-	}
-	if !ep.Active() || free <= 0 {
-		return o.PollInterval
-	}
-
-	batch := 1
 	if ep.Bulk != nil {
-		batch = max(1, min(ep.Bulk.MaxRecords, delivery.MaxBatchRecords))
 		// A batch waits for more records until its oldest job has waited
 		// MaxWait.
 		if fill := next.Add(ep.Bulk.MaxWait).Sub(now); fill > 0 {
 			return fill
 		}
 	}
-	posts := free
-	if rl := ep.RateLimit; rl != nil {
-		// The bucket is in the database: every worker process draws from
-		// it, so the limit holds however many there are. A POST takes one
-		// token (a bulk POST too).
-		granted, wait, err := o.Store.TakeRateTokens(ctx, r.name, posts, rl.RPS, max(rl.Burst, 1), now)
-		if err != nil {
-			if ctx.Err() == nil {
-				o.Log.Warn("worker: cannot take rate-limit tokens", "endpoint", r.name, "error", err)
-			}
-			return idleRecheck
-		}
-		if granted == 0 {
-			return max(wait, 10*time.Millisecond)
-		}
-		posts = granted
-	}
 
-	// A lease outlasts the attempt by a grace period; a short timeout gets
-	// a short grace, so a crashed worker's jobs wait about twice the
-	// timeout at most before they are rescued.
-	grace := min(o.LeaseGrace, timeout)
+	// Jobs are due. One claim reads the endpoint as it is now (so that a
+	// pause, a new secret or new limits made through the API, in any
+	// process, apply to it), draws the rate-limit tokens of the POSTs it
+	// will make (the bucket is in the database: every worker process draws
+	// from it, and a POST takes one token, a bulk POST too) and leases the
+	// jobs, in one transaction.
+	var planErr error
+	batch := 1
+	plan := func(fresh job.Endpoint) (posts, perPost int, lease time.Duration) {
+		if _, planErr = retry.FromSpec(fresh.Retry); planErr != nil {
+			return 0, 0, 0
+		}
+		if fresh.Bulk != nil {
+			batch = max(1, min(fresh.Bulk.MaxRecords, delivery.MaxBatchRecords))
+		}
+		r.mu.Lock()
+		free := concurrencyOf(fresh) - r.inflight
+		r.mu.Unlock()
+		// A lease outlasts the attempt by a grace period; a short timeout
+		// gets a short grace, so a crashed worker's jobs wait about twice
+		// the timeout at most before they are rescued.
+		timeout := timeoutOf(fresh)
+		return free, batch, timeout + min(o.LeaseGrace, timeout)
+	}
 	// A claim serves jobs of many webhooks: it is a trace of its own, and
 	// each delivery links to it.
 	claimCtx, claimSpan := r.w.tracer.Start(ctx, "worker.claim", trace.WithNewRoot(),
 		trace.WithAttributes(telemetry.AttrEndpoint.String(r.name)))
 	r.lastClaim = time.Now()
-	claimed, err := o.Store.ClaimJobs(claimCtx, job.Claim{
-		Endpoint:   r.name,
-		LeaseID:    o.ID + "/" + job.NewID("lease", now),
-		Now:        now,
-		LeaseUntil: now.Add(timeout + grace),
-		Max:        posts * batch,
+	got, err := o.Store.ClaimDue(claimCtx, job.DueClaim{
+		Endpoint: r.name,
+		LeaseID:  o.ID + "/" + job.NewID("lease", now),
+		Now:      now,
+		Plan:     plan,
 	})
+	claimed := got.Jobs
 	claimSpan.SetAttributes(telemetry.AttrClaimed.Int(len(claimed)))
 	if err != nil {
 		claimSpan.SetStatus(codes.Error, "claim failed")
 	}
 	claimSpan.End()
-	if rl := ep.RateLimit; rl != nil {
-		// Tokens were drawn for every free slot; give back those of the
-		// POSTs that will not be made, or a lone job claimed after a full
-		// draw would waste the burst.
-		if unused := posts - (len(claimed)+batch-1)/batch; unused > 0 {
-			if err := o.Store.ReturnRateTokens(ctx, r.name, unused, max(rl.Burst, 1)); err != nil && ctx.Err() == nil {
-				o.Log.Warn("worker: cannot return unused rate-limit tokens", "endpoint", r.name, "error", err)
-			}
+	if err == nil {
+		r.mu.Lock()
+		if err = r.apply(got.Endpoint); err == nil {
+			ep, policy = r.ep, r.policy
+			timeout = r.timeout()
+		}
+		r.mu.Unlock()
+		if err == nil {
+			err = planErr
+		}
+		if err != nil {
+			o.Log.Error("worker: endpoint cannot be delivered to", "endpoint", r.name, "error", err)
+			return o.PollInterval
 		}
 	}
+	grace := min(o.LeaseGrace, timeout)
 	if err != nil {
 		if ctx.Err() == nil {
 			o.Log.Warn("worker: cannot claim jobs", "endpoint", r.name, "error", err)
@@ -239,6 +226,12 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		return idleRecheck
 	}
 	if len(claimed) == 0 {
+		if !ep.Active() {
+			return o.PollInterval
+		}
+		if got.RateWait > 0 {
+			return max(got.RateWait, 10*time.Millisecond)
+		}
 		return idleRecheck
 	}
 	claimLink := trace.Link{SpanContext: claimSpan.SpanContext(), Attributes: []attribute.KeyValue{attribute.String("dispatchd.link", "claim")}}

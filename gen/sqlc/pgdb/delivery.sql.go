@@ -611,23 +611,6 @@ func (q *Queries) ResetStatementTimeout(ctx context.Context, db DBTX) error {
 	return err
 }
 
-const returnRateTokens = `-- name: ReturnRateTokens :exec
-UPDATE endpoints SET rate_tokens = least(rate_tokens + $1::float8, $2::float8)
-WHERE name = $3 AND rate_tokens IS NOT NULL
-`
-
-type ReturnRateTokensParams struct {
-	Tokens float64
-	Burst  float64
-	Name   string
-}
-
-// Puts back tokens drawn for POSTs that did not happen, up to the burst.
-func (q *Queries) ReturnRateTokens(ctx context.Context, db DBTX, arg ReturnRateTokensParams) error {
-	_, err := db.Exec(ctx, returnRateTokens, arg.Tokens, arg.Burst, arg.Name)
-	return err
-}
-
 const setEndpointPaused = `-- name: SetEndpointPaused :execrows
 UPDATE endpoints SET paused = $1, updated_at = $2 WHERE name = $3
 `

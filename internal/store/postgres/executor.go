@@ -213,10 +213,6 @@ func (e *executor) SetRateBucket(ctx context.Context, endpoint string, tokens fl
 	return e.q.SetRateBucket(ctx, e.db, pgdb.SetRateBucketParams{RateTokens: &tokens, RateUpdatedAt: &at, Name: endpoint})
 }
 
-func (e *executor) ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error {
-	return e.q.ReturnRateTokens(ctx, e.db, pgdb.ReturnRateTokensParams{Tokens: float64(n), Burst: float64(burst), Name: endpoint})
-}
-
 func (e *executor) UpsertSource(ctx context.Context, r store.SpecRow) error {
 	return e.q.UpsertSource(ctx, e.db, pgdb.UpsertSourceParams{Name: r.Name, Spec: r.Spec, Origin: r.Origin, Now: r.Now})
 }

@@ -195,10 +195,6 @@ func (e *executor) SetRateBucket(ctx context.Context, endpoint string, tokens fl
 	return e.q.SetRateBucket(ctx, e.db, sqlitedb.SetRateBucketParams{RateTokens: &tokens, RateUpdatedAt: nullMicros(at), Name: endpoint})
 }
 
-func (e *executor) ReturnRateTokens(ctx context.Context, endpoint string, n, burst int) error {
-	return e.q.ReturnRateTokens(ctx, e.db, sqlitedb.ReturnRateTokensParams{Tokens: float64(n), Burst: float64(burst), Name: endpoint})
-}
-
 func (e *executor) UpsertSource(ctx context.Context, r store.SpecRow) error {
 	return e.q.UpsertSource(ctx, e.db, sqlitedb.UpsertSourceParams{Name: r.Name, Spec: string(r.Spec), Origin: r.Origin, Now: micros(r.Now)})
 }

@@ -134,11 +134,6 @@ SELECT rate_tokens, rate_updated_at FROM endpoints WHERE name = @name FOR UPDATE
 -- name: SetRateBucket :exec
 UPDATE endpoints SET rate_tokens = @rate_tokens, rate_updated_at = @rate_updated_at WHERE name = @name;
 
--- name: ReturnRateTokens :exec
--- Puts back tokens drawn for POSTs that did not happen, up to the burst.
-UPDATE endpoints SET rate_tokens = least(rate_tokens + @tokens::float8, @burst::float8)
-WHERE name = @name AND rate_tokens IS NOT NULL;
-
 -- name: PruneAttempts :execrows
 -- Attempts of finished jobs older than the cutoffs, a batch at a time.
 DELETE FROM attempts WHERE job_id IN (
