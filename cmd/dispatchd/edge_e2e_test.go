@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/internal/metrics"
 )
 
 // edgeAPIKey is a bootstrap API key of the edge tests.
@@ -104,6 +105,7 @@ func TestWebhookRPCOnlyThroughRawRoute(t *testing.T) {
 			}
 		}
 	}
+	time.Sleep(metrics.ScrapeTTL + 100*time.Millisecond) // past the rendering /metrics caches
 	if after := metricSum(t, svc.httpURL, "dispatchd_webhooks_received_total"); after != before {
 		t.Errorf("the ingest service counted %v webhooks from the odd spellings; want none to reach it", after-before)
 	}
@@ -228,6 +230,7 @@ func TestGRPCIngestMessageCap(t *testing.T) {
 	if err == nil {
 		t.Fatal("a 4 MiB webhook to a 10 KiB source was accepted")
 	}
+	time.Sleep(metrics.ScrapeTTL + 100*time.Millisecond) // past the rendering /metrics caches
 	if after := metricSum(t, svc.httpURL, "dispatchd_webhooks_received_total"); after != before {
 		t.Errorf("the ingest service handled the 4 MiB message (%v counted); want it refused before decoding: %v", after-before, err)
 	}

@@ -393,7 +393,9 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 				_, err := authn.Authenticate(ctx, authorization)
 				return err
 			},
-			Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+			// One rendering per ScrapeTTL serves every scraper; the queue's
+			// figures are read from the store at most every QueueStatsTTL.
+			Metrics: metrics.CachedHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}), metrics.ScrapeTTL, time.Now),
 			OpenAPI: openapi.Spec,
 			Log:     log,
 

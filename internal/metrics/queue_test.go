@@ -2,6 +2,10 @@ package metrics
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -81,5 +85,45 @@ func TestScrapesShareQueueQueries(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("dispatchd_store_up is not 1")
+	}
+}
+
+// TestCachedHandlerRendersOncePerTTL: scrapers within the TTL share one
+// rendering; a scrape after it gets a new one.
+func TestCachedHandlerRendersOncePerTTL(t *testing.T) {
+	var renders atomic.Int64
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := renders.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "renders %d\n", n)
+	})
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	h := CachedHandler(inner, time.Second, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func() string {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() { defer wg.Done(); get() }()
+	}
+	wg.Wait()
+	if n := renders.Load(); n != 1 {
+		t.Errorf("32 scrapes rendered %d times, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	if got := get(); got != "renders 2\n" {
+		t.Errorf("a scrape after the TTL got %q, want a new rendering", got)
 	}
 }
