@@ -41,6 +41,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/metrics"
 	"github.com/dispatchd/dispatchd/internal/opsnotify"
+	"github.com/dispatchd/dispatchd/internal/rpcerr"
 	"github.com/dispatchd/dispatchd/internal/server"
 	"github.com/dispatchd/dispatchd/internal/ssrf"
 	dstore "github.com/dispatchd/dispatchd/internal/store"
@@ -92,14 +93,21 @@ type listener struct {
 // newGRPCServer returns a gRPC server with the services register adds,
 // health and reflection, API-key authentication on every method but
 // ingestion and health, and TLS when tlsConfig is set.
-func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, register func(*grpc.Server)) *grpc.Server {
+func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, sources *ingest.Registry, register func(*grpc.Server)) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
-		// A webhook body plus its headers, with room to spare.
-		grpc.MaxRecvMsgSize(config.MaxMaxBodyBytes + 1<<20),
 		grpc.ChainUnaryInterceptor(apikey.UnaryServerInterceptor(authn, apikey.Exempt)),
 		grpc.ChainStreamInterceptor(apikey.StreamServerInterceptor(authn, apikey.Exempt)),
 	}
+	opts = append(opts, server.GRPCOptions(server.GRPCLimits{
+		// The largest message of any service: a job of the largest payload
+		// an endpoint may accept, or a webhook of the largest body.
+		MaxRecvMsgSize:   gateway.MaxJobsBodyBytes,
+		MessageLimit:     func(msg any) int { return grpcMessageLimit(msg, sources) },
+		NeedsCredentials: func(m string) bool { return !apikey.Exempt(m) },
+		MissingCredentials: rpcerr.Status(job.Errorf(job.CodeUnauthenticated,
+			"missing Authorization: Bearer %s… header", apikey.KeyPrefix)),
+	})...)
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
@@ -108,6 +116,25 @@ func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *tele
 	healthpb.RegisterHealthServer(g, health.NewServer())
 	reflection.Register(g)
 	return g
+}
+
+// maxWebhookHeaderBytes is what an ingest request may carry beside its
+// body: its headers, as the HTTP face caps them, and the source name.
+const maxWebhookHeaderBytes = server.MaxHeaderBytes + 1<<10
+
+// grpcMessageLimit is the cap of a gRPC request message by its service:
+// ingest no more than the largest source's body plus headers, the job
+// dispatch calls what the REST routes accept, everything else 1 MiB.
+func grpcMessageLimit(msg any, sources *ingest.Registry) int {
+	switch msg.(type) {
+	case *dispatchdv1.ReceiveWebhookRequest:
+		return int(max(sources.LargestBodyBytes(), config.DefaultMaxBodyBytes)) + maxWebhookHeaderBytes
+	case *dispatchdv1.DispatchJobRequest, *dispatchdv1.BatchDispatchJobsRequest:
+		return gateway.MaxJobsBodyBytes
+	case *dispatchdv1.DispatchedDispatchJobRequest:
+		return gateway.MaxDispatchedBodyBytes
+	}
+	return gateway.MaxAPIBodyBytes
 }
 
 // inMemory serves g on an in-memory listener and returns a client
@@ -149,11 +176,12 @@ func dialInternal(addr, caFile string, tel *telemetry.Telemetry) (*grpc.ClientCo
 
 // newWorker builds the delivery role: the operational webhook sender if
 // one is configured, and the worker delivering with client.
-func newWorker(file *config.File, store job.Store, client *delivery.Client, reg prometheus.Registerer, m *metrics.Metrics, log *slog.Logger, tel *telemetry.Telemetry) (*worker.Worker, []listener) {
+func newWorker(file *config.File, store job.Store, client *delivery.Client, guard *ssrf.Guard, reg prometheus.Registerer, m *metrics.Metrics, log *slog.Logger, tel *telemetry.Telemetry) (*worker.Worker, []listener) {
 	var services []listener
 	var notifier worker.Notifier
 	if ow := file.OperationalWebhook; ow != nil {
-		sender := opsnotify.New(ow.URL, ow.Secret, &http.Client{Timeout: 15 * time.Second}, time.Now, log, reg)
+		// Behind the same SSRF guard as deliveries, no redirects followed.
+		sender := opsnotify.New(ow.URL, ow.Secret, opsnotify.NewHTTPClient(guard.Control), time.Now, log, reg)
 		notifier = sender
 		services = append(services, listener{"operational webhooks", func(ctx context.Context) error {
 			sender.Run(ctx)
@@ -245,17 +273,27 @@ func openStore(ctx context.Context, s config.Settings) (*dstore.Store, error) {
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return serveWith(ctx, args, getenv, stdout, stderr, nil)
+	return serveProcess(ctx, args, getenv, stdout, stderr, nil, true)
 }
 
 // serveWith is serve with, for tests, a tracer provider of their own (nil:
 // the one the OTEL_* variables describe).
 func serveWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, tp trace.TracerProvider) error {
+	return serveProcess(ctx, args, getenv, stdout, stderr, tp, false)
+}
+
+// serveProcess is serveWith; grpcLogs routes gRPC's and grpc-gateway's
+// process-wide log to the service's structured log, which only the process
+// itself may do (tests run several services in one process).
+func serveProcess(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, tp trace.TracerProvider, grpcLogs bool) error {
 	settings, file, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(stdout, settings)
+	if grpcLogs {
+		server.RouteGRPCLogs(log)
+	}
 	tlsConfig, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile)
 	if err != nil {
 		return err
@@ -280,6 +318,11 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	cancel()
 	if err != nil {
 		return fmt.Errorf("open the store (DISPATCHD_DATABASE_URL=%s): %w", config.RedactURL(settings.DatabaseURL), err)
+	}
+	if path, ok := strings.CutPrefix(settings.DatabaseURL, "sqlite:"); ok {
+		if err := sqlite.CheckDirectory(path); err != nil {
+			log.Warn("the database is readable by other users' tools", "error", err)
+		}
 	}
 	defer store.Close()
 
@@ -321,7 +364,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(store, store, time.Now, log))
 	}
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
-	grpcServer := newGRPCServer(tlsConfig, authn, tel, func(g *grpc.Server) {
+	grpcServer := newGRPCServer(tlsConfig, authn, tel, sources, func(g *grpc.Server) {
 		if slices.Contains(settings.Roles, config.RoleIngest) {
 			dispatchdv1.RegisterIngestServiceServer(g, ingestServer)
 		}
@@ -336,6 +379,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("DISPATCHD_GRPC_ADDR %s: %w", settings.GRPCAddr, err)
 	}
+	grpcLn = server.LimitListener(grpcLn, server.MaxConns)
 	listeners = append(listeners, listener{"grpc", func(ctx context.Context) error { return server.ServeGRPC(ctx, grpcServer, grpcLn) }})
 	attrs := []any{"grpc_addr", grpcLn.Addr().String()}
 
@@ -343,9 +387,15 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		opts := gateway.Options{
 			BodyLimit: sources.MaxBodyBytes,
 			Ready:     store.Ping,
-			Metrics:   promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-			OpenAPI:   openapi.Spec,
-			Log:       log,
+			Authenticate: func(ctx context.Context, authorization string) error {
+				_, err := authn.Authenticate(ctx, authorization)
+				return err
+			},
+			// One rendering per ScrapeTTL serves every scraper; the queue's
+			// figures are read from the store at most every QueueStatsTTL.
+			Metrics: metrics.CachedHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}), metrics.ScrapeTTL, time.Now),
+			OpenAPI: openapi.Spec,
+			Log:     log,
 
 			TracerProvider: tel.TracerProvider,
 			Propagator:     tel.Propagator,
@@ -366,7 +416,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 			// The gateway reaches the API services through an in-memory
 			// gRPC server of their own, so REST calls pass the same
 			// interceptors (authentication) as gRPC calls.
-			inner := newGRPCServer(nil, authn, tel, apiServers)
+			inner := newGRPCServer(nil, authn, tel, sources, apiServers)
 			conn, serveInner, err := inMemory(inner, tel)
 			if err != nil {
 				return err
@@ -394,13 +444,14 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 			grpcLn.Close()
 			return fmt.Errorf("DISPATCHD_HTTP_ADDR %s: %w", settings.HTTPAddr, err)
 		}
+		httpLn = server.LimitListener(httpLn, server.MaxConns)
 		httpServer := server.NewHTTP(handler, tlsConfig, log)
 		listeners = append(listeners, listener{"http", func(ctx context.Context) error { return server.ServeHTTP(ctx, httpServer, httpLn) }})
 		attrs = append(attrs, "http_addr", httpLn.Addr().String())
 	}
 
 	if slices.Contains(settings.Roles, config.RoleWorker) {
-		w, services := newWorker(file, store, client, registry, m, log, tel)
+		w, services := newWorker(file, store, client, guard, registry, m, log, tel)
 		listeners = append(listeners, services...)
 		listeners = append(listeners, listener{"worker", w.Run})
 		pruner := &worker.Pruner{Store: store, Retention: settings.Retention, DeadRetention: settings.DeadRetention, Now: time.Now, Log: log}

@@ -21,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
@@ -53,31 +55,48 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves GET /metrics (Prometheus).
 	Metrics http.Handler
-	Log     *slog.Logger
+	// Authenticate checks an API call's Authorization header before its
+	// body is read (nil: the API routes read no body before the gRPC
+	// interceptor has checked the key, i.e. they refuse bodies).
+	Authenticate func(ctx context.Context, authorization string) error
+	Log          *slog.Logger
 }
 
 // New returns the gateway's handler.
 func New(ctx context.Context, o Options) (http.Handler, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 	jsonpb := &runtime.JSONPb{
 		// false and empty values are shown: {"duplicate": false} says more
 		// than a missing key.
 		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
-	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{JSONPb: jsonpb}),
-		runtime.WithErrorHandler(writeRPCError),
-		runtime.WithRoutingErrorHandler(writeRoutingError),
-		// Webhook headers reach the ingest service in the request message.
-		// Of the rest only Authorization is forwarded, for the API key.
-		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
-			if strings.EqualFold(h, "Authorization") {
-				return "authorization", true
-			}
-			return "", false
-		}),
-		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
-	)
+	newMux := func() *runtime.ServeMux {
+		return runtime.NewServeMux(
+			runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{JSONPb: jsonpb}),
+			runtime.WithErrorHandler(rpcErrorWriter(o.Log)),
+			runtime.WithRoutingErrorHandler(writeRoutingError),
+			// Webhook headers reach the ingest service in the request message.
+			// Of the rest only Authorization is forwarded, for the API key.
+			runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
+				if strings.EqualFold(h, "Authorization") {
+					return "authorization", true
+				}
+				return "", false
+			}),
+			runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		)
+	}
+	// The ingest RPC has a mux of its own, reached only through the
+	// raw-body route below, which bounds the body before reading it. The
+	// API mux behind "/" does not know the ingest RPC: no spelling of a
+	// path (escaped slashes, encoded segments) that the HTTP router does
+	// not see as the webhook route can reach it through grpc-gateway's
+	// own, unescaping router and its unbounded JSON decoding.
+	ingestGW := newMux()
+	gw := newMux()
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
@@ -93,13 +112,13 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	switch {
 	case o.Ingest != nil:
 		ingest := &tracedIngest{IngestServiceServer: o.Ingest, tracer: o.TracerProvider.Tracer("github.com/dispatchd/dispatchd/internal/gateway")}
-		if err := dispatchdv1.RegisterIngestServiceHandlerServer(ctx, gw, ingest); err != nil {
+		if err := dispatchdv1.RegisterIngestServiceHandlerServer(ctx, ingestGW, ingest); err != nil {
 			return nil, fmt.Errorf("gateway: register IngestService: %w", err)
 		}
 	case o.IngestConn != nil:
 		// The body and headers travel in the request message, as to the
 		// in-process service.
-		if err := dispatchdv1.RegisterIngestServiceHandler(ctx, gw, o.IngestConn); err != nil {
+		if err := dispatchdv1.RegisterIngestServiceHandler(ctx, ingestGW, o.IngestConn); err != nil {
 			return nil, fmt.Errorf("gateway: register IngestService: %w", err)
 		}
 	default:
@@ -139,11 +158,11 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			w.Write(o.OpenAPI)
 		})
 	}
-	mux.Handle("POST /v1/webhooks/{source}", traced(readWebhookBody(o.BodyLimit, gw),
+	mux.Handle("POST /v1/webhooks/{source}", traced(readWebhookBody(o.BodyLimit, ingestGW, o.Log),
 		func(*http.Request) string { return "POST /v1/webhooks/{source}" }))
 	// API paths hold ids: the span is named by the method only, and the
 	// gRPC spans under it name the call.
-	mux.Handle("/", traced(gw, func(r *http.Request) string { return r.Method }))
+	mux.Handle("/", traced(guardAPI(o.Authenticate, gw), func(r *http.Request) string { return r.Method }))
 	return mux, nil
 }
 
@@ -187,7 +206,7 @@ func (*webhookBody) Close() error { return nil }
 // readWebhookBody reads a webhook's body up to its source's limit: a
 // declared Content-Length over the limit is refused before a byte is read,
 // and a chunked body as soon as it passes the limit.
-func readWebhookBody(limit func(string) int64, next http.Handler) http.Handler {
+func readWebhookBody(limit func(string) int64, next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		source := r.PathValue("source")
 		max := limit(source)
@@ -204,7 +223,10 @@ func readWebhookBody(limit func(string) int64, next http.Handler) http.Handler {
 					fmt.Sprintf("the body is over the %d bytes source %q accepts", max, source))
 				return
 			}
-			writeError(w, http.StatusBadRequest, job.CodeInvalid, "the body could not be read: "+err.Error())
+			// The error names the connection's addresses: it is logged,
+			// not shown.
+			log.DebugContext(r.Context(), "webhook body not read", "source", source, "error", err)
+			writeError(w, http.StatusBadRequest, job.CodeInvalid, "the body could not be read (cut short or too slow)")
 			return
 		}
 		r.Body = &webhookBody{Reader: bytes.NewReader(body), raw: body, header: r.Header}
@@ -222,7 +244,15 @@ type rawBodyMarshaler struct {
 func (m *rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	wb, ok := r.(*webhookBody)
 	if !ok {
-		return m.JSONPb.NewDecoder(r)
+		dec := m.JSONPb.NewDecoder(r)
+		return runtime.DecoderFunc(func(v any) error {
+			// A webhook is only ever taken from the raw-body route, which
+			// bounded it; decoding one from JSON would be a way around.
+			if _, ok := v.(*dispatchdv1.ReceiveWebhookRequest); ok {
+				return errNotRawBody
+			}
+			return dec.Decode(v)
+		})
 	}
 	return runtime.DecoderFunc(func(v any) error {
 		req, ok := v.(*dispatchdv1.ReceiveWebhookRequest)
@@ -249,6 +279,38 @@ type errorBody struct {
 var httpOverrides = map[job.Code]int{
 	job.CodePayloadTooLarge: http.StatusRequestEntityTooLarge,
 }
+
+// rpcErrorWriter returns grpc-gateway's error handler: the project's JSON
+// error, with the message of a failure that is not dispatchd's own (a
+// connection refused between processes, a transport error) replaced by a
+// generic one, since such messages name socket addresses; the original
+// goes to the log.
+func rpcErrorWriter(log *slog.Logger) runtime.ErrorHandlerFunc {
+	return func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		if tooBig, ok := overCap(r); ok {
+			err = tooBig
+		}
+		if !isDomain(err) {
+			if msg, ok := genericMessages[status.Code(err)]; ok {
+				log.WarnContext(ctx, "request failed", "method", r.Method, "path", r.URL.Path, "grpc_code", status.Code(err).String(), "error", err)
+				err = status.Error(status.Code(err), msg)
+			}
+		}
+		writeRPCError(ctx, mux, m, w, r, err)
+	}
+}
+
+// genericMessages replace the text of gRPC failures that did not come from
+// dispatchd's services.
+var genericMessages = map[grpccodes.Code]string{
+	grpccodes.Unavailable:      "the service is unavailable; retry later",
+	grpccodes.Internal:         "internal error",
+	grpccodes.Unknown:          "internal error",
+	grpccodes.DeadlineExceeded: "the request ran out of time",
+	grpccodes.Canceled:         "the request was cancelled",
+}
+
+var errNotRawBody = status.Error(grpccodes.NotFound, "webhooks are received only at POST /v1/webhooks/{source}")
 
 func writeRPCError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	info := rpcerr.FromStatus(err)

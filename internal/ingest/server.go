@@ -142,6 +142,9 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 	if int64(len(body)) > src.MaxBodyBytes {
 		return job.NewEvent{}, job.Errorf(job.CodePayloadTooLarge, "the body is %d bytes; source %q accepts at most %d", len(body), src.Name, src.MaxBodyBytes)
 	}
+	if err := checkHeaders(req.GetHeaders()); err != nil {
+		return job.NewEvent{}, err
+	}
 	header := toHeader(req.GetHeaders())
 	if err := s.verify(ctx, src, header, body, now); err != nil {
 		return job.NewEvent{}, &job.Error{Code: job.CodeUnauthenticated, Message: err.Error()}

@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,15 +172,26 @@ func (m *Metrics) EndpointDisabled(endpoint string) {
 	m.disabled.WithLabelValues(endpoint).Inc()
 }
 
+// QueueStatsTTL is how long one reading of the queue serves scrapes: a
+// scrape does not cost a database query, however many scrapers there are
+// and however often they come.
+const QueueStatsTTL = 5 * time.Second
+
 // QueueCollector reports the jobs waiting, by state, and the lag (how long
 // the oldest ready job has waited past its run time), read from the store
-// at each scrape.
+// at most once per QueueStatsTTL: concurrent scrapes share one query.
 type QueueCollector struct {
 	store QueueStatser
 	now   func() time.Time
 	jobs  *prometheus.Desc
 	lag   *prometheus.Desc
 	up    *prometheus.Desc
+
+	mu      sync.Mutex
+	readAt  time.Time // zero: never read
+	byState map[job.State]int64
+	oldest  time.Time
+	err     error
 }
 
 // QueueStatser is the slice of the store the collector reads.
@@ -192,9 +204,9 @@ func NewQueueCollector(store QueueStatser, now func() time.Time) *QueueCollector
 	return &QueueCollector{
 		store: store,
 		now:   now,
-		jobs:  prometheus.NewDesc("dispatchd_jobs", "Jobs not yet finished, by state (queue depth).", []string{"state"}, nil),
+		jobs:  prometheus.NewDesc("dispatchd_jobs", "Jobs not yet finished, by state (queue depth), as read at most "+QueueStatsTTL.String()+" ago.", []string{"state"}, nil),
 		lag:   prometheus.NewDesc("dispatchd_oldest_ready_job_age_seconds", "How long the oldest ready job has waited past its run time (0: none waiting).", nil, nil),
-		up:    prometheus.NewDesc("dispatchd_store_up", "1 when the store answered the queue query of this scrape.", nil, nil),
+		up:    prometheus.NewDesc("dispatchd_store_up", "1 when the store answered the latest queue query.", nil, nil),
 	}
 }
 
@@ -205,12 +217,25 @@ func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.up
 }
 
+// stats returns the queue's reading, querying the store only when the
+// cached one is older than QueueStatsTTL. The lock makes scrapes that
+// arrive together wait for one query instead of each making theirs.
+func (c *QueueCollector) stats(now time.Time) (map[job.State]int64, time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readAt.IsZero() || now.Sub(c.readAt) >= QueueStatsTTL || now.Before(c.readAt) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.byState, c.oldest, c.err = c.store.QueueStats(ctx, now)
+		cancel()
+		c.readAt = now
+	}
+	return c.byState, c.oldest, c.err
+}
+
 // Collect implements prometheus.Collector.
 func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	now := c.now()
-	byState, oldest, err := c.store.QueueStats(ctx, now)
+	byState, oldest, err := c.stats(now)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
@@ -221,7 +246,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	lag := 0.0
 	if !oldest.IsZero() {
-		lag = now.Sub(oldest).Seconds()
+		lag = max(0, now.Sub(oldest).Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, lag)
 }

@@ -74,7 +74,13 @@ type Sender struct {
 // New returns a Sender posting to url, signed with secret, counting what it
 // does in dispatchd_operational_webhooks_total{type,result} on reg. Run
 // sends the queue.
+//
+// Whatever client is given, redirects are not followed; NewHTTPClient
+// makes one behind the SSRF guard.
 func New(url, secret string, client *http.Client, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) *Sender {
+	noFollow := *client
+	noFollow.CheckRedirect = noRedirect
+	client = &noFollow
 	s := &Sender{
 		url: url, secret: secret, client: client, now: now, log: log,
 		queue:   make(chan Event, queueSize),

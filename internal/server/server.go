@@ -44,6 +44,7 @@ func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
+		CipherSuites: aeadSuites,
 		Certificates: []tls.Certificate{cert},
 	}, nil
 }
@@ -61,6 +62,7 @@ func NewHTTP(h http.Handler, tlsConfig *tls.Config, log *slog.Logger) *http.Serv
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: MaxConcurrentStreams},
 	}
 }
 
