@@ -261,7 +261,7 @@ func (s *EndpointServer) TestEndpoint(ctx context.Context, req *dispatchdv1.Test
 	payload, _ := json.Marshal(map[string]string{"type": "dispatchd.test", "endpoint": ep.Name, "sentAt": now.UTC().Format(time.RFC3339)})
 	a := job.Attempt{ID: job.NewID("att", now), JobID: job.NewID("job", now), Number: 1, StartedAt: now}
 	res := s.client.Deliver(ctx, delivery.Request{
-		Endpoint: delivery.Endpoint{Name: ep.Name, URL: ep.URL, Secrets: ep.SigningSecrets(now), Timeout: ep.Timeout, RetryClientErrors: ep.RetryClientErrors},
+		Endpoint: delivery.EndpointFromSpec(ep.EndpointSpec, now),
 		Records:  []delivery.Record{{JobID: a.JobID, AttemptID: a.ID, AttemptNumber: 1, Payload: payload}},
 	})
 	a.Latency, a.StatusCode, a.Outcome = res.Latency, res.StatusCode, res.Outcome.String()

@@ -263,20 +263,21 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		if !held[i] {
 			continue
 		}
-		a := f.Attempt
-		attempts = append(attempts, pgdb.InsertAttemptsBatchParams{
-			ID:              a.ID,
-			JobID:           f.JobID,
-			AttemptNumber:   int32(a.Number),
-			BatchID:         a.BatchID,
-			StartedAt:       a.StartedAt,
-			LatencyUs:       a.Latency.Microseconds(),
-			StatusCode:      int32(a.StatusCode),
-			Outcome:         a.Outcome,
-			ErrorClass:      a.ErrorClass,
-			Error:           a.Error,
-			ResponseExcerpt: a.ResponseExcerpt,
-		})
+		for _, a := range append(f.Earlier, f.Attempt) {
+			attempts = append(attempts, pgdb.InsertAttemptsBatchParams{
+				ID:              a.ID,
+				JobID:           f.JobID,
+				AttemptNumber:   int32(a.Number),
+				BatchID:         a.BatchID,
+				StartedAt:       a.StartedAt,
+				LatencyUs:       a.Latency.Microseconds(),
+				StatusCode:      int32(a.StatusCode),
+				Outcome:         a.Outcome,
+				ErrorClass:      a.ErrorClass,
+				Error:           a.Error,
+				ResponseExcerpt: a.ResponseExcerpt,
+			})
+		}
 	}
 	if len(attempts) > 0 {
 		ins := s.q.InsertAttemptsBatch(ctx, tx, attempts)

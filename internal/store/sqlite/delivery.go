@@ -254,24 +254,35 @@ func (s *Store) finishInTx(ctx context.Context, tx *sql.Tx, fs []job.Finish) ([]
 			continue // the lease was lost: another worker owns the job now
 		}
 		ok[i] = true
-		a := f.Attempt
-		if err := s.q.InsertAttempt(ctx, s.ws.on(tx), sqlitedb.InsertAttemptParams{
-			ID:              a.ID,
-			JobID:           f.JobID,
-			AttemptNumber:   int64(a.Number),
-			BatchID:         a.BatchID,
-			StartedAt:       micros(a.StartedAt),
-			LatencyUs:       a.Latency.Microseconds(),
-			StatusCode:      int64(a.StatusCode),
-			Outcome:         a.Outcome,
-			ErrorClass:      a.ErrorClass,
-			Error:           a.Error,
-			ResponseExcerpt: a.ResponseExcerpt,
-		}); err != nil {
-			return nil, fmt.Errorf("sqlite: record attempt of %s: %w", f.JobID, err)
+		for _, a := range append(f.Earlier, f.Attempt) {
+			if err := s.insertAttempt(ctx, tx, f.JobID, a); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return ok, nil
+}
+
+// insertAttempt records one attempt of a job whose outcome is being
+// finished.
+func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, jobID string, a job.Attempt) error {
+	err := s.q.InsertAttempt(ctx, s.ws.on(tx), sqlitedb.InsertAttemptParams{
+		ID:              a.ID,
+		JobID:           jobID,
+		AttemptNumber:   int64(a.Number),
+		BatchID:         a.BatchID,
+		StartedAt:       micros(a.StartedAt),
+		LatencyUs:       a.Latency.Microseconds(),
+		StatusCode:      int64(a.StatusCode),
+		Outcome:         a.Outcome,
+		ErrorClass:      a.ErrorClass,
+		Error:           a.Error,
+		ResponseExcerpt: a.ResponseExcerpt,
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record attempt of %s: %w", jobID, err)
+	}
+	return nil
 }
 
 // GetJob implements job.Store.
