@@ -44,9 +44,9 @@ type Settings struct {
 	// HTTPSOnly refuses http:// endpoint URLs, except to
 	// AllowPrivateNetworks, for every endpoint.
 	HTTPSOnly bool
-	Roles                []string
-	LogLevel             string
-	LogFormat            string
+	Roles     []string
+	LogLevel  string
+	LogFormat string
 	// IngestAddr and APIAddr are where a gateway reaches the ingest and API
 	// services that run in other processes.
 	IngestAddr string
