@@ -41,12 +41,9 @@ type Settings struct {
 	TLSKeyFile  string
 	// AllowPrivateNetworks are the private ranges deliveries may reach.
 	AllowPrivateNetworks []netip.Prefix
-	// HTTPSOnly refuses http:// endpoint URLs, except to
-	// AllowPrivateNetworks, for every endpoint.
-	HTTPSOnly bool
-	Roles     []string
-	LogLevel  string
-	LogFormat string
+	Roles                []string
+	LogLevel             string
+	LogFormat            string
 	// IngestAddr and APIAddr are where a gateway reaches the ingest and API
 	// services that run in other processes.
 	IngestAddr string
@@ -65,6 +62,9 @@ type Settings struct {
 	// PprofAddr, when set, serves net/http/pprof there (for profiling;
 	// keep it on loopback).
 	PprofAddr string
+	// HTTPSOnly refuses http:// endpoint URLs, except to
+	// AllowPrivateNetworks, for every endpoint.
+	HTTPSOnly bool
 }
 
 // Env is a lookup of environment variables: the process environment
