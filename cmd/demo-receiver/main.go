@@ -2,7 +2,10 @@
 // each delivery's Authorization: Bearer secret and Standard Webhooks
 // signature, prints the envelope, and answers 200.
 //
-//	go run ./cmd/demo-receiver [-addr 127.0.0.1:9999] [-secret whsec_…] [-fail-every N]
+//	go run ./cmd/demo-receiver [-addr 127.0.0.1:9999] [-secret whsec_…[,whsec_…]] [-public-key whpk_…] [-no-bearer] [-fail-every N]
+//
+// Several secrets are accepted (comma-separated), as a receiver does while
+// an endpoint's secret is rotated: any of them may carry a delivery.
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -37,18 +41,34 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo-receiver", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9999", "address to listen on")
-	secret := fs.String("secret", envOr("DEMO_ENDPOINT_SECRET", defaultSecret), "the endpoint's secret (env DEMO_ENDPOINT_SECRET)")
+	secret := fs.String("secret", envOr("DEMO_ENDPOINT_SECRET", defaultSecret), "the endpoint's secrets, comma-separated (env DEMO_ENDPOINT_SECRET)")
+	publicKey := fs.String("public-key", "", "whpk_… key: also accept v1a (ed25519) signatures")
+	noBearer := fs.Bool("no-bearer", false, "do not require Authorization (endpoints with bearer: false)")
 	failEvery := fs.Int("fail-every", 0, "answer 500 to every Nth delivery, to watch retries (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	bearer, err := verify.New(verify.Config{Scheme: verify.Bearer, Secrets: []string{*secret}})
-	if err != nil {
-		return err
+	var bearers, signatures []verify.Verifier
+	for _, s := range strings.Split(*secret, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		b, err := verify.New(verify.Config{Scheme: verify.Bearer, Secrets: []string{s}})
+		if err != nil {
+			return err
+		}
+		sig, err := verify.New(verify.Config{Scheme: verify.StandardWebhooks, Secrets: []string{s}, PublicKey: *publicKey})
+		if err != nil {
+			return err
+		}
+		bearers, signatures = append(bearers, b), append(signatures, sig)
 	}
-	signature, err := verify.New(verify.Config{Scheme: verify.StandardWebhooks, Secrets: []string{*secret}})
-	if err != nil {
-		return err
+	if len(signatures) == 0 {
+		return errors.New("-secret: give at least one secret")
+	}
+	bearer, signature := anyOf(bearers), anyOf(signatures)
+	if *noBearer {
+		bearer = anyOf(nil) // accepts everything
 	}
 	var n atomic.Int64
 	mux := http.NewServeMux()
@@ -101,6 +121,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case <-ctx.Done():
 		return srv.Shutdown(context.Background())
 	}
+}
+
+// verifiers accepts what any of its verifiers accepts, and reports the
+// first one's refusal otherwise.
+type verifiers []verify.Verifier
+
+func anyOf(vs []verify.Verifier) verify.Verifier { return verifiers(vs) }
+
+func (vs verifiers) Verify(h http.Header, body []byte, now time.Time) error {
+	var first error
+	for _, v := range vs {
+		err := v.Verify(h, body, now)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func envOr(name, def string) string {

@@ -356,7 +356,18 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	authn := apikey.NewAuthenticator(store, settings.APIKey, time.Now)
 	// One HTTP client for deliveries and test sends, behind the SSRF guard.
 	guard := ssrf.New(settings.AllowPrivateNetworks)
-	client := delivery.NewClient(guard.Control, time.Now, "dispatchd/"+version).WithTracing(tel.TracerProvider, tel.Propagator)
+	defaults := file.Delivery.Egress()
+	defaults.HTTPSOnly = defaults.HTTPSOnly || settings.HTTPSOnly
+	client := delivery.NewClient(guard.Control, time.Now, "dispatchd/"+version).
+		WithTracing(tel.TracerProvider, tel.Propagator).
+		WithEgress(defaults, guard.Allowed)
+	for _, e := range specs {
+		// The file's endpoints are checked like the API's; a refused one
+		// would otherwise fail every delivery.
+		if err := client.CheckURL(ctx, e.URL, e.Egress); err != nil {
+			return fmt.Errorf("config file: endpoint %s: %w", e.Name, err)
+		}
+	}
 	apiServers := func(g *grpc.Server) {
 		dispatchdv1.RegisterJobServiceServer(g, api.NewJobServer(store, file.DefaultEndpoint, time.Now, log))
 		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))

@@ -115,6 +115,7 @@ func endpointToProto(e job.Endpoint) *dispatchdv1.Endpoint {
 	if rl := e.RateLimit; rl != nil {
 		spec.RateLimitRps, spec.RateLimitBurst = rl.RPS, int32(rl.Burst)
 	}
+	egressToProto(spec, e.EndpointSpec)
 	return &dispatchdv1.Endpoint{
 		Name:                    e.Name,
 		Spec:                    spec,
@@ -137,6 +138,7 @@ func sourceToProto(s job.Source) *dispatchdv1.Source {
 		Encoding:     s.Encoding,
 		Prefix:       s.Prefix,
 		Tolerance:    dur(s.Tolerance),
+		PublicKey:    s.PublicKey,
 		MaxBodyBytes: s.MaxBodyBytes,
 		ContentTypes: s.ContentTypes,
 		Routes:       s.Routes,

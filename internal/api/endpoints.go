@@ -71,6 +71,7 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 	if p.GetRateLimitRps() != 0 || p.GetRateLimitBurst() != 0 {
 		e.RateLimit = &config.RateLimit{RPS: p.GetRateLimitRps(), Burst: int(p.GetRateLimitBurst())}
 	}
+	egressFromProto(&e, p)
 	if err := config.ValidateEndpoint(&e, "spec"); err != nil {
 		return job.EndpointSpec{}, job.Errorf(job.CodeInvalid, "%v", err)
 	}
@@ -93,6 +94,9 @@ func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.Cr
 	spec, err := endpointFromProto(req.GetName(), req.GetSpec(), []string{secret})
 	if err != nil {
 		return nil, rpcerr.Status(err)
+	}
+	if err := s.client.CheckURL(ctx, spec.URL, spec.Egress); err != nil {
+		return nil, rpcerr.Status(invalid("spec.url", "%v", err))
 	}
 	if err := s.store.CreateEndpoint(ctx, spec, s.now()); err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
@@ -144,9 +148,12 @@ func (s *EndpointServer) UpdateEndpoint(ctx context.Context, req *dispatchdv1.Up
 	if err != nil {
 		return nil, fail(ctx, s.log, "UpdateEndpoint", err)
 	}
-	spec, err := endpointFromProto(ep.Name, req.GetSpec(), ep.Secrets)
+	spec, err := endpointFromProto(ep.Name, keepWriteOnly(req.GetSpec(), ep.EndpointSpec), ep.Secrets)
 	if err != nil {
 		return nil, rpcerr.Status(err)
+	}
+	if err := s.client.CheckURL(ctx, spec.URL, spec.Egress); err != nil {
+		return nil, rpcerr.Status(invalid("spec.url", "%v", err))
 	}
 	spec.PreviousSecretExpiresAt = ep.PreviousSecretExpiresAt
 	if err := s.store.UpdateEndpointSpec(ctx, spec, s.now()); err != nil {
@@ -239,7 +246,7 @@ func (s *EndpointServer) RotateEndpointSecret(ctx context.Context, req *dispatch
 	spec.Secrets = []string{secret, ep.Secrets[0]}
 	spec.PreviousSecretExpiresAt = now.Add(grace)
 	// The new secret is checked by the file's rules too.
-	check := config.Endpoint{Name: spec.Name, URL: spec.URL, Secrets: spec.Secrets}
+	check := config.Endpoint{Name: spec.Name, URL: spec.URL, Secrets: spec.Secrets, Ed25519Key: spec.Ed25519Key}
 	if err := config.ValidateEndpoint(&check, "spec"); err != nil {
 		return nil, rpcerr.Status(invalid("secret", "%v", err))
 	}
@@ -261,7 +268,7 @@ func (s *EndpointServer) TestEndpoint(ctx context.Context, req *dispatchdv1.Test
 	payload, _ := json.Marshal(map[string]string{"type": "dispatchd.test", "endpoint": ep.Name, "sentAt": now.UTC().Format(time.RFC3339)})
 	a := job.Attempt{ID: job.NewID("att", now), JobID: job.NewID("job", now), Number: 1, StartedAt: now}
 	res := s.client.Deliver(ctx, delivery.Request{
-		Endpoint: delivery.Endpoint{Name: ep.Name, URL: ep.URL, Secrets: ep.SigningSecrets(now), Timeout: ep.Timeout, RetryClientErrors: ep.RetryClientErrors},
+		Endpoint: delivery.EndpointFromSpec(ep.EndpointSpec, now),
 		Records:  []delivery.Record{{JobID: a.JobID, AttemptID: a.ID, AttemptNumber: 1, Payload: payload}},
 	})
 	a.Latency, a.StatusCode, a.Outcome = res.Latency, res.StatusCode, res.Outcome.String()

@@ -40,6 +40,7 @@ func (s *SourceServer) sourceFromProto(ctx context.Context, name string, p *disp
 		Verify: config.Verify{
 			Scheme: p.GetScheme(), Secrets: secrets, Header: p.GetHeader(), Algorithm: p.GetAlgorithm(),
 			Encoding: p.GetEncoding(), Prefix: p.GetPrefix(), Tolerance: config.Duration(p.GetTolerance().AsDuration()),
+			PublicKey: p.GetPublicKey(),
 		},
 		MaxBodyBytes: p.GetMaxBodyBytes(),
 		ContentTypes: p.GetContentTypes(),

@@ -49,6 +49,25 @@ type File struct {
 	// OperationalWebhook is where dispatchd tells operators that a job went
 	// dead or an endpoint was disabled.
 	OperationalWebhook *OperationalWebhook `yaml:"operational_webhook"`
+	// Delivery holds the egress defaults of every endpoint.
+	Delivery *DeliveryDefaults `yaml:"delivery"`
+}
+
+// DeliveryDefaults apply to every endpoint that does not set its own: a
+// forward proxy, a CA bundle, and the https-only rule (also set by
+// DISPATCHD_HTTPS_ONLY).
+type DeliveryDefaults struct {
+	Proxy     string `yaml:"proxy"`
+	CAFile    string `yaml:"ca_file"`
+	HTTPSOnly bool   `yaml:"https_only"`
+}
+
+// Egress returns the defaults as the delivery client takes them.
+func (d *DeliveryDefaults) Egress() job.EgressSpec {
+	if d == nil {
+		return job.EgressSpec{}
+	}
+	return job.EgressSpec{Proxy: d.Proxy, CAFile: d.CAFile, HTTPSOnly: d.HTTPSOnly}
 }
 
 // OperationalWebhook is an operator's URL for dispatchd's own events,
@@ -93,6 +112,9 @@ type Verify struct {
 	Encoding  string   `yaml:"encoding"`
 	Prefix    string   `yaml:"prefix"`
 	Tolerance Duration `yaml:"tolerance"`
+	// PublicKey, "whpk_<base64>", verifies standard-webhooks v1a
+	// (ed25519) signatures beside or instead of secret.
+	PublicKey string `yaml:"public_key"`
 }
 
 // RateLimit is a token bucket: RPS tokens a second, up to Burst at once.
@@ -145,6 +167,39 @@ type Endpoint struct {
 	// MaxPayloadBytes bounds the payload of a job dispatched through the
 	// API for this endpoint.
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+
+	// Ed25519Key, "whsk_<base64>", adds a v1a signature.
+	Ed25519Key string `yaml:"ed25519_key"`
+	// HMAC false drops the v1 signatures; Bearer false drops the
+	// Authorization header that carries the secret. Absent means true.
+	HMAC   *bool `yaml:"hmac"`
+	Bearer *bool `yaml:"bearer"`
+	// Proxy is a forward proxy, http://user:pass@host:port.
+	Proxy string `yaml:"proxy"`
+	// TLS: a client certificate for mTLS, a CA bundle for private
+	// endpoints.
+	TLS *EndpointTLS `yaml:"tls"`
+	// OAuth2 client credentials: the token goes in Authorization.
+	OAuth2 *OAuth2 `yaml:"oauth2"`
+	// Headers are static headers sent with every delivery.
+	Headers map[string]string `yaml:"headers"`
+	// HTTPSOnly refuses http:// URLs (but to networks allowed as private).
+	HTTPSOnly bool `yaml:"https_only"`
+}
+
+// EndpointTLS are an endpoint's TLS files, all PEM.
+type EndpointTLS struct {
+	ClientCertFile string `yaml:"client_cert_file"`
+	ClientKeyFile  string `yaml:"client_key_file"`
+	CAFile         string `yaml:"ca_file"`
+}
+
+// OAuth2 is an OAuth2 client-credentials grant.
+type OAuth2 struct {
+	TokenURL     string   `yaml:"token_url"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
 }
 
 // Retry is an endpoint's retry schedule: a preset, an explicit schedule or
@@ -364,6 +419,14 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		}
 	case t.Kind() == reflect.Struct:
 		c.checkStruct(n, t, path)
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			c.fail(n, path, "want a mapping such as {Name: value}")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			c.check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+		}
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			c.fail(n, path, "want a list, such as [a, b] or lines starting with -")
@@ -519,6 +582,7 @@ func (f *File) validate() error {
 			add("operational_webhook.secret", "required, at least 16 characters: it signs the notifications")
 		}
 	}
+	f.Delivery.validate(add)
 	if f.DefaultEndpoint != "" && !endpoints[f.DefaultEndpoint] {
 		add("default_endpoint", "endpoint %q is not declared under endpoints", f.DefaultEndpoint)
 	}
@@ -644,6 +708,7 @@ func (s *Source) Spec() job.SourceSpec {
 		Encoding:     v.Encoding,
 		Prefix:       v.Prefix,
 		Tolerance:    v.Tolerance,
+		PublicKey:    v.PublicKey,
 		MaxBodyBytes: s.MaxBodyBytes,
 		DeliveryID:   valueRef(s.Idempotency),
 		CoalesceKey:  valueRef(s.CoalesceKey),
@@ -681,6 +746,7 @@ func (s *Source) VerifyConfig() verify.Config {
 		Encoding:  s.Verify.Encoding,
 		Prefix:    s.Verify.Prefix,
 		Tolerance: time.Duration(s.Verify.Tolerance),
+		PublicKey: s.Verify.PublicKey,
 	}
 }
 
@@ -700,8 +766,9 @@ func (e *Endpoint) validate(p string, add func(path, format string, args ...any)
 	case e.Secret != "":
 		secrets = []string{e.Secret}
 	}
+	hmacOn, bearerOn := e.HMAC == nil || *e.HMAC, e.Bearer == nil || *e.Bearer
 	switch {
-	case len(secrets) == 0:
+	case len(secrets) == 0 && (hmacOn || (bearerOn && e.OAuth2 == nil)):
 		add(p+".secret", "required: it signs every delivery (Authorization: Bearer and webhook-signature)")
 	case len(secrets) > 2:
 		add(p+".secrets", "at most 2 (current and previous)")
@@ -798,6 +865,8 @@ func (e *Endpoint) validate(p string, add func(path, format string, args ...any)
 	case e.MaxPayloadBytes < 0 || e.MaxPayloadBytes > MaxMaxBodyBytes:
 		add(p+".max_payload_bytes", "%d: want 1 to %d", e.MaxPayloadBytes, MaxMaxBodyBytes)
 	}
+	e.validateSigning(p, add, hmacOn)
+	e.validateEgress(p, add)
 }
 
 // Spec returns the endpoint as the domain stores it. Call it on a
@@ -817,6 +886,20 @@ func (e *Endpoint) Spec() job.EndpointSpec {
 		RetryClientErrors: e.RetryClientErrors,
 		DisableAfter:      time.Duration(e.DisableAfter),
 		MaxPayloadBytes:   e.MaxPayloadBytes,
+		Ed25519Key:        e.Ed25519Key,
+		NoHMAC:            e.HMAC != nil && !*e.HMAC,
+		NoBearer:          e.Bearer != nil && !*e.Bearer,
+		Egress: job.EgressSpec{
+			Proxy:     e.Proxy,
+			Headers:   e.Headers,
+			HTTPSOnly: e.HTTPSOnly,
+		},
+	}
+	if t := e.TLS; t != nil {
+		spec.Egress.ClientCertFile, spec.Egress.ClientKeyFile, spec.Egress.CAFile = t.ClientCertFile, t.ClientKeyFile, t.CAFile
+	}
+	if o := e.OAuth2; o != nil {
+		spec.Egress.OAuth2 = &job.OAuth2Spec{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes}
 	}
 	for _, d := range e.Retry.Schedule {
 		spec.Retry.Schedule = append(spec.Retry.Schedule, time.Duration(d))

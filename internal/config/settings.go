@@ -62,6 +62,9 @@ type Settings struct {
 	// PprofAddr, when set, serves net/http/pprof there (for profiling;
 	// keep it on loopback).
 	PprofAddr string
+	// HTTPSOnly refuses http:// endpoint URLs, except to
+	// AllowPrivateNetworks, for every endpoint.
+	HTTPSOnly bool
 }
 
 // Env is a lookup of environment variables: the process environment
@@ -164,6 +167,15 @@ var settings = []setting{
 				}
 				s.AllowPrivateNetworks = append(s.AllowPrivateNetworks, p.Masked())
 			}
+			return nil
+		}},
+	{"https-only", "DISPATCHD_HTTPS_ONLY", "false", "refuse http:// endpoint URLs, except to the allowed private networks",
+		func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			s.HTTPSOnly = b
 			return nil
 		}},
 	{"roles", "DISPATCHD_ROLES", strings.Join(AvailableRoles, ","), "comma-separated roles this process runs",

@@ -14,10 +14,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dispatchd/dispatchd/internal/job"
 )
 
 // Limits of one delivery.
@@ -54,6 +60,30 @@ type Endpoint struct {
 	// instead of failed for good, for receivers known to answer 4xx for
 	// transient trouble.
 	RetryClientErrors bool
+	// NoHMAC drops the v1 (HMAC) signatures; NoBearer drops the
+	// Authorization header that carries Secrets[0].
+	NoHMAC, NoBearer bool
+	// Ed25519Key, "whsk_<base64>", adds a v1a signature.
+	Ed25519Key string
+	// Egress is the endpoint's proxy, TLS, OAuth2 and static headers; the
+	// client's defaults fill what it leaves empty.
+	Egress job.EgressSpec
+}
+
+// EndpointFromSpec is the delivery view of an endpoint at now (the secrets
+// that sign then).
+func EndpointFromSpec(spec job.EndpointSpec, now time.Time) Endpoint {
+	return Endpoint{
+		Name:              spec.Name,
+		URL:               spec.URL,
+		Secrets:           spec.SigningSecrets(now),
+		Timeout:           spec.Timeout,
+		RetryClientErrors: spec.RetryClientErrors,
+		NoHMAC:            spec.NoHMAC,
+		NoBearer:          spec.NoBearer,
+		Ed25519Key:        spec.Ed25519Key,
+		Egress:            spec.Egress,
+	}
 }
 
 // Record is one job in a delivery. It becomes the envelope
@@ -138,6 +168,8 @@ const (
 	ClassReceiverFailed = "receiver_failed" // 2xx with {"status":"failed"}
 	ClassRedirect       = "redirect"        // 3xx, which is never followed
 	ClassBadRequest     = "bad_request"     // the request could not be built; nothing was sent
+	ClassInsecureURL    = "insecure_url"    // https_only refused an http:// URL; nothing was sent
+	ClassOAuth2         = "oauth2"          // no OAuth2 access token could be had; nothing was sent
 )
 
 // Result is what one delivery attempt produced.
@@ -165,12 +197,22 @@ type Result struct {
 	// "failedJobIds": those records are to be retried and the others are
 	// complete. Ids not in the batch are ignored.
 	FailedJobIDs []string
+	// Earlier are the tries of this attempt that got 401 and were made
+	// again at once with another credential: the previous secret in
+	// Authorization during a rotation, or a fresh OAuth2 token. They are
+	// worth recording; the attempt's outcome is the last try's.
+	Earlier []Result
 }
 
 // Client delivers requests over one shared pool of connections. It is safe
 // for concurrent use.
 type Client struct {
-	http      *http.Client
+	base      *http.Transport // direct connections
+	wrap      func(http.RoundTripper) http.RoundTripper
+	control   func(network, address string, c syscall.RawConn) error
+	pool      *egressPool
+	defaults  job.EgressSpec
+	allowed   func(netip.Addr) bool
 	now       func() time.Time
 	userAgent string
 }
@@ -180,13 +222,13 @@ type Client struct {
 // traceparent (replacing Request.TraceParent).
 func (c *Client) WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) *Client {
 	traced := *c
-	httpClient := *c.http
-	httpClient.Transport = otelhttp.NewTransport(c.http.Transport,
-		otelhttp.WithTracerProvider(tp),
-		otelhttp.WithPropagators(prop),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
-	)
-	traced.http = &httpClient
+	traced.wrap = func(rt http.RoundTripper) http.RoundTripper {
+		return otelhttp.NewTransport(rt,
+			otelhttp.WithTracerProvider(tp),
+			otelhttp.WithPropagators(prop),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		)
+	}
 	return &traced
 }
 
@@ -238,14 +280,25 @@ func NewClient(control func(network, address string, c syscall.RawConn) error, n
 		// attempt bounds all of them together.
 	}
 	return &Client{
-		http: &http.Client{
-			Transport: transport,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		},
+		base:      transport,
+		control:   control,
+		pool:      &egressPool{},
 		now:       now,
 		userAgent: userAgent,
+	}
+}
+
+// httpClient returns the client for a transport, traced if c is.
+func (c *Client) httpClient(t *http.Transport) *http.Client {
+	var rt http.RoundTripper = t
+	if c.wrap != nil {
+		rt = c.wrap(t)
+	}
+	return &http.Client{
+		Transport: rt,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
 	}
 }
 
@@ -284,25 +337,115 @@ func (c *Client) Deliver(ctx context.Context, r Request) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint.URL, bytes.NewReader(body))
-	if err != nil {
-		// build checked the URL; this is a belt for what it cannot foresee.
-		return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: "the request could not be built: " + err.Error()}
-	}
+	ep := r.Endpoint
+	egress := c.effective(ep.Egress)
 	ts := c.now()
-	h := req.Header
+	sig, err := signatures(ep, msgID, ts, body)
+	if err != nil {
+		return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: err.Error()}
+	}
+	if err := c.CheckURL(ctx, ep.URL, egress); err != nil {
+		return Result{Outcome: Failed, ErrorClass: ClassInsecureURL, Error: err.Error()}
+	}
+	transport, err := c.transport(egress)
+	if err != nil {
+		var ee *egressError
+		if errors.As(err, &ee) && ee.class == ClassBadRequest {
+			return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: err.Error()}
+		}
+		// A CA or certificate file that cannot be read may be fixed on
+		// disk: retry rather than lose the job.
+		return Result{Outcome: Retry, ErrorClass: ClassTLS, Error: err.Error()}
+	}
+	hc := c.httpClient(transport)
+	if egress.Proxy != "" {
+		u, _ := url.Parse(ep.URL) // build checked it
+		if err := c.guardDestination(ctx, u); err != nil {
+			var blocked *blockedError
+			if errors.As(err, &blocked) {
+				return Result{Outcome: Failed, ErrorClass: ClassBlockedAddress, Error: "delivery refused: " + blocked.Error()}
+			}
+			return transportFailure(ctx, err, limit)
+		}
+	}
+
+	h := http.Header{}
+	for k, v := range egress.Headers {
+		if !reservedHeader(k) || (strings.EqualFold(k, "Authorization") && ep.NoBearer && egress.OAuth2 == nil) {
+			h.Set(k, v)
+		}
+	}
 	h.Set("Content-Type", "application/json")
-	h.Set("Authorization", "Bearer "+r.Endpoint.Secrets[0])
 	h.Set("webhook-id", msgID)
 	h.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	h.Set("webhook-signature", Sign(r.Endpoint.Secrets, msgID, ts, body))
+	h.Set("webhook-signature", sig)
 	if r.TraceParent != "" && headerSafe(r.TraceParent) {
 		h.Set("traceparent", r.TraceParent)
 	}
 	h.Set("User-Agent", c.userAgent)
 
+	// The credentials to try, in order: a 401 moves to the next one at
+	// once. During a rotation the current secret goes first and the
+	// previous one second, so a receiver that knows only one of them
+	// never fails a delivery; an OAuth2 token refused is refreshed once.
+	var bearers []string
+	var tokens *tokenCache
+	switch {
+	case egress.OAuth2 != nil:
+		tokens = c.tokens(egress.OAuth2)
+	case !ep.NoBearer:
+		for _, s := range ep.Secrets {
+			if s != "" && headerSafe(s) {
+				bearers = append(bearers, s)
+			}
+		}
+	}
+	masks := secretsOf(ep)
+	var earlier []Result
+	var res Result
+	for try := 0; ; try++ {
+		var tok *oauth2.Token
+		if tokens != nil {
+			if tok, err = tokens.get(ctx, hc); err != nil {
+				res = transportFailure(ctx, err, limit)
+				if res.Outcome != Failed {
+					res.ErrorClass, res.Error = ClassOAuth2, oauthError(err)
+				}
+				break
+			}
+			h.Set("Authorization", "Bearer "+tok.AccessToken)
+		} else if len(bearers) > 0 {
+			h.Set("Authorization", "Bearer "+bearers[try])
+		}
+		res = c.post(ctx, hc, r, h, body, limit, masks, tok)
+		if res.StatusCode != http.StatusUnauthorized || ctx.Err() != nil {
+			break
+		}
+		if tokens != nil {
+			if try > 0 {
+				break
+			}
+			tokens.drop(tok)
+		} else if try+1 >= len(bearers) {
+			break
+		}
+		earlier = append(earlier, res)
+	}
+	res.Earlier = earlier
+	return res
+}
+
+// post sends one try of a delivery and classifies the answer.
+func (c *Client) post(ctx context.Context, hc *http.Client, r Request, h http.Header, body []byte, limit time.Duration, masks []string, tok *oauth2.Token) Result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint.URL, bytes.NewReader(body))
+	if err != nil {
+		// build checked the URL; this is a belt for what it cannot foresee.
+		return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: "the request could not be built: " + err.Error()}
+	}
+	req.Header = h.Clone()
+
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		res := transportFailure(ctx, err, limit)
 		res.Latency = time.Since(start)
@@ -320,6 +463,12 @@ func (c *Client) Deliver(ctx context.Context, r Request) Result {
 	}
 
 	res := classify(r, resp.StatusCode, resp.Header.Get("Location"), got)
+	if tok != nil {
+		masks = append(masks, tok.AccessToken)
+	}
+	// A receiver that echoes the request (a debugging endpoint, an error
+	// page) must not put the endpoint's own secrets in the attempt log.
+	res.Excerpt = excerpt(mask(got, masks))
 	res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	res.Latency = latency
 	if readErr != nil && resp.StatusCode/100 == 2 {
@@ -335,6 +484,79 @@ func (c *Client) Deliver(ctx context.Context, r Request) Result {
 	return res
 }
 
+// signatures returns the webhook-signature value: v1 entries unless
+// NoHMAC, and a v1a entry when the endpoint has an ed25519 key.
+func signatures(ep Endpoint, msgID string, ts time.Time, body []byte) (string, error) {
+	var entries []string
+	if !ep.NoHMAC {
+		if v1 := Sign(ep.Secrets, msgID, ts, body); v1 != "" {
+			entries = append(entries, v1)
+		}
+	}
+	if ep.Ed25519Key != "" {
+		key, err := ParseSigningKey(ep.Ed25519Key)
+		if err != nil {
+			return "", fmt.Errorf("endpoint %q: ed25519_key: %v", ep.Name, err)
+		}
+		entries = append(entries, SignV1a(key, msgID, ts, body))
+	}
+	if len(entries) == 0 {
+		return "", fmt.Errorf("endpoint %q has nothing to sign with (hmac: false and no ed25519_key)", ep.Name)
+	}
+	return strings.Join(entries, " "), nil
+}
+
+// reservedHeader reports whether a static header would replace one that
+// dispatchd sets: signatures, credentials, framing and tracing.
+func reservedHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "authorization", "content-type", "content-length", "content-encoding", "transfer-encoding", "host",
+		"webhook-id", "webhook-timestamp", "webhook-signature", "traceparent", "tracestate", "user-agent", "connection":
+		return true
+	}
+	return false
+}
+
+// ReservedHeader reports whether name cannot be a static header of an
+// endpoint (Authorization is allowed with bearer: false and no OAuth2;
+// the caller checks that).
+func ReservedHeader(name string) bool { return reservedHeader(name) }
+
+// secretsOf lists the endpoint's own secrets, as they could appear in a
+// response: each secret, the base64 part of a whsec_ one, the ed25519 key
+// and the OAuth2 client secret.
+func secretsOf(ep Endpoint) []string {
+	var out []string
+	for _, s := range ep.Secrets {
+		out = append(out, s)
+		if b64, ok := strings.CutPrefix(s, "whsec_"); ok {
+			out = append(out, b64)
+		}
+	}
+	if ep.Ed25519Key != "" {
+		out = append(out, ep.Ed25519Key, strings.TrimPrefix(ep.Ed25519Key, SecretKeyPrefix))
+	}
+	if o := ep.Egress.OAuth2; o != nil {
+		out = append(out, o.ClientSecret)
+	}
+	return out
+}
+
+// maskText replaces what masks mask.
+const maskText = "[masked]"
+
+// mask returns body with every occurrence of a secret replaced. Secrets
+// shorter than 8 bytes are left alone: they would mask ordinary text, and
+// validation refuses them anyway.
+func mask(body []byte, secrets []string) []byte {
+	for _, s := range secrets {
+		if len(s) >= 8 && bytes.Contains(body, []byte(s)) {
+			body = bytes.ReplaceAll(body, []byte(s), []byte(maskText))
+		}
+	}
+	return body
+}
+
 // build checks r and returns the webhook-id and the body to send. Its errors
 // are sentences for Result.Error and never contain a secret.
 func build(r Request) (msgID string, body []byte, err error) {
@@ -343,10 +565,11 @@ func build(r Request) (msgID string, body []byte, err error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", nil, fmt.Errorf("endpoint %q: URL %q is not an absolute http:// or https:// URL", ep.Name, ep.URL)
 	}
+	needSecret := !ep.NoHMAC || (!ep.NoBearer && ep.Egress.OAuth2 == nil)
 	switch {
-	case len(ep.Secrets) == 0 || ep.Secrets[0] == "":
+	case needSecret && (len(ep.Secrets) == 0 || ep.Secrets[0] == ""):
 		return "", nil, fmt.Errorf("endpoint %q has no secret to sign with", ep.Name)
-	case !headerSafe(ep.Secrets[0]):
+	case len(ep.Secrets) > 0 && !headerSafe(ep.Secrets[0]):
 		return "", nil, fmt.Errorf("endpoint %q: its secret contains a control character and cannot go in a header", ep.Name)
 	}
 	switch {

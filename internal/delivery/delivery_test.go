@@ -681,7 +681,7 @@ func tlsClient(t *testing.T, srv *httptest.Server) *Client {
 	c := newTestClient()
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	c.http.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
+	c.base.TLSClientConfig.RootCAs = pool
 	return c
 }
 

@@ -365,6 +365,12 @@ func (v valueRef) find(h http.Header, doc any, mt string) (string, error) {
 	switch {
 	case v.header != "":
 		val = strings.TrimSpace(h.Get(v.header))
+		if val == "" && v.alt != "" {
+			val = strings.TrimSpace(h.Get(v.alt))
+		}
+		if val == "" && v.alt != "" {
+			return "", job.Errorf(job.CodeInvalid, "the %s header %s (or %s) is missing", v.what, v.header, v.alt)
+		}
 		if val == "" {
 			return "", job.Errorf(job.CodeInvalid, "the %s header %s is missing", v.what, v.header)
 		}

@@ -53,8 +53,11 @@ type requiredField struct {
 // valueRef locates a value in each webhook: a header (canonical name) or a
 // JSON pointer into the body. The zero valueRef locates nothing.
 type valueRef struct {
-	what    string // for messages: "delivery id", "ordering key"…
-	header  string
+	what   string // for messages: "delivery id", "ordering key"…
+	header string
+	// alt is read when header is absent: Svix-Id for a standard-webhooks
+	// source whose sender uses the svix-* header set.
+	alt     string
 	pointer *jsonpointer.Pointer
 }
 
@@ -81,6 +84,7 @@ func NewSource(src job.Source) (*Source, error) {
 	vc := verify.Config{
 		Scheme: verify.Scheme(spec.Scheme), Secrets: spec.Secrets, Header: spec.Header,
 		Algorithm: spec.Algorithm, Encoding: spec.Encoding, Prefix: spec.Prefix, Tolerance: spec.Tolerance,
+		PublicKey: spec.PublicKey,
 	}
 	v, err := verify.New(vc)
 	if err != nil {
@@ -126,6 +130,9 @@ func NewSource(src job.Source) (*Source, error) {
 	}
 	var err1, err2, err3 error
 	s.deliveryID, err1 = newValueRef("delivery id", idRef)
+	if spec.DeliveryID == nil && verify.Scheme(spec.Scheme) == verify.StandardWebhooks {
+		s.deliveryID.alt = "Svix-Id"
+	}
 	s.coalesceKey, err2 = newValueRef("coalesce key", spec.CoalesceKey)
 	s.orderingKey, err3 = newValueRef("ordering key", spec.OrderingKey)
 	if err := errors.Join(err1, err2, err3); err != nil {

@@ -31,6 +31,48 @@ type EndpointSpec struct {
 	// PreviousSecretExpiresAt ends a rotation: after it only Secrets[0]
 	// signs.
 	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at,omitzero"`
+
+	// Ed25519Key, "whsk_<base64>", adds a Standard Webhooks v1a signature
+	// (ed25519) beside or instead of the HMAC ones.
+	Ed25519Key string `json:"ed25519_key,omitempty"`
+	// NoHMAC drops the HMAC v1 signatures (hmac: false); the flags are
+	// negative so that specs stored before they existed keep signing.
+	NoHMAC bool `json:"no_hmac,omitempty"`
+	// NoBearer drops "Authorization: Bearer <secret>" (bearer: false), so
+	// that a receiver checking signatures never sees the HMAC key.
+	NoBearer bool `json:"no_bearer,omitempty"`
+	// Egress is how deliveries leave: proxy, TLS, OAuth2, headers.
+	Egress EgressSpec `json:"egress,omitzero"`
+}
+
+// EgressSpec is how deliveries to an endpoint leave dispatchd. The zero
+// value connects directly, with the system's roots, and adds nothing.
+type EgressSpec struct {
+	// Proxy is an http:// or https:// forward proxy URL, with optional
+	// user:password (CONNECT for https:// endpoints).
+	Proxy string `json:"proxy,omitempty"`
+	// ClientCertFile and ClientKeyFile are a PEM client certificate and
+	// key for mTLS; CAFile is a PEM bundle that replaces the system roots.
+	ClientCertFile string `json:"client_cert_file,omitempty"`
+	ClientKeyFile  string `json:"client_key_file,omitempty"`
+	CAFile         string `json:"ca_file,omitempty"`
+	// OAuth2, when set, puts a client-credentials access token in
+	// Authorization instead of the Bearer secret.
+	OAuth2 *OAuth2Spec `json:"oauth2,omitempty"`
+	// Headers are sent with every delivery; they never replace the
+	// signature, Authorization or Content-Type headers.
+	Headers map[string]string `json:"headers,omitempty"`
+	// HTTPSOnly refuses http:// URLs except to networks explicitly
+	// allowed as private.
+	HTTPSOnly bool `json:"https_only,omitempty"`
+}
+
+// OAuth2Spec is an OAuth2 client-credentials grant.
+type OAuth2Spec struct {
+	TokenURL     string   `json:"token_url"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	Scopes       []string `json:"scopes,omitempty"`
 }
 
 // SigningSecrets are the secrets that sign a delivery at now: the current
@@ -166,6 +208,9 @@ type Finish struct {
 	LastError string
 	// Attempt is recorded with the outcome, if the lease was still held.
 	Attempt Attempt
+	// Earlier are tries of the same attempt made before Attempt (a 401
+	// retried at once with another credential), recorded before it.
+	Earlier []Attempt
 	Now     time.Time
 }
 

@@ -17,6 +17,9 @@ type SourceSpec struct {
 	Encoding                string        `json:"encoding,omitempty"`
 	Prefix                  string        `json:"prefix,omitempty"`
 	Tolerance               time.Duration `json:"tolerance,omitempty"`
+	// PublicKey, "whpk_<base64>", verifies standard-webhooks v1a
+	// signatures.
+	PublicKey string `json:"public_key,omitempty"`
 
 	MaxBodyBytes int64          `json:"max_body_bytes"`
 	RateLimit    *RateLimitSpec `json:"rate_limit,omitempty"`

@@ -205,6 +205,19 @@ func classify4(a netip.Addr) string {
 	return ""
 }
 
+// Allowed reports whether ip is in a network explicitly allowed (the list
+// New was given), as opposed to merely public. The https-only rule lets
+// plain http:// through to those networks alone.
+func (g *Guard) Allowed(ip netip.Addr) bool {
+	a := ip.WithZone("").Unmap()
+	for _, p := range g.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // Control is a net.Dialer Control function. It checks the address the
 // socket is about to connect to, after DNS resolution, so a name that
 // resolves to a public address once and to a private one later (DNS

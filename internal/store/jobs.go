@@ -163,8 +163,12 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		}
 		var attempts []job.Attempt
 		for i, f := range all {
-			if held[i] { // else the lease was lost: another worker owns the job now
-				a := f.Attempt
+			if !held[i] {
+				continue // the lease was lost: another worker owns the job now
+			}
+			// Earlier tries of the same attempt (a 401 retried at once with
+			// the previous secret) are recorded before the one that counted.
+			for _, a := range append(f.Earlier, f.Attempt) {
 				a.JobID = f.JobID
 				attempts = append(attempts, a)
 			}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
@@ -100,6 +101,7 @@ func FuzzParseUnix(f *testing.F) {
 func FuzzParseStandardSignature(f *testing.F) {
 	f.Add(specSignature)
 	f.Add("v1,AAE= v1a,xyz v2,whatever")
+	f.Add(specSignature + " " + specV1a)
 	f.Add("v1,_w  v1,/w==")
 	f.Add("v1,")
 	f.Add("v1")
@@ -109,24 +111,30 @@ func FuzzParseStandardSignature(f *testing.F) {
 		if err != nil {
 			return
 		}
-		entries := make([]string, 0, len(sigs))
-		for _, sig := range sigs {
+		entries := make([]string, 0, len(sigs.v1)+len(sigs.v1a))
+		for _, sig := range sigs.v1 {
 			if len(sig) == 0 {
 				t.Fatalf("parseStandardSignature(%q) returned an empty signature", s)
 			}
 			entries = append(entries, "v1,"+base64.StdEncoding.EncodeToString(sig))
 		}
+		for _, sig := range sigs.v1a {
+			if len(sig) != ed25519.SignatureSize {
+				t.Fatalf("parseStandardSignature(%q) returned a v1a signature of %d bytes", s, len(sig))
+			}
+			entries = append(entries, "v1a,"+base64.StdEncoding.EncodeToString(sig))
+		}
 		if len(entries) > len(strings.Fields(s)) {
 			t.Fatalf("parseStandardSignature(%q) returned %d signatures from fewer entries", s, len(entries))
 		}
-		if len(sigs) == 0 {
+		if len(entries) == 0 {
 			return
 		}
 		again, err := parseStandardSignature(strings.Join(entries, " "))
 		if err != nil {
 			t.Fatalf("re-parsing %q: %v", entries, err)
 		}
-		if diff := cmp.Diff(sigs, again); diff != "" {
+		if diff := cmp.Diff(sigs, again, cmp.AllowUnexported(standardSignatures{})); diff != "" {
 			t.Fatalf("round trip of %q (-first +second):\n%s", s, diff)
 		}
 	})

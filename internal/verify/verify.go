@@ -18,7 +18,9 @@ const (
 	// Bearer expects "Authorization: Bearer <secret>".
 	Bearer Scheme = "bearer"
 	// StandardWebhooks follows the Standard Webhooks specification: headers
-	// webhook-id, webhook-timestamp and webhook-signature, secret "whsec_<base64>".
+	// webhook-id, webhook-timestamp and webhook-signature (or the same as
+	// svix-id, svix-timestamp, svix-signature), secret "whsec_<base64>" for
+	// v1 signatures and public key "whpk_<base64>" for v1a (ed25519) ones.
 	StandardWebhooks Scheme = "standard-webhooks"
 	// GitHub expects "X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>".
 	GitHub Scheme = "github"
@@ -61,6 +63,9 @@ type Config struct {
 	// StandardWebhooks, 300 seconds for Stripe. Other schemes carry no
 	// timestamp and take no tolerance.
 	Tolerance time.Duration
+	// PublicKey, "whpk_<base64>", verifies Standard Webhooks v1a (ed25519)
+	// signatures, beside or instead of the secrets. StandardWebhooks only.
+	PublicKey string
 }
 
 // Verifier checks the authenticity of one request.
@@ -144,7 +149,11 @@ func New(cfg Config) (Verifier, error) {
 	case Basic:
 		v, err = newBasic(cfg.Secrets)
 	case StandardWebhooks:
-		v, err = newStandard(cfg.Secrets, cfg.Tolerance)
+		var public []string
+		if cfg.PublicKey != "" {
+			public = []string{cfg.PublicKey}
+		}
+		v, err = newStandard(cfg.Secrets, public, cfg.Tolerance)
 	case Stripe:
 		v = newStripe(cfg.Secrets, cfg.Tolerance)
 	case GitHub:
@@ -185,6 +194,10 @@ func checkSecrets(cfg Config) error {
 		return nil
 	}
 	switch {
+	case len(cfg.Secrets) == 0 && cfg.Scheme == StandardWebhooks && cfg.PublicKey != "":
+		// v1a only: the public key is the credential.
+	case len(cfg.Secrets) == 0 && cfg.Scheme == StandardWebhooks:
+		return fmt.Errorf("scheme %q needs a secret (whsec_…) or a public_key (whpk_…)", cfg.Scheme)
 	case len(cfg.Secrets) == 0:
 		return fmt.Errorf("scheme %q needs a secret", cfg.Scheme)
 	case len(cfg.Secrets) > 2:
@@ -218,6 +231,9 @@ func checkUnusedFields(cfg Config) error {
 				return fmt.Errorf("%s is only used by scheme %q, not %q", f.name, HMAC, cfg.Scheme)
 			}
 		}
+	}
+	if cfg.PublicKey != "" && cfg.Scheme != StandardWebhooks {
+		return fmt.Errorf("public_key is only used by scheme %q, not %q", StandardWebhooks, cfg.Scheme)
 	}
 	if cfg.Tolerance != 0 && cfg.Scheme != StandardWebhooks && cfg.Scheme != Stripe {
 		return fmt.Errorf("tolerance is only used by schemes %q and %q, not %q", StandardWebhooks, Stripe, cfg.Scheme)

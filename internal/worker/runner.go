@@ -297,13 +297,7 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 		records[i] = delivery.Record{JobID: j.ID, AttemptID: attemptIDs[i], AttemptNumber: j.Attempts, Payload: payloadJSON(j.Payload)}
 	}
 	res := o.Client.Deliver(dctx, delivery.Request{
-		Endpoint: delivery.Endpoint{
-			Name:              ep.Name,
-			URL:               ep.URL,
-			Secrets:           ep.SigningSecrets(o.Now()),
-			Timeout:           ep.Timeout,
-			RetryClientErrors: ep.RetryClientErrors,
-		},
+		Endpoint:    delivery.EndpointFromSpec(ep.EndpointSpec, o.Now()),
 		Records:     records,
 		BatchID:     batchID,
 		TraceParent: telemetry.TraceParent(dctx),
@@ -330,6 +324,9 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 		if outcome == delivery.Completed && failedInBatch[j.ID] {
 			outcome, errText = delivery.Retry, "the receiver listed the job in failedJobIds"
 		}
+		// Tries before the last one start first: the attempt log lists
+		// an attempt's tries by start time.
+		earlier, lastStart := earlierAttempts(j, batchID, started, res.Earlier)
 		f := job.Finish{
 			JobID:     j.ID,
 			LeaseID:   j.LeaseID,
@@ -340,7 +337,7 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 				JobID:           j.ID,
 				Number:          j.Attempts,
 				BatchID:         batchID,
-				StartedAt:       started,
+				StartedAt:       lastStart,
 				Latency:         res.Latency,
 				StatusCode:      res.StatusCode,
 				Outcome:         outcome.String(),
@@ -348,6 +345,7 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 				Error:           errText,
 				ResponseExcerpt: res.Excerpt,
 			},
+			Earlier: earlier,
 		}
 		switch outcome {
 		case delivery.Completed:
@@ -533,4 +531,31 @@ func payloadJSON(p []byte) json.RawMessage {
 	}
 	b, _ := json.Marshal(string(p)) // a string always marshals
 	return b
+}
+
+// earlierAttempts records the tries of one attempt that got 401 and were
+// made again at once with the previous secret or a fresh OAuth2 token, so
+// that the attempt log shows what the receiver refused. It returns them
+// and when the last try started.
+func earlierAttempts(j job.Job, batchID string, started time.Time, tries []delivery.Result) ([]job.Attempt, time.Time) {
+	var out []job.Attempt
+	at := started
+	for _, t := range tries {
+		out = append(out, job.Attempt{
+			ID:              job.NewID("att", at),
+			JobID:           j.ID,
+			Number:          j.Attempts,
+			BatchID:         batchID,
+			StartedAt:       at,
+			Latency:         t.Latency,
+			StatusCode:      t.StatusCode,
+			Outcome:         delivery.Retry.String(),
+			ErrorClass:      t.ErrorClass,
+			Error:           t.Error + "; tried again at once with the next credential",
+			ResponseExcerpt: t.Excerpt,
+		})
+		// Stored times have microseconds: keep the tries apart.
+		at = at.Add(max(t.Latency, time.Millisecond))
+	}
+	return out, at
 }

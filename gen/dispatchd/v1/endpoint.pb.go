@@ -42,7 +42,30 @@ type EndpointSpec struct {
 	// Retry 3xx and 4xx answers (but 410) instead of failing the job.
 	RetryClientErrors bool `protobuf:"varint,8,opt,name=retry_client_errors,json=retryClientErrors,proto3" json:"retry_client_errors,omitempty"`
 	// Disable after failing without a success this long (default 120h).
-	DisableAfter  *durationpb.Duration `protobuf:"bytes,9,opt,name=disable_after,json=disableAfter,proto3" json:"disable_after,omitempty"`
+	DisableAfter *durationpb.Duration `protobuf:"bytes,9,opt,name=disable_after,json=disableAfter,proto3" json:"disable_after,omitempty"`
+	// Input only: "whsk_<base64>" (a 32-byte seed or 64-byte seed and public
+	// key) adds a Standard Webhooks v1a (ed25519) signature. Never returned;
+	// UpdateEndpoint keeps the current key when it is empty.
+	Ed25519Key string `protobuf:"bytes,10,opt,name=ed25519_key,json=ed25519Key,proto3" json:"ed25519_key,omitempty"`
+	// Output only: the "whpk_<base64>" public key receivers verify v1a with.
+	Ed25519PublicKey string `protobuf:"bytes,11,opt,name=ed25519_public_key,json=ed25519PublicKey,proto3" json:"ed25519_public_key,omitempty"`
+	// false drops the HMAC v1 signatures (needs ed25519_key). Absent: true.
+	Hmac *bool `protobuf:"varint,12,opt,name=hmac,proto3,oneof" json:"hmac,omitempty"`
+	// false drops "Authorization: Bearer <secret>". Absent: true.
+	Bearer *bool `protobuf:"varint,13,opt,name=bearer,proto3,oneof" json:"bearer,omitempty"`
+	// A forward proxy, http://user:pass@host:port (CONNECT for https://).
+	// Returned with the password masked; sending the masked form back keeps
+	// the password.
+	Proxy string `protobuf:"bytes,14,opt,name=proxy,proto3" json:"proxy,omitempty"`
+	// mTLS client certificate and a CA bundle for private endpoints.
+	Tls *EndpointTLS `protobuf:"bytes,15,opt,name=tls,proto3" json:"tls,omitempty"`
+	// OAuth2 client credentials: the token goes in Authorization.
+	Oauth2 *EndpointOAuth2 `protobuf:"bytes,16,opt,name=oauth2,proto3" json:"oauth2,omitempty"`
+	// Static headers sent with every delivery; they never replace the
+	// signature, Authorization or Content-Type headers.
+	Headers map[string]string `protobuf:"bytes,17,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Refuse http:// URLs, except to networks allowed as private.
+	HttpsOnly     bool `protobuf:"varint,18,opt,name=https_only,json=httpsOnly,proto3" json:"https_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +163,200 @@ func (x *EndpointSpec) GetDisableAfter() *durationpb.Duration {
 	return nil
 }
 
+func (x *EndpointSpec) GetEd25519Key() string {
+	if x != nil {
+		return x.Ed25519Key
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetEd25519PublicKey() string {
+	if x != nil {
+		return x.Ed25519PublicKey
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetHmac() bool {
+	if x != nil && x.Hmac != nil {
+		return *x.Hmac
+	}
+	return false
+}
+
+func (x *EndpointSpec) GetBearer() bool {
+	if x != nil && x.Bearer != nil {
+		return *x.Bearer
+	}
+	return false
+}
+
+func (x *EndpointSpec) GetProxy() string {
+	if x != nil {
+		return x.Proxy
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetTls() *EndpointTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *EndpointSpec) GetOauth2() *EndpointOAuth2 {
+	if x != nil {
+		return x.Oauth2
+	}
+	return nil
+}
+
+func (x *EndpointSpec) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *EndpointSpec) GetHttpsOnly() bool {
+	if x != nil {
+		return x.HttpsOnly
+	}
+	return false
+}
+
+// EndpointTLS are PEM files on the dispatchd host.
+type EndpointTLS struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ClientCertFile string                 `protobuf:"bytes,1,opt,name=client_cert_file,json=clientCertFile,proto3" json:"client_cert_file,omitempty"`
+	ClientKeyFile  string                 `protobuf:"bytes,2,opt,name=client_key_file,json=clientKeyFile,proto3" json:"client_key_file,omitempty"`
+	CaFile         string                 `protobuf:"bytes,3,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EndpointTLS) Reset() {
+	*x = EndpointTLS{}
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointTLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointTLS) ProtoMessage() {}
+
+func (x *EndpointTLS) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointTLS.ProtoReflect.Descriptor instead.
+func (*EndpointTLS) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EndpointTLS) GetClientCertFile() string {
+	if x != nil {
+		return x.ClientCertFile
+	}
+	return ""
+}
+
+func (x *EndpointTLS) GetClientKeyFile() string {
+	if x != nil {
+		return x.ClientKeyFile
+	}
+	return ""
+}
+
+func (x *EndpointTLS) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
+	}
+	return ""
+}
+
+// EndpointOAuth2 is a client-credentials grant.
+type EndpointOAuth2 struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TokenUrl string                 `protobuf:"bytes,1,opt,name=token_url,json=tokenUrl,proto3" json:"token_url,omitempty"`
+	ClientId string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// Input only; UpdateEndpoint keeps the current one when it is empty.
+	ClientSecret  string   `protobuf:"bytes,3,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	Scopes        []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointOAuth2) Reset() {
+	*x = EndpointOAuth2{}
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointOAuth2) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointOAuth2) ProtoMessage() {}
+
+func (x *EndpointOAuth2) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointOAuth2.ProtoReflect.Descriptor instead.
+func (*EndpointOAuth2) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EndpointOAuth2) GetTokenUrl() string {
+	if x != nil {
+		return x.TokenUrl
+	}
+	return ""
+}
+
+func (x *EndpointOAuth2) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *EndpointOAuth2) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *EndpointOAuth2) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 // BulkPolicy batches ready jobs into one POST.
 type BulkPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -153,7 +370,7 @@ type BulkPolicy struct {
 
 func (x *BulkPolicy) Reset() {
 	*x = BulkPolicy{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +382,7 @@ func (x *BulkPolicy) String() string {
 func (*BulkPolicy) ProtoMessage() {}
 
 func (x *BulkPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +395,7 @@ func (x *BulkPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BulkPolicy.ProtoReflect.Descriptor instead.
 func (*BulkPolicy) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{1}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BulkPolicy) GetMaxRecords() int32 {
@@ -220,7 +437,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +449,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +462,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{2}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Endpoint) GetName() string {
@@ -335,7 +552,7 @@ type CreateEndpointRequest struct {
 
 func (x *CreateEndpointRequest) Reset() {
 	*x = CreateEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +564,7 @@ func (x *CreateEndpointRequest) String() string {
 func (*CreateEndpointRequest) ProtoMessage() {}
 
 func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +577,7 @@ func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{3}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateEndpointRequest) GetName() string {
@@ -396,7 +613,7 @@ type CreateEndpointResponse struct {
 
 func (x *CreateEndpointResponse) Reset() {
 	*x = CreateEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +625,7 @@ func (x *CreateEndpointResponse) String() string {
 func (*CreateEndpointResponse) ProtoMessage() {}
 
 func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +638,7 @@ func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{4}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateEndpointResponse) GetEndpoint() *Endpoint {
@@ -448,7 +665,7 @@ type GetEndpointRequest struct {
 
 func (x *GetEndpointRequest) Reset() {
 	*x = GetEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +677,7 @@ func (x *GetEndpointRequest) String() string {
 func (*GetEndpointRequest) ProtoMessage() {}
 
 func (x *GetEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +690,7 @@ func (x *GetEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointRequest.ProtoReflect.Descriptor instead.
 func (*GetEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{5}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetEndpointRequest) GetName() string {
@@ -492,7 +709,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +721,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +734,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{6}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{8}
 }
 
 // ListEndpointsResponse lists endpoints by name.
@@ -530,7 +747,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +759,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +772,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{7}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -576,7 +793,7 @@ type UpdateEndpointRequest struct {
 
 func (x *UpdateEndpointRequest) Reset() {
 	*x = UpdateEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +805,7 @@ func (x *UpdateEndpointRequest) String() string {
 func (*UpdateEndpointRequest) ProtoMessage() {}
 
 func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +818,7 @@ func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEndpointRequest.ProtoReflect.Descriptor instead.
 func (*UpdateEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{8}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateEndpointRequest) GetName() string {
@@ -628,7 +845,7 @@ type DeleteEndpointRequest struct {
 
 func (x *DeleteEndpointRequest) Reset() {
 	*x = DeleteEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +857,7 @@ func (x *DeleteEndpointRequest) String() string {
 func (*DeleteEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +870,7 @@ func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{9}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteEndpointRequest) GetName() string {
@@ -672,7 +889,7 @@ type DeleteEndpointResponse struct {
 
 func (x *DeleteEndpointResponse) Reset() {
 	*x = DeleteEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +901,7 @@ func (x *DeleteEndpointResponse) String() string {
 func (*DeleteEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +914,7 @@ func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{10}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{12}
 }
 
 // PauseEndpointRequest names an endpoint.
@@ -710,7 +927,7 @@ type PauseEndpointRequest struct {
 
 func (x *PauseEndpointRequest) Reset() {
 	*x = PauseEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +939,7 @@ func (x *PauseEndpointRequest) String() string {
 func (*PauseEndpointRequest) ProtoMessage() {}
 
 func (x *PauseEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +952,7 @@ func (x *PauseEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseEndpointRequest.ProtoReflect.Descriptor instead.
 func (*PauseEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{11}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PauseEndpointRequest) GetName() string {
@@ -755,7 +972,7 @@ type ResumeEndpointRequest struct {
 
 func (x *ResumeEndpointRequest) Reset() {
 	*x = ResumeEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[12]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +984,7 @@ func (x *ResumeEndpointRequest) String() string {
 func (*ResumeEndpointRequest) ProtoMessage() {}
 
 func (x *ResumeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[12]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +997,7 @@ func (x *ResumeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ResumeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{12}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResumeEndpointRequest) GetName() string {
@@ -804,7 +1021,7 @@ type RotateEndpointSecretRequest struct {
 
 func (x *RotateEndpointSecretRequest) Reset() {
 	*x = RotateEndpointSecretRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[13]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1033,7 @@ func (x *RotateEndpointSecretRequest) String() string {
 func (*RotateEndpointSecretRequest) ProtoMessage() {}
 
 func (x *RotateEndpointSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[13]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1046,7 @@ func (x *RotateEndpointSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEndpointSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateEndpointSecretRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{13}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RotateEndpointSecretRequest) GetName() string {
@@ -865,7 +1082,7 @@ type RotateEndpointSecretResponse struct {
 
 func (x *RotateEndpointSecretResponse) Reset() {
 	*x = RotateEndpointSecretResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[14]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1094,7 @@ func (x *RotateEndpointSecretResponse) String() string {
 func (*RotateEndpointSecretResponse) ProtoMessage() {}
 
 func (x *RotateEndpointSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[14]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1107,7 @@ func (x *RotateEndpointSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEndpointSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateEndpointSecretResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{14}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RotateEndpointSecretResponse) GetEndpoint() *Endpoint {
@@ -917,7 +1134,7 @@ type GetEndpointResponse struct {
 
 func (x *GetEndpointResponse) Reset() {
 	*x = GetEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[15]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1146,7 @@ func (x *GetEndpointResponse) String() string {
 func (*GetEndpointResponse) ProtoMessage() {}
 
 func (x *GetEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[15]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1159,7 @@ func (x *GetEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointResponse.ProtoReflect.Descriptor instead.
 func (*GetEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{15}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetEndpointResponse) GetEndpoint() *Endpoint {
@@ -962,7 +1179,7 @@ type UpdateEndpointResponse struct {
 
 func (x *UpdateEndpointResponse) Reset() {
 	*x = UpdateEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[16]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1191,7 @@ func (x *UpdateEndpointResponse) String() string {
 func (*UpdateEndpointResponse) ProtoMessage() {}
 
 func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[16]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1204,7 @@ func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEndpointResponse.ProtoReflect.Descriptor instead.
 func (*UpdateEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{16}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateEndpointResponse) GetEndpoint() *Endpoint {
@@ -1007,7 +1224,7 @@ type PauseEndpointResponse struct {
 
 func (x *PauseEndpointResponse) Reset() {
 	*x = PauseEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[17]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1236,7 @@ func (x *PauseEndpointResponse) String() string {
 func (*PauseEndpointResponse) ProtoMessage() {}
 
 func (x *PauseEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[17]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1249,7 @@ func (x *PauseEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseEndpointResponse.ProtoReflect.Descriptor instead.
 func (*PauseEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{17}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PauseEndpointResponse) GetEndpoint() *Endpoint {
@@ -1052,7 +1269,7 @@ type ResumeEndpointResponse struct {
 
 func (x *ResumeEndpointResponse) Reset() {
 	*x = ResumeEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[18]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1281,7 @@ func (x *ResumeEndpointResponse) String() string {
 func (*ResumeEndpointResponse) ProtoMessage() {}
 
 func (x *ResumeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[18]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1294,7 @@ func (x *ResumeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ResumeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{18}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResumeEndpointResponse) GetEndpoint() *Endpoint {
@@ -1097,7 +1314,7 @@ type TestEndpointResponse struct {
 
 func (x *TestEndpointResponse) Reset() {
 	*x = TestEndpointResponse{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[19]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1326,7 @@ func (x *TestEndpointResponse) String() string {
 func (*TestEndpointResponse) ProtoMessage() {}
 
 func (x *TestEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[19]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1339,7 @@ func (x *TestEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestEndpointResponse.ProtoReflect.Descriptor instead.
 func (*TestEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{19}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TestEndpointResponse) GetAttempt() *Attempt {
@@ -1142,7 +1359,7 @@ type TestEndpointRequest struct {
 
 func (x *TestEndpointRequest) Reset() {
 	*x = TestEndpointRequest{}
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[20]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1371,7 @@ func (x *TestEndpointRequest) String() string {
 func (*TestEndpointRequest) ProtoMessage() {}
 
 func (x *TestEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[20]
+	mi := &file_dispatchd_v1_endpoint_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1384,7 @@ func (x *TestEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestEndpointRequest.ProtoReflect.Descriptor instead.
 func (*TestEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{20}
+	return file_dispatchd_v1_endpoint_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TestEndpointRequest) GetName() string {
@@ -1181,7 +1398,7 @@ var File_dispatchd_v1_endpoint_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x03\n" +
+	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x06\n" +
 	"\fEndpointSpec\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12/\n" +
@@ -1191,7 +1408,33 @@ const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\x0erate_limit_rps\x18\x06 \x01(\x01R\frateLimitRps\x12(\n" +
 	"\x10rate_limit_burst\x18\a \x01(\x05R\x0erateLimitBurst\x12.\n" +
 	"\x13retry_client_errors\x18\b \x01(\bR\x11retryClientErrors\x12>\n" +
-	"\rdisable_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\fdisableAfter\"c\n" +
+	"\rdisable_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\fdisableAfter\x12\x1f\n" +
+	"\ved25519_key\x18\n" +
+	" \x01(\tR\n" +
+	"ed25519Key\x12,\n" +
+	"\x12ed25519_public_key\x18\v \x01(\tR\x10ed25519PublicKey\x12\x17\n" +
+	"\x04hmac\x18\f \x01(\bH\x00R\x04hmac\x88\x01\x01\x12\x1b\n" +
+	"\x06bearer\x18\r \x01(\bH\x01R\x06bearer\x88\x01\x01\x12\x14\n" +
+	"\x05proxy\x18\x0e \x01(\tR\x05proxy\x12+\n" +
+	"\x03tls\x18\x0f \x01(\v2\x19.dispatchd.v1.EndpointTLSR\x03tls\x124\n" +
+	"\x06oauth2\x18\x10 \x01(\v2\x1c.dispatchd.v1.EndpointOAuth2R\x06oauth2\x12A\n" +
+	"\aheaders\x18\x11 \x03(\v2'.dispatchd.v1.EndpointSpec.HeadersEntryR\aheaders\x12\x1d\n" +
+	"\n" +
+	"https_only\x18\x12 \x01(\bR\thttpsOnly\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_hmacB\t\n" +
+	"\a_bearer\"x\n" +
+	"\vEndpointTLS\x12(\n" +
+	"\x10client_cert_file\x18\x01 \x01(\tR\x0eclientCertFile\x12&\n" +
+	"\x0fclient_key_file\x18\x02 \x01(\tR\rclientKeyFile\x12\x17\n" +
+	"\aca_file\x18\x03 \x01(\tR\x06caFile\"\x87\x01\n" +
+	"\x0eEndpointOAuth2\x12\x1b\n" +
+	"\ttoken_url\x18\x01 \x01(\tR\btokenUrl\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x03 \x01(\tR\fclientSecret\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\"c\n" +
 	"\n" +
 	"BulkPolicy\x12\x1f\n" +
 	"\vmax_records\x18\x01 \x01(\x05R\n" +
@@ -1277,80 +1520,86 @@ func file_dispatchd_v1_endpoint_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_endpoint_proto_rawDescData
 }
 
-var file_dispatchd_v1_endpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_dispatchd_v1_endpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_dispatchd_v1_endpoint_proto_goTypes = []any{
 	(*EndpointSpec)(nil),                 // 0: dispatchd.v1.EndpointSpec
-	(*BulkPolicy)(nil),                   // 1: dispatchd.v1.BulkPolicy
-	(*Endpoint)(nil),                     // 2: dispatchd.v1.Endpoint
-	(*CreateEndpointRequest)(nil),        // 3: dispatchd.v1.CreateEndpointRequest
-	(*CreateEndpointResponse)(nil),       // 4: dispatchd.v1.CreateEndpointResponse
-	(*GetEndpointRequest)(nil),           // 5: dispatchd.v1.GetEndpointRequest
-	(*ListEndpointsRequest)(nil),         // 6: dispatchd.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),        // 7: dispatchd.v1.ListEndpointsResponse
-	(*UpdateEndpointRequest)(nil),        // 8: dispatchd.v1.UpdateEndpointRequest
-	(*DeleteEndpointRequest)(nil),        // 9: dispatchd.v1.DeleteEndpointRequest
-	(*DeleteEndpointResponse)(nil),       // 10: dispatchd.v1.DeleteEndpointResponse
-	(*PauseEndpointRequest)(nil),         // 11: dispatchd.v1.PauseEndpointRequest
-	(*ResumeEndpointRequest)(nil),        // 12: dispatchd.v1.ResumeEndpointRequest
-	(*RotateEndpointSecretRequest)(nil),  // 13: dispatchd.v1.RotateEndpointSecretRequest
-	(*RotateEndpointSecretResponse)(nil), // 14: dispatchd.v1.RotateEndpointSecretResponse
-	(*GetEndpointResponse)(nil),          // 15: dispatchd.v1.GetEndpointResponse
-	(*UpdateEndpointResponse)(nil),       // 16: dispatchd.v1.UpdateEndpointResponse
-	(*PauseEndpointResponse)(nil),        // 17: dispatchd.v1.PauseEndpointResponse
-	(*ResumeEndpointResponse)(nil),       // 18: dispatchd.v1.ResumeEndpointResponse
-	(*TestEndpointResponse)(nil),         // 19: dispatchd.v1.TestEndpointResponse
-	(*TestEndpointRequest)(nil),          // 20: dispatchd.v1.TestEndpointRequest
-	(*durationpb.Duration)(nil),          // 21: google.protobuf.Duration
-	(*RetryPolicy)(nil),                  // 22: dispatchd.v1.RetryPolicy
-	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
-	(*Attempt)(nil),                      // 24: dispatchd.v1.Attempt
+	(*EndpointTLS)(nil),                  // 1: dispatchd.v1.EndpointTLS
+	(*EndpointOAuth2)(nil),               // 2: dispatchd.v1.EndpointOAuth2
+	(*BulkPolicy)(nil),                   // 3: dispatchd.v1.BulkPolicy
+	(*Endpoint)(nil),                     // 4: dispatchd.v1.Endpoint
+	(*CreateEndpointRequest)(nil),        // 5: dispatchd.v1.CreateEndpointRequest
+	(*CreateEndpointResponse)(nil),       // 6: dispatchd.v1.CreateEndpointResponse
+	(*GetEndpointRequest)(nil),           // 7: dispatchd.v1.GetEndpointRequest
+	(*ListEndpointsRequest)(nil),         // 8: dispatchd.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),        // 9: dispatchd.v1.ListEndpointsResponse
+	(*UpdateEndpointRequest)(nil),        // 10: dispatchd.v1.UpdateEndpointRequest
+	(*DeleteEndpointRequest)(nil),        // 11: dispatchd.v1.DeleteEndpointRequest
+	(*DeleteEndpointResponse)(nil),       // 12: dispatchd.v1.DeleteEndpointResponse
+	(*PauseEndpointRequest)(nil),         // 13: dispatchd.v1.PauseEndpointRequest
+	(*ResumeEndpointRequest)(nil),        // 14: dispatchd.v1.ResumeEndpointRequest
+	(*RotateEndpointSecretRequest)(nil),  // 15: dispatchd.v1.RotateEndpointSecretRequest
+	(*RotateEndpointSecretResponse)(nil), // 16: dispatchd.v1.RotateEndpointSecretResponse
+	(*GetEndpointResponse)(nil),          // 17: dispatchd.v1.GetEndpointResponse
+	(*UpdateEndpointResponse)(nil),       // 18: dispatchd.v1.UpdateEndpointResponse
+	(*PauseEndpointResponse)(nil),        // 19: dispatchd.v1.PauseEndpointResponse
+	(*ResumeEndpointResponse)(nil),       // 20: dispatchd.v1.ResumeEndpointResponse
+	(*TestEndpointResponse)(nil),         // 21: dispatchd.v1.TestEndpointResponse
+	(*TestEndpointRequest)(nil),          // 22: dispatchd.v1.TestEndpointRequest
+	nil,                                  // 23: dispatchd.v1.EndpointSpec.HeadersEntry
+	(*durationpb.Duration)(nil),          // 24: google.protobuf.Duration
+	(*RetryPolicy)(nil),                  // 25: dispatchd.v1.RetryPolicy
+	(*timestamppb.Timestamp)(nil),        // 26: google.protobuf.Timestamp
+	(*Attempt)(nil),                      // 27: dispatchd.v1.Attempt
 }
 var file_dispatchd_v1_endpoint_proto_depIdxs = []int32{
-	21, // 0: dispatchd.v1.EndpointSpec.timeout:type_name -> google.protobuf.Duration
-	22, // 1: dispatchd.v1.EndpointSpec.retry:type_name -> dispatchd.v1.RetryPolicy
-	1,  // 2: dispatchd.v1.EndpointSpec.bulk:type_name -> dispatchd.v1.BulkPolicy
-	21, // 3: dispatchd.v1.EndpointSpec.disable_after:type_name -> google.protobuf.Duration
-	21, // 4: dispatchd.v1.BulkPolicy.max_wait:type_name -> google.protobuf.Duration
-	0,  // 5: dispatchd.v1.Endpoint.spec:type_name -> dispatchd.v1.EndpointSpec
-	23, // 6: dispatchd.v1.Endpoint.disabled_at:type_name -> google.protobuf.Timestamp
-	23, // 7: dispatchd.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
-	23, // 8: dispatchd.v1.Endpoint.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
-	23, // 9: dispatchd.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
-	23, // 10: dispatchd.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 11: dispatchd.v1.CreateEndpointRequest.spec:type_name -> dispatchd.v1.EndpointSpec
-	2,  // 12: dispatchd.v1.CreateEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
-	2,  // 13: dispatchd.v1.ListEndpointsResponse.endpoints:type_name -> dispatchd.v1.Endpoint
-	0,  // 14: dispatchd.v1.UpdateEndpointRequest.spec:type_name -> dispatchd.v1.EndpointSpec
-	21, // 15: dispatchd.v1.RotateEndpointSecretRequest.grace_period:type_name -> google.protobuf.Duration
-	2,  // 16: dispatchd.v1.RotateEndpointSecretResponse.endpoint:type_name -> dispatchd.v1.Endpoint
-	2,  // 17: dispatchd.v1.GetEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
-	2,  // 18: dispatchd.v1.UpdateEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
-	2,  // 19: dispatchd.v1.PauseEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
-	2,  // 20: dispatchd.v1.ResumeEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
-	24, // 21: dispatchd.v1.TestEndpointResponse.attempt:type_name -> dispatchd.v1.Attempt
-	3,  // 22: dispatchd.v1.EndpointService.CreateEndpoint:input_type -> dispatchd.v1.CreateEndpointRequest
-	5,  // 23: dispatchd.v1.EndpointService.GetEndpoint:input_type -> dispatchd.v1.GetEndpointRequest
-	6,  // 24: dispatchd.v1.EndpointService.ListEndpoints:input_type -> dispatchd.v1.ListEndpointsRequest
-	8,  // 25: dispatchd.v1.EndpointService.UpdateEndpoint:input_type -> dispatchd.v1.UpdateEndpointRequest
-	9,  // 26: dispatchd.v1.EndpointService.DeleteEndpoint:input_type -> dispatchd.v1.DeleteEndpointRequest
-	11, // 27: dispatchd.v1.EndpointService.PauseEndpoint:input_type -> dispatchd.v1.PauseEndpointRequest
-	12, // 28: dispatchd.v1.EndpointService.ResumeEndpoint:input_type -> dispatchd.v1.ResumeEndpointRequest
-	13, // 29: dispatchd.v1.EndpointService.RotateEndpointSecret:input_type -> dispatchd.v1.RotateEndpointSecretRequest
-	20, // 30: dispatchd.v1.EndpointService.TestEndpoint:input_type -> dispatchd.v1.TestEndpointRequest
-	4,  // 31: dispatchd.v1.EndpointService.CreateEndpoint:output_type -> dispatchd.v1.CreateEndpointResponse
-	15, // 32: dispatchd.v1.EndpointService.GetEndpoint:output_type -> dispatchd.v1.GetEndpointResponse
-	7,  // 33: dispatchd.v1.EndpointService.ListEndpoints:output_type -> dispatchd.v1.ListEndpointsResponse
-	16, // 34: dispatchd.v1.EndpointService.UpdateEndpoint:output_type -> dispatchd.v1.UpdateEndpointResponse
-	10, // 35: dispatchd.v1.EndpointService.DeleteEndpoint:output_type -> dispatchd.v1.DeleteEndpointResponse
-	17, // 36: dispatchd.v1.EndpointService.PauseEndpoint:output_type -> dispatchd.v1.PauseEndpointResponse
-	18, // 37: dispatchd.v1.EndpointService.ResumeEndpoint:output_type -> dispatchd.v1.ResumeEndpointResponse
-	14, // 38: dispatchd.v1.EndpointService.RotateEndpointSecret:output_type -> dispatchd.v1.RotateEndpointSecretResponse
-	19, // 39: dispatchd.v1.EndpointService.TestEndpoint:output_type -> dispatchd.v1.TestEndpointResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	24, // 0: dispatchd.v1.EndpointSpec.timeout:type_name -> google.protobuf.Duration
+	25, // 1: dispatchd.v1.EndpointSpec.retry:type_name -> dispatchd.v1.RetryPolicy
+	3,  // 2: dispatchd.v1.EndpointSpec.bulk:type_name -> dispatchd.v1.BulkPolicy
+	24, // 3: dispatchd.v1.EndpointSpec.disable_after:type_name -> google.protobuf.Duration
+	1,  // 4: dispatchd.v1.EndpointSpec.tls:type_name -> dispatchd.v1.EndpointTLS
+	2,  // 5: dispatchd.v1.EndpointSpec.oauth2:type_name -> dispatchd.v1.EndpointOAuth2
+	23, // 6: dispatchd.v1.EndpointSpec.headers:type_name -> dispatchd.v1.EndpointSpec.HeadersEntry
+	24, // 7: dispatchd.v1.BulkPolicy.max_wait:type_name -> google.protobuf.Duration
+	0,  // 8: dispatchd.v1.Endpoint.spec:type_name -> dispatchd.v1.EndpointSpec
+	26, // 9: dispatchd.v1.Endpoint.disabled_at:type_name -> google.protobuf.Timestamp
+	26, // 10: dispatchd.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
+	26, // 11: dispatchd.v1.Endpoint.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
+	26, // 12: dispatchd.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
+	26, // 13: dispatchd.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 14: dispatchd.v1.CreateEndpointRequest.spec:type_name -> dispatchd.v1.EndpointSpec
+	4,  // 15: dispatchd.v1.CreateEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
+	4,  // 16: dispatchd.v1.ListEndpointsResponse.endpoints:type_name -> dispatchd.v1.Endpoint
+	0,  // 17: dispatchd.v1.UpdateEndpointRequest.spec:type_name -> dispatchd.v1.EndpointSpec
+	24, // 18: dispatchd.v1.RotateEndpointSecretRequest.grace_period:type_name -> google.protobuf.Duration
+	4,  // 19: dispatchd.v1.RotateEndpointSecretResponse.endpoint:type_name -> dispatchd.v1.Endpoint
+	4,  // 20: dispatchd.v1.GetEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
+	4,  // 21: dispatchd.v1.UpdateEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
+	4,  // 22: dispatchd.v1.PauseEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
+	4,  // 23: dispatchd.v1.ResumeEndpointResponse.endpoint:type_name -> dispatchd.v1.Endpoint
+	27, // 24: dispatchd.v1.TestEndpointResponse.attempt:type_name -> dispatchd.v1.Attempt
+	5,  // 25: dispatchd.v1.EndpointService.CreateEndpoint:input_type -> dispatchd.v1.CreateEndpointRequest
+	7,  // 26: dispatchd.v1.EndpointService.GetEndpoint:input_type -> dispatchd.v1.GetEndpointRequest
+	8,  // 27: dispatchd.v1.EndpointService.ListEndpoints:input_type -> dispatchd.v1.ListEndpointsRequest
+	10, // 28: dispatchd.v1.EndpointService.UpdateEndpoint:input_type -> dispatchd.v1.UpdateEndpointRequest
+	11, // 29: dispatchd.v1.EndpointService.DeleteEndpoint:input_type -> dispatchd.v1.DeleteEndpointRequest
+	13, // 30: dispatchd.v1.EndpointService.PauseEndpoint:input_type -> dispatchd.v1.PauseEndpointRequest
+	14, // 31: dispatchd.v1.EndpointService.ResumeEndpoint:input_type -> dispatchd.v1.ResumeEndpointRequest
+	15, // 32: dispatchd.v1.EndpointService.RotateEndpointSecret:input_type -> dispatchd.v1.RotateEndpointSecretRequest
+	22, // 33: dispatchd.v1.EndpointService.TestEndpoint:input_type -> dispatchd.v1.TestEndpointRequest
+	6,  // 34: dispatchd.v1.EndpointService.CreateEndpoint:output_type -> dispatchd.v1.CreateEndpointResponse
+	17, // 35: dispatchd.v1.EndpointService.GetEndpoint:output_type -> dispatchd.v1.GetEndpointResponse
+	9,  // 36: dispatchd.v1.EndpointService.ListEndpoints:output_type -> dispatchd.v1.ListEndpointsResponse
+	18, // 37: dispatchd.v1.EndpointService.UpdateEndpoint:output_type -> dispatchd.v1.UpdateEndpointResponse
+	12, // 38: dispatchd.v1.EndpointService.DeleteEndpoint:output_type -> dispatchd.v1.DeleteEndpointResponse
+	19, // 39: dispatchd.v1.EndpointService.PauseEndpoint:output_type -> dispatchd.v1.PauseEndpointResponse
+	20, // 40: dispatchd.v1.EndpointService.ResumeEndpoint:output_type -> dispatchd.v1.ResumeEndpointResponse
+	16, // 41: dispatchd.v1.EndpointService.RotateEndpointSecret:output_type -> dispatchd.v1.RotateEndpointSecretResponse
+	21, // 42: dispatchd.v1.EndpointService.TestEndpoint:output_type -> dispatchd.v1.TestEndpointResponse
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_endpoint_proto_init() }
@@ -1359,13 +1608,14 @@ func file_dispatchd_v1_endpoint_proto_init() {
 		return
 	}
 	file_dispatchd_v1_job_proto_init()
+	file_dispatchd_v1_endpoint_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_endpoint_proto_rawDesc), len(file_dispatchd_v1_endpoint_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,8 +56,11 @@ type SourceSpec struct {
 	// pointer; optional).
 	CoalesceKeyJson string `protobuf:"bytes,15,opt,name=coalesce_key_json,json=coalesceKeyJson,proto3" json:"coalesce_key_json,omitempty"`
 	OrderingKeyJson string `protobuf:"bytes,16,opt,name=ordering_key_json,json=orderingKeyJson,proto3" json:"ordering_key_json,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// standard-webhooks only: "whpk_<base64>", an ed25519 public key that
+	// verifies v1a signatures, beside or instead of the secret.
+	PublicKey     string `protobuf:"bytes,17,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceSpec) Reset() {
@@ -198,6 +201,13 @@ func (x *SourceSpec) GetCoalesceKeyJson() string {
 func (x *SourceSpec) GetOrderingKeyJson() string {
 	if x != nil {
 		return x.OrderingKeyJson
+	}
+	return ""
+}
+
+func (x *SourceSpec) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
 	}
 	return ""
 }
@@ -1240,7 +1250,7 @@ var File_dispatchd_v1_source_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_source_proto_rawDesc = "" +
 	"\n" +
-	"\x19dispatchd/v1/source.proto\x12\fdispatchd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x04\n" +
+	"\x19dispatchd/v1/source.proto\x12\fdispatchd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x05\n" +
 	"\n" +
 	"SourceSpec\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x16\n" +
@@ -1259,7 +1269,9 @@ const file_dispatchd_v1_source_proto_rawDesc = "" +
 	"\brequired\x18\r \x03(\v2\x1b.dispatchd.v1.RequiredFieldR\brequired\x12\x16\n" +
 	"\x06routes\x18\x0e \x03(\tR\x06routes\x12*\n" +
 	"\x11coalesce_key_json\x18\x0f \x01(\tR\x0fcoalesceKeyJson\x12*\n" +
-	"\x11ordering_key_json\x18\x10 \x01(\tR\x0forderingKeyJson\"=\n" +
+	"\x11ordering_key_json\x18\x10 \x01(\tR\x0forderingKeyJson\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x11 \x01(\tR\tpublicKey\"=\n" +
 	"\rRequiredField\x12\x18\n" +
 	"\apointer\x18\x01 \x01(\tR\apointer\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xc9\x02\n" +
