@@ -342,12 +342,17 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	attrs := []any{"grpc_addr", grpcLn.Addr().String()}
 
 	if slices.Contains(settings.Roles, config.RoleGateway) {
+		openapiJSON, openapiYAML, err := gateway.OpenAPIDocuments(openapi.Spec, version)
+		if err != nil {
+			return err
+		}
 		opts := gateway.Options{
-			BodyLimit: sources.MaxBodyBytes,
-			Ready:     store.Ping,
-			Metrics:   promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-			OpenAPI:   openapi.Spec,
-			Log:       log,
+			BodyLimit:   sources.MaxBodyBytes,
+			Ready:       store.Ping,
+			Metrics:     promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+			OpenAPI:     openapiJSON,
+			OpenAPIYAML: openapiYAML,
+			Log:         log,
 
 			TracerProvider: tel.TracerProvider,
 			Propagator:     tel.Propagator,

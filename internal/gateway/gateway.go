@@ -41,8 +41,10 @@ type Options struct {
 	// so that its interceptors — authentication first — apply to REST
 	// calls exactly as to gRPC calls.
 	API *grpc.ClientConn
-	// OpenAPI is the spec served at GET /openapi.json.
-	OpenAPI []byte
+	// OpenAPI and OpenAPIYAML are the spec served at GET /openapi.json
+	// and GET /openapi.yaml (see OpenAPIDocuments).
+	OpenAPI     []byte
+	OpenAPIYAML []byte
 	// TracerProvider and Propagator trace requests and continue a
 	// caller's traceparent (nil: no spans).
 	TracerProvider trace.TracerProvider
@@ -137,6 +139,12 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(o.OpenAPI)
+		})
+	}
+	if o.OpenAPIYAML != nil {
+		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			w.Write(o.OpenAPIYAML)
 		})
 	}
 	mux.Handle("POST /v1/webhooks/{source}", traced(readWebhookBody(o.BodyLimit, gw),
