@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,37 @@ endpoints:
 			missing, err := api.GetJobWithResponse(ctx, "job_nosuchjob")
 			if err != nil || missing.JSONDefault == nil || missing.JSONDefault.Code != client.NotFound || missing.StatusCode() != 404 {
 				t.Errorf("GetJob of no job: %v %d %s", err, missing.StatusCode(), missing.Body)
+			}
+		})
+
+		t.Run("StateFilterNames", func(t *testing.T) {
+			// DispatchAndRead left a completed job (the webhook's may be
+			// completing meanwhile): every name of the state finds it, and
+			// only completed jobs.
+			list := func(state string) []string {
+				t.Helper()
+				page, err := api.ListJobsWithResponse(ctx, &client.ListJobsParams{State: ptr(client.ListJobsParamsState(state))})
+				if err != nil || page.JSON200 == nil {
+					t.Fatalf("ListJobs state=%s: %v %d %s", state, err, page.StatusCode(), page.Body)
+				}
+				var ids []string
+				for _, j := range *page.JSON200.Jobs {
+					if *j.State != client.V1JobStateJOBSTATECOMPLETED {
+						t.Errorf("state=%s listed a job that is %s", state, *j.State)
+					}
+					ids = append(ids, *j.JobId)
+				}
+				return ids
+			}
+			for _, state := range []string{"completed", "JOB_STATE_COMPLETED", "Completed"} {
+				if ids := list(state); !slices.Contains(ids, created[1]) {
+					t.Errorf("state=%s listed %v, want the completed job %s among them", state, ids, created[1])
+				}
+			}
+			wrong, err := api.ListJobsWithResponse(ctx, &client.ListJobsParams{State: ptr(client.ListJobsParamsState("done"))})
+			if err != nil || wrong.StatusCode() != 400 || wrong.JSONDefault == nil || wrong.JSONDefault.Code != client.InvalidArgument ||
+				!strings.Contains(wrong.JSONDefault.Message, "scheduled, available, running, retrying, completed, dead, cancelled") {
+				t.Errorf("state=done: %v %d %s, want 400 listing the valid states", err, wrong.StatusCode(), wrong.Body)
 			}
 		})
 

@@ -247,6 +247,34 @@ func correct(doc *openapi3.T) error {
 		slices.Sort(s.Required)
 	}
 
+	// The gateway's query parser takes an enum's short lower-case names
+	// (state=completed) beside the proto names: list both.
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, p := range op.Parameters {
+				if p.Value == nil || p.Value.In != openapi3.ParameterInQuery || p.Value.Schema == nil || p.Value.Schema.Value == nil {
+					continue
+				}
+				s := p.Value.Schema.Value
+				if len(s.Enum) == 0 {
+					continue
+				}
+				first, _ := s.Enum[0].(string)
+				prefix, ok := strings.CutSuffix(first, "UNSPECIFIED")
+				if !ok || prefix == "" {
+					continue
+				}
+				for _, v := range slices.Clone(s.Enum) {
+					if name := v.(string); name != first {
+						s.Enum = append(s.Enum, strings.ToLower(strings.TrimPrefix(name, prefix)))
+					}
+				}
+				p.Value.Description = strings.TrimSpace(p.Value.Description) +
+					"\n\nThe short lower-case names (" + s.Enum[len(s.Enum)-1].(string) + ") are accepted too."
+			}
+		}
+	}
+
 	if err := correctWebhook(doc, errorResponse); err != nil {
 		return err
 	}

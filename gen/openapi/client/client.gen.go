@@ -104,6 +104,10 @@ func (e V1JobState) Valid() bool {
 
 // Defines values for ListJobsParamsState.
 const (
+	ListJobsParamsStateAvailable           ListJobsParamsState = "available"
+	ListJobsParamsStateCancelled           ListJobsParamsState = "cancelled"
+	ListJobsParamsStateCompleted           ListJobsParamsState = "completed"
+	ListJobsParamsStateDead                ListJobsParamsState = "dead"
 	ListJobsParamsStateJOBSTATEAVAILABLE   ListJobsParamsState = "JOB_STATE_AVAILABLE"
 	ListJobsParamsStateJOBSTATECANCELLED   ListJobsParamsState = "JOB_STATE_CANCELLED"
 	ListJobsParamsStateJOBSTATECOMPLETED   ListJobsParamsState = "JOB_STATE_COMPLETED"
@@ -112,11 +116,22 @@ const (
 	ListJobsParamsStateJOBSTATERUNNING     ListJobsParamsState = "JOB_STATE_RUNNING"
 	ListJobsParamsStateJOBSTATESCHEDULED   ListJobsParamsState = "JOB_STATE_SCHEDULED"
 	ListJobsParamsStateJOBSTATEUNSPECIFIED ListJobsParamsState = "JOB_STATE_UNSPECIFIED"
+	ListJobsParamsStateRetrying            ListJobsParamsState = "retrying"
+	ListJobsParamsStateRunning             ListJobsParamsState = "running"
+	ListJobsParamsStateScheduled           ListJobsParamsState = "scheduled"
 )
 
 // Valid indicates whether the value is a known member of the ListJobsParamsState enum.
 func (e ListJobsParamsState) Valid() bool {
 	switch e {
+	case ListJobsParamsStateAvailable:
+		return true
+	case ListJobsParamsStateCancelled:
+		return true
+	case ListJobsParamsStateCompleted:
+		return true
+	case ListJobsParamsStateDead:
+		return true
 	case ListJobsParamsStateJOBSTATEAVAILABLE:
 		return true
 	case ListJobsParamsStateJOBSTATECANCELLED:
@@ -132,6 +147,12 @@ func (e ListJobsParamsState) Valid() bool {
 	case ListJobsParamsStateJOBSTATESCHEDULED:
 		return true
 	case ListJobsParamsStateJOBSTATEUNSPECIFIED:
+		return true
+	case ListJobsParamsStateRetrying:
+		return true
+	case ListJobsParamsStateRunning:
+		return true
+	case ListJobsParamsStateScheduled:
 		return true
 	default:
 		return false
@@ -748,6 +769,8 @@ type ListJobsParams struct {
 	//  - JOB_STATE_COMPLETED: Delivered: the endpoint answered 2xx.
 	//  - JOB_STATE_DEAD: Not delivered and not retried any more (replayable).
 	//  - JOB_STATE_CANCELLED: Cancelled before delivery.
+	//
+	// The short lower-case names (cancelled) are accepted too.
 	State    *ListJobsParamsState `form:"state,omitempty" json:"state,omitempty"`
 	Endpoint *string              `form:"endpoint,omitempty" json:"endpoint,omitempty"`
 	Source   *string              `form:"source,omitempty" json:"source,omitempty"`
@@ -7284,52 +7307,53 @@ var swaggerSpec = []string{
 	"AC7OTRG6Gv9to4M5HWU2eNkXw/Del4evrY0TKeJXWlY4wFm+59Op9ZKUb+uMWhsC9YzEGQCDzOgtkmAl",
 	"osoWY9DWjCsypEp75UvMfR3RESiWYg25Lb0Q3qW0UwYAAMcQv+0iXhyvjyBzvD8iirnCKvBgeBum0BK1",
 	"YDqZVspJuFC5aj7Zw/eFdmHi4f1Q9Q9+j/wu6AV9PoKqDk8UcPSzO1cH+lYLbx0Xi0qxX2sTqzheN66r",
-	"z9FqtXf9YhpssFb+V6bot5spinvt7znIZbnZbKJzdXdtziP+/jNOP0efgtioVBlsZzct3zrv7YYv1yT9",
-	"UI3xUGWtT9wgLetWy5ipjtktLHAtII50usLg8m++HohD52zBgctkmaL40Ou9SnWbvb3tNrjmdAKX7D9b",
-	"QGq/76ER1iTFzIiVPgi0LJiObGFoxhlqcQs8WikjanOe1DoAbQ7rv+9Ya2T4Pq9DAQnO+hLMItfTZx06",
-	"HRaRKRqUEcS1anXelA6GlfCwFqsz2aL2rjC8PazU5Z3PfTsqzQAx3+LCRkh6HrEdkeuzgpVZRzsG+RhJ",
-	"y/DwRMxmDCtZa7lEYg07Ap/D3d3Nyb25tvI358eu3QTyfKbwimcbcePramIKaNXW+avLpFupChsRGnNX",
-	"I7kqryG+y8udaJYVXHmrSCwlfyYG+9ubvJid3NF/SCf0Sv2uZ7V9G5oozN42R2ytwXvTyu1W61a0yua+",
-	"KsYfbCGDZUGe96Qq6o3VFvWFalxopupVwDsu78D6r9r15+IGnj/Y0jYvH3pGX7Uf23kPPfuu+C41GQHw",
-	"imq2BE22ilLHUVzedForQhzyIYTdnI7fx5wpEihrbMDwNdQexOoHRVHLNhO0Tcj9g9FTIxP5OS3SdujC",
-	"0OdL19VuyFrNdI4IFwsn6tKYc1i4ROMF46lYHKD9wVeA85X/DbIYz+EBrqpKDTYudBO2TsQ1GK2P4mxc",
-	"DfdkIm3rDXyB9X7wHXzfjHzbfivf85F1AwYv69bxFhEjpgqJV/MMCBuj5sBUzN3l1BG+scmTRdmWMpUB",
-	"b8dFYmc8hftO1GitYet4XLUUx5PRYrhiSmCFHqVmyrfjawkXRHlOhlsFwLFdG5PocWnv3SivBEeEFhw4",
-	"5o4FZ+wWiOffNjWyVq9lEzX6ul6tgvk70+DJZeRa3bLnlY/N0JVCaGSLY/GK4t43rSAb186YMlVkY1To",
-	"O1g+cUBo5YK91ljQdVfsfWMBoNUqFc8d+/kOlnX81NxRrCwjESSEyoba/YT3axtJ9k7cro2mcGU3OjkW",
-	"7aXd35LEulpX5Dk5qBvblSdxK4Z3FNqgmIWQt3jbllu39VaM0FJWyga2skdXkfDpOeRqfcTnZZJu9Fr0",
-	"vKuqEIid96VIuvHIS+94eko2Wb92spVTbr548hvjlyspnc/NMl0tlwaiukfKV5wUZIu6PEcrUnNROivW",
-	"kVd9u3YOpi/o7jsNpf+3LX11+NUwersIVvfHugVY1Ge5nju0Gfa/3xVqXnnxrDZ8tzalxXd1WwbPwADb",
-	"bg9cf/K1efyzoDa/6iy+2ZD1fxsNVYdvhKtbYloJVi+vKrc7/iDmZZx6tTZZZwtzzB8apd7pYOgUof79",
-	"cp5QZednjk53ZGOtGtUyyRhMRl7vvbJGYzRb7GAIUESUQO9FzP1d2sreO66nwCSpVY2xVuaM6rqnqtvq",
-	"dwtw/37XP1h79bmD2x0F2MIvqrJ6RQ3Eh63ZAwLXq6zm+z2dmnP5ZkPWgzUqnztgvQrEmnB1WzbBh6v7",
-	"aogx9xWKwoHoljeVt/xXQ9GpJhkwlUt4OFlvjjv/3oWscg7fIPkGam49b1i8F69yFNF9xa3qXWWFpJVM",
-	"IblV5F//+D9l/cQo5g4TWNk8Ih6zNihQRbVCWOZTnzfhL6JnGj0GMe9SR2wDbTeKEVUpu1mjy+8lrE6N",
-	"VBjZK+CzJaFGkuR6UBanYYrcgWRj5msDYQw+XZDR0uqeqXfNmQe4i80P3LkKsLgsyXkypXyC19ALTRaS",
-	"zueQblcv2nqhXIlGkkJSFNJOJOBNCjRTreWU4nxv71VimQ3+tkWlbt5QxZKbgq3Y+lC2ciGW07PDqQjf",
-	"2sqSiowgE4viG6GnIFVAaCZbOb/lYsEd9Dag8/rq7cnZ1enR4dXJMdkqc22EdLww5gsp+CQiM6aUoQLz",
-	"RtPMfN+MMJ3RbCzkzGBWpMvio5jXic10UqG2yNUU8o6UAr1YvHE7ivnFyeWH64ujk+HJX98eXl8isLWW",
-	"kmqwzQ9IQiXWw0KB8ZSPhemhS/Aq4WJxQBQdA9GiNZC1fnnIprCSMyz8Oa7pI0VRtIhAf9Invnh4n2wI",
-	"QlFV22c3vt0I8750pRWJryY2aFQu3aKZO8N8LHr1rb8dBGmxjEp39VwLWH3+Fkt7XwvfNWf3rqqnq+Ll",
-	"FLyi9CPZ+n//9zWZMb4ZnqJw5FeDdXO3H9mdbIvNkrd/OTzauXx7+PL1jwZLLO0Xg/UNhbutHhEFdyBp",
-	"RhQY2sEkhCVRc6M1b4S/2KMPg/9npt/mowG58dVuEfAp3CPUflErULYC8tedt/lo59KDsfPy9Y9fBsoK",
-	"2a0Z0H6x49KOlg9dOVs19Ea7Seec3dtJRnf7JSI2zdv2U078YVD8+uqIaBQT8RS+1weYa1Eca/YdK0Oe",
-	"2vGBTefUSKi9JxLZVosjLm2psDua5XBQVdJndOkFCSdH9FF0qXYvEg16R2kJdFYfpshSGTFOcV1X59AQ",
-	"sK7KaqMvlD03qKrL2zZtkFXufKgdFTN6PzTfDVEa6NuZ5Tyz94wXM7O+KzxOicPb0EBnONCUGVleFlck",
-	"UUXEnP49BythNB0/Tx2gErz26kHi6Q+PCJGXYBvDuwipIZWTfIYymzl8r69+2vkTLkNE6IpYWhU7HI9C",
-	"ecTJsFzU5QhKqjJudTlTAapSXtbNef/p55xzmuupkQgTWlS1DQhaZu+7yUbEyVxm0rnGtOjWmsc4jx+e",
-	"fh5c6CGWxzWLtnrVrHXpGlD2Xz09KK6Q4VALMcyonMAgIDuubHME7uX/fHrgzHk+dFXHQ3CVkqphE06I",
-	"N6NV7JuBiwqs9GPk0gVl2ict+jjsfuggKHP9DJSv9149C7H7mLPyGrsFLUIh10neRfnc4v4FV+Ji2yWV",
-	"PS++vkRfd8WIe4PfPtatnFX+7MNK0abER2ZLFdq8vavA6NAK70AorzMy2rvBVJ8cEpdJJcYYe11K5isX",
-	"C47r+HT9xrxI3iyu87NX/JnBi6yrP5tjq1SVlV/Nqm5/itp/Rbev46AsxfzbRyOMYLXeoJJUVTV2dqZa",
-	"z3domhqRJ5eZK4w82N3df/k/+nv9vf7+4E97f9rrmT4dKIEEXwcWKW5jsqmXhiLKW2dxfngFEJozRpCU",
-	"6tqsH3Mbn2pLDjeqJZOtjcWSt/FC6UMfkG5vjLVVWP21WmXynL0CqHoTecw/xTbzwBZOduHxK//W/jnD",
-	"yHn7qLjF/LMvF+0MOD7f3l0eWykoVVzClePVMJV76pXZnliYNgWKwqkTRytxok2xd6X8AplRTicrV46p",
-	"8jKTcvJa9ElRhjPmm117+L0R2vBjQbYsdVcu59kmo1zHPKHc7q0REG/jqZTeQ9MX3BshwfIf50RSuY1a",
-	"crNerSvRnHptd/jKJBXvxliKWSG0qj45ocnU5kA645Wy+97J8OVdTCvWp4igUIURNc5E5/ds/VLNmPsr",
-	"ItwdMrXSQbpuZqvdZMKRUrWkXFEsnR1zx1CZL/qgrGXs7dXVORk7Vaa99LiXoaeUpyrmNgXe7rLCilex",
-	"7znkVamuznua2C8j9Aqac9tWGRaKsbrK3bUleAKoLGBgEhP8wBIIM5Q3pWpaBvNXIKjEAAaUzqrZs0b1",
-	"/vrh0sslJbsDM/yWqwxdwxga/7f7xMfUddsJMd+8FUiHnRDzzVuhbuL9/PHz/w8AAP//",
+	"z9FqtXf9YhpssFb+V6boN5opGvOYo8toKqQmWVnQFS8nIVtFhv02OpKKq2S0EIXl+e85yGW5UW2SdHVn",
+	"bs5B/t6yVSvVzXpRr3q5kcy54dI9Vw7G/ixqGKA/lZo/BWIDma+fo09BzFaqHbazvZZvnRd5w5drko+o",
+	"xrissuYobtQWGqhl7lTH7BaeuBYQR8JdYXB5QF8PxKFz+uDAZdJOUQTp9V6lys7e3nYbXHM6gUv2ny0g",
+	"td870QivkmJmxFsfjFoWbkf2NDTjDLW4BR6tlDO1uVdqHYA2l/bfd7w2Mo2f17GBBGd9GmaR62m8Dp0O",
+	"i8icDcoI4lq1OpFKR8dKmFqL9ZtsUXtnGd5iVtoUnO9/OyrNETHf4sJGanoesR2R67OCLVqHPwYbGYnP",
+	"nCWJmM0YVtTWconEGnZIPofbvZuzfXON52/On167keT5TPIVDzvixtf3xFTUqs31V5fRt1KdNiI05q5W",
+	"c1VuRHyXl0zRLCu48laR4Er+TAz2tzd5Uzu5xf+QzvCVOmLPaoM3NFGY322u2lrD+6aV263Wz2jVEXx1",
+	"jj/YQgbLkzzvSVXUPast6gvVuFhN1auRd1zegZVT2/X44iagP9jSNi9BekafuR/beTE9+674UDUZAfCK",
+	"irgETbYKpSSKyxtXa8WQQ76MsLvV8fuYM0UC5ZUNGL6W24NY/aAortlmCreJwX8wempkRD+nZdwOXRgc",
+	"fQm92k1dqxnXEeFi4URdGnMOC5fwvGA8FYsDtIP4SnT+BgKDLMZzeIDLrFILjgvdhK0TcQ1G66NJG1fU",
+	"PZlI23oTYGC9H3wX4Dcj37bfDvh8ZN2Awcu6dbxFxIipQuIVQQPCxqg5MBVzd0l2hG9sEmdRPqZMqbCG",
+	"MIbnZwr3najRWuXW8bhqSZAno8Vw5ZbACj1K7ZZvx+cTLszynAy3CoBjuzY20uPS3v9RXk2OCC04cMwd",
+	"C87YLRDPv22KZq1uzCZq9PXFWgXzd6bBk8vItfppzysfm6ErBdnIFsciGsX9c1pBNq6dMWXKysbo1Hew",
+	"fOLA1MpFf60xqeuu+vvGAlGr1TKeOwb1HSzr+Km5xVhZziJICJUNtfsJ7/k2kuyduF0b1eHKf3RycNrL",
+	"w78liXW1vslzclA3tiuT4lYM70q0wTkLIW/x1i+3buutGKGlrJQvbGWPrjLi03PI1TqNz8sk3ei1KH5X",
+	"3SEQw+9LonTjkZfe8fSUbLJ+/WUrp9x8AeY3xi9XUkufm2W6mjINRHWP2K84KcgWdfmWVqTmonRWrCOv",
+	"+nbtHNRf0N13GtL/b1v66vCr4fx2Eazuj/UTsLjQcj13aDPsf78r1Lx641lt+G5tSovv6rYMnoEBtt0e",
+	"QP/ka/P4Z0FtftVZfLOh8/82GqoO3wibt8S0EjRfXplud/xBzMt4+WqNtM4W5pg/NFq+08HQKVL+++U8",
+	"oQrTzxwl78jGWjWq5ZoxqI283ntljcZottjBEKCIKIHei5j7O72Vvf9cT4FJUqteY63MGdV1T1W31e8W",
+	"aP/9rn+wBuxzB9k7CrDBgKqyekUtxoet2QMC6Kus5vs9nZpz+WZD54O1Mp87cL4KxJqweVu+wYfN+6qM",
+	"MS+iVoMB8ZY3AfGcqRoSTzXJgKlcwsPJenP8+/cuZJVz+AbJN1D763nD8714laOI7it/Ve9MKyStZArJ",
+	"rSL/+sf/Kes4RjF3mMAK6xHxmLVBgSqqFeQyn/r8DX8hPtPoMYh5l3pmG2i7URSpStnNWmF+L2GVbKTC",
+	"yF5Fny0JNZIk14OySA5T5A4kGzNfowhzAeiCjJZW90y9a848wF1sfuDOVYBFbknOkynlE7wOX2iykHQ+",
+	"h3S7euHXC+VKRZIUkqKgdyIBb3SgmWot6xTne3uvEsts8LctbnXzhiqW3BRsxdapshUUsayfHU5F+NZW",
+	"uFRkBJlYFN8IPQWpAkIz2cr5LRcL7qC3AZ3XV29Pzq5Ojw6vTo7JVpnzI6TjhTFfSMEnEZkxpQwVmDea",
+	"Zub7ZoTpjGZjIWcGsyJdFh/FvE5sppMKtUWutpF3pBToxSKS21HML04uP1xfHJ0MT/769vD6EoGttZRU",
+	"g21+QBIqsS4XCoynfCxMD12CVwkXiwOi6BiIFq2BrPVLTDaFlZxhAdJxTR8pirNFBPqTPvFFzPtkQxCK",
+	"qto+u/HtRpj3pSvxSHxVs0GjguoWzdwZ5mPRq2/9LSVIi2VUuqsrW8Dq88hY2vta+K45u3fVRV01Mafg",
+	"FSUoydb/+7+vyYzxzfAUBSy/Gqybu/3I7mRb9Ja8/cvh0c7l28OXr380WGJpvxisbyjcbfWIKLgDSTOi",
+	"wNAOJiEsiZobrXkj/MUefRj8PzP9Nh8NyI2vuouAT+EeofaLWoGyFZC/7rzNRzuXHoydl69//DJQVshu",
+	"zYD2ix2X/rR86MrZ6qU32k065+zeTjK62y8RsWnetp9y4g+D4tdXR0SjmIin8L0+wFyL4liz71gZ8tSO",
+	"D2w6p0ZC7T2RyLZapHFpS5bd0SyHg6qSPqNLL0g4OaKPoku1e5Fo0DtKS6Cz+jBFlsqIcYrrujqHhoB1",
+	"VVY9faHsuUFVXd626YuscvdE7aiY0fuh+W6I0kDfziznmb3vvJiZ9V3hcUoc3oYGOsOBpszI8rK4qokq",
+	"Iub07zlYCaPp+HnqAJXg9VsPEk9/eESIvATbGN5FSA2pnOQzlNnM4Xt99dPOn3AZIkJXxNKq2OF4FMoj",
+	"Tobloi5HUFKVcavLmQpQlTK3bs77Tz/nnNNcT41EmNCium5A0DJ73002Ik7mMpPONaZnt9Zexnn88PTz",
+	"4EIPsUyvWbTVK2+tS9eAsv/q6UFxBRWHWohhRuUEBgHZcWWbI3Av/+fTA2fO86Grfh6Cq5RUDZtwQrwZ",
+	"rWLfDFyYYKUfI5cuKNM+adHHYfdDB0GZ62egfL336lmI3cecldfpLWgRCrlO8i7K+Bb3QLhSG9suqex5",
+	"8fUl+roritwb/PaxbuWs8mcfVoo2JT4yW6rQ5u2dCUaHVngXQ3mtktHeDab65JC4TCoxxtjrUjJfueBw",
+	"XMen6zfmRfJmca2gvWrQDF5kXf3ZHFulqqz8alZ1+1PU/iu6fR0HZUno3z4aYQSrBgeVpKqqsbMz1Xq+",
+	"Q9PUiDy5zFyB5sHu7v7L/9Hf6+/19wd/2vvTXs/06UAJJPg6sEhxK5RNvTQUUd5+i/PDq4jQnDGCpFTX",
+	"Zv2Y2/hUW/q4UbWZbG0s2ryNCfGHPiDd3lxrq8H6673K5Dl7FVH1RvSYf4pt5oEt4OzC41f+rf1zhpHz",
+	"9lFxm/pnX7baGXB83r+7xLZS2Kq4DCzHK2oq9+Ursz2xQG4KFIVTJ45W4kSbYu9KGQgyo5xOVq4+U+Wl",
+	"KuXkteiTohxozDe79vB7I7TZagJky1J35ZKgbTLKdcwTyu3eGgHxNp5KCUA0fcG9ERIs/3FOJJXbqCU3",
+	"69X6Fs2p13aHr5BS8W6MpZgVQqvqkxOaTG0OpDNeKbvvnQxf3gm1Yn2KCApVGFHjTHR+z9Yv94y5v6rC",
+	"3WVTK2Gk62a22o0qHClVS8oVxRLeMXcMlfniE8paxt5eXZ2TsVNl2kugexl6SnmqYm5T4O0uK6x4Ffue",
+	"Q16V6uq8p4n9MkKvoDm3bZVhoRirq9ydX4IngMoCBiYxwQ8sgTBDeVOqpmUwfwWCSgxgQOmsmj1rVO+v",
+	"QS69XFKyOzDDb7kK1TWMofF/u098TF23nRDzzVuBdNgJMd+8Feom3s8fP///AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
