@@ -231,7 +231,7 @@ type rawBodyMarshaler struct {
 func (m *rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	wb, ok := r.(*webhookBody)
 	if !ok {
-		return m.JSONPb.NewDecoder(r)
+		return explainingDecoder{r: r, opts: m.JSONPb.UnmarshalOptions, m: m.JSONPb}
 	}
 	return runtime.DecoderFunc(func(v any) error {
 		req, ok := v.(*dispatchdv1.ReceiveWebhookRequest)
