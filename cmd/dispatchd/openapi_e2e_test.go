@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -208,6 +209,48 @@ endpoints:
 			if err != nil || wrong.StatusCode() != 400 || wrong.JSONDefault == nil || wrong.JSONDefault.Code != client.InvalidArgument ||
 				!strings.Contains(wrong.JSONDefault.Message, "scheduled, available, running, retrying, completed, dead, cancelled") {
 				t.Errorf("state=done: %v %d %s, want 400 listing the valid states", err, wrong.StatusCode(), wrong.Body)
+			}
+		})
+
+		t.Run("RetryOnlyUnanswered", func(t *testing.T) {
+			// The seeds' senders' policy: any answer >= 400 is final.
+			failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+			}))
+			defer failing.Close()
+			created, err := api.CreateEndpointWithResponse(ctx, client.V1CreateEndpointRequest{Name: "acknowledging", Spec: &client.V1EndpointSpec{
+				Url: failing.URL, RetryOnlyUnanswered: ptr(true), Retry: &client.V1RetryPolicy{Schedule: &[]string{"1s", "1s"}},
+			}})
+			if err != nil || created.JSON200 == nil || !*created.JSON200.Endpoint.Spec.RetryOnlyUnanswered {
+				t.Fatalf("CreateEndpoint: %v %s", err, created.Body)
+			}
+			resp, err := api.DispatchJobWithResponse(ctx, client.V1DispatchJobRequest{Endpoint: "acknowledging", Payload: map[string]any{"n": 1.0}})
+			if err != nil || resp.JSON200 == nil {
+				t.Fatalf("DispatchJob: %v %s", err, resp.Body)
+			}
+			id := *resp.JSON200.Job.JobId
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				got, err := api.GetJobWithResponse(ctx, id)
+				if err != nil || got.JSON200 == nil {
+					t.Fatalf("GetJob: %v %s", err, got.Body)
+				}
+				if j := got.JSON200.Job; *j.State == client.V1JobStateJOBSTATEDEAD {
+					if *j.Attempts != 1 {
+						t.Errorf("a 503 under retry_only_unanswered took %d attempts, want 1", *j.Attempts)
+					}
+					break
+				} else if *j.State == client.V1JobStateJOBSTATERETRYING {
+					t.Fatalf("a 503 under retry_only_unanswered is retried: %+v", j)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("job %s never died", id)
+				}
+			}
+			both, err := api.CreateEndpointWithResponse(ctx, client.V1CreateEndpointRequest{Name: "both", Spec: &client.V1EndpointSpec{
+				Url: failing.URL, RetryOnlyUnanswered: ptr(true), RetryClientErrors: ptr(true),
+			}})
+			if err != nil || both.StatusCode() != 400 || !strings.Contains(string(both.Body), "retry_client_errors") {
+				t.Errorf("both policies: %v %d %s, want 400", err, both.StatusCode(), both.Body)
 			}
 		})
 

@@ -102,12 +102,13 @@ func retryToProto(r job.RetrySpec) *dispatchdv1.RetryPolicy {
 
 func endpointToProto(e job.Endpoint) *dispatchdv1.Endpoint {
 	spec := &dispatchdv1.EndpointSpec{
-		Url:               e.URL,
-		Timeout:           dur(e.Timeout),
-		Retry:             retryToProto(e.Retry),
-		MaxConcurrency:    int32(e.MaxConcurrency),
-		RetryClientErrors: e.RetryClientErrors,
-		DisableAfter:      dur(e.DisableAfter),
+		Url:                 e.URL,
+		Timeout:             dur(e.Timeout),
+		Retry:               retryToProto(e.Retry),
+		MaxConcurrency:      int32(e.MaxConcurrency),
+		RetryClientErrors:   e.RetryClientErrors,
+		RetryOnlyUnanswered: e.RetryOnlyUnanswered,
+		DisableAfter:        dur(e.DisableAfter),
 	}
 	if b := e.Bulk; b != nil {
 		spec.Bulk = &dispatchdv1.BulkPolicy{MaxRecords: int32(b.MaxRecords), MaxWait: dur(b.MaxWait)}

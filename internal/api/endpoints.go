@@ -51,13 +51,14 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 		return job.EndpointSpec{}, invalid("spec", "required")
 	}
 	e := config.Endpoint{
-		Name:              name,
-		URL:               p.GetUrl(),
-		Secrets:           secrets,
-		Timeout:           config.Duration(p.GetTimeout().AsDuration()),
-		MaxConcurrency:    int(p.GetMaxConcurrency()),
-		RetryClientErrors: p.GetRetryClientErrors(),
-		DisableAfter:      config.Duration(p.GetDisableAfter().AsDuration()),
+		Name:                name,
+		URL:                 p.GetUrl(),
+		Secrets:             secrets,
+		Timeout:             config.Duration(p.GetTimeout().AsDuration()),
+		MaxConcurrency:      int(p.GetMaxConcurrency()),
+		RetryClientErrors:   p.GetRetryClientErrors(),
+		RetryOnlyUnanswered: p.GetRetryOnlyUnanswered(),
+		DisableAfter:        config.Duration(p.GetDisableAfter().AsDuration()),
 	}
 	if r := p.GetRetry(); r != nil {
 		e.Retry.Preset = r.GetPreset()
@@ -261,7 +262,7 @@ func (s *EndpointServer) TestEndpoint(ctx context.Context, req *dispatchdv1.Test
 	payload, _ := json.Marshal(map[string]string{"type": "dispatchd.test", "endpoint": ep.Name, "sentAt": now.UTC().Format(time.RFC3339)})
 	a := job.Attempt{ID: job.NewID("att", now), JobID: job.NewID("job", now), Number: 1, StartedAt: now}
 	res := s.client.Deliver(ctx, delivery.Request{
-		Endpoint: delivery.Endpoint{Name: ep.Name, URL: ep.URL, Secrets: ep.SigningSecrets(now), Timeout: ep.Timeout, RetryClientErrors: ep.RetryClientErrors},
+		Endpoint: delivery.Endpoint{Name: ep.Name, URL: ep.URL, Secrets: ep.SigningSecrets(now), Timeout: ep.Timeout, RetryClientErrors: ep.RetryClientErrors, RetryOnlyUnanswered: ep.RetryOnlyUnanswered},
 		Records:  []delivery.Record{{JobID: a.JobID, AttemptID: a.ID, AttemptNumber: 1, Payload: payload}},
 	})
 	a.Latency, a.StatusCode, a.Outcome = res.Latency, res.StatusCode, res.Outcome.String()

@@ -54,6 +54,10 @@ type Endpoint struct {
 	// instead of failed for good, for receivers known to answer 4xx for
 	// transient trouble.
 	RetryClientErrors bool
+	// RetryOnlyUnanswered makes every answer of 400 and over final (410
+	// still disables the endpoint): only a timeout or a connection error
+	// is retried, as senders that treat any answer as acknowledged do.
+	RetryOnlyUnanswered bool
 }
 
 // Record is one job in a delivery. It becomes the envelope

@@ -305,11 +305,12 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 	}
 	res := o.Client.Deliver(dctx, delivery.Request{
 		Endpoint: delivery.Endpoint{
-			Name:              ep.Name,
-			URL:               ep.URL,
-			Secrets:           ep.SigningSecrets(o.Now()),
-			Timeout:           ep.Timeout,
-			RetryClientErrors: ep.RetryClientErrors,
+			Name:                ep.Name,
+			URL:                 ep.URL,
+			Secrets:             ep.SigningSecrets(o.Now()),
+			Timeout:             ep.Timeout,
+			RetryClientErrors:   ep.RetryClientErrors,
+			RetryOnlyUnanswered: ep.RetryOnlyUnanswered,
 		},
 		Records:     records,
 		BatchID:     batchID,

@@ -42,9 +42,13 @@ type EndpointSpec struct {
 	// Retry 3xx and 4xx answers (but 410) instead of failing the job.
 	RetryClientErrors bool `protobuf:"varint,8,opt,name=retry_client_errors,json=retryClientErrors,proto3" json:"retry_client_errors,omitempty"`
 	// Disable after failing without a success this long (default 120h).
-	DisableAfter  *durationpb.Duration `protobuf:"bytes,9,opt,name=disable_after,json=disableAfter,proto3" json:"disable_after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DisableAfter *durationpb.Duration `protobuf:"bytes,9,opt,name=disable_after,json=disableAfter,proto3" json:"disable_after,omitempty"`
+	// Every answer of 400 and over is final (410 still disables the
+	// endpoint); only a timeout or a connection error is retried. Exclusive
+	// with retry_client_errors.
+	RetryOnlyUnanswered bool `protobuf:"varint,10,opt,name=retry_only_unanswered,json=retryOnlyUnanswered,proto3" json:"retry_only_unanswered,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *EndpointSpec) Reset() {
@@ -138,6 +142,13 @@ func (x *EndpointSpec) GetDisableAfter() *durationpb.Duration {
 		return x.DisableAfter
 	}
 	return nil
+}
+
+func (x *EndpointSpec) GetRetryOnlyUnanswered() bool {
+	if x != nil {
+		return x.RetryOnlyUnanswered
+	}
+	return false
 }
 
 // BulkPolicy batches ready jobs into one POST.
@@ -1181,7 +1192,7 @@ var File_dispatchd_v1_endpoint_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x03\n" +
+	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x03\n" +
 	"\fEndpointSpec\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12/\n" +
@@ -1191,7 +1202,9 @@ const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\x0erate_limit_rps\x18\x06 \x01(\x01R\frateLimitRps\x12(\n" +
 	"\x10rate_limit_burst\x18\a \x01(\x05R\x0erateLimitBurst\x12.\n" +
 	"\x13retry_client_errors\x18\b \x01(\bR\x11retryClientErrors\x12>\n" +
-	"\rdisable_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\fdisableAfter\"c\n" +
+	"\rdisable_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\fdisableAfter\x122\n" +
+	"\x15retry_only_unanswered\x18\n" +
+	" \x01(\bR\x13retryOnlyUnanswered\"c\n" +
 	"\n" +
 	"BulkPolicy\x12\x1f\n" +
 	"\vmax_records\x18\x01 \x01(\x05R\n" +
