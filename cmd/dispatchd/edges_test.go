@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,5 +49,53 @@ func TestKeysSayWhichDatabase(t *testing.T) {
 	_, stderr, err := keysRun(t, "", "list", "--database-url", "sqlite:"+path)
 	if err != nil || !strings.Contains(stderr, "(from --database-url)") {
 		t.Errorf("keys list --database-url: %v\n%s", err, stderr)
+	}
+}
+
+// TestCheckConfigReportsWhatServeWouldHitLater: check-config fails, naming
+// the problem, for what a start would survive but a user would not: no
+// sources, a database that does not answer (a check that can be skipped),
+// an endpoint the SSRF guard refuses; and says OK when all is well.
+func TestCheckConfigReportsWhatServeWouldHitLater(t *testing.T) {
+	const source = "sources:\n  - name: a\n    verify: {scheme: none}\n"
+	const loopbackEndpoint = "endpoints:\n  - name: local\n    url: http://127.0.0.1:9999/hook\n    secret: whsec_ZGVtby1lbmRwb2ludC1zaWduaW5nLWtleSE=\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		args       []string
+		want       string // "" for OK
+	}{
+		{"all well", source + loopbackEndpoint, map[string]string{"DISPATCHD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8"}, nil, ""},
+		{"no sources", loopbackEndpoint, map[string]string{"DISPATCHD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8"}, nil, "no sources"},
+		{"endpoint refused by the SSRF guard", source + loopbackEndpoint, nil, nil,
+			"endpoints[0] (local).url: address not allowed: 127.0.0.1 is a loopback address"},
+		{"database does not answer", source, map[string]string{"DISPATCHD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, nil,
+			"database postgres://nobody@127.0.0.1:1/none"},
+		{"database check skipped", source, map[string]string{"DISPATCHD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
+			[]string{"--skip-database"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "dispatchd.yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{"DISPATCHD_CONFIG": cfg, "DISPATCHD_DATABASE_URL": "sqlite:" + filepath.Join(dir, "d.db")}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append([]string{"dispatchd", "check-config"}, tc.args...), func(k string) string { return env[k] }, &out, &errOut)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("check-config: %v\n%s", err, errOut.String())
+			case tc.want == "" && !strings.Contains(out.String(), "configuration OK"):
+				t.Errorf("check-config printed no OK:\n%s", out.String())
+			case tc.want != "" && err == nil:
+				t.Errorf("check-config said OK, want a problem %q:\n%s", tc.want, out.String())
+			case tc.want != "" && !strings.Contains(errOut.String(), tc.want):
+				t.Errorf("check-config: %v, stderr does not mention %q:\n%s", err, tc.want, errOut.String())
+			}
+		})
 	}
 }

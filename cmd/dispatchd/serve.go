@@ -195,24 +195,6 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	return settings, file, nil
 }
 
-func checkConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	settings, file, err := loadConfig("check-config", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	for i := range file.Sources {
-		if _, err := ingest.NewSource(job.Source{SourceSpec: file.Sources[i].Spec()}); err != nil {
-			return err
-		}
-	}
-	if _, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "configuration OK: %d sources, %d endpoints, database %s\n",
-		len(file.Sources), len(file.Endpoints), config.RedactURL(settings.DatabaseURL))
-	return nil
-}
-
 func newLogger(w io.Writer, s config.Settings) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(s.LogLevel)) // validated by config.Parse
