@@ -181,6 +181,26 @@ endpoints:
 			}
 		})
 
+		t.Run("LoggedLatencyInMilliseconds", func(t *testing.T) {
+			// DispatchAndRead's delivery was logged (at debug): its latency
+			// is in milliseconds, with the unit in the key.
+			found := false
+			for _, line := range strings.Split(svc.logs.String(), "\n") {
+				var entry map[string]any
+				if json.Unmarshal([]byte(line), &entry) != nil || entry["msg"] != "worker: delivery attempt" || entry["job_id"] != created[1] {
+					continue
+				}
+				found = true
+				ms, ok := entry["latency_ms"].(float64)
+				if _, raw := entry["latency"]; raw || !ok || ms <= 0 || ms > 60_000 {
+					t.Errorf("delivery log line: latency_ms = %v (a number of milliseconds wanted), latency present: %v\n%s", entry["latency_ms"], raw, line)
+				}
+			}
+			if !found {
+				t.Errorf("no delivery log line for job %s", created[1])
+			}
+		})
+
 		t.Run("StateFilterNames", func(t *testing.T) {
 			// DispatchAndRead left a completed job (the webhook's may be
 			// completing meanwhile): every name of the state finds it, and
