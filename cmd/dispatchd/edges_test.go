@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -97,5 +100,60 @@ func TestCheckConfigReportsWhatServeWouldHitLater(t *testing.T) {
 				t.Errorf("check-config: %v, stderr does not mention %q:\n%s", err, tc.want, errOut.String())
 			}
 		})
+	}
+}
+
+// TestREADMEMetricsExistFromStart: every metric README lists is on
+// /metrics before the first webhook or delivery, at 0 for the sources and
+// endpoints the server knows.
+func TestREADMEMetricsExistFromStart(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start, end := strings.Index(section, "**Metrics**"), strings.Index(section, "**Logs**")
+	if start < 0 || end < start {
+		t.Fatal("README has no **Metrics** … **Logs** paragraph")
+	}
+	names := regexp.MustCompile(`dispatchd_[a-z_]+`).FindAllString(section[start:end], -1)
+	if len(names) < 10 {
+		t.Fatalf("found only %v in README's metrics", names)
+	}
+	svc := startService(t, map[string]string{"DISPATCHD_ROLES": "gateway,ingest,worker"}, `
+sources:
+  - name: a
+    verify: {scheme: none}
+    routes: [b]
+endpoints:
+  - name: b
+    url: https://b.example/hook
+    secret: whsec_ZGVtby1lbmRwb2ludC1zaWduaW5nLWtleSE=
+operational_webhook:
+  url: https://ops.example/hook
+  secret: ops-secret-0123456789
+`)
+	resp, err := http.Get(svc.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, name := range names {
+		// A sample line, not only its # HELP: name{…} or name_count{…}.
+		sample := regexp.MustCompile(`(?m)^` + name + `(_count|_bucket)?(\{[^}]*\})? 0$`)
+		if !sample.Match(body) && !regexp.MustCompile(`(?m)^`+name+`(\{[^}]*\})? `).Match(body) {
+			t.Errorf("%s (listed in README) has no sample on /metrics at start", name)
+		}
+	}
+	for _, want := range []string{
+		`dispatchd_webhooks_received_total{outcome="accepted",source="a"} 0`,
+		`dispatchd_delivery_attempts_total{class="",endpoint="b",outcome="completed"} 0`,
+		`dispatchd_jobs_dead_total{endpoint="b"} 0`,
+		`dispatchd_operational_webhooks_total{result="sent",type="job.dead"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }

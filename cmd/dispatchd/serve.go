@@ -287,6 +287,9 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	m := metrics.New(registry)
+	if err := initKnownMetrics(ctx, store, m); err != nil {
+		return err
+	}
 	registry.MustRegister(metrics.NewQueueCollector(store, time.Now))
 	ingestServer := ingest.NewServer(store, sources, time.Now, log, tel.TracerProvider, m)
 
