@@ -157,3 +157,21 @@ operational_webhook:
 		}
 	}
 }
+
+// TestInterruptExitsZero: Ctrl-C (SIGINT) stops serve gracefully with exit
+// status 0 — what lets `make run`, which execs the binary, end without a
+// make error.
+func TestInterruptExitsZero(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dispatchd.yaml")
+	if err := os.WriteFile(cfg, []byte("sources:\n  - name: a\n    verify: {scheme: none}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "sqlite:"+filepath.Join(dir, "d.db"), cfg)
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("after SIGINT: %v, want exit status 0", err)
+	}
+}
