@@ -102,7 +102,7 @@ func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.Cr
 	if err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
 	}
-	return &dispatchdv1.CreateEndpointResponse{Endpoint: endpointToProto(ep), Secret: secret}, nil
+	return &dispatchdv1.CreateEndpointResponse{Endpoint: endpointToProto(ep, s.now()), Secret: secret}, nil
 }
 
 // GetEndpoint implements dispatchdv1.EndpointServiceServer.
@@ -111,7 +111,7 @@ func (s *EndpointServer) GetEndpoint(ctx context.Context, req *dispatchdv1.GetEn
 	if err != nil {
 		return nil, fail(ctx, s.log, "GetEndpoint", err)
 	}
-	return &dispatchdv1.GetEndpointResponse{Endpoint: endpointToProto(ep)}, nil
+	return &dispatchdv1.GetEndpointResponse{Endpoint: endpointToProto(ep, s.now())}, nil
 }
 
 // ListEndpoints implements dispatchdv1.EndpointServiceServer.
@@ -122,7 +122,7 @@ func (s *EndpointServer) ListEndpoints(ctx context.Context, _ *dispatchdv1.ListE
 	}
 	resp := &dispatchdv1.ListEndpointsResponse{}
 	for _, e := range eps {
-		resp.Endpoints = append(resp.Endpoints, endpointToProto(e))
+		resp.Endpoints = append(resp.Endpoints, endpointToProto(e, s.now()))
 	}
 	return resp, nil
 }
@@ -165,7 +165,7 @@ func respondEndpoint[R any](s *EndpointServer, ctx context.Context, name string,
 	if err != nil {
 		return zero, fail(ctx, s.log, "GetEndpoint", err)
 	}
-	return wrap(endpointToProto(ep)), nil
+	return wrap(endpointToProto(ep, s.now())), nil
 }
 
 // DeleteEndpoint implements dispatchdv1.EndpointServiceServer.
