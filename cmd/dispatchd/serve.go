@@ -186,7 +186,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	if settings.ConfigFile != "" {
 		data, err := os.ReadFile(settings.ConfigFile)
 		if err != nil {
-			return config.Settings{}, nil, fmt.Errorf("DISPATCHD_CONFIG: %w", err)
+			return config.Settings{}, nil, fmt.Errorf("%s: %w", settings.Name("DISPATCHD_CONFIG"), err)
 		}
 		if file, err = config.ParseFile(data, env); err != nil {
 			return config.Settings{}, nil, fmt.Errorf("config file %s:\n%w", settings.ConfigFile, err)
@@ -321,7 +321,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 
 	grpcLn, err := net.Listen("tcp", settings.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("DISPATCHD_GRPC_ADDR %s: %w", settings.GRPCAddr, err)
+		return fmt.Errorf("%s %s: %w", settings.Name("DISPATCHD_GRPC_ADDR"), settings.GRPCAddr, err)
 	}
 	listeners = append(listeners, listener{"grpc", func(ctx context.Context) error { return server.ServeGRPC(ctx, grpcServer, grpcLn) }})
 	attrs := []any{"grpc_addr", grpcLn.Addr().String()}
@@ -347,7 +347,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		} else {
 			conn, err := dialInternal(settings.IngestAddr, settings.InternalCAFile, tel)
 			if err != nil {
-				return fmt.Errorf("DISPATCHD_INGEST_ADDR: %w", err)
+				return fmt.Errorf("%s: %w", settings.Name("DISPATCHD_INGEST_ADDR"), err)
 			}
 			defer conn.Close()
 			opts.IngestConn = conn
@@ -369,7 +369,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		case settings.APIAddr != "":
 			conn, err := dialInternal(settings.APIAddr, settings.InternalCAFile, tel)
 			if err != nil {
-				return fmt.Errorf("DISPATCHD_API_ADDR: %w", err)
+				return fmt.Errorf("%s: %w", settings.Name("DISPATCHD_API_ADDR"), err)
 			}
 			defer conn.Close()
 			opts.API = conn
@@ -384,7 +384,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		httpLn, err := net.Listen("tcp", settings.HTTPAddr)
 		if err != nil {
 			grpcLn.Close()
-			return fmt.Errorf("DISPATCHD_HTTP_ADDR %s: %w", settings.HTTPAddr, err)
+			return fmt.Errorf("%s %s: %w", settings.Name("DISPATCHD_HTTP_ADDR"), settings.HTTPAddr, err)
 		}
 		httpServer := server.NewHTTP(handler, tlsConfig, log)
 		listeners = append(listeners, listener{"http", func(ctx context.Context) error { return server.ServeHTTP(ctx, httpServer, httpLn) }})
@@ -420,7 +420,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	if settings.PprofAddr != "" {
 		ln, err := net.Listen("tcp", settings.PprofAddr)
 		if err != nil {
-			return fmt.Errorf("DISPATCHD_PPROF_ADDR %s: %w", settings.PprofAddr, err)
+			return fmt.Errorf("%s %s: %w", settings.Name("DISPATCHD_PPROF_ADDR"), settings.PprofAddr, err)
 		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
