@@ -277,7 +277,7 @@ func Parse(name string, args []string, env Env, output io.Writer) (Settings, err
 		}
 	}
 	if slices.Contains(s.Roles, RoleGateway) && !slices.Contains(s.Roles, RoleIngest) && s.IngestAddr == "" {
-		return Settings{}, fmt.Errorf("%s: the gateway role without ingest needs --ingest-addr or DISPATCHD_INGEST_ADDR, the gRPC address of an ingest process", s.Name("DISPATCHD_ROLES"))
+		return Settings{}, fmt.Errorf("%s: the gateway role without ingest needs DISPATCHD_INGEST_ADDR (or --ingest-addr), the gRPC address of an ingest process", s.Name("DISPATCHD_ROLES"))
 	}
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
 		return Settings{}, fmt.Errorf("%s and %s go together: set both to serve TLS, or neither", s.Name("DISPATCHD_TLS_CERT_FILE"), s.Name("DISPATCHD_TLS_KEY_FILE"))
