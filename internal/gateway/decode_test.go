@@ -3,10 +3,12 @@ package gateway
 import (
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
 )
@@ -45,5 +47,29 @@ func TestExplainingDecoder(t *testing.T) {
 	}
 	if err := m.NewDecoder(strings.NewReader("")).Decode(&ok); !errors.Is(err, io.EOF) {
 		t.Errorf("an empty body: %v, want io.EOF (an empty request)", err)
+	}
+}
+
+// TestQueryParserNamesTheParameter: a query parameter of the wrong type is
+// refused naming it and what it must be; enum values take the short names.
+func TestQueryParserNamesTheParameter(t *testing.T) {
+	p := &queryParser{}
+	for _, tc := range []struct {
+		query, want string
+	}{
+		{"pageSize=abc", "pageSize: must be an integer"},
+		{"createdAfter=yesterday", "createdAfter: must be an RFC 3339 time"},
+		{"state=done", `state: "done" is not a valid value; use one of scheduled, available, running, retrying, completed, dead, cancelled`},
+	} {
+		values, _ := url.ParseQuery(tc.query)
+		err := p.Parse(&dispatchdv1.ListJobsRequest{}, values, utilities.NewDoubleArray(nil))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q…", tc.query, err, tc.want)
+		}
+	}
+	var req dispatchdv1.ListJobsRequest
+	values, _ := url.ParseQuery("state=dead&pageSize=5")
+	if err := p.Parse(&req, values, utilities.NewDoubleArray(nil)); err != nil || req.GetState() != dispatchdv1.JobState_JOB_STATE_DEAD || req.GetPageSize() != 5 {
+		t.Errorf("state=dead&pageSize=5: %v, %v", err, &req)
 	}
 }

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +54,28 @@ func (p *queryParser) Parse(msg proto.Message, values url.Values, filter *utilit
 	if rewritten != nil {
 		values = rewritten
 	}
-	return p.DefaultQueryParser.Parse(msg, values, filter)
+	err := p.DefaultQueryParser.Parse(msg, values, filter)
+	if err == nil {
+		return nil
+	}
+	// Name the parameter and what it must be, not strconv's words: parse
+	// each alone to find the one refused.
+	keys := slices.Sorted(maps.Keys(values))
+	for _, key := range keys {
+		one := msg.ProtoReflect().New().Interface()
+		if p.DefaultQueryParser.Parse(one, url.Values{key: values[key]}, filter) == nil {
+			continue
+		}
+		fd := fields.ByJSONName(key)
+		if fd == nil {
+			fd = fields.ByTextName(key)
+		}
+		if fd == nil {
+			return fmt.Errorf("%s: no such query parameter", key)
+		}
+		return fmt.Errorf("%s: %s", key, expected(fd))
+	}
+	return errors.New("the query parameters do not match the request")
 }
 
 // enumPrefix is the prefix every value name of a buf-linted enum carries
