@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,7 +26,9 @@ Commands:
   list                                         list the API keys (never the keys themselves)
   revoke ID                                    revoke an API key, at once
 
-Every command takes --database-url (env DISPATCHD_DATABASE_URL).
+Every command takes --database-url, resolved as serve does: the flag, then
+DISPATCHD_DATABASE_URL, then .env, then sqlite:./data/dispatchd.db; it says
+which database it used, and warns when it had to create it.
 API calls send a key as "Authorization: Bearer disp_k1_…".
 `
 
@@ -48,6 +53,9 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprint(stderr, keysUsage)
 	return fmt.Errorf("keys: unknown command %q", args[0])
 }
+
+// defaultDatabaseURL is --database-url's default (internal/config).
+const defaultDatabaseURL = "sqlite:./data/dispatchd.db"
 
 // keysFlags is a keys command's flag set, with the --database-url every
 // command takes.
@@ -100,11 +108,38 @@ func (fs *keysFlags) openKeys(ctx context.Context, getenv func(string) string, s
 	if err != nil {
 		return nil, nil, err
 	}
+	// Say which database and why: a key made into the wrong one (run from
+	// another directory, without the server's setting) is refused by the
+	// server with no other clue.
+	from := "the default"
+	switch {
+	case fs.databaseURL != "":
+		from = "--database-url"
+	case getenv("DISPATCHD_DATABASE_URL") != "":
+		from = "DISPATCHD_DATABASE_URL"
+	case settings.DatabaseURL != defaultDatabaseURL:
+		from = "DISPATCHD_DATABASE_URL in .env"
+	}
+	shown := config.RedactURL(settings.DatabaseURL)
+	created := false
+	if path, ok := strings.CutPrefix(settings.DatabaseURL, "sqlite:"); ok {
+		_, statErr := os.Stat(path)
+		created = errors.Is(statErr, iofs.ErrNotExist)
+		if abs, err := filepath.Abs(path); err == nil {
+			shown = "sqlite:" + abs
+		}
+	}
+	fmt.Fprintf(stderr, "database: %s (from %s)\n", shown, from)
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	store, err := openStore(openCtx, settings)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open the store (DISPATCHD_DATABASE_URL=%s): %w", config.RedactURL(settings.DatabaseURL), err)
+		return nil, nil, fmt.Errorf("open the database %s (from %s): %w", shown, from, err)
+	}
+	if created {
+		// Still allowed: keys may be made before the first serve.
+		fmt.Fprintf(stderr, "warning: %s did not exist: a new, empty database was created for this key. "+
+			"A server that uses another database refuses the key; give it the server's --database-url or DISPATCHD_DATABASE_URL.\n", shown)
 	}
 	return store, store, nil
 }

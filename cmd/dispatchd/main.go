@@ -23,12 +23,20 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "dispatchd:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "dispatchd:", err)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the process's exit status after run: asking for help
+// (-h, --help, of any command) is a success, like the usage it printed.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 const usage = `Usage: dispatchd <command> [flags]
@@ -54,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "check-config":
-		return checkConfig(rest, getenv, stdout, stderr)
+		return checkConfig(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":

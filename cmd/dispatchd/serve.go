@@ -215,31 +215,13 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	if settings.ConfigFile != "" {
 		data, err := os.ReadFile(settings.ConfigFile)
 		if err != nil {
-			return config.Settings{}, nil, fmt.Errorf("DISPATCHD_CONFIG: %w", err)
+			return config.Settings{}, nil, fmt.Errorf("%s: %w", settings.Name("DISPATCHD_CONFIG"), err)
 		}
 		if file, err = config.ParseFile(data, env); err != nil {
 			return config.Settings{}, nil, fmt.Errorf("config file %s:\n%w", settings.ConfigFile, err)
 		}
 	}
 	return settings, file, nil
-}
-
-func checkConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	settings, file, err := loadConfig("check-config", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	for i := range file.Sources {
-		if _, err := ingest.NewSource(job.Source{SourceSpec: file.Sources[i].Spec()}); err != nil {
-			return err
-		}
-	}
-	if _, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "configuration OK: %d sources, %d endpoints, database %s\n",
-		len(file.Sources), len(file.Endpoints), config.RedactURL(settings.DatabaseURL))
-	return nil
 }
 
 func newLogger(w io.Writer, s config.Settings) *slog.Logger {
@@ -350,6 +332,9 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	m := metrics.New(registry)
+	if err := initKnownMetrics(ctx, store, m); err != nil {
+		return err
+	}
 	registry.MustRegister(metrics.NewQueueCollector(store, time.Now))
 	ingestServer := ingest.NewServer(store, sources, time.Now, log, tel.TracerProvider, m)
 
@@ -388,13 +373,17 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 
 	grpcLn, err := net.Listen("tcp", settings.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("DISPATCHD_GRPC_ADDR %s: %w", settings.GRPCAddr, err)
+		return fmt.Errorf("%s %s: %w", settings.Name("DISPATCHD_GRPC_ADDR"), settings.GRPCAddr, err)
 	}
 	grpcLn = server.LimitListener(grpcLn, server.MaxConns)
 	listeners = append(listeners, listener{"grpc", func(ctx context.Context) error { return server.ServeGRPC(ctx, grpcServer, grpcLn) }})
 	attrs := []any{"grpc_addr", grpcLn.Addr().String()}
 
 	if slices.Contains(settings.Roles, config.RoleGateway) {
+		openapiJSON, openapiYAML, err := gateway.OpenAPIDocuments(openapi.Spec, version)
+		if err != nil {
+			return err
+		}
 		opts := gateway.Options{
 			BodyLimit: sources.MaxBodyBytes,
 			Ready:     store.Ping,
@@ -404,9 +393,10 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 			},
 			// One rendering per ScrapeTTL serves every scraper; the queue's
 			// figures are read from the store at most every QueueStatsTTL.
-			Metrics: metrics.CachedHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}), metrics.ScrapeTTL, time.Now),
-			OpenAPI: openapi.Spec,
-			Log:     log,
+			Metrics:     metrics.CachedHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}), metrics.ScrapeTTL, time.Now),
+			OpenAPI:     openapiJSON,
+			OpenAPIYAML: openapiYAML,
+			Log:         log,
 
 			TracerProvider: tel.TracerProvider,
 			Propagator:     tel.Propagator,
@@ -416,7 +406,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		} else {
 			conn, err := dialInternal(settings.IngestAddr, settings.InternalCAFile, tel)
 			if err != nil {
-				return fmt.Errorf("DISPATCHD_INGEST_ADDR: %w", err)
+				return fmt.Errorf("%s: %w", settings.Name("DISPATCHD_INGEST_ADDR"), err)
 			}
 			defer conn.Close()
 			opts.IngestConn = conn
@@ -438,7 +428,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		case settings.APIAddr != "":
 			conn, err := dialInternal(settings.APIAddr, settings.InternalCAFile, tel)
 			if err != nil {
-				return fmt.Errorf("DISPATCHD_API_ADDR: %w", err)
+				return fmt.Errorf("%s: %w", settings.Name("DISPATCHD_API_ADDR"), err)
 			}
 			defer conn.Close()
 			opts.API = conn
@@ -453,7 +443,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		httpLn, err := net.Listen("tcp", settings.HTTPAddr)
 		if err != nil {
 			grpcLn.Close()
-			return fmt.Errorf("DISPATCHD_HTTP_ADDR %s: %w", settings.HTTPAddr, err)
+			return fmt.Errorf("%s %s: %w", settings.Name("DISPATCHD_HTTP_ADDR"), settings.HTTPAddr, err)
 		}
 		httpLn = server.LimitListener(httpLn, server.MaxConns)
 		httpServer := server.NewHTTP(handler, tlsConfig, log)
@@ -490,7 +480,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	if settings.PprofAddr != "" {
 		ln, err := net.Listen("tcp", settings.PprofAddr)
 		if err != nil {
-			return fmt.Errorf("DISPATCHD_PPROF_ADDR %s: %w", settings.PprofAddr, err)
+			return fmt.Errorf("%s %s: %w", settings.Name("DISPATCHD_PPROF_ADDR"), settings.PprofAddr, err)
 		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -100,14 +100,15 @@ func retryToProto(r job.RetrySpec) *dispatchdv1.RetryPolicy {
 	return p
 }
 
-func endpointToProto(e job.Endpoint) *dispatchdv1.Endpoint {
+func endpointToProto(e job.Endpoint, now time.Time) *dispatchdv1.Endpoint {
 	spec := &dispatchdv1.EndpointSpec{
-		Url:               e.URL,
-		Timeout:           dur(e.Timeout),
-		Retry:             retryToProto(e.Retry),
-		MaxConcurrency:    int32(e.MaxConcurrency),
-		RetryClientErrors: e.RetryClientErrors,
-		DisableAfter:      dur(e.DisableAfter),
+		Url:                 e.URL,
+		Timeout:             dur(e.Timeout),
+		Retry:               retryToProto(e.Retry),
+		MaxConcurrency:      int32(e.MaxConcurrency),
+		RetryClientErrors:   e.RetryClientErrors,
+		RetryOnlyUnanswered: e.RetryOnlyUnanswered,
+		DisableAfter:        dur(e.DisableAfter),
 	}
 	if b := e.Bulk; b != nil {
 		spec.Bulk = &dispatchdv1.BulkPolicy{MaxRecords: int32(b.MaxRecords), MaxWait: dur(b.MaxWait)}
@@ -124,13 +125,23 @@ func endpointToProto(e job.Endpoint) *dispatchdv1.Endpoint {
 		DisabledAt:              ts(e.DisabledAt),
 		DisabledReason:          e.DisabledReason,
 		FailingSince:            ts(e.FailingSince),
-		PreviousSecretExpiresAt: ts(e.PreviousSecretExpiresAt),
+		PreviousSecretExpiresAt: rotationEnd(e.PreviousSecretExpiresAt, now),
 		CreatedAt:               ts(e.CreatedAt),
 		UpdatedAt:               ts(e.UpdatedAt),
 	}
 }
 
-func sourceToProto(s job.Source) *dispatchdv1.Source {
+// rotationEnd is when the previous secret stops working, while it still
+// works: an expired one ended a rotation that is over, and showing it
+// would suggest the old secret is still accepted.
+func rotationEnd(t, now time.Time) *timestamppb.Timestamp {
+	if t.IsZero() || !now.Before(t) {
+		return nil
+	}
+	return ts(t)
+}
+
+func sourceToProto(s job.Source, now time.Time) *dispatchdv1.Source {
 	spec := &dispatchdv1.SourceSpec{
 		Scheme:       s.Scheme,
 		Header:       s.Header,
@@ -163,7 +174,7 @@ func sourceToProto(s job.Source) *dispatchdv1.Source {
 		Spec:                    spec,
 		Origin:                  s.Origin,
 		Paused:                  s.Paused,
-		PreviousSecretExpiresAt: ts(s.PreviousSecretExpiresAt),
+		PreviousSecretExpiresAt: rotationEnd(s.PreviousSecretExpiresAt, now),
 		CreatedAt:               ts(s.CreatedAt),
 		UpdatedAt:               ts(s.UpdatedAt),
 	}

@@ -51,13 +51,14 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 		return job.EndpointSpec{}, invalid("spec", "required")
 	}
 	e := config.Endpoint{
-		Name:              name,
-		URL:               p.GetUrl(),
-		Secrets:           secrets,
-		Timeout:           config.Duration(p.GetTimeout().AsDuration()),
-		MaxConcurrency:    int(p.GetMaxConcurrency()),
-		RetryClientErrors: p.GetRetryClientErrors(),
-		DisableAfter:      config.Duration(p.GetDisableAfter().AsDuration()),
+		Name:                name,
+		URL:                 p.GetUrl(),
+		Secrets:             secrets,
+		Timeout:             config.Duration(p.GetTimeout().AsDuration()),
+		MaxConcurrency:      int(p.GetMaxConcurrency()),
+		RetryClientErrors:   p.GetRetryClientErrors(),
+		RetryOnlyUnanswered: p.GetRetryOnlyUnanswered(),
+		DisableAfter:        config.Duration(p.GetDisableAfter().AsDuration()),
 	}
 	if r := p.GetRetry(); r != nil {
 		e.Retry.Preset = r.GetPreset()
@@ -105,7 +106,7 @@ func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.Cr
 	if err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
 	}
-	return &dispatchdv1.CreateEndpointResponse{Endpoint: endpointToProto(ep), Secret: secret}, nil
+	return &dispatchdv1.CreateEndpointResponse{Endpoint: endpointToProto(ep, s.now()), Secret: secret}, nil
 }
 
 // GetEndpoint implements dispatchdv1.EndpointServiceServer.
@@ -114,7 +115,7 @@ func (s *EndpointServer) GetEndpoint(ctx context.Context, req *dispatchdv1.GetEn
 	if err != nil {
 		return nil, fail(ctx, s.log, "GetEndpoint", err)
 	}
-	return &dispatchdv1.GetEndpointResponse{Endpoint: endpointToProto(ep)}, nil
+	return &dispatchdv1.GetEndpointResponse{Endpoint: endpointToProto(ep, s.now())}, nil
 }
 
 // ListEndpoints implements dispatchdv1.EndpointServiceServer.
@@ -125,7 +126,7 @@ func (s *EndpointServer) ListEndpoints(ctx context.Context, _ *dispatchdv1.ListE
 	}
 	resp := &dispatchdv1.ListEndpointsResponse{}
 	for _, e := range eps {
-		resp.Endpoints = append(resp.Endpoints, endpointToProto(e))
+		resp.Endpoints = append(resp.Endpoints, endpointToProto(e, s.now()))
 	}
 	return resp, nil
 }
@@ -171,7 +172,7 @@ func respondEndpoint[R any](s *EndpointServer, ctx context.Context, name string,
 	if err != nil {
 		return zero, fail(ctx, s.log, "GetEndpoint", err)
 	}
-	return wrap(endpointToProto(ep)), nil
+	return wrap(endpointToProto(ep, s.now())), nil
 }
 
 // DeleteEndpoint implements dispatchdv1.EndpointServiceServer.

@@ -87,7 +87,7 @@ func (s *SourceServer) get(ctx context.Context, name string) (*dispatchdv1.Sourc
 	if err != nil {
 		return nil, err
 	}
-	return sourceToProto(src), nil
+	return sourceToProto(src, s.now()), nil
 }
 
 // apiSource returns a source the API may change.
@@ -143,7 +143,7 @@ func (s *SourceServer) ListSources(ctx context.Context, _ *dispatchdv1.ListSourc
 	}
 	resp := &dispatchdv1.ListSourcesResponse{}
 	for _, src := range list {
-		resp.Sources = append(resp.Sources, sourceToProto(src))
+		resp.Sources = append(resp.Sources, sourceToProto(src, s.now()))
 	}
 	return resp, nil
 }

@@ -161,6 +161,9 @@ type Endpoint struct {
 	// RetryClientErrors retries 3xx and 4xx answers (but 410) instead of
 	// failing the job for good.
 	RetryClientErrors bool `yaml:"retry_client_errors"`
+	// RetryOnlyUnanswered makes every answer of 400 and over final: only a
+	// timeout or a connection error is retried.
+	RetryOnlyUnanswered bool `yaml:"retry_only_unanswered"`
 	// DisableAfter disables the endpoint when it has failed without a
 	// success for this long.
 	DisableAfter Duration `yaml:"disable_after"`
@@ -837,6 +840,9 @@ func (e *Endpoint) validate(p string, add func(path, format string, args ...any)
 		}
 	}
 
+	if e.RetryClientErrors && e.RetryOnlyUnanswered {
+		add(p+".retry_only_unanswered", "cannot be set with retry_client_errors: one retries client errors, the other no answer at all")
+	}
 	switch {
 	case e.MaxConcurrency == 0:
 		e.MaxConcurrency = DefaultMaxConcurrency
@@ -877,18 +883,19 @@ func (e *Endpoint) Spec() job.EndpointSpec {
 		secrets = []string{e.Secret}
 	}
 	spec := job.EndpointSpec{
-		Name:              e.Name,
-		URL:               e.URL,
-		Secrets:           secrets,
-		Timeout:           time.Duration(e.Timeout),
-		Retry:             job.RetrySpec{Preset: e.Retry.Preset},
-		MaxConcurrency:    e.MaxConcurrency,
-		RetryClientErrors: e.RetryClientErrors,
-		DisableAfter:      time.Duration(e.DisableAfter),
-		MaxPayloadBytes:   e.MaxPayloadBytes,
-		Ed25519Key:        e.Ed25519Key,
-		NoHMAC:            e.HMAC != nil && !*e.HMAC,
-		NoBearer:          e.Bearer != nil && !*e.Bearer,
+		Name:                e.Name,
+		URL:                 e.URL,
+		Secrets:             secrets,
+		Timeout:             time.Duration(e.Timeout),
+		Retry:               job.RetrySpec{Preset: e.Retry.Preset},
+		MaxConcurrency:      e.MaxConcurrency,
+		RetryClientErrors:   e.RetryClientErrors,
+		RetryOnlyUnanswered: e.RetryOnlyUnanswered,
+		DisableAfter:        time.Duration(e.DisableAfter),
+		MaxPayloadBytes:     e.MaxPayloadBytes,
+		Ed25519Key:          e.Ed25519Key,
+		NoHMAC:              e.HMAC != nil && !*e.HMAC,
+		NoBearer:            e.Bearer != nil && !*e.Bearer,
 		Egress: job.EgressSpec{
 			Proxy:     e.Proxy,
 			Headers:   e.Headers,

@@ -858,8 +858,24 @@ var badFiles = []struct {
 		"    url: https://orders.example/hook",
 		"    secret: "+epSecret,
 	), []string{"endpoints[0] (my orders).name", "lower-case"}},
+	{"retry_only_unanswered with retry_client_errors", orders + lines(
+		"    retry_client_errors: true",
+		"    retry_only_unanswered: true",
+	), []string{"endpoints[0] (orders).retry_only_unanswered", "cannot be set with retry_client_errors"}},
 	{"default_endpoint undeclared", "default_endpoint: ghost\n" + orders,
 		[]string{`default_endpoint: endpoint "ghost" is not declared under endpoints`}},
+}
+
+// TestParseFileRetryOnlyUnanswered: the outcome policy of senders that
+// treat every answer as acknowledged reaches the endpoint's spec.
+func TestParseFileRetryOnlyUnanswered(t *testing.T) {
+	f, err := ParseFile([]byte(orders+"    retry_only_unanswered: true\n"), mapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec := f.Endpoints[0].Spec(); !spec.RetryOnlyUnanswered || spec.RetryClientErrors {
+		t.Errorf("spec = %+v, want RetryOnlyUnanswered only", spec)
+	}
 }
 
 func TestParseFileErrors(t *testing.T) {

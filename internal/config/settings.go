@@ -30,6 +30,10 @@ var AvailableRoles = []string{RoleGateway, RoleIngest, RoleWorker, RoleAPI}
 
 // Settings are the process settings (flags and DISPATCHD_* variables).
 type Settings struct {
+	// given maps a setting's environment name to the flag that set it,
+	// for the settings set by a flag (see Name).
+	given map[string]string
+
 	HTTPAddr    string
 	GRPCAddr    string
 	DatabaseURL string
@@ -268,10 +272,12 @@ func Parse(name string, args []string, env Env, output io.Writer) (Settings, err
 	fromFlag := map[string]bool{}
 	fset.Visit(func(f *flag.Flag) { fromFlag[f.Name] = true })
 
-	var s Settings
+	s := Settings{given: map[string]string{}}
 	for i, st := range settings {
 		v, origin := values[i], "--"+st.flag
-		if !fromFlag[st.flag] {
+		if fromFlag[st.flag] {
+			s.given[st.env] = origin
+		} else {
 			if e := env(st.env); e != "" {
 				v, origin = e, st.env
 			} else {
@@ -283,12 +289,22 @@ func Parse(name string, args []string, env Env, output io.Writer) (Settings, err
 		}
 	}
 	if slices.Contains(s.Roles, RoleGateway) && !slices.Contains(s.Roles, RoleIngest) && s.IngestAddr == "" {
-		return Settings{}, errors.New("DISPATCHD_ROLES: the gateway role without ingest needs DISPATCHD_INGEST_ADDR, the gRPC address of an ingest process")
+		return Settings{}, fmt.Errorf("%s: the gateway role without ingest needs DISPATCHD_INGEST_ADDR (or --ingest-addr), the gRPC address of an ingest process", s.Name("DISPATCHD_ROLES"))
 	}
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
-		return Settings{}, errors.New("DISPATCHD_TLS_CERT_FILE and DISPATCHD_TLS_KEY_FILE go together: set both to serve TLS, or neither")
+		return Settings{}, fmt.Errorf("%s and %s go together: set both to serve TLS, or neither", s.Name("DISPATCHD_TLS_CERT_FILE"), s.Name("DISPATCHD_TLS_KEY_FILE"))
 	}
 	return s, nil
+}
+
+// Name is how a message names the setting whose environment variable is
+// env: its flag if a flag set it ("--grpc-addr"), else env — the name the
+// user actually used.
+func (s Settings) Name(env string) string {
+	if f, ok := s.given[env]; ok {
+		return f
+	}
+	return env
 }
 
 // TLS reports whether the settings ask for TLS.

@@ -33,7 +33,29 @@ func checkErr(t *testing.T, err error, want ...string) {
 	}
 }
 
-var cmpPrefix = cmpopts.EquateComparable(netip.Prefix{})
+// cmpPrefix compares Settings: prefixes by value, without the record of
+// which flags were given (Name's, tested on its own).
+var cmpPrefix = cmp.Options{cmpopts.EquateComparable(netip.Prefix{}), cmpopts.IgnoreUnexported(Settings{})}
+
+// TestSettingsNameTheOneUsed: messages name a setting by the flag when a
+// flag set it, by its variable otherwise.
+func TestSettingsNameTheOneUsed(t *testing.T) {
+	env := mapEnv(map[string]string{"DISPATCHD_HTTP_ADDR": "127.0.0.1:1"})
+	s, err := Parse("serve", []string{"--grpc-addr", "127.0.0.1:2"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Name("DISPATCHD_GRPC_ADDR"); got != "--grpc-addr" {
+		t.Errorf("Name of a flag-given setting = %q, want --grpc-addr", got)
+	}
+	if got := s.Name("DISPATCHD_HTTP_ADDR"); got != "DISPATCHD_HTTP_ADDR" {
+		t.Errorf("Name of an env-given setting = %q, want DISPATCHD_HTTP_ADDR", got)
+	}
+	_, err = Parse("serve", []string{"--tls-cert-file", "c.pem"}, mapEnv(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--tls-cert-file and DISPATCHD_TLS_KEY_FILE go together") {
+		t.Errorf("a cert by flag without a key: %v, want the flag named", err)
+	}
+}
 
 // defaults are the settings with nothing given, as the design lists them.
 var defaults = Settings{
@@ -225,7 +247,7 @@ func TestParseErrors(t *testing.T) {
 		{"TLS certificate without key", nil, map[string]string{"DISPATCHD_TLS_CERT_FILE": "cert.pem"},
 			[]string{"DISPATCHD_TLS_CERT_FILE", "DISPATCHD_TLS_KEY_FILE", "set both"}, nil},
 		{"TLS key without certificate", []string{"--tls-key-file=key.pem"}, nil,
-			[]string{"DISPATCHD_TLS_CERT_FILE", "DISPATCHD_TLS_KEY_FILE", "set both"}, nil},
+			[]string{"DISPATCHD_TLS_CERT_FILE", "--tls-key-file", "set both"}, nil},
 		{"log level", nil, map[string]string{"DISPATCHD_LOG_LEVEL": "verbose"},
 			[]string{"DISPATCHD_LOG_LEVEL", `"verbose"`, "debug, info, warn or error"}, nil},
 		{"log level case", []string{"--log-level=INFO"}, nil,

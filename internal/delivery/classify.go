@@ -36,6 +36,9 @@ func classify(r Request, status int, location string, body []byte) Result {
 	}
 
 	switch {
+	case r.Endpoint.RetryOnlyUnanswered && status >= 400 && status != http.StatusGone:
+		res.Outcome, res.ErrorClass = Failed, ClassHTTPStatus
+		res.Error = answered + "; not retried: the endpoint retries only when no answer came (retry_only_unanswered)"
 	case status >= 200 && status <= 299:
 		top := jsonObject(body)
 		if s, ok := top["status"]; ok && isFailed(s) {

@@ -68,21 +68,26 @@ type Endpoint struct {
 	// Egress is the endpoint's proxy, TLS, OAuth2 and static headers; the
 	// client's defaults fill what it leaves empty.
 	Egress job.EgressSpec
+	// RetryOnlyUnanswered makes every answer of 400 and over final (410
+	// still disables the endpoint): only a timeout or a connection error
+	// is retried, as senders that treat any answer as acknowledged do.
+	RetryOnlyUnanswered bool
 }
 
 // EndpointFromSpec is the delivery view of an endpoint at now (the secrets
 // that sign then).
 func EndpointFromSpec(spec job.EndpointSpec, now time.Time) Endpoint {
 	return Endpoint{
-		Name:              spec.Name,
-		URL:               spec.URL,
-		Secrets:           spec.SigningSecrets(now),
-		Timeout:           spec.Timeout,
-		RetryClientErrors: spec.RetryClientErrors,
-		NoHMAC:            spec.NoHMAC,
-		NoBearer:          spec.NoBearer,
-		Ed25519Key:        spec.Ed25519Key,
-		Egress:            spec.Egress,
+		Name:                spec.Name,
+		URL:                 spec.URL,
+		Secrets:             spec.SigningSecrets(now),
+		Timeout:             spec.Timeout,
+		RetryClientErrors:   spec.RetryClientErrors,
+		RetryOnlyUnanswered: spec.RetryOnlyUnanswered,
+		NoHMAC:              spec.NoHMAC,
+		NoBearer:            spec.NoBearer,
+		Ed25519Key:          spec.Ed25519Key,
+		Egress:              spec.Egress,
 	}
 }
 

@@ -275,12 +275,39 @@ func TestOutcomes(t *testing.T) {
 			Result{Outcome: Retry, StatusCode: 301, ErrorClass: ClassRedirect}},
 		{"304 without Location", 304, "", nil, false, Result{Outcome: Failed, StatusCode: 304, ErrorClass: ClassRedirect}},
 	}
+	// Under retry_only_unanswered every answer of 400 and over is final
+	// (410 still disables); below 400 nothing changes.
+	onlyUnanswered := map[string]Result{
+		"400 only unanswered": {Outcome: Failed, StatusCode: 400, ErrorClass: ClassHTTPStatus},
+		"408 only unanswered": {Outcome: Failed, StatusCode: 408, ErrorClass: ClassHTTPStatus},
+		"410 only unanswered": {Outcome: Gone, StatusCode: 410, ErrorClass: ClassHTTPStatus},
+		"429 only unanswered": {Outcome: Failed, StatusCode: 429, ErrorClass: ClassHTTPStatus, RetryAfter: 120 * time.Second},
+		"500 only unanswered": {Outcome: Failed, StatusCode: 500, ErrorClass: ClassHTTPStatus},
+		"503 only unanswered": {Outcome: Failed, StatusCode: 503, ErrorClass: ClassHTTPStatus},
+		"200 only unanswered": {Outcome: Completed, StatusCode: 200},
+		"301 only unanswered": {Outcome: Failed, StatusCode: 301, ErrorClass: ClassRedirect},
+	}
+	for name, want := range onlyUnanswered {
+		var headers []string
+		if want.StatusCode == 429 {
+			headers = []string{"Retry-After", "120"}
+		}
+		tests = append(tests, struct {
+			name     string
+			status   int
+			body     string
+			headers  []string
+			retry4xx bool
+			want     Result
+		}{name, want.StatusCode, "", headers, false, want})
+	}
 	c := newTestClient()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, _ := receiver(t, reply(tt.status, tt.body, tt.headers...))
 			req := one(srv.URL)
 			req.Endpoint.RetryClientErrors = tt.retry4xx
+			req.Endpoint.RetryOnlyUnanswered = strings.HasSuffix(tt.name, "only unanswered")
 			res := c.Deliver(t.Context(), req)
 			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
@@ -329,6 +356,12 @@ func TestConnectionRefused(t *testing.T) {
 	want := Result{Outcome: Retry, ErrorClass: ClassConnection}
 	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
+	}
+	// No answer is what retry_only_unanswered retries.
+	req := one("http://" + addr)
+	req.Endpoint.RetryOnlyUnanswered = true
+	if res := newTestClient().Deliver(t.Context(), req); res.Outcome != Retry || res.ErrorClass != ClassConnection {
+		t.Errorf("retry_only_unanswered, connection refused: %+v, want a retry", res)
 	}
 	if strings.Contains(res.Error, "http://") {
 		t.Errorf("Error %q repeats the URL", res.Error)

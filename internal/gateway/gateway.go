@@ -43,8 +43,10 @@ type Options struct {
 	// so that its interceptors — authentication first — apply to REST
 	// calls exactly as to gRPC calls.
 	API *grpc.ClientConn
-	// OpenAPI is the spec served at GET /openapi.json.
-	OpenAPI []byte
+	// OpenAPI and OpenAPIYAML are the spec served at GET /openapi.json
+	// and GET /openapi.yaml (see OpenAPIDocuments).
+	OpenAPI     []byte
+	OpenAPIYAML []byte
 	// TracerProvider and Propagator trace requests and continue a
 	// caller's traceparent (nil: no spans).
 	TracerProvider trace.TracerProvider
@@ -78,6 +80,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{JSONPb: jsonpb}),
 			runtime.WithErrorHandler(rpcErrorWriter(o.Log)),
 			runtime.WithRoutingErrorHandler(writeRoutingError),
+			runtime.SetQueryParameterParser(&queryParser{}),
 			// Webhook headers reach the ingest service in the request message.
 			// Of the rest only Authorization is forwarded, for the API key.
 			runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
@@ -156,6 +159,12 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(o.OpenAPI)
+		})
+	}
+	if o.OpenAPIYAML != nil {
+		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			w.Write(o.OpenAPIYAML)
 		})
 	}
 	mux.Handle("POST /v1/webhooks/{source}", traced(readWebhookBody(o.BodyLimit, ingestGW, o.Log),
@@ -244,7 +253,7 @@ type rawBodyMarshaler struct {
 func (m *rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	wb, ok := r.(*webhookBody)
 	if !ok {
-		dec := m.JSONPb.NewDecoder(r)
+		dec := explainingDecoder{r: r, opts: m.JSONPb.UnmarshalOptions, m: m.JSONPb}
 		return runtime.DecoderFunc(func(v any) error {
 			// A webhook is only ever taken from the raw-body route, which
 			// bounded it; decoding one from JSON would be a way around.

@@ -22,6 +22,9 @@ type EndpointSpec struct {
 	// RetryClientErrors retries 3xx and 4xx answers (but 410) instead of
 	// failing the job for good.
 	RetryClientErrors bool `json:"retry_client_errors,omitempty"`
+	// RetryOnlyUnanswered makes every answer of 400 and over final: only
+	// a timeout or a connection error is retried.
+	RetryOnlyUnanswered bool `json:"retry_only_unanswered,omitempty"`
 	// DisableAfter disables the endpoint when it has failed continuously
 	// for this long; 0 means the default.
 	DisableAfter time.Duration `json:"disable_after,omitempty"`

@@ -93,6 +93,13 @@ func New(url, secret string, client *http.Client, now func() time.Time, log *slo
 	if reg != nil {
 		reg.MustRegister(s.sent)
 	}
+	// Every series exists from the start, at 0: a rate or an alert on it
+	// works before the first notice.
+	for _, typ := range []string{TypeJobDead, TypeEndpointDisabled} {
+		for _, result := range []string{"sent", "failed", "dropped"} {
+			s.sent.WithLabelValues(typ, result)
+		}
+	}
 	return s
 }
 

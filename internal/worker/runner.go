@@ -401,7 +401,7 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 			level = slog.LevelWarn
 		}
 		log.Log(fctx, level, "worker: delivery attempt", "status", res.StatusCode, "state", finishes[i].State,
-			"latency", res.Latency, "error_class", res.ErrorClass, "error", finishes[i].LastError)
+			"latency_ms", float64(res.Latency.Microseconds())/1000, "error_class", res.ErrorClass, "error", finishes[i].LastError)
 	}
 	for i, f := range finishes {
 		if !held[i] {

@@ -65,9 +65,13 @@ type EndpointSpec struct {
 	// signature, Authorization or Content-Type headers.
 	Headers map[string]string `protobuf:"bytes,17,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Refuse http:// URLs, except to networks allowed as private.
-	HttpsOnly     bool `protobuf:"varint,18,opt,name=https_only,json=httpsOnly,proto3" json:"https_only,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HttpsOnly bool `protobuf:"varint,18,opt,name=https_only,json=httpsOnly,proto3" json:"https_only,omitempty"`
+	// Every answer of 400 and over is final (410 still disables the
+	// endpoint); only a timeout or a connection error is retried. Exclusive
+	// with retry_client_errors.
+	RetryOnlyUnanswered bool `protobuf:"varint,19,opt,name=retry_only_unanswered,json=retryOnlyUnanswered,proto3" json:"retry_only_unanswered,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *EndpointSpec) Reset() {
@@ -222,6 +226,13 @@ func (x *EndpointSpec) GetHeaders() map[string]string {
 func (x *EndpointSpec) GetHttpsOnly() bool {
 	if x != nil {
 		return x.HttpsOnly
+	}
+	return false
+}
+
+func (x *EndpointSpec) GetRetryOnlyUnanswered() bool {
+	if x != nil {
+		return x.RetryOnlyUnanswered
 	}
 	return false
 }
@@ -1398,7 +1409,7 @@ var File_dispatchd_v1_endpoint_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x06\n" +
+	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\a\n" +
 	"\fEndpointSpec\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12/\n" +
@@ -1420,7 +1431,8 @@ const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\x06oauth2\x18\x10 \x01(\v2\x1c.dispatchd.v1.EndpointOAuth2R\x06oauth2\x12A\n" +
 	"\aheaders\x18\x11 \x03(\v2'.dispatchd.v1.EndpointSpec.HeadersEntryR\aheaders\x12\x1d\n" +
 	"\n" +
-	"https_only\x18\x12 \x01(\bR\thttpsOnly\x1a:\n" +
+	"https_only\x18\x12 \x01(\bR\thttpsOnly\x122\n" +
+	"\x15retry_only_unanswered\x18\x13 \x01(\bR\x13retryOnlyUnanswered\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
