@@ -128,6 +128,17 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 			RetryAfter: pausedRetryAfter,
 		}
 	}
+	body := req.GetBody()
+	if int64(len(body)) > src.MaxBodyBytes {
+		return job.NewEvent{}, job.Errorf(job.CodePayloadTooLarge, "the body is %d bytes; source %q accepts at most %d", len(body), src.Name, src.MaxBodyBytes)
+	}
+	header := toHeader(req.GetHeaders())
+	if err := s.verify(ctx, src, header, body, now); err != nil {
+		return job.NewEvent{}, &job.Error{Code: job.CodeUnauthenticated, Message: err.Error()}
+	}
+	// The source's budget is spent only by requests that prove they come
+	// from its sender: charged before verification, anyone who knows the
+	// source's name could keep it at 429 for the real provider.
 	if limit {
 		if ok, wait := src.allow(now); !ok {
 			secs := int(math.Ceil(wait.Seconds()))
@@ -137,14 +148,6 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 				RetryAfter: time.Duration(secs) * time.Second,
 			}
 		}
-	}
-	body := req.GetBody()
-	if int64(len(body)) > src.MaxBodyBytes {
-		return job.NewEvent{}, job.Errorf(job.CodePayloadTooLarge, "the body is %d bytes; source %q accepts at most %d", len(body), src.Name, src.MaxBodyBytes)
-	}
-	header := toHeader(req.GetHeaders())
-	if err := s.verify(ctx, src, header, body, now); err != nil {
-		return job.NewEvent{}, &job.Error{Code: job.CodeUnauthenticated, Message: err.Error()}
 	}
 
 	mt, err := mediaType(header.Get("Content-Type"))
