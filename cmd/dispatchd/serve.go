@@ -208,8 +208,24 @@ func checkConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	if _, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile); err != nil {
 		return err
 	}
+	if err := checkBootstrapKey(settings.APIKey); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "configuration OK: %d sources, %d endpoints, database %s\n",
 		len(file.Sources), len(file.Endpoints), config.RedactURL(settings.DatabaseURL))
+	return nil
+}
+
+// checkBootstrapKey refuses a bootstrap key (DISPATCHD_API_KEY) without
+// the shape and entropy of a generated key: one typed by hand is
+// guessable. Empty is no bootstrap key.
+func checkBootstrapKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	if err := apikey.CheckBootstrap(key); err != nil {
+		return fmt.Errorf("DISPATCHD_API_KEY: %w", err)
+	}
 	return nil
 }
 
@@ -311,6 +327,9 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	keys, ok := store.(apikey.Store)
 	if !ok {
 		return errors.New("the store does not keep API keys")
+	}
+	if err := checkBootstrapKey(settings.APIKey); err != nil {
+		return err
 	}
 	authn := apikey.NewAuthenticator(keys, settings.APIKey, time.Now)
 	// One HTTP client for deliveries and test sends, behind the SSRF guard.

@@ -23,6 +23,7 @@ func (s *Store) CreateKey(ctx context.Context, k apikey.Key) error {
 		Hash:            nonNil(k.Hash),
 		Name:            k.Name,
 		DefaultEndpoint: k.DefaultEndpoint,
+		Scope:           string(k.Scope),
 		CreatedAt:       k.CreatedAt,
 	})
 	if err != nil {
@@ -82,6 +83,7 @@ func toKey(r pgdb.ApiKey) apikey.Key {
 		Prefix:          r.Prefix,
 		Name:            r.Name,
 		DefaultEndpoint: r.DefaultEndpoint,
+		Scope:           apikey.Scope(r.Scope),
 		Hash:            r.Hash,
 		CreatedAt:       r.CreatedAt.UTC(),
 		LastUsedAt:      derefTime(r.LastUsedAt),

@@ -22,6 +22,7 @@ func (s *Store) CreateKey(ctx context.Context, k apikey.Key) error {
 		Hash:            nonNil(k.Hash),
 		Name:            k.Name,
 		DefaultEndpoint: k.DefaultEndpoint,
+		Scope:           string(k.Scope),
 		CreatedAt:       micros(k.CreatedAt),
 	})
 	if err != nil {
@@ -81,6 +82,7 @@ func toKey(r sqlitedb.ApiKey) apikey.Key {
 		Prefix:          r.Prefix,
 		Name:            r.Name,
 		DefaultEndpoint: r.DefaultEndpoint,
+		Scope:           apikey.Scope(r.Scope),
 		Hash:            r.Hash,
 		CreatedAt:       fromMicros(r.CreatedAt),
 		LastUsedAt:      fromNullMicros(r.LastUsedAt),
