@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dispatchd/dispatchd/internal/apikey"
 )
 
 // TestForgedWebhooksDoNotSpendTheRateLimit: a flood of requests without
@@ -124,4 +132,102 @@ func TestMadeUpBootstrapKeyIsRefused(t *testing.T) {
 			t.Errorf("serve with DISPATCHD_API_KEY=%s: %v; want a refusal saying how to make a key", key, err)
 		}
 	}
+}
+
+// TestOpaquePayloads: a webhook accepted as opaque bytes that are not
+// UTF-8 is delivered byte for byte (base64, "payloadEncoding":"base64"),
+// and neither GetJob nor a ListJobs page holding it fails; a JSON payload
+// beside it is delivered and shown as JSON, as before.
+func TestOpaquePayloads(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dbURL string) {
+		bodies := make(chan []byte, 10)
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			b, _ := io.ReadAll(req.Body)
+			bodies <- b
+		}))
+		t.Cleanup(recv.Close)
+		admin, _ := apikey.Generate()
+		cfg := fmt.Sprintf(`
+sources:
+  - name: opaque
+    verify: {scheme: none}
+    content_types: [application/octet-stream, application/json]
+    routes: [receiver]
+endpoints:
+  - {name: receiver, url: "%s/hook", secret: 0123456789abcdef, retry: {schedule: [1s]}}
+`, recv.URL)
+		svc := startService(t, map[string]string{
+			"DISPATCHD_DATABASE_URL":           dbURL,
+			"DISPATCHD_ROLES":                  "gateway,ingest,worker,api",
+			"DISPATCHD_API_KEY":                admin,
+			"DISPATCHD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+		}, cfg)
+		client := &http.Client{Timeout: 30 * time.Second}
+		raw := []byte("\xff\xfe\x00binary\xc3(\n")
+		r := post(t, client, svc.httpURL+"/v1/webhooks/opaque", http.Header{"Content-Type": {"application/octet-stream"}}, raw)
+		if r.status != 200 {
+			t.Fatalf("opaque webhook: %d %s", r.status, r.body)
+		}
+		opaqueID := r.json(t)["jobIds"].([]any)[0].(string)
+		jsonBody := []byte(`{"b": 1,  "a": "<&>"}`)
+		if r := post(t, client, svc.httpURL+"/v1/webhooks/opaque", http.Header{"Content-Type": {"application/json"}}, jsonBody); r.status != 200 {
+			t.Fatalf("JSON webhook: %d %s", r.status, r.body)
+		}
+
+		got := map[string]map[string]json.RawMessage{}
+		for len(got) < 2 {
+			select {
+			case b := <-bodies:
+				var env map[string]json.RawMessage
+				if err := json.Unmarshal(b, &env); err != nil {
+					t.Fatalf("delivery is not JSON: %v; %q", err, b)
+				}
+				var id string
+				json.Unmarshal(env["jobId"], &id)
+				got[id] = env
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%d of 2 deliveries arrived", len(got))
+			}
+		}
+		for id, env := range got {
+			if id == opaqueID {
+				var enc, b64 string
+				json.Unmarshal(env["payloadEncoding"], &enc)
+				json.Unmarshal(env["payload"], &b64)
+				dec, err := base64.StdEncoding.DecodeString(b64)
+				if enc != "base64" || err != nil || !bytes.Equal(dec, raw) {
+					t.Errorf("opaque delivery: payloadEncoding %q, payload %s (%v); want base64 of %q", enc, env["payload"], err, raw)
+				}
+				continue
+			}
+			if _, ok := env["payloadEncoding"]; ok || !bytes.Equal(env["payload"], jsonBody) {
+				t.Errorf("JSON delivery: payload %s, encoding %s; want %s as is, no encoding", env["payload"], env["payloadEncoding"], jsonBody)
+			}
+		}
+
+		r = rest(t, "GET", svc.httpURL+"/v1/jobs/"+opaqueID, admin, nil)
+		if r.status != 200 {
+			t.Fatalf("GetJob of the opaque job: %d %s", r.status, r.body)
+		}
+		j := r.json(t)["job"].(map[string]any)
+		if dec, _ := base64.StdEncoding.DecodeString(fmt.Sprint(j["payload"])); j["payloadEncoding"] != "base64" || !bytes.Equal(dec, raw) {
+			t.Errorf("GetJob shows payload %v, encoding %v; want base64 of the bytes", j["payload"], j["payloadEncoding"])
+		}
+		r = rest(t, "GET", svc.httpURL+"/v1/jobs?endpoint=receiver", admin, nil)
+		if r.status != 200 {
+			t.Fatalf("ListJobs with the opaque job: %d %s", r.status, r.body)
+		}
+		jobs := r.json(t)["jobs"].([]any)
+		if len(jobs) != 2 {
+			t.Fatalf("ListJobs has %d jobs, want 2", len(jobs))
+		}
+		for _, x := range jobs {
+			j := x.(map[string]any)
+			if j["jobId"] != opaqueID {
+				if diff := cmp.Diff(map[string]any{"a": "<&>", "b": float64(1)}, j["payload"]); diff != "" || (j["payloadEncoding"] != nil && j["payloadEncoding"] != "") {
+					t.Errorf("ListJobs shows the JSON payload (-want +got):\n%s (encoding %v)", diff, j["payloadEncoding"])
+				}
+			}
+		}
+	})
 }
