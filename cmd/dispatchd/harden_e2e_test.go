@@ -231,3 +231,50 @@ endpoints:
 		}
 	})
 }
+
+// TestEndpointInUseCannotBeDeleted: an endpoint a source routes to, or
+// with jobs not yet delivered, is refused deletion with
+// failed_precondition naming what refers to it; once nothing does, it is
+// deleted. (Before, deleting a routed endpoint succeeded, and every
+// webhook of the source then made a job no worker would ever claim.)
+func TestEndpointInUseCannotBeDeleted(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dbURL string) {
+		svc, admin := startAPIService(t, dbURL, newAPIReceiver(t, apiSecret))
+		call := func(method, path string, body any, want int) map[string]any {
+			t.Helper()
+			r := rest(t, method, svc.httpURL+path, admin, body)
+			if r.status != want {
+				t.Fatalf("%s %s = %d %s, want %d", method, path, r.status, r.body, want)
+			}
+			return r.json(t)
+		}
+		call("POST", "/v1/endpoints", map[string]any{"name": "billing", "spec": map[string]any{"url": "https://billing.example/hook"}}, 200)
+		// Paused, so that its job stays pending whatever the worker does.
+		call("POST", "/v1/endpoints/billing:pause", map[string]any{}, 200)
+		call("POST", "/v1/sources", map[string]any{"name": "shop", "spec": map[string]any{"scheme": "none", "routes": []string{"billing"}}}, 200)
+
+		m := call("DELETE", "/v1/endpoints/billing", nil, 400)
+		if m["code"] != "failed_precondition" || !strings.Contains(fmt.Sprint(m["message"]), `source "shop"`) {
+			t.Errorf("delete a routed endpoint: %v, want failed_precondition naming source \"shop\"", m)
+		}
+		// It is still there, and the source's webhooks still make jobs for it.
+		call("GET", "/v1/endpoints/billing", nil, 200)
+		r := post(t, http.DefaultClient, svc.httpURL+"/v1/webhooks/shop", http.Header{"Content-Type": {"application/json"}}, []byte(`{}`))
+		if r.status != 200 {
+			t.Fatalf("webhook: %d %s", r.status, r.body)
+		}
+
+		call("DELETE", "/v1/sources/shop", nil, 200)
+		m = call("DELETE", "/v1/endpoints/billing", nil, 400)
+		if m["code"] != "failed_precondition" || !strings.Contains(fmt.Sprint(m["message"]), "1 jobs not yet delivered") {
+			t.Errorf("delete an endpoint with a pending job: %v, want failed_precondition naming the job", m)
+		}
+		jobs := call("GET", "/v1/jobs?endpoint=billing", nil, 200)["jobs"].([]any)
+		if len(jobs) != 1 {
+			t.Fatalf("billing has %d jobs, want 1", len(jobs))
+		}
+		call("POST", "/v1/jobs/"+jobs[0].(map[string]any)["jobId"].(string)+":cancel", map[string]any{}, 200)
+		call("DELETE", "/v1/endpoints/billing", nil, 200)
+		call("GET", "/v1/endpoints/billing", nil, 404)
+	})
+}

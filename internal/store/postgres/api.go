@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -237,6 +239,25 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 	}
 	if waiting > 0 {
 		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q has %d jobs not yet delivered; cancel them or let them finish first", name, waiting)
+	}
+	// Read in the same transaction: a source that routed to a deleted
+	// endpoint would make jobs no worker ever claims.
+	rows, err := s.q.ListSources(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("postgres: delete endpoint: %w", err)
+	}
+	var routing []string
+	for _, r := range rows {
+		src, err := toSource(r)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(src.Routes, name) {
+			routing = append(routing, strconv.Quote(src.Name))
+		}
+	}
+	if len(routing) > 0 {
+		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q is routed to by source %s; remove it from their routes first", name, strings.Join(routing, ", "))
 	}
 	n, err := s.q.DeleteEndpoint(ctx, tx, name)
 	if err != nil {

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dispatchd/dispatchd/gen/sqlc/sqlitedb"
@@ -220,6 +223,25 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 	}
 	if waiting > 0 {
 		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q has %d jobs not yet delivered; cancel them or let them finish first", name, waiting)
+	}
+	// Read in the same transaction: a source that routed to a deleted
+	// endpoint would make jobs no worker ever claims.
+	rows, err := s.q.ListSources(ctx, s.ws.on(tx))
+	if err != nil {
+		return fmt.Errorf("sqlite: delete endpoint: %w", err)
+	}
+	var routing []string
+	for _, r := range rows {
+		src, err := toSource(r)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(src.Routes, name) {
+			routing = append(routing, strconv.Quote(src.Name))
+		}
+	}
+	if len(routing) > 0 {
+		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q is routed to by source %s; remove it from their routes first", name, strings.Join(routing, ", "))
 	}
 	n, err := s.q.DeleteEndpoint(ctx, s.ws.on(tx), name)
 	if err != nil {
