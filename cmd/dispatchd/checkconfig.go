@@ -48,6 +48,9 @@ func checkConfig(ctx context.Context, args []string, getenv func(string) string,
 	if _, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile); err != nil {
 		return err
 	}
+	if err := checkBootstrapKey(settings.APIKey); err != nil {
+		return err
+	}
 
 	var problems []string
 	sources := len(file.Sources)

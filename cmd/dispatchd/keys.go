@@ -9,10 +9,12 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/dispatchd/dispatchd/internal/apikey"
 	"github.com/dispatchd/dispatchd/internal/config"
@@ -22,9 +24,12 @@ import (
 const keysUsage = `Usage: dispatchd keys <command> [flags]
 
 Commands:
-  create --name NAME [--default-endpoint EP]   create an API key and print it, once
-  list                                         list the API keys (never the keys themselves)
-  revoke ID                                    revoke an API key, at once
+  create --name NAME [--scope S] [--default-endpoint EP]
+                     create an API key and print it, once; scope admin (default),
+                     dispatch (dispatch jobs and read their state) or read (view only)
+  list               list the API keys (never the keys themselves)
+  revoke ID          revoke an API key, at once
+  generate           print a new random key without storing it, for DISPATCHD_API_KEY
 
 Every command takes --database-url, resolved as serve does: the flag, then
 DISPATCHD_DATABASE_URL, then .env, then sqlite:./data/dispatchd.db; it says
@@ -46,6 +51,8 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		return keysList(ctx, args[1:], getenv, stdout, stderr)
 	case "revoke":
 		return keysRevoke(ctx, args[1:], getenv, stdout, stderr)
+	case "generate":
+		return keysGenerate(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, keysUsage)
 		return nil
@@ -145,8 +152,9 @@ func (fs *keysFlags) openKeys(ctx context.Context, getenv func(string) string, s
 }
 
 func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newKeysFlags("create", "create --name NAME [--default-endpoint EP]", stderr)
+	fs := newKeysFlags("create", "create --name NAME [--scope admin|dispatch|read] [--default-endpoint EP]", stderr)
 	name := fs.String("name", "", "who or what the key is for, e.g. ci or billing-service (required)")
+	scopeFlag := fs.String("scope", "admin", "what the key may do: admin (everything), dispatch (dispatch jobs and read their state) or read (view only)")
 	endpoint := fs.String("default-endpoint", "", "endpoint that Dispatched-compatible /api/jobs/dispatch calls made with the key deliver to (default: the configuration's default_endpoint)")
 	rest, err := fs.parse(args)
 	if err != nil {
@@ -160,8 +168,12 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.New("keys create: --name is required: say who or what the key is for, e.g. --name ci")
 	}
 	// A name is shown in a table: a tab or a newline would break it.
-	if strings.ContainsFunc(*name, unicode.IsControl) {
-		return errors.New("keys create: --name must not contain control characters (tabs, newlines)")
+	if err := apikey.ValidateName(*name); err != nil {
+		return fmt.Errorf("keys create: --name: %v", err)
+	}
+	scope, err := apikey.ParseScope(strings.TrimSpace(*scopeFlag))
+	if err != nil {
+		return fmt.Errorf("keys create: --scope: %v", err)
 	}
 	*endpoint = strings.TrimSpace(*endpoint)
 
@@ -183,11 +195,11 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	plaintext, k := apikey.Generate()
-	k.Name, k.DefaultEndpoint, k.CreatedAt = *name, *endpoint, time.Now()
+	k.Name, k.DefaultEndpoint, k.Scope, k.CreatedAt = *name, *endpoint, scope, time.Now()
 	if err := keys.CreateKey(ctx, k); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Created API key %s (name %q", k.ID, k.Name)
+	fmt.Fprintf(stdout, "Created API key %s (name %q, scope %s", k.ID, k.Name, k.Scope)
 	if k.DefaultEndpoint != "" {
 		fmt.Fprintf(stdout, ", default endpoint %q", k.DefaultEndpoint)
 	}
@@ -220,10 +232,10 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tDEFAULT ENDPOINT\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tPREFIX\tDEFAULT ENDPOINT\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix,
-			orDash(k.DefaultEndpoint), listTime(k.CreatedAt, "-"), listTime(k.LastUsedAt, "never"), listTime(k.RevokedAt, "-"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", listText(k.ID), listText(k.Name), listText(string(k.Scope)), listText(k.Prefix),
+			listText(orDash(k.DefaultEndpoint)), listTime(k.CreatedAt, "-"), listTime(k.LastUsedAt, "never"), listTime(k.RevokedAt, "-"))
 	}
 	return tw.Flush()
 }
@@ -252,6 +264,30 @@ func keysRevoke(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "Revoked API key %s: calls made with it are refused from now on.\n", id)
 	return nil
+}
+
+// keysGenerate prints a new random key without storing it: the way to make
+// a bootstrap key (DISPATCHD_API_KEY), which has no row in the store.
+func keysGenerate(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("keys generate: unexpected argument %q", args[0])
+	}
+	plaintext, _ := apikey.Generate()
+	fmt.Fprintln(stdout, plaintext)
+	return nil
+}
+
+// listText shows s in a listing as it is when it is all printable, else
+// quoted with Go escapes: a name stored before names were checked (or
+// written to the database by hand) must not break the table or send
+// escape sequences to the terminal.
+func listText(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		return r != ' ' && (!unicode.IsGraphic(r) || unicode.In(r, unicode.Cf))
+	}) {
+		return strconv.QuoteToASCII(s)
+	}
+	return s
 }
 
 func orDash(s string) string {

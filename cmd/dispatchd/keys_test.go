@@ -63,7 +63,7 @@ func TestKeysCommand(t *testing.T) {
 			t.Errorf("keys create with an undeclared endpoint: stderr = %q, want a warning", stderr)
 		}
 		// --database-url works as well as the environment.
-		opsKey, opsID, _ := keysCreateOK(t, "", "--database-url", dbURL, "--name", "ops")
+		opsKey, opsID, _ := keysCreateOK(t, "", "--database-url", dbURL, "--name", "ops", "--scope", "read")
 
 		store := openTestStore(t, dbURL)
 		keys := store.(apikey.Store)
@@ -72,11 +72,11 @@ func TestKeysCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the created key does not authenticate: %v", err)
 		}
-		if diff := cmp.Diff(apikey.Principal{KeyID: ciID, Name: "ci", DefaultEndpoint: "orders"}, p); diff != "" {
+		if diff := cmp.Diff(apikey.Principal{KeyID: ciID, Name: "ci", DefaultEndpoint: "orders", Scope: apikey.ScopeAdmin}, p); diff != "" {
 			t.Errorf("principal of the created key (-want +got):\n%s", diff)
 		}
-		if _, err := auth.Authenticate(ctx, "Bearer "+opsKey); err != nil {
-			t.Fatalf("the second key does not authenticate: %v", err)
+		if p, err := auth.Authenticate(ctx, "Bearer "+opsKey); err != nil || p.Scope != apikey.ScopeRead {
+			t.Fatalf("the second key: principal %+v, %v; want scope read", p, err)
 		}
 
 		if out, _, err := keysRun(t, dbURL, "revoke", ciID); err != nil || !strings.Contains(out, "Revoked API key "+ciID) {
@@ -112,9 +112,9 @@ func TestKeysCommand(t *testing.T) {
 		}
 		rfc := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 		want := [][]string{
-			{"ID", "NAME", "PREFIX", "DEFAULT", "ENDPOINT", "CREATED", "LAST", "USED", "REVOKED"},
-			{ciID, "ci", ci.Prefix + "…", "orders", rfc(ci.CreatedAt), rfc(ci.LastUsedAt), rfc(ci.RevokedAt)},
-			{opsID, "ops", ops.Prefix + "…", "-", rfc(ops.CreatedAt), rfc(ops.LastUsedAt), "-"},
+			{"ID", "NAME", "SCOPE", "PREFIX", "DEFAULT", "ENDPOINT", "CREATED", "LAST", "USED", "REVOKED"},
+			{ciID, "ci", "admin", ci.Prefix + "…", "orders", rfc(ci.CreatedAt), rfc(ci.LastUsedAt), rfc(ci.RevokedAt)},
+			{opsID, "ops", "read", ops.Prefix + "…", "-", rfc(ops.CreatedAt), rfc(ops.LastUsedAt), "-"},
 		}
 		if diff := cmp.Diff(want, fields(out)); diff != "" {
 			t.Errorf("keys list (-want +got):\n%s\noutput:\n%s", diff, out)
@@ -131,6 +131,42 @@ func fields(out string) [][]string {
 	return rows
 }
 
+// TestKeysListEscapes: a name stored before names were checked (here
+// written straight to the store) is printed escaped, on one line.
+func TestKeysListEscapes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dbURL string) {
+		_, k := apikey.Generate()
+		k.Name, k.CreatedAt = "evil\n\x1b[31mID\tNAME", time.Now()
+		if err := openTestStore(t, dbURL).(apikey.Store).CreateKey(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := keysRun(t, dbURL, "list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(out, "\n") != 2 || strings.ContainsAny(out, "\x1b\t") {
+			t.Errorf("keys list printed the raw name:\n%q", out)
+		}
+		if !strings.Contains(out, `"evil\n\x1b[31mID\tNAME"`) {
+			t.Errorf("keys list does not show the name escaped:\n%s", out)
+		}
+	})
+}
+
+// TestKeysGenerate: the printed key is accepted as a bootstrap key and is
+// new each time.
+func TestKeysGenerate(t *testing.T) {
+	a, _, err := keysRun(t, "", "generate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := keysRun(t, "", "generate")
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if err := apikey.CheckBootstrap(a); err != nil || a == b {
+		t.Errorf("keys generate printed %q then %q (%v); want two different valid keys", a, b, err)
+	}
+}
+
 func TestKeysCommandErrors(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, dbURL string) {
 		out, _, err := keysRun(t, dbURL, "list")
@@ -138,7 +174,7 @@ func TestKeysCommandErrors(t *testing.T) {
 			t.Errorf("keys list on an empty store = %q, %v; want a line saying there are none", out, err)
 		}
 		_, id, _ := keysCreateOK(t, dbURL, "--name", "x")
-		if out, _, err := keysRun(t, dbURL, "list"); err != nil || len(fields(out)) != 2 || !slices.Equal(fields(out)[1][3:], []string{"-", fields(out)[1][4], "never", "-"}) {
+		if out, _, err := keysRun(t, dbURL, "list"); err != nil || len(fields(out)) != 2 || !slices.Equal(fields(out)[1][4:], []string{"-", fields(out)[1][5], "never", "-"}) {
 			t.Errorf("keys list of a key never used = %q, %v; want one row, default endpoint -, last used never, revoked -", out, err)
 		}
 		// Revoking twice is not an error, and flags may follow the id.
@@ -158,6 +194,10 @@ func TestKeysCommandErrors(t *testing.T) {
 			{"create without name", []string{"create"}, "--name is required"},
 			{"create with blank name", []string{"create", "--name", "  "}, "--name is required"},
 			{"create with a tab in the name", []string{"create", "--name", "a\tb"}, "control characters"},
+			{"create with a name too long", []string{"create", "--name", strings.Repeat("n", 101)}, "at most 100"},
+			{"create with an escape in the name", []string{"create", "--name", "\x1b[2Jx"}, "control"},
+			{"create with an unknown scope", []string{"create", "--name", "x", "--scope", "write"}, "admin, dispatch or read"},
+			{"generate with an argument", []string{"generate", "x"}, `unexpected argument "x"`},
 			{"create with an argument", []string{"create", "--name", "x", "extra"}, `unexpected argument "extra"`},
 			{"list with an argument", []string{"list", "all"}, `unexpected argument "all"`},
 			{"revoke without id", []string{"revoke"}, "give the id of one key"},

@@ -224,6 +224,19 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	return settings, file, nil
 }
 
+// checkBootstrapKey refuses a bootstrap key (DISPATCHD_API_KEY) without
+// the shape and entropy of a generated key: one typed by hand is
+// guessable. Empty is no bootstrap key.
+func checkBootstrapKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	if err := apikey.CheckBootstrap(key); err != nil {
+		return fmt.Errorf("DISPATCHD_API_KEY: %w", err)
+	}
+	return nil
+}
+
 func newLogger(w io.Writer, s config.Settings) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(s.LogLevel)) // validated by config.Parse
@@ -338,6 +351,9 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	registry.MustRegister(metrics.NewQueueCollector(store, time.Now))
 	ingestServer := ingest.NewServer(store, sources, time.Now, log, tel.TracerProvider, m)
 
+	if err := checkBootstrapKey(settings.APIKey); err != nil {
+		return err
+	}
 	authn := apikey.NewAuthenticator(store, settings.APIKey, time.Now)
 	// One HTTP client for deliveries and test sends, behind the SSRF guard.
 	guard := ssrf.New(settings.AllowPrivateNetworks)

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dispatchd/dispatchd/internal/apikey"
 )
 
 // Where `make e2e-jaeger` runs Jaeger (tools/jaeger/config.yaml).
@@ -265,7 +267,8 @@ endpoints:
 		t.Fatal(err)
 	}
 
-	svc := &service{apiKey: "disp_k1_e2e" + randomHex(16), logs: &logSink{addr: make(chan string, 1)}}
+	bootstrap, _ := apikey.Generate()
+	svc := &service{apiKey: bootstrap, logs: &logSink{addr: make(chan string, 1)}}
 	// Should the test time out (and panic before its cleanups), the child is
 	// still stopped: interrupted shortly before the deadline, killed 5 s later.
 	// (Not t.Context(): that ends before the cleanup below, which stops the

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/job"
 )
 
@@ -45,35 +47,45 @@ func dur(d time.Duration) *durationpb.Duration {
 	return durationpb.New(d)
 }
 
-// payloadValue shows a stored payload as JSON; one that is not JSON (a
-// webhook accepted as opaque bytes) shows as a string.
-func payloadValue(p []byte) *structpb.Value {
-	var v any
-	if json.Unmarshal(p, &v) == nil {
-		if pv, err := structpb.NewValue(v); err == nil {
-			return pv
+// payloadValue shows a stored payload by the rule of deliveries: a JSON
+// payload as its JSON; any other (a webhook accepted as opaque bytes, not
+// necessarily UTF-8) as a base64 string, with encoding "base64" — a proto
+// string must be valid UTF-8, and one such payload would otherwise fail
+// every response that holds it.
+func payloadValue(p []byte) (v *structpb.Value, encoding string) {
+	if len(p) == 0 {
+		return structpb.NewNullValue(), ""
+	}
+	if delivery.IsJSONPayload(p) {
+		var doc any
+		if json.Unmarshal(p, &doc) == nil {
+			if pv, err := structpb.NewValue(doc); err == nil {
+				return pv, ""
+			}
 		}
 	}
-	return structpb.NewStringValue(string(p))
+	return structpb.NewStringValue(base64.StdEncoding.EncodeToString(p)), delivery.EncodingBase64
 }
 
 func jobToProto(j job.Job) *dispatchdv1.Job {
+	payload, encoding := payloadValue(j.Payload)
 	return &dispatchdv1.Job{
-		JobId:          j.ID,
-		Endpoint:       j.Endpoint,
-		EventId:        j.EventID,
-		Source:         j.Source,
-		State:          stateToProto[j.State],
-		Payload:        payloadValue(j.Payload),
-		Attempts:       int32(j.Attempts),
-		RunAt:          ts(j.RunAt),
-		CreatedAt:      ts(j.CreatedAt),
-		UpdatedAt:      ts(j.UpdatedAt),
-		FinishedAt:     ts(j.FinishedAt),
-		LastError:      j.LastError,
-		IdempotencyKey: j.IdempotencyKey,
-		CoalesceKey:    j.CoalesceKey,
-		OrderingKey:    j.OrderingKey,
+		JobId:           j.ID,
+		Endpoint:        j.Endpoint,
+		EventId:         j.EventID,
+		Source:          j.Source,
+		State:           stateToProto[j.State],
+		Payload:         payload,
+		PayloadEncoding: encoding,
+		Attempts:        int32(j.Attempts),
+		RunAt:           ts(j.RunAt),
+		CreatedAt:       ts(j.CreatedAt),
+		UpdatedAt:       ts(j.UpdatedAt),
+		FinishedAt:      ts(j.FinishedAt),
+		LastError:       j.LastError,
+		IdempotencyKey:  j.IdempotencyKey,
+		CoalesceKey:     j.CoalesceKey,
+		OrderingKey:     j.OrderingKey,
 	}
 }
 

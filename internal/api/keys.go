@@ -32,6 +32,7 @@ func keyToProto(k apikey.Key) *dispatchdv1.ApiKey {
 		Name:            k.Name,
 		Prefix:          k.Prefix,
 		DefaultEndpoint: k.DefaultEndpoint,
+		Scope:           string(k.Scope),
 		CreatedAt:       ts(k.CreatedAt),
 		LastUsedAt:      ts(k.LastUsedAt),
 		RevokedAt:       ts(k.RevokedAt),
@@ -40,8 +41,12 @@ func keyToProto(k apikey.Key) *dispatchdv1.ApiKey {
 
 // CreateKey implements dispatchdv1.KeyServiceServer.
 func (s *KeyServer) CreateKey(ctx context.Context, req *dispatchdv1.CreateKeyRequest) (*dispatchdv1.CreateKeyResponse, error) {
-	if req.GetName() == "" {
-		return nil, rpcerr.Status(invalid("name", "required: say whose or what the key is"))
+	if err := apikey.ValidateName(req.GetName()); err != nil {
+		return nil, rpcerr.Status(invalid("name", "%v", err))
+	}
+	scope, err := apikey.ParseScope(req.GetScope())
+	if err != nil {
+		return nil, rpcerr.Status(invalid("scope", "%v", err))
 	}
 	if ep := req.GetDefaultEndpoint(); ep != "" {
 		if _, err := s.store.GetEndpoint(ctx, ep); err != nil {
@@ -52,7 +57,7 @@ func (s *KeyServer) CreateKey(ctx context.Context, req *dispatchdv1.CreateKeyReq
 		}
 	}
 	plaintext, k := apikey.Generate()
-	k.Name, k.DefaultEndpoint, k.CreatedAt = req.GetName(), req.GetDefaultEndpoint(), s.now()
+	k.Name, k.DefaultEndpoint, k.Scope, k.CreatedAt = req.GetName(), req.GetDefaultEndpoint(), scope, s.now()
 	if err := s.keys.CreateKey(ctx, k); err != nil {
 		return nil, fail(ctx, s.log, "CreateKey", err)
 	}

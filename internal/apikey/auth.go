@@ -25,6 +25,8 @@ type Principal struct {
 	// DefaultEndpoint is the key's endpoint for Dispatched-compatible
 	// dispatches; empty for the configuration's default_endpoint.
 	DefaultEndpoint string
+	// Scope is what the caller may do.
+	Scope Scope
 }
 
 type principalKey struct{}
@@ -54,16 +56,19 @@ type Authenticator struct {
 	// entry per key used since the process started: a few hundred bytes
 	// per key.
 	touched map[string]time.Time
+
+	// failures limits failed authentications per client address.
+	failures *failureLimiter
 }
 
 // NewAuthenticator returns an Authenticator of the keys in store and, if
 // bootstrap is not empty, of the bootstrap key. now is the clock that
 // last-use times are read from.
 //
-// The bootstrap key is compared as given: a key the operator made up is
-// accepted even if it lacks the checksum of generated keys.
+// The bootstrap key is compared as given; the caller checks it with
+// CheckBootstrap first. It has scope admin.
 func NewAuthenticator(store Store, bootstrap string, now func() time.Time) *Authenticator {
-	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}}
+	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}, failures: newFailureLimiter()}
 	if bootstrap != "" {
 		a.bootstrap = Hash(bootstrap)
 	}
@@ -82,7 +87,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	}
 	hash := Hash(key)
 	if a.bootstrap != nil && subtle.ConstantTimeCompare(hash, a.bootstrap) == 1 {
-		return Principal{KeyID: BootstrapKeyID}, nil
+		return Principal{KeyID: BootstrapKeyID, Scope: ScopeAdmin}, nil
 	}
 	prefix, err := Parse(key)
 	if err != nil {
@@ -108,7 +113,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Principal{}, job.Errorf(job.CodeUnauthenticated, "the API key is revoked; ask for a new one")
 	}
 	a.touch(ctx, k.ID)
-	return Principal{KeyID: k.ID, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint}, nil
+	return Principal{KeyID: k.ID, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, Scope: k.Scope}, nil
 }
 
 var (

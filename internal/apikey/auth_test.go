@@ -47,7 +47,7 @@ type testBundle struct {
 	clock *clock
 }
 
-const bootstrapKey = "disp_k1_bootstrapchosenbyanoperator" // not checksummed: an operator made it up
+const bootstrapKey = "disp_k1_HKOx1VN7vyGLAXXf6st72l7iGKgHKryC1i4F8a" // made with dispatchd keys generate
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
@@ -84,7 +84,7 @@ func TestAuthenticate(t *testing.T) {
 	// not it: only the hash can tell.
 	sibling := keyWithRandom(key[8:16] + strings.Repeat("z", 24))
 	unknownKey, _ := apikey.Generate()
-	good := apikey.Principal{KeyID: k.ID, Name: "ci", DefaultEndpoint: "orders"}
+	good := apikey.Principal{KeyID: k.ID, Name: "ci", DefaultEndpoint: "orders", Scope: apikey.ScopeAdmin}
 
 	tests := []struct {
 		name    string
@@ -96,7 +96,7 @@ func TestAuthenticate(t *testing.T) {
 		{"scheme in lower case", "bearer " + key, good, ""},
 		{"scheme in upper case", "BEARER " + key, good, ""},
 		{"spaces around", "  Bearer   " + key + " ", good, ""},
-		{"bootstrap", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID}, ""},
+		{"bootstrap", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin}, ""},
 		{"missing header", "", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"blank header", "   ", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"scheme without key", "Bearer", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},

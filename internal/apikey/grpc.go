@@ -31,16 +31,18 @@ func Exempt(fullMethod string) bool {
 }
 
 // UnaryServerInterceptor authenticates every unary call but those exempt
-// reports (nil: none) with the "authorization" metadata, and gives the
-// handler a context that carries the Principal. A refused call ends with
-// the status rpcerr.Status makes of the error (Unauthenticated, with an
-// ErrorInfo reason).
+// reports (nil: none) with the "authorization" metadata, checks that the
+// key's scope may call the method (Authorize), and gives the handler a
+// context that carries the Principal. A refused call ends with the status
+// rpcerr.Status makes of the error (Unauthenticated, PermissionDenied, or
+// ResourceExhausted after too many failures from the client's address,
+// with an ErrorInfo reason).
 func UnaryServerInterceptor(a *Authenticator, exempt func(fullMethod string) bool) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if exempt != nil && exempt(info.FullMethod) {
 			return handler(ctx, req)
 		}
-		ctx, err := a.authenticateIncoming(ctx)
+		ctx, err := a.authenticateIncoming(ctx, info.FullMethod)
 		if err != nil {
 			return nil, rpcerr.Status(err)
 		}
@@ -54,7 +56,7 @@ func StreamServerInterceptor(a *Authenticator, exempt func(fullMethod string) bo
 		if exempt != nil && exempt(info.FullMethod) {
 			return handler(srv, ss)
 		}
-		ctx, err := a.authenticateIncoming(ss.Context())
+		ctx, err := a.authenticateIncoming(ss.Context(), info.FullMethod)
 		if err != nil {
 			return rpcerr.Status(err)
 		}
@@ -63,18 +65,21 @@ func StreamServerInterceptor(a *Authenticator, exempt func(fullMethod string) bo
 }
 
 // authenticateIncoming authenticates the first "authorization" value of
-// the call's metadata. The first one is the request's own header when the
-// call comes through grpc-gateway, which puts it ahead of any forwarded
-// Grpc-Metadata-Authorization.
-func (a *Authenticator) authenticateIncoming(ctx context.Context) (context.Context, error) {
+// the call's metadata and authorizes the call of fullMethod. The first one
+// is the request's own header when the call comes through grpc-gateway,
+// which puts it ahead of any forwarded Grpc-Metadata-Authorization.
+func (a *Authenticator) authenticateIncoming(ctx context.Context, fullMethod string) (context.Context, error) {
 	var header string
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get("authorization"); len(v) > 0 {
 			header = v[0]
 		}
 	}
-	p, err := a.Authenticate(ctx, header)
+	p, err := a.authenticateFrom(ctx, clientAddress(ctx), header)
 	if err != nil {
+		return nil, err
+	}
+	if err := Authorize(p.Scope, fullMethod); err != nil {
 		return nil, err
 	}
 	return NewContext(ctx, p), nil

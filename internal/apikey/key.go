@@ -35,9 +35,26 @@ type Store = job.KeyStore
 var ErrMalformed = errors.New("the API key is malformed")
 
 // Generate returns a new random key and what to store of it: its ID (time
-// ordered), Prefix and Hash. The caller sets the other fields. The
-// plaintext is to be shown once to the person who asked for it.
+// ordered), Prefix, Hash and Scope (ScopeAdmin). The caller sets the other
+// fields. The plaintext is to be shown once to the person who asked for it.
 func Generate() (plaintext string, k Key) {
+	random := generateRandom()
+	// A draw that looks made up is drawn again (about one in 10^8), so that
+	// every generated key passes CheckBootstrap.
+	for !varied(random) {
+		random = generateRandom()
+	}
+	plaintext = KeyPrefix + string(random) + checksum(random)
+	return plaintext, Key{
+		ID:     job.NewID("key", time.Now()),
+		Prefix: plaintext[:len(KeyPrefix)+lookupLen],
+		Hash:   Hash(plaintext),
+		Scope:  ScopeAdmin,
+	}
+}
+
+// generateRandom returns randomLen uniformly random base62 characters.
+func generateRandom() []byte {
 	random := make([]byte, 0, randomLen)
 	var buf [64]byte
 	for len(random) < randomLen {
@@ -50,12 +67,40 @@ func Generate() (plaintext string, k Key) {
 			}
 		}
 	}
-	plaintext = KeyPrefix + string(random) + checksum(random)
-	return plaintext, Key{
-		ID:     job.NewID("key", time.Now()),
-		Prefix: plaintext[:len(KeyPrefix)+lookupLen],
-		Hash:   Hash(plaintext),
+	return random
+}
+
+// minDistinct is how many different characters the random part of a
+// bootstrap key must have. 32 random base62 characters have about 25;
+// fewer than 12 happens about once in 10^8 draws, and is what a key typed
+// by hand ("disp_k1_aaaa…", "…0123456789…") looks like.
+const minDistinct = 12
+
+// varied reports whether random has at least minDistinct distinct
+// characters.
+func varied(random []byte) bool {
+	var seen [256]bool
+	n := 0
+	for _, c := range random {
+		if !seen[c] {
+			seen[c] = true
+			n++
+		}
 	}
+	return n >= minDistinct
+}
+
+// CheckBootstrap checks that s has the shape and entropy of a generated
+// key, as the bootstrap key must: a key made up by hand is guessable. The
+// error says how to make one and never contains s.
+func CheckBootstrap(s string) error {
+	if _, err := Parse(s); err != nil {
+		return fmt.Errorf("%w; make one with \"dispatchd keys generate\"", err)
+	}
+	if !varied([]byte(s[len(KeyPrefix) : len(KeyPrefix)+randomLen])) {
+		return fmt.Errorf("%w (too few different characters to be random); make one with \"dispatchd keys generate\"", ErrMalformed)
+	}
+	return nil
 }
 
 // Parse checks that s is a well-formed key with a valid checksum and

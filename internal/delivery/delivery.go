@@ -105,6 +105,10 @@ type Record struct {
 	// caller guarantees it (an invalid one fails the delivery as
 	// "bad_request"). Empty is sent as null.
 	Payload json.RawMessage
+	// PayloadEncoding is empty for a JSON payload, or EncodingBase64 when
+	// Payload is a JSON string of the job's bytes in base64; the envelope
+	// then says "payloadEncoding":"base64". RecordFor chooses.
+	PayloadEncoding string
 }
 
 // Request is one POST: a single record, or a bulk batch.
@@ -625,6 +629,10 @@ func appendEnvelope(b []byte, rec Record) []byte {
 	b = strconv.AppendInt(b, int64(rec.AttemptNumber), 10)
 	b = append(b, `,"attemptNumber":`...)
 	b = strconv.AppendInt(b, int64(rec.AttemptNumber), 10)
+	if rec.PayloadEncoding != "" {
+		b = append(b, `,"payloadEncoding":`...)
+		b = appendString(b, rec.PayloadEncoding)
+	}
 	b = append(b, `,"payload":`...)
 	if len(rec.Payload) == 0 {
 		b = append(b, "null"...)

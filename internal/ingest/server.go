@@ -128,16 +128,6 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 			RetryAfter: pausedRetryAfter,
 		}
 	}
-	if limit {
-		if ok, wait := src.allow(now); !ok {
-			secs := int(math.Ceil(wait.Seconds()))
-			return job.NewEvent{}, &job.Error{
-				Code:       job.CodeRateLimited,
-				Message:    fmt.Sprintf("source %q is over its rate limit; retry in %d s", src.Name, secs),
-				RetryAfter: time.Duration(secs) * time.Second,
-			}
-		}
-	}
 	body := req.GetBody()
 	if int64(len(body)) > src.MaxBodyBytes {
 		return job.NewEvent{}, job.Errorf(job.CodePayloadTooLarge, "the body is %d bytes; source %q accepts at most %d", len(body), src.Name, src.MaxBodyBytes)
@@ -148,6 +138,19 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 	header := toHeader(req.GetHeaders())
 	if err := s.verify(ctx, src, header, body, now); err != nil {
 		return job.NewEvent{}, &job.Error{Code: job.CodeUnauthenticated, Message: err.Error()}
+	}
+	// The source's budget is spent only by requests that prove they come
+	// from its sender: charged before verification, anyone who knows the
+	// source's name could keep it at 429 for the real provider.
+	if limit {
+		if ok, wait := src.allow(now); !ok {
+			secs := int(math.Ceil(wait.Seconds()))
+			return job.NewEvent{}, &job.Error{
+				Code:       job.CodeRateLimited,
+				Message:    fmt.Sprintf("source %q is over its rate limit; retry in %d s", src.Name, secs),
+				RetryAfter: time.Duration(secs) * time.Second,
+			}
+		}
 	}
 
 	mt, err := mediaType(header.Get("Content-Type"))

@@ -19,12 +19,31 @@ type APIKey struct {
 	// /api/jobs/dispatch calls made with this key deliver to; empty for the
 	// configuration's default_endpoint.
 	DefaultEndpoint string
+	// Scope is what the key may do (internal/apikey's table says which
+	// methods each scope may call).
+	Scope Scope
 	// Hash is the SHA-256 of the key.
 	Hash       []byte
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero: never used
 	RevokedAt  time.Time // zero: not revoked
 }
+
+// Scope is what an API key may do.
+type Scope string
+
+// The scopes. A key has exactly one.
+const (
+	// ScopeAdmin may call every method: the default, and the bootstrap
+	// key's.
+	ScopeAdmin Scope = "admin"
+	// ScopeDispatch may dispatch jobs and read their state: what a service
+	// that only calls /api/jobs/dispatch or JobService.DispatchJob needs.
+	ScopeDispatch Scope = "dispatch"
+	// ScopeRead may view (jobs, attempts, endpoints, sources, keys) and
+	// change nothing.
+	ScopeRead Scope = "read"
+)
 
 // KeyStore persists API keys. The store implements it.
 type KeyStore interface {

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dispatchd/dispatchd/internal/job"
@@ -169,6 +172,25 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 	}
 	if waiting > 0 {
 		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q has %d jobs not yet delivered; cancel them or let them finish first", name, waiting)
+	}
+	// Read in the same transaction: a source that routed to a deleted
+	// endpoint would make jobs no worker ever claims.
+	rows, err := tx.ListSources(ctx)
+	if err != nil {
+		return s.wrap("delete endpoint", err)
+	}
+	var routing []string
+	for _, r := range rows {
+		src, err := s.toSource(r)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(src.Routes, name) {
+			routing = append(routing, strconv.Quote(src.Name))
+		}
+	}
+	if len(routing) > 0 {
+		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q is routed to by source %s; remove it from their routes first", name, strings.Join(routing, ", "))
 	}
 	n, err := tx.DeleteEndpoint(ctx, name)
 	if err != nil {

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -294,7 +293,7 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 	started := o.Now()
 	for i, j := range jobs {
 		attemptIDs[i] = job.NewID("att", started)
-		records[i] = delivery.Record{JobID: j.ID, AttemptID: attemptIDs[i], AttemptNumber: j.Attempts, Payload: payloadJSON(j.Payload)}
+		records[i] = delivery.RecordFor(j.ID, attemptIDs[i], j.Attempts, j.Payload)
 	}
 	res := o.Client.Deliver(dctx, delivery.Request{
 		Endpoint:    delivery.EndpointFromSpec(ep.EndpointSpec, o.Now()),
@@ -520,17 +519,6 @@ func (r *runner) disable(ctx context.Context, ep job.Endpoint, reason string, no
 		o.Notifier.EndpointDisabled(ep.Name, reason)
 	}
 	r.w.requestReload()
-}
-
-// payloadJSON returns a job's payload as JSON for the envelope: a JSON
-// payload as it is, anything else (a webhook accepted as opaque bytes) as a
-// JSON string.
-func payloadJSON(p []byte) json.RawMessage {
-	if json.Valid(p) {
-		return p
-	}
-	b, _ := json.Marshal(string(p)) // a string always marshals
-	return b
 }
 
 // earlierAttempts records the tries of one attempt that got 401 and were

@@ -176,7 +176,10 @@ type Job struct {
 	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
 	// Output only.
 	State JobState `protobuf:"varint,5,opt,name=state,proto3,enum=dispatchd.v1.JobState" json:"state,omitempty"`
-	// The JSON payload delivered as "payload".
+	// The payload delivered as "payload": the JSON as stored; or, for a
+	// payload that is not JSON (a webhook a source accepted as opaque
+	// bytes), a string of its bytes in standard base64, with
+	// payload_encoding "base64".
 	Payload *structpb.Value `protobuf:"bytes,6,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Output only. Attempts started so far.
 	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
@@ -193,8 +196,12 @@ type Job struct {
 	IdempotencyKey string `protobuf:"bytes,13,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	CoalesceKey    string `protobuf:"bytes,14,opt,name=coalesce_key,json=coalesceKey,proto3" json:"coalesce_key,omitempty"`
 	OrderingKey    string `protobuf:"bytes,15,opt,name=ordering_key,json=orderingKey,proto3" json:"ordering_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Output only. Empty when payload is the JSON itself; "base64" when it
+	// is a base64 string of bytes that are not JSON (as in the delivery's
+	// "payloadEncoding").
+	PayloadEncoding string `protobuf:"bytes,16,opt,name=payload_encoding,json=payloadEncoding,proto3" json:"payload_encoding,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -328,6 +335,13 @@ func (x *Job) GetCoalesceKey() string {
 func (x *Job) GetOrderingKey() string {
 	if x != nil {
 		return x.OrderingKey
+	}
+	return ""
+}
+
+func (x *Job) GetPayloadEncoding() string {
+	if x != nil {
+		return x.PayloadEncoding
 	}
 	return ""
 }
@@ -1606,7 +1620,7 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x06preset\x18\x01 \x01(\tR\x06preset\x125\n" +
 	"\bschedule\x18\x02 \x03(\v2\x19.google.protobuf.DurationR\bschedule\x12\x1f\n" +
 	"\vmax_retries\x18\x03 \x01(\x05R\n" +
-	"maxRetries\"\xdb\x04\n" +
+	"maxRetries\"\x86\x05\n" +
 	"\x03Job\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x19\n" +
@@ -1627,7 +1641,8 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"last_error\x18\f \x01(\tR\tlastError\x12'\n" +
 	"\x0fidempotency_key\x18\r \x01(\tR\x0eidempotencyKey\x12!\n" +
 	"\fcoalesce_key\x18\x0e \x01(\tR\vcoalesceKey\x12!\n" +
-	"\fordering_key\x18\x0f \x01(\tR\vorderingKey\"\xe6\x02\n" +
+	"\fordering_key\x18\x0f \x01(\tR\vorderingKey\x12)\n" +
+	"\x10payload_encoding\x18\x10 \x01(\tR\x0fpayloadEncoding\"\xe6\x02\n" +
 	"\x12DispatchJobRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x120\n" +
 	"\apayload\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\apayload\x12'\n" +

@@ -35,8 +35,11 @@ type ApiKey struct {
 	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	LastUsedAt      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
 	RevokedAt       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What the key may do: "admin" (everything), "dispatch" (dispatch jobs
+	// and read their state) or "read" (view only).
+	Scope         string `protobuf:"bytes,8,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
@@ -118,15 +121,25 @@ func (x *ApiKey) GetRevokedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ApiKey) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
 // CreateKeyRequest creates a key.
 type CreateKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required. What the key is for.
+	// Required. What the key is for: at most 100 characters, no control
+	// characters.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. An endpoint name.
 	DefaultEndpoint string `protobuf:"bytes,2,opt,name=default_endpoint,json=defaultEndpoint,proto3" json:"default_endpoint,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Optional. "admin" (the default), "dispatch" or "read".
+	Scope         string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
@@ -169,6 +182,13 @@ func (x *CreateKeyRequest) GetName() string {
 func (x *CreateKeyRequest) GetDefaultEndpoint() string {
 	if x != nil {
 		return x.DefaultEndpoint
+	}
+	return ""
+}
+
+func (x *CreateKeyRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
 	}
 	return ""
 }
@@ -403,7 +423,7 @@ var File_dispatchd_v1_key_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\n" +
-	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x02\n" +
+	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n" +
 	"\x06ApiKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -414,10 +434,12 @@ const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\flast_used_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastUsedAt\x129\n" +
 	"\n" +
-	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"Q\n" +
+	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x14\n" +
+	"\x05scope\x18\b \x01(\tR\x05scope\"g\n" +
 	"\x10CreateKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
-	"\x10default_endpoint\x18\x02 \x01(\tR\x0fdefaultEndpoint\"T\n" +
+	"\x10default_endpoint\x18\x02 \x01(\tR\x0fdefaultEndpoint\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\"T\n" +
 	"\x11CreateKeyResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
 	"\aapi_key\x18\x02 \x01(\v2\x14.dispatchd.v1.ApiKeyR\x06apiKey\"\x11\n" +

@@ -11,7 +11,7 @@ import (
 )
 
 const getKeyByPrefix = `-- name: GetKeyByPrefix :one
-SELECT id, prefix, hash, name, default_endpoint, created_at, last_used_at, revoked_at FROM api_keys WHERE prefix = $1
+SELECT id, prefix, hash, name, default_endpoint, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE prefix = $1
 `
 
 func (q *Queries) GetKeyByPrefix(ctx context.Context, db DBTX, prefix string) (ApiKey, error) {
@@ -26,14 +26,15 @@ func (q *Queries) GetKeyByPrefix(ctx context.Context, db DBTX, prefix string) (A
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scope,
 	)
 	return i, err
 }
 
 const insertKey = `-- name: InsertKey :exec
 
-INSERT INTO api_keys (id, prefix, hash, name, default_endpoint, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO api_keys (id, prefix, hash, name, default_endpoint, scope, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 `
 
 type InsertKeyParams struct {
@@ -42,6 +43,7 @@ type InsertKeyParams struct {
 	Hash            []byte
 	Name            string
 	DefaultEndpoint string
+	Scope           string
 	CreatedAt       time.Time
 }
 
@@ -54,13 +56,14 @@ func (q *Queries) InsertKey(ctx context.Context, db DBTX, arg InsertKeyParams) e
 		arg.Hash,
 		arg.Name,
 		arg.DefaultEndpoint,
+		arg.Scope,
 		arg.CreatedAt,
 	)
 	return err
 }
 
 const listKeys = `-- name: ListKeys :many
-SELECT id, prefix, hash, name, default_endpoint, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id
+SELECT id, prefix, hash, name, default_endpoint, created_at, last_used_at, revoked_at, scope FROM api_keys ORDER BY created_at, id
 `
 
 func (q *Queries) ListKeys(ctx context.Context, db DBTX) ([]ApiKey, error) {
@@ -81,6 +84,7 @@ func (q *Queries) ListKeys(ctx context.Context, db DBTX) ([]ApiKey, error) {
 			&i.CreatedAt,
 			&i.LastUsedAt,
 			&i.RevokedAt,
+			&i.Scope,
 		); err != nil {
 			return nil, err
 		}

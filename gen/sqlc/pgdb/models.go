@@ -17,6 +17,7 @@ type ApiKey struct {
 	CreatedAt       time.Time
 	LastUsedAt      *time.Time
 	RevokedAt       *time.Time
+	Scope           string
 }
 
 type Attempt struct {

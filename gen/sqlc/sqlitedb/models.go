@@ -13,6 +13,7 @@ type ApiKey struct {
 	CreatedAt       int64
 	LastUsedAt      *int64
 	RevokedAt       *int64
+	Scope           string
 }
 
 type Attempt struct {

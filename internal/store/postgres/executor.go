@@ -401,7 +401,7 @@ func (e *executor) PruneEvents(ctx context.Context, receivedBefore time.Time, ma
 
 func (e *executor) InsertKey(ctx context.Context, k job.APIKey) error {
 	return e.q.InsertKey(ctx, e.db, pgdb.InsertKeyParams{
-		ID: k.ID, Prefix: k.Prefix, Hash: k.Hash, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, CreatedAt: k.CreatedAt,
+		ID: k.ID, Prefix: k.Prefix, Hash: k.Hash, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, Scope: string(k.Scope), CreatedAt: k.CreatedAt,
 	})
 }
 
@@ -429,7 +429,7 @@ func (e *executor) TouchKey(ctx context.Context, id string, now time.Time) error
 
 func toKey(r pgdb.ApiKey) job.APIKey {
 	return job.APIKey{
-		ID: r.ID, Prefix: r.Prefix, Name: r.Name, DefaultEndpoint: r.DefaultEndpoint, Hash: r.Hash,
+		ID: r.ID, Prefix: r.Prefix, Name: r.Name, DefaultEndpoint: r.DefaultEndpoint, Scope: job.Scope(r.Scope), Hash: r.Hash,
 		CreatedAt: r.CreatedAt.UTC(), LastUsedAt: derefTime(r.LastUsedAt), RevokedAt: derefTime(r.RevokedAt),
 	}
 }

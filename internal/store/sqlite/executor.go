@@ -379,7 +379,7 @@ func (e *executor) PruneEvents(ctx context.Context, receivedBefore time.Time, ma
 
 func (e *executor) InsertKey(ctx context.Context, k job.APIKey) error {
 	return e.q.InsertKey(ctx, e.db, sqlitedb.InsertKeyParams{
-		ID: k.ID, Prefix: k.Prefix, Hash: k.Hash, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, CreatedAt: micros(k.CreatedAt),
+		ID: k.ID, Prefix: k.Prefix, Hash: k.Hash, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, Scope: string(k.Scope), CreatedAt: micros(k.CreatedAt),
 	})
 }
 
@@ -407,7 +407,7 @@ func (e *executor) TouchKey(ctx context.Context, id string, now time.Time) error
 
 func toKey(r sqlitedb.ApiKey) job.APIKey {
 	return job.APIKey{
-		ID: r.ID, Prefix: r.Prefix, Name: r.Name, DefaultEndpoint: r.DefaultEndpoint, Hash: r.Hash,
+		ID: r.ID, Prefix: r.Prefix, Name: r.Name, DefaultEndpoint: r.DefaultEndpoint, Scope: job.Scope(r.Scope), Hash: r.Hash,
 		CreatedAt: fromMicros(r.CreatedAt), LastUsedAt: fromNullMicros(r.LastUsedAt), RevokedAt: fromNullMicros(r.RevokedAt),
 	}
 }

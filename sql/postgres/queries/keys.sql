@@ -2,8 +2,8 @@
 -- them sqlc would type it after the nullable column.
 
 -- name: InsertKey :exec
-INSERT INTO api_keys (id, prefix, hash, name, default_endpoint, created_at)
-VALUES (@id, @prefix, @hash, @name, @default_endpoint, @created_at);
+INSERT INTO api_keys (id, prefix, hash, name, default_endpoint, scope, created_at)
+VALUES (@id, @prefix, @hash, @name, @default_endpoint, @scope, @created_at);
 
 -- name: GetKeyByPrefix :one
 SELECT * FROM api_keys WHERE prefix = @prefix;
