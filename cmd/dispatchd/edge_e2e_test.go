@@ -561,8 +561,8 @@ func procStatus(t *testing.T, pid int, field string) int64 {
 // none may cost more than its route's cap: 10 KiB for a webhook (the
 // sources' default limit), nothing at all for an unauthenticated API call.
 // The bound asserted is N × 10 KiB + 64 MiB of peak RSS (VmHWM) over the
-// RSS before; without the caps the first spelling alone grew the process
-// by more than a GiB.
+// RSS before; without the caps, 9 such requests of 64 MiB grew the
+// process by 1.1 GiB.
 func TestHostileRequestsMemoryBound(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("needs /proc")
