@@ -120,7 +120,10 @@ func TestREADMEMetricsExistFromStart(t *testing.T) {
 	if len(names) < 10 {
 		t.Fatalf("found only %v in README's metrics", names)
 	}
-	svc := startService(t, map[string]string{"DISPATCHD_ROLES": "gateway,ingest,worker"}, `
+	svc := startService(t, map[string]string{
+		"DISPATCHD_ROLES":        "gateway,ingest,worker",
+		"DISPATCHD_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "d.db"),
+	}, `
 sources:
   - name: a
     verify: {scheme: none}

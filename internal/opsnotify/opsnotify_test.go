@@ -88,7 +88,11 @@ func TestCountsOutcomes(t *testing.T) {
 	if n := calls.Load(); n != attempts {
 		t.Errorf("%d attempts, want %d", n, attempts)
 	}
-	if n, err := testutil.GatherAndCount(reg, "dispatchd_operational_webhooks_total"); err != nil || n != 1 {
-		t.Errorf("registered series = %d, %v", n, err)
+	// Every type × result exists from the start (at 0 but for this one).
+	if n, err := testutil.GatherAndCount(reg, "dispatchd_operational_webhooks_total"); err != nil || n != 6 {
+		t.Errorf("registered series = %d, %v; want 6 (2 types × sent, failed, dropped)", n, err)
+	}
+	if v := testutil.ToFloat64(s.sent.WithLabelValues(TypeJobDead, "sent")); v != 0 {
+		t.Errorf("job.dead sent = %v, want 0", v)
 	}
 }
