@@ -13,8 +13,16 @@
 // An Authenticator looks the key up on every call, so a revocation takes
 // effect at once, and records when a key was last used, at most once a
 // minute per key so that a busy client does not cause a write per request.
-// The optional bootstrap key (DISPATCHD_API_KEY) is accepted beside the
-// stored keys, so a fresh installation can be used before any key exists.
+// The optional bootstrap key (DISPATCHD_API_KEY, scope admin) is accepted
+// beside the stored keys, so a fresh installation can be used before any
+// key exists.
+//
+// Every key has a Scope (admin, dispatch, read); Authorize checks it
+// against one table of full gRPC method names (scope.go), where a method
+// missing from the table is for admin keys only. A bootstrap key must pass
+// CheckBootstrap: the shape and entropy of a generated key. Failed
+// authentications are rate-limited per client address, so that guessing
+// keys costs the guesser time.
 //
 // UnaryServerInterceptor and StreamServerInterceptor apply an Authenticator
 // to a gRPC server; Exempt names the services that authenticate otherwise
