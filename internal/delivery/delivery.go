@@ -406,7 +406,7 @@ func (c *Client) Deliver(ctx context.Context, r Request) Result {
 	for try := 0; ; try++ {
 		var tok *oauth2.Token
 		if tokens != nil {
-			if tok, err = tokens.get(ctx, hc); err != nil {
+			if tok, err = tokens.get(ctx, hc, c.tokenGuard(egress)); err != nil {
 				res = transportFailure(ctx, err, limit)
 				if res.Outcome != Failed {
 					res.ErrorClass, res.Error = ClassOAuth2, oauthError(err)
