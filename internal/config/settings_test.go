@@ -90,6 +90,7 @@ func TestParseEverySetting(t *testing.T) {
 		Retention:          24 * time.Hour,
 		DeadRetention:      48 * time.Hour,
 		PprofAddr:          "127.0.0.1:6060",
+		HTTPSOnly:          true,
 	}
 	values := map[string]string{
 		"http-addr":              "0.0.0.0:80",
@@ -111,6 +112,7 @@ func TestParseEverySetting(t *testing.T) {
 		"retention":              "24h",
 		"dead-retention":         "48h",
 		"pprof-addr":             "127.0.0.1:6060",
+		"https-only":             "true",
 	}
 	var args []string
 	env := map[string]string{}
