@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -209,6 +210,7 @@ type Result struct {
 type Client struct {
 	base      *http.Transport // direct connections
 	wrap      func(http.RoundTripper) http.RoundTripper
+	clients   *sync.Map // *http.Transport → *http.Client, built with wrap
 	control   func(network, address string, c syscall.RawConn) error
 	pool      *egressPool
 	defaults  job.EgressSpec
@@ -222,6 +224,7 @@ type Client struct {
 // traceparent (replacing Request.TraceParent).
 func (c *Client) WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) *Client {
 	traced := *c
+	traced.clients = &sync.Map{}
 	traced.wrap = func(rt http.RoundTripper) http.RoundTripper {
 		return otelhttp.NewTransport(rt,
 			otelhttp.WithTracerProvider(tp),
@@ -283,6 +286,7 @@ func NewClient(control func(network, address string, c syscall.RawConn) error, n
 		base:      transport,
 		control:   control,
 		pool:      &egressPool{},
+		clients:   &sync.Map{},
 		now:       now,
 		userAgent: userAgent,
 	}
@@ -290,16 +294,20 @@ func NewClient(control func(network, address string, c syscall.RawConn) error, n
 
 // httpClient returns the client for a transport, traced if c is.
 func (c *Client) httpClient(t *http.Transport) *http.Client {
+	if hc, ok := c.clients.Load(t); ok {
+		return hc.(*http.Client)
+	}
 	var rt http.RoundTripper = t
 	if c.wrap != nil {
 		rt = c.wrap(t)
 	}
-	return &http.Client{
+	hc, _ := c.clients.LoadOrStore(t, &http.Client{
 		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
-	}
+	})
+	return hc.(*http.Client)
 }
 
 // blockedError marks an error from the caller's address guard.
