@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -218,6 +219,7 @@ type Result struct {
 type Client struct {
 	base      *http.Transport // direct connections
 	wrap      func(http.RoundTripper) http.RoundTripper
+	clients   *sync.Map // *http.Transport → *http.Client, built with wrap
 	control   func(network, address string, c syscall.RawConn) error
 	pool      *egressPool
 	defaults  job.EgressSpec
@@ -231,6 +233,7 @@ type Client struct {
 // traceparent (replacing Request.TraceParent).
 func (c *Client) WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) *Client {
 	traced := *c
+	traced.clients = &sync.Map{}
 	traced.wrap = func(rt http.RoundTripper) http.RoundTripper {
 		return otelhttp.NewTransport(rt,
 			otelhttp.WithTracerProvider(tp),
@@ -292,6 +295,7 @@ func NewClient(control func(network, address string, c syscall.RawConn) error, n
 		base:      transport,
 		control:   control,
 		pool:      &egressPool{},
+		clients:   &sync.Map{},
 		now:       now,
 		userAgent: userAgent,
 	}
@@ -299,16 +303,20 @@ func NewClient(control func(network, address string, c syscall.RawConn) error, n
 
 // httpClient returns the client for a transport, traced if c is.
 func (c *Client) httpClient(t *http.Transport) *http.Client {
+	if hc, ok := c.clients.Load(t); ok {
+		return hc.(*http.Client)
+	}
 	var rt http.RoundTripper = t
 	if c.wrap != nil {
 		rt = c.wrap(t)
 	}
-	return &http.Client{
+	hc, _ := c.clients.LoadOrStore(t, &http.Client{
 		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
-	}
+	})
+	return hc.(*http.Client)
 }
 
 // blockedError marks an error from the caller's address guard.
@@ -415,7 +423,7 @@ func (c *Client) Deliver(ctx context.Context, r Request) Result {
 	for try := 0; ; try++ {
 		var tok *oauth2.Token
 		if tokens != nil {
-			if tok, err = tokens.get(ctx, hc); err != nil {
+			if tok, err = tokens.get(ctx, hc, c.tokenGuard(egress)); err != nil {
 				res = transportFailure(ctx, err, limit)
 				if res.Outcome != Failed {
 					res.ErrorClass, res.Error = ClassOAuth2, oauthError(err)

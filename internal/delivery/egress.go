@@ -210,12 +210,31 @@ func (c *Client) tokens(o *job.OAuth2Spec) *tokenCache {
 	return tc
 }
 
-// get returns a valid token, fetching one with hc if there is none.
-func (tc *tokenCache) get(ctx context.Context, hc *http.Client) (*oauth2.Token, error) {
+// tokenGuard checks the token URL's destination when the request for a
+// token goes through a proxy, as guardDestination does for deliveries.
+func (c *Client) tokenGuard(e job.EgressSpec) func(context.Context, string) error {
+	return func(ctx context.Context, tokenURL string) error {
+		if e.Proxy == "" {
+			return nil // the dialer's guard sees the token endpoint itself
+		}
+		u, err := url.Parse(tokenURL)
+		if err != nil {
+			return err
+		}
+		return c.guardDestination(ctx, u)
+	}
+}
+
+// get returns a valid token, fetching one with hc if there is none, after
+// guard has passed the token URL.
+func (tc *tokenCache) get(ctx context.Context, hc *http.Client, guard func(context.Context, string) error) (*oauth2.Token, error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.tok.Valid() {
 		return tc.tok, nil
+	}
+	if err := guard(ctx, tc.cfg.TokenURL); err != nil {
+		return nil, err
 	}
 	tok, err := tc.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 	if err != nil {

@@ -495,3 +495,23 @@ func TestV1aSignature(t *testing.T) {
 		t.Errorf("nothing to sign with: %+v, want failed bad_request", res)
 	}
 }
+
+// TestOAuth2TokenThroughProxyIsGuarded: the token request goes through the
+// endpoint's proxy too, and its destination is checked first like a
+// delivery's.
+func TestOAuth2TokenThroughProxyIsGuarded(t *testing.T) {
+	srv, _ := receiver(t, reply(200, `{}`))
+	proxy := startProxy(t)
+	r := one(srv.URL)
+	r.Endpoint.Egress = job.EgressSpec{
+		Proxy:  proxy.proxyURL(),
+		OAuth2: &job.OAuth2Spec{TokenURL: "http://10.9.9.9/token", ClientID: "dispatchd", ClientSecret: "client-secret-0123456789"},
+	}
+	res := loopbackClient().Deliver(context.Background(), r)
+	if res.Outcome != Failed || res.ErrorClass != ClassBlockedAddress {
+		t.Errorf("token URL on a private address through the proxy: %+v, want blocked_address", res)
+	}
+	if asked, _ := proxy.requests(); len(asked) != 0 {
+		t.Errorf("the proxy was asked %q", asked)
+	}
+}
