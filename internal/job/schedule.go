@@ -68,7 +68,7 @@ type NewSchedule struct {
 // Schedule is a stored schedule and where it stands.
 type Schedule struct {
 	Spec   ScheduleSpec
-	Origin string // "file" or "api"
+	Origin string // OriginConfig or OriginAPI
 	Paused bool
 	// NextTick is the next tick to fire, in UTC.
 	NextTick time.Time
