@@ -49,6 +49,8 @@ type File struct {
 	// OperationalWebhook is where dispatchd tells operators that a job went
 	// dead or an endpoint was disabled.
 	OperationalWebhook *OperationalWebhook `yaml:"operational_webhook"`
+	// Schedules are recurring jobs (schedules.go).
+	Schedules []Schedule `yaml:"schedules"`
 }
 
 // OperationalWebhook is an operator's URL for dispatchd's own events,
@@ -519,6 +521,7 @@ func (f *File) validate() error {
 			add("operational_webhook.secret", "required, at least 16 characters: it signs the notifications")
 		}
 	}
+	f.validateSchedules(endpoints, add)
 	if f.DefaultEndpoint != "" && !endpoints[f.DefaultEndpoint] {
 		add("default_endpoint", "endpoint %q is not declared under endpoints", f.DefaultEndpoint)
 	}
