@@ -293,6 +293,9 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	if err := declareSources(ctx, store, file, log); err != nil {
 		return err
 	}
+	if err := declareSchedules(ctx, store, file, time.Now()); err != nil {
+		return err
+	}
 	sources := ingest.NewRegistry(store, log)
 	if err := sources.Load(ctx); err != nil {
 		return fmt.Errorf("load the sources: %w", err)
@@ -407,6 +410,11 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		listeners = append(listeners, listener{"worker", w.Run})
 		pruner := &worker.Pruner{Store: store, Retention: settings.Retention, DeadRetention: settings.DeadRetention, Now: time.Now, Log: log}
 		listeners = append(listeners, listener{"retention", pruner.Run})
+		sched, err := scheduler(store, log)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, sched)
 		attrs = append(attrs, "private_networks_allowed", fmt.Sprint(settings.AllowPrivateNetworks))
 	}
 
