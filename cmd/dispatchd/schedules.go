@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+
+	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/internal/api"
 	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/schedule"
@@ -54,4 +58,15 @@ func scheduler(store job.Store, log *slog.Logger) (listener, error) {
 	}
 	r := schedule.NewRunner(ss, schedule.Options{Log: log.With("component", "schedule")})
 	return listener{"schedules", r.Run}, nil
+}
+
+// registerScheduleService serves ScheduleService on g.
+func registerScheduleService(g *grpc.Server, store job.Store, log *slog.Logger) {
+	ss, err := schedulesOf(store)
+	if err != nil {
+		// Both engines have schedules; a store without them serves none.
+		log.Error("ScheduleService not served", "error", err)
+		return
+	}
+	dispatchdv1.RegisterScheduleServiceServer(g, api.NewScheduleServer(ss, store, time.Now, log))
 }

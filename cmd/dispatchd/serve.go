@@ -324,6 +324,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))
 		dispatchdv1.RegisterSourceServiceServer(g, api.NewSourceServer(store, sources, ingestServer, time.Now, log))
 		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(keys, store, time.Now, log))
+		registerScheduleService(g, store, log)
 	}
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
 	grpcServer := newGRPCServer(tlsConfig, authn, tel, func(g *grpc.Server) {
