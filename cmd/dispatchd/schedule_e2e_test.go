@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,9 +72,9 @@ schedules:
 			if paris := next.In(mustZone(t, "Europe/Paris")); paris.Format("15:04") != "02:30" && paris.Format("15:04") != "03:00" {
 				t.Errorf("next fire %s is not 02:30 in Paris (or 03:00 on a spring-forward day)", paris)
 			}
-			r := rest(t, "DELETE", url+"/nightly", key, nil)
-			if r.status != http.StatusBadRequest && r.status != http.StatusPreconditionFailed {
-				t.Errorf("DELETE a file schedule: %d %s, want refused", r.status, r.body)
+			r := rest(t, "PUT", url+"/nightly", key, map[string]any{"spec": map[string]any{"cron": "@hourly", "endpoint": "receiver"}})
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "failed_precondition") {
+				t.Errorf("PUT a file schedule: %d %s, want failed_precondition", r.status, r.body)
 			}
 		})
 

@@ -163,11 +163,10 @@ func (s *ScheduleServer) UpdateSchedule(ctx context.Context, req *dispatchdv1.Up
 	return &dispatchdv1.UpdateScheduleResponse{Schedule: scheduleToProto(sc)}, nil
 }
 
-// DeleteSchedule implements dispatchdv1.ScheduleServiceServer.
+// DeleteSchedule implements dispatchdv1.ScheduleServiceServer. Schedules
+// from the file may be deleted too: one removed from the file would
+// otherwise fire for ever (a start re-declares one still in the file).
 func (s *ScheduleServer) DeleteSchedule(ctx context.Context, req *dispatchdv1.DeleteScheduleRequest) (*dispatchdv1.DeleteScheduleResponse, error) {
-	if _, err := s.apiSchedule(ctx, req.GetName()); err != nil {
-		return nil, fail(ctx, s.log, "DeleteSchedule", err)
-	}
 	if err := s.store.DeleteSchedule(ctx, req.GetName()); err != nil {
 		return nil, fail(ctx, s.log, "DeleteSchedule", err)
 	}

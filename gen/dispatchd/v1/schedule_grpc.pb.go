@@ -37,7 +37,8 @@ const (
 // of a cron expression in a time zone, whatever the number of dispatchd
 // processes. Schedules declared in the configuration file are listed too
 // (origin "config") but can only be changed in the file — except pause,
-// resume and trigger.
+// resume, trigger and delete (a schedule removed from the file is not
+// deleted by the start that no longer declares it).
 type ScheduleServiceClient interface {
 	// CreateSchedule creates a schedule; it first fires at its first tick
 	// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
@@ -52,8 +53,9 @@ type ScheduleServiceClient interface {
 	// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
 	// FAILED_PRECONDITION (declared in the configuration file).
 	UpdateSchedule(ctx context.Context, in *UpdateScheduleRequest, opts ...grpc.CallOption) (*UpdateScheduleResponse, error)
-	// DeleteSchedule deletes an API schedule and its fire records; the jobs
-	// of its fires stay. Errors: NOT_FOUND, FAILED_PRECONDITION.
+	// DeleteSchedule deletes a schedule and its fire records; the jobs of its
+	// fires stay. A file schedule comes back at the next start if the file
+	// still declares it. Errors: NOT_FOUND.
 	DeleteSchedule(ctx context.Context, in *DeleteScheduleRequest, opts ...grpc.CallOption) (*DeleteScheduleResponse, error)
 	// PauseSchedule stops the fires. Errors: NOT_FOUND.
 	PauseSchedule(ctx context.Context, in *PauseScheduleRequest, opts ...grpc.CallOption) (*PauseScheduleResponse, error)
@@ -162,7 +164,8 @@ func (c *scheduleServiceClient) TriggerSchedule(ctx context.Context, in *Trigger
 // of a cron expression in a time zone, whatever the number of dispatchd
 // processes. Schedules declared in the configuration file are listed too
 // (origin "config") but can only be changed in the file — except pause,
-// resume and trigger.
+// resume, trigger and delete (a schedule removed from the file is not
+// deleted by the start that no longer declares it).
 type ScheduleServiceServer interface {
 	// CreateSchedule creates a schedule; it first fires at its first tick
 	// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
@@ -177,8 +180,9 @@ type ScheduleServiceServer interface {
 	// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
 	// FAILED_PRECONDITION (declared in the configuration file).
 	UpdateSchedule(context.Context, *UpdateScheduleRequest) (*UpdateScheduleResponse, error)
-	// DeleteSchedule deletes an API schedule and its fire records; the jobs
-	// of its fires stay. Errors: NOT_FOUND, FAILED_PRECONDITION.
+	// DeleteSchedule deletes a schedule and its fire records; the jobs of its
+	// fires stay. A file schedule comes back at the next start if the file
+	// still declares it. Errors: NOT_FOUND.
 	DeleteSchedule(context.Context, *DeleteScheduleRequest) (*DeleteScheduleResponse, error)
 	// PauseSchedule stops the fires. Errors: NOT_FOUND.
 	PauseSchedule(context.Context, *PauseScheduleRequest) (*PauseScheduleResponse, error)
