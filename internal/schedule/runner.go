@@ -176,6 +176,12 @@ func Trigger(ctx context.Context, st Store, name string, now time.Time, rnd func
 	return fires[0], nil
 }
 
+// IdempotencyKey is the idempotency key of the job of a schedule's tick:
+// "schedule:<name>:<tick, RFC 3339 in UTC>".
+func IdempotencyKey(name string, tick time.Time) string {
+	return "schedule:" + name + ":" + tick.UTC().Format(time.RFC3339Nano)
+}
+
 // jobOf is the job a tick makes. Jitter moves its run time, never the
 // tick: the tick is the fire's identity.
 func (r *Runner) jobOf(spec *Spec, tick, now time.Time) job.Job {
@@ -196,6 +202,11 @@ func (r *Runner) jobOf(spec *Spec, tick, now time.Time) job.Job {
 		RunAt:     runAt,
 		CreatedAt: now,
 		UpdatedAt: now,
+		// The fire's identity on the job too: the endpoint's unique
+		// idempotency keys refuse a second job for one tick even apart
+		// from the fire records, and a reader can tell which tick a job
+		// is for.
+		IdempotencyKey: IdempotencyKey(spec.Name, tick),
 	}
 	if runAt.After(now) {
 		j.State = job.StateScheduled

@@ -188,7 +188,8 @@ func TestEverySecondFiresOnEachTick(t *testing.T) {
 			}
 			for _, f := range fs {
 				j := getJob(t, b.store, f.JobID)
-				if f.Outcome != job.FireCreated || !j.RunAt.Equal(f.Tick) || string(j.Payload) != `{"run":"billing"}` || j.Endpoint != "orders" {
+				if f.Outcome != job.FireCreated || !j.RunAt.Equal(f.Tick) || string(j.Payload) != `{"run":"billing"}` || j.Endpoint != "orders" ||
+					j.IdempotencyKey != schedule.IdempotencyKey("billing", f.Tick) {
 					t.Errorf("fire %+v made job %+v; want a job for orders at the tick with the payload", f, j)
 				}
 			}
