@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,4 +137,90 @@ func mustZone(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// TestScheduleOverlapSkipWithASlowReceiver: an every-second schedule with
+// overlap skip delivers to a receiver that holds its first request until
+// the test lets it go. While it holds it, ticks are skipped and nothing
+// else is sent; once it answers, the next tick fires again.
+func TestScheduleOverlapSkipWithASlowReceiver(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dbURL string) {
+		release := make(chan struct{})
+		var mu sync.Mutex
+		requests := 0
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			requests++
+			first := requests == 1
+			mu.Unlock()
+			if first {
+				<-release
+			}
+		}))
+		t.Cleanup(recv.Close)
+		released := false
+		t.Cleanup(func() {
+			if !released {
+				close(release)
+			}
+		})
+		key, _ := apikey.Generate()
+		svc := startService(t, map[string]string{
+			"DISPATCHD_DATABASE_URL":           dbURL,
+			"DISPATCHD_ROLES":                  "gateway,ingest,worker,api",
+			"DISPATCHD_API_KEY":                key,
+			"DISPATCHD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+		}, fmt.Sprintf(`
+endpoints:
+  - name: slow
+    url: %s/hook
+    secret: %s
+    timeout: 5m
+schedules:
+  - name: heartbeat
+    cron: "* * * * * *"
+    endpoint: slow
+    overlap: skip
+`, recv.URL, apiSecret))
+		// outcomes polls the fires (newest first) until done says so.
+		outcomes := func(t *testing.T, done func([]string) bool) []string {
+			t.Helper()
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				r := rest(t, "GET", svc.httpURL+"/v1/schedules/heartbeat?firesPageSize=1000", key, nil)
+				if r.status != http.StatusOK {
+					t.Fatalf("GET: %d %s", r.status, r.body)
+				}
+				var got []string
+				fs, _ := r.json(t)["fires"].([]any)
+				for i := len(fs) - 1; i >= 0; i-- {
+					got = append(got, fmt.Sprint(fs[i].(map[string]any)["outcome"]))
+				}
+				if done(got) {
+					return got
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("fires never got there: %v", got)
+				}
+			}
+		}
+		skipped := func(n int) func([]string) bool {
+			return func(got []string) bool { return strings.Count(strings.Join(got, " "), "skipped") >= n }
+		}
+		got := outcomes(t, skipped(3))
+		if got[0] != "created" || strings.Count(strings.Join(got, " "), "created") != 1 {
+			t.Fatalf("while the first job is held: %v, want one created then only skipped", got)
+		}
+		mu.Lock()
+		n := requests
+		mu.Unlock()
+		if n != 1 {
+			t.Fatalf("the receiver got %d requests while holding the first, want 1", n)
+		}
+		released = true
+		close(release)
+		got = outcomes(t, func(got []string) bool { return strings.Count(strings.Join(got, " "), "created") >= 2 })
+		if last := got[len(got)-1]; last != "created" {
+			t.Errorf("after the receiver answered: %v", got)
+		}
+	})
 }

@@ -2,6 +2,8 @@ package schedule
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -76,26 +78,30 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // RunOnce fires every due tick at the clock's now and returns the
-// earliest next tick of the running schedules (zero if there is none).
+// earliest next tick of the running schedules (zero if there is none),
+// with the errors of the schedules it could not fire.
 func (r *Runner) RunOnce(ctx context.Context) (time.Time, error) {
 	ss, err := r.store.ListSchedules(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
 	var earliest time.Time
+	var errs []error
 	for _, s := range ss {
 		if s.Paused {
 			continue
 		}
+		// One schedule's failure does not hold the others back.
 		next, err := r.fire(ctx, s)
 		if err != nil {
-			return time.Time{}, err
+			errs = append(errs, fmt.Errorf("schedule %s: %w", s.Spec.Name, err))
+			continue
 		}
-		if earliest.IsZero() || next.Before(earliest) {
+		if !next.IsZero() && (earliest.IsZero() || next.Before(earliest)) {
 			earliest = next
 		}
 	}
-	return earliest, nil
+	return earliest, errors.Join(errs...)
 }
 
 // fire fires s's due ticks and returns its next tick. When another
