@@ -102,6 +102,10 @@ func TestNext(t *testing.T) {
 			[]time.Time{utc("2026-10-25T00:30:00Z"), utc("2026-10-26T01:30:00Z")}},
 		{"fall back: hourly skips the repeated hour", "0 * * * *", "Europe/Paris", utc("2026-10-24T23:30:00Z"),
 			[]time.Time{utc("2026-10-25T00:00:00Z"), utc("2026-10-25T02:00:00Z"), utc("2026-10-25T03:00:00Z")}},
+		{"spring forward: half past every hour", "30 * * * *", "Europe/Paris", utc("2026-03-29T00:00:00Z"),
+			[]time.Time{utc("2026-03-29T00:30:00Z"), utc("2026-03-29T01:00:00Z"), utc("2026-03-29T01:30:00Z")}},
+		{"fall back: half past every hour, the repeated 02:30 once", "30 * * * *", "Europe/Paris", utc("2026-10-24T23:45:00Z"),
+			[]time.Time{utc("2026-10-25T00:30:00Z"), utc("2026-10-25T02:30:00Z")}},
 		{"spring forward: every minute has no gap or repeat", "* * * * *", "Europe/Paris", utc("2026-03-29T00:58:30Z"),
 			[]time.Time{utc("2026-03-29T00:59:00Z"), utc("2026-03-29T01:00:00Z"), utc("2026-03-29T01:01:00Z")}},
 	} {
