@@ -133,6 +133,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			"EndpointService": dispatchdv1.RegisterEndpointServiceHandler,
 			"SourceService":   dispatchdv1.RegisterSourceServiceHandler,
 			"KeyService":      dispatchdv1.RegisterKeyServiceHandler,
+			"ScheduleService": dispatchdv1.RegisterScheduleServiceHandler,
 		} {
 			if err := register(ctx, gw, o.API); err != nil {
 				return nil, fmt.Errorf("gateway: register %s: %w", name, err)
