@@ -333,6 +333,9 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	if err := declareSources(ctx, store, file, log); err != nil {
 		return err
 	}
+	if err := declareSchedules(ctx, store, file, time.Now()); err != nil {
+		return err
+	}
 	sources := ingest.NewRegistry(store, log)
 	if err := sources.Load(ctx); err != nil {
 		return fmt.Errorf("load the sources: %w", err)
@@ -374,6 +377,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))
 		dispatchdv1.RegisterSourceServiceServer(g, api.NewSourceServer(store, sources, ingestServer, time.Now, log))
 		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(store, store, time.Now, log))
+		registerScheduleService(g, store, log)
 	}
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
 	grpcServer := newGRPCServer(tlsConfig, authn, tel, sources, func(g *grpc.Server) {
@@ -473,6 +477,11 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		listeners = append(listeners, listener{"worker", w.Run})
 		pruner := &worker.Pruner{Store: store, Retention: settings.Retention, DeadRetention: settings.DeadRetention, Now: time.Now, Log: log}
 		listeners = append(listeners, listener{"retention", pruner.Run})
+		sched, err := scheduler(store, log)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, sched)
 		attrs = append(attrs, "private_networks_allowed", fmt.Sprint(settings.AllowPrivateNetworks))
 	}
 

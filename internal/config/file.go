@@ -49,6 +49,8 @@ type File struct {
 	// OperationalWebhook is where dispatchd tells operators that a job went
 	// dead or an endpoint was disabled.
 	OperationalWebhook *OperationalWebhook `yaml:"operational_webhook"`
+	// Schedules are recurring jobs (schedules.go).
+	Schedules []Schedule `yaml:"schedules"`
 	// Delivery holds the egress defaults of every endpoint.
 	Delivery *DeliveryDefaults `yaml:"delivery"`
 }
@@ -586,6 +588,7 @@ func (f *File) validate() error {
 		}
 	}
 	f.Delivery.validate(add)
+	f.validateSchedules(endpoints, add)
 	if f.DefaultEndpoint != "" && !endpoints[f.DefaultEndpoint] {
 		add("default_endpoint", "endpoint %q is not declared under endpoints", f.DefaultEndpoint)
 	}

@@ -80,7 +80,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{JSONPb: jsonpb}),
 			runtime.WithErrorHandler(rpcErrorWriter(o.Log)),
 			runtime.WithRoutingErrorHandler(writeRoutingError),
-			runtime.SetQueryParameterParser(&queryParser{}),
+			withQueryParser(),
 			// Webhook headers reach the ingest service in the request message.
 			// Of the rest only Authorization is forwarded, for the API key.
 			runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
@@ -133,6 +133,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			"EndpointService": dispatchdv1.RegisterEndpointServiceHandler,
 			"SourceService":   dispatchdv1.RegisterSourceServiceHandler,
 			"KeyService":      dispatchdv1.RegisterKeyServiceHandler,
+			"ScheduleService": dispatchdv1.RegisterScheduleServiceHandler,
 		} {
 			if err := register(ctx, gw, o.API); err != nil {
 				return nil, fmt.Errorf("gateway: register %s: %w", name, err)

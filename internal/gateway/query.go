@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
@@ -21,6 +22,19 @@ import (
 // and a wrong value is refused with the list of the valid ones.
 type queryParser struct {
 	runtime.DefaultQueryParser
+}
+
+// setQueryParser is set once per process. grpc-gateway keeps the query
+// parser in a package variable that SetQueryParameterParser's option
+// writes at every NewServeMux, so setting it per mux races with the muxes
+// already serving (two services in one process, as the tests run them).
+var setQueryParser sync.Once
+
+// withQueryParser installs queryParser, the first time only.
+func withQueryParser() runtime.ServeMuxOption {
+	return func(m *runtime.ServeMux) {
+		setQueryParser.Do(func() { runtime.SetQueryParameterParser(&queryParser{})(m) })
+	}
 }
 
 // Parse implements runtime.QueryParameterParser.

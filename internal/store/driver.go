@@ -132,6 +132,8 @@ type Executor interface {
 	ListKeys(ctx context.Context) ([]job.APIKey, error)
 	RevokeKey(ctx context.Context, id string, now time.Time) (int64, error)
 	TouchKey(ctx context.Context, id string, now time.Time) error
+
+	ScheduleExecutor // schedules.go
 }
 
 // EventRow is an event as stored: its headers still JSON.

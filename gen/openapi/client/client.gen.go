@@ -186,6 +186,12 @@ type Error struct {
 // ErrorCode Stable and machine-readable; gRPC callers get it upper-cased as the ErrorInfo reason.
 type ErrorCode string
 
+// ScheduleServiceUpdateScheduleBody UpdateScheduleRequest replaces a definition.
+type ScheduleServiceUpdateScheduleBody struct {
+	// Spec ScheduleSpec is what a schedule does.
+	Spec *V1ScheduleSpec `json:"spec,omitempty"`
+}
+
 // SourceServiceRotateSourceSecretBody RotateSourceSecretRequest rotates a secret.
 type SourceServiceRotateSourceSecretBody struct {
 	// GracePeriod How long the old secret is still accepted (default 24h, at most 30
@@ -322,6 +328,21 @@ type V1CreateKeyResponse struct {
 	Key *string `json:"key,omitempty"`
 }
 
+// V1CreateScheduleRequest CreateScheduleRequest creates a schedule.
+type V1CreateScheduleRequest struct {
+	// Name Required. Lower-case letters, digits, - and _; at most 63.
+	Name string `json:"name"`
+
+	// Spec ScheduleSpec is what a schedule does.
+	Spec *V1ScheduleSpec `json:"spec,omitempty"`
+}
+
+// V1CreateScheduleResponse CreateScheduleResponse is the new schedule.
+type V1CreateScheduleResponse struct {
+	// Schedule Schedule is a schedule and where it stands.
+	Schedule *V1Schedule `json:"schedule,omitempty"`
+}
+
 // V1CreateSourceRequest CreateSourceRequest creates a source.
 type V1CreateSourceRequest struct {
 	// Name Required. Lower-case letters, digits, - and _; at most 63.
@@ -342,6 +363,9 @@ type V1CreateSourceResponse struct {
 
 // V1DeleteEndpointResponse DeleteEndpointResponse is empty.
 type V1DeleteEndpointResponse = map[string]interface{}
+
+// V1DeleteScheduleResponse DeleteScheduleResponse is empty.
+type V1DeleteScheduleResponse = map[string]interface{}
 
 // V1DeleteSourceResponse DeleteSourceResponse is empty.
 type V1DeleteSourceResponse = map[string]interface{}
@@ -534,6 +558,14 @@ type V1GetJobResponse struct {
 	Job *V1Job `json:"job,omitempty"`
 }
 
+// V1GetScheduleResponse GetScheduleResponse is the schedule and its latest fires, newest first.
+type V1GetScheduleResponse struct {
+	Fires *[]V1ScheduleFire `json:"fires,omitempty"`
+
+	// Schedule Schedule is a schedule and where it stands.
+	Schedule *V1Schedule `json:"schedule,omitempty"`
+}
+
 // V1GetSourceResponse GetSourceResponse holds the source.
 type V1GetSourceResponse struct {
 	// Source Source is a source and its state.
@@ -633,6 +665,11 @@ type V1ListKeysResponse struct {
 	Keys *[]V1ApiKey `json:"keys,omitempty"`
 }
 
+// V1ListSchedulesResponse ListSchedulesResponse lists schedules by name.
+type V1ListSchedulesResponse struct {
+	Schedules *[]V1Schedule `json:"schedules,omitempty"`
+}
+
 // V1ListSourcesResponse ListSourcesResponse lists sources by name.
 type V1ListSourcesResponse struct {
 	Sources *[]V1Source `json:"sources,omitempty"`
@@ -642,6 +679,12 @@ type V1ListSourcesResponse struct {
 type V1PauseEndpointResponse struct {
 	// Endpoint Endpoint is an endpoint and its state.
 	Endpoint *V1Endpoint `json:"endpoint,omitempty"`
+}
+
+// V1PauseScheduleResponse PauseScheduleResponse is the schedule.
+type V1PauseScheduleResponse struct {
+	// Schedule Schedule is a schedule and where it stands.
+	Schedule *V1Schedule `json:"schedule,omitempty"`
 }
 
 // V1PauseSourceResponse PauseSourceResponse holds the paused source.
@@ -689,6 +732,12 @@ type V1ResumeEndpointResponse struct {
 	Endpoint *V1Endpoint `json:"endpoint,omitempty"`
 }
 
+// V1ResumeScheduleResponse ResumeScheduleResponse is the schedule.
+type V1ResumeScheduleResponse struct {
+	// Schedule Schedule is a schedule and where it stands.
+	Schedule *V1Schedule `json:"schedule,omitempty"`
+}
+
 // V1ResumeSourceResponse ResumeSourceResponse holds the resumed source.
 type V1ResumeSourceResponse struct {
 	// Source Source is a source and its state.
@@ -734,6 +783,70 @@ type V1RotateEndpointSecretResponse struct {
 type V1RotateSourceSecretResponse struct {
 	// Source Source is a source and its state.
 	Source *V1Source `json:"source,omitempty"`
+}
+
+// V1Schedule Schedule is a schedule and where it stands.
+type V1Schedule struct {
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
+
+	// LastFireAt Output only. The latest tick fired, and the job it made or coalesced
+	// into (the latest such job when later ticks were skipped).
+	LastFireAt *time.Time `json:"lastFireAt,omitempty"`
+	LastJobId  *string    `json:"lastJobId,omitempty"`
+	Name       *string    `json:"name,omitempty"`
+
+	// NextFireAt Output only. The next tick to fire.
+	NextFireAt *time.Time `json:"nextFireAt,omitempty"`
+
+	// Origin Output only. "config" or "api".
+	Origin *string `json:"origin,omitempty"`
+
+	// Paused Output only.
+	Paused *bool `json:"paused,omitempty"`
+
+	// Spec ScheduleSpec is what a schedule does.
+	Spec      *V1ScheduleSpec `json:"spec,omitempty"`
+	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
+}
+
+// V1ScheduleFire ScheduleFire is one fired tick.
+type V1ScheduleFire struct {
+	FiredAt *time.Time `json:"firedAt,omitempty"`
+
+	// JobId The job made or coalesced into; empty when skipped.
+	JobId *string `json:"jobId,omitempty"`
+
+	// Manual True for a trigger.
+	Manual *bool `json:"manual,omitempty"`
+
+	// Outcome created, coalesced or skipped.
+	Outcome *string    `json:"outcome,omitempty"`
+	Tick    *time.Time `json:"tick,omitempty"`
+}
+
+// V1ScheduleSpec ScheduleSpec is what a schedule does.
+type V1ScheduleSpec struct {
+	// CatchUp latest (default), none, or a duration such as "1h".
+	CatchUp *string `json:"catchUp,omitempty"`
+
+	// Cron Required. 5 fields (minute hour day-of-month month day-of-week), or 6
+	// with a leading seconds field; @yearly, @monthly, @weekly, @daily,
+	// @hourly; or "@every 10m" (multiples of the duration since the Unix
+	// epoch).
+	Cron     string  `json:"cron"`
+	Endpoint *string `json:"endpoint,omitempty"`
+
+	// Jitter Each fire's job runs up to this much after its tick, at random.
+	Jitter *string `json:"jitter,omitempty"`
+
+	// Overlap allow (default), skip or replace.
+	Overlap *string `json:"overlap,omitempty"`
+
+	// Payload The JSON payload of each fire's job; default {}.
+	Payload interface{} `json:"payload,omitempty"`
+
+	// TimeZone An IANA time zone such as Europe/Paris; empty means UTC.
+	TimeZone *string `json:"timeZone,omitempty"`
 }
 
 // V1Source Source is a source and its state.
@@ -822,10 +935,22 @@ type V1TestSourceResponse struct {
 	Message    *string `json:"message,omitempty"`
 }
 
+// V1TriggerScheduleResponse TriggerScheduleResponse is the fire.
+type V1TriggerScheduleResponse struct {
+	// Fire ScheduleFire is one fired tick.
+	Fire *V1ScheduleFire `json:"fire,omitempty"`
+}
+
 // V1UpdateEndpointResponse UpdateEndpointResponse holds the updated endpoint.
 type V1UpdateEndpointResponse struct {
 	// Endpoint Endpoint is an endpoint and its state.
 	Endpoint *V1Endpoint `json:"endpoint,omitempty"`
+}
+
+// V1UpdateScheduleResponse UpdateScheduleResponse is the schedule.
+type V1UpdateScheduleResponse struct {
+	// Schedule Schedule is a schedule and where it stands.
+	Schedule *V1Schedule `json:"schedule,omitempty"`
 }
 
 // V1UpdateSourceResponse UpdateSourceResponse holds the updated source.
@@ -864,6 +989,15 @@ type ListJobsParams struct {
 
 // ListJobsParamsState defines parameters for ListJobs.
 type ListJobsParamsState string
+
+// GetScheduleParams defines parameters for GetSchedule.
+type GetScheduleParams struct {
+	// FiresPageSize How many of the latest fires to return (default 20, at most 1000).
+	FiresPageSize *int32 `form:"firesPageSize,omitempty" json:"firesPageSize,omitempty"`
+
+	// FiresBefore Returns the fires before this tick (paging).
+	FiresBefore *time.Time `form:"firesBefore,omitempty" json:"firesBefore,omitempty"`
+}
 
 // ReceiveWebhookJSONBody defines parameters for ReceiveWebhook.
 type ReceiveWebhookJSONBody = interface{}
@@ -915,6 +1049,12 @@ type ReplayDeadJobsJSONRequestBody = V1ReplayDeadJobsRequest
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = V1CreateKeyRequest
+
+// CreateScheduleJSONRequestBody defines body for CreateSchedule for application/json ContentType.
+type CreateScheduleJSONRequestBody = V1CreateScheduleRequest
+
+// UpdateScheduleJSONRequestBody defines body for UpdateSchedule for application/json ContentType.
+type UpdateScheduleJSONRequestBody = ScheduleServiceUpdateScheduleBody
 
 // CreateSourceJSONRequestBody defines body for CreateSource for application/json ContentType.
 type CreateSourceJSONRequestBody = V1CreateSourceRequest
@@ -1220,6 +1360,78 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/keys/{keyId}:revoke (the `RevokeKey` operationId).
 	RevokeKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSchedules ListSchedules lists every schedule by name.
+	//
+	// Corresponds with GET /v1/schedules (the `ListSchedules` operationId).
+	ListSchedules(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateScheduleWithBody CreateSchedule creates a schedule; it first fires at its first tick
+	// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+	// endpoint).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+	CreateScheduleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSchedule CreateSchedule creates a schedule; it first fires at its first tick
+	// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+	// endpoint).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+	CreateSchedule(ctx context.Context, body CreateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSchedule DeleteSchedule deletes a schedule and its fire records; the jobs of its
+	// fires stay. A file schedule comes back at the next start if the file
+	// still declares it. Errors: NOT_FOUND.
+	//
+	// Corresponds with DELETE /v1/schedules/{name} (the `DeleteSchedule` operationId).
+	DeleteSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSchedule GetSchedule returns a schedule with its last and next fire and its
+	// latest fires. Errors: NOT_FOUND.
+	//
+	// Corresponds with GET /v1/schedules/{name} (the `GetSchedule` operationId).
+	GetSchedule(ctx context.Context, name string, params *GetScheduleParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateScheduleWithBody UpdateSchedule replaces an API schedule's definition; it starts again
+	// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+	// FAILED_PRECONDITION (declared in the configuration file).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+	UpdateScheduleWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateSchedule UpdateSchedule replaces an API schedule's definition; it starts again
+	// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+	// FAILED_PRECONDITION (declared in the configuration file).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+	UpdateSchedule(ctx context.Context, name string, body UpdateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PauseSchedule PauseSchedule stops the fires. Errors: NOT_FOUND.
+	//
+	// Corresponds with POST /v1/schedules/{name}:pause (the `PauseSchedule` operationId).
+	PauseSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResumeSchedule ResumeSchedule fires again from the first tick after now: ticks of the
+	// paused time are not caught up. Errors: NOT_FOUND.
+	//
+	// Corresponds with POST /v1/schedules/{name}:resume (the `ResumeSchedule` operationId).
+	ResumeSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TriggerSchedule TriggerSchedule fires the schedule now, outside its cron, even while
+	// paused; the overlap policy applies and the next tick stays. Errors:
+	// NOT_FOUND.
+	//
+	// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
+	TriggerSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSources ListSources lists every source by name.
 	//
@@ -1852,6 +2064,178 @@ func (c *Client) CreateKey(ctx context.Context, body CreateKeyJSONRequestBody, r
 // Corresponds with POST /v1/keys/{keyId}:revoke (the `RevokeKey` operationId).
 func (c *Client) RevokeKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSchedules ListSchedules lists every schedule by name.
+//
+// Corresponds with GET /v1/schedules (the `ListSchedules` operationId).
+func (c *Client) ListSchedules(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSchedulesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateScheduleWithBody CreateSchedule creates a schedule; it first fires at its first tick
+// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+// endpoint).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+func (c *Client) CreateScheduleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateScheduleRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSchedule CreateSchedule creates a schedule; it first fires at its first tick
+// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+// endpoint).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+func (c *Client) CreateSchedule(ctx context.Context, body CreateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateScheduleRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSchedule DeleteSchedule deletes a schedule and its fire records; the jobs of its
+// fires stay. A file schedule comes back at the next start if the file
+// still declares it. Errors: NOT_FOUND.
+//
+// Corresponds with DELETE /v1/schedules/{name} (the `DeleteSchedule` operationId).
+func (c *Client) DeleteSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteScheduleRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSchedule GetSchedule returns a schedule with its last and next fire and its
+// latest fires. Errors: NOT_FOUND.
+//
+// Corresponds with GET /v1/schedules/{name} (the `GetSchedule` operationId).
+func (c *Client) GetSchedule(ctx context.Context, name string, params *GetScheduleParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetScheduleRequest(c.Server, name, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateScheduleWithBody UpdateSchedule replaces an API schedule's definition; it starts again
+// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+// FAILED_PRECONDITION (declared in the configuration file).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+func (c *Client) UpdateScheduleWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateScheduleRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateSchedule UpdateSchedule replaces an API schedule's definition; it starts again
+// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+// FAILED_PRECONDITION (declared in the configuration file).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+func (c *Client) UpdateSchedule(ctx context.Context, name string, body UpdateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateScheduleRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PauseSchedule PauseSchedule stops the fires. Errors: NOT_FOUND.
+//
+// Corresponds with POST /v1/schedules/{name}:pause (the `PauseSchedule` operationId).
+func (c *Client) PauseSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPauseScheduleRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResumeSchedule ResumeSchedule fires again from the first tick after now: ticks of the
+// paused time are not caught up. Errors: NOT_FOUND.
+//
+// Corresponds with POST /v1/schedules/{name}:resume (the `ResumeSchedule` operationId).
+func (c *Client) ResumeSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResumeScheduleRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TriggerSchedule TriggerSchedule fires the schedule now, outside its cron, even while
+// paused; the overlap policy applies and the next tick stays. Errors:
+// NOT_FOUND.
+//
+// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
+func (c *Client) TriggerSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTriggerScheduleRequest(c.Server, name)
 	if err != nil {
 		return nil, err
 	}
@@ -3024,6 +3408,329 @@ func NewRevokeKeyRequest(server string, keyId string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListSchedulesRequest constructs an http.Request for the ListSchedules method
+func NewListSchedulesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateScheduleRequest calls the generic CreateSchedule builder with application/json body
+func NewCreateScheduleRequest(server string, body CreateScheduleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateScheduleRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateScheduleRequestWithBody constructs an http.Request for the CreateSchedule method, with any body, and a specified content type
+func NewCreateScheduleRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteScheduleRequest constructs an http.Request for the DeleteSchedule method
+func NewDeleteScheduleRequest(server string, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetScheduleRequest constructs an http.Request for the GetSchedule method
+func NewGetScheduleRequest(server string, name string, params *GetScheduleParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.FiresPageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "firesPageSize", *params.FiresPageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FiresBefore != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "firesBefore", *params.FiresBefore, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateScheduleRequest calls the generic UpdateSchedule builder with application/json body
+func NewUpdateScheduleRequest(server string, name string, body UpdateScheduleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateScheduleRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewUpdateScheduleRequestWithBody constructs an http.Request for the UpdateSchedule method, with any body, and a specified content type
+func NewUpdateScheduleRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPauseScheduleRequest constructs an http.Request for the PauseSchedule method
+func NewPauseScheduleRequest(server string, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules/%s:pause", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewResumeScheduleRequest constructs an http.Request for the ResumeSchedule method
+func NewResumeScheduleRequest(server string, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules/%s:resume", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewTriggerScheduleRequest constructs an http.Request for the TriggerSchedule method
+func NewTriggerScheduleRequest(server string, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schedules/%s:trigger", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSourcesRequest constructs an http.Request for the ListSources method
 func NewListSourcesRequest(server string) (*http.Request, error) {
 	var err error
@@ -3783,6 +4490,90 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/keys/{keyId}:revoke (the `RevokeKey` operationId).
 	RevokeKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*RevokeKeyResponse, error)
+
+	// ListSchedulesWithResponse ListSchedules lists every schedule by name.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/schedules (the `ListSchedules` operationId).
+	ListSchedulesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSchedulesResponse, error)
+
+	// CreateScheduleWithBodyWithResponse CreateSchedule creates a schedule; it first fires at its first tick
+	// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+	// endpoint).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+	CreateScheduleWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateScheduleResponse, error)
+
+	// CreateScheduleWithResponse CreateSchedule creates a schedule; it first fires at its first tick
+	// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+	// endpoint).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+	CreateScheduleWithResponse(ctx context.Context, body CreateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateScheduleResponse, error)
+
+	// DeleteScheduleWithResponse DeleteSchedule deletes a schedule and its fire records; the jobs of its
+	// fires stay. A file schedule comes back at the next start if the file
+	// still declares it. Errors: NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/schedules/{name} (the `DeleteSchedule` operationId).
+	DeleteScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*DeleteScheduleResponse, error)
+
+	// GetScheduleWithResponse GetSchedule returns a schedule with its last and next fire and its
+	// latest fires. Errors: NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/schedules/{name} (the `GetSchedule` operationId).
+	GetScheduleWithResponse(ctx context.Context, name string, params *GetScheduleParams, reqEditors ...RequestEditorFn) (*GetScheduleResponse, error)
+
+	// UpdateScheduleWithBodyWithResponse UpdateSchedule replaces an API schedule's definition; it starts again
+	// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+	// FAILED_PRECONDITION (declared in the configuration file).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+	UpdateScheduleWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateScheduleResponse, error)
+
+	// UpdateScheduleWithResponse UpdateSchedule replaces an API schedule's definition; it starts again
+	// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+	// FAILED_PRECONDITION (declared in the configuration file).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+	UpdateScheduleWithResponse(ctx context.Context, name string, body UpdateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateScheduleResponse, error)
+
+	// PauseScheduleWithResponse PauseSchedule stops the fires. Errors: NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/schedules/{name}:pause (the `PauseSchedule` operationId).
+	PauseScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*PauseScheduleResponse, error)
+
+	// ResumeScheduleWithResponse ResumeSchedule fires again from the first tick after now: ticks of the
+	// paused time are not caught up. Errors: NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/schedules/{name}:resume (the `ResumeSchedule` operationId).
+	ResumeScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*ResumeScheduleResponse, error)
+
+	// TriggerScheduleWithResponse TriggerSchedule fires the schedule now, outside its cron, even while
+	// paused; the overlap policy applies and the next tick stays. Errors:
+	// NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
+	TriggerScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*TriggerScheduleResponse, error)
 
 	// ListSourcesWithResponse ListSources lists every source by name.
 	//
@@ -4975,6 +5766,390 @@ func (r RevokeKeyResponse) ContentType() string {
 	return ""
 }
 
+type ListSchedulesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ListSchedulesResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSchedulesResponse) GetJSON200() *V1ListSchedulesResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListSchedulesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSchedulesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSchedulesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSchedulesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSchedulesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1CreateScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateScheduleResponse) GetJSON200() *V1CreateScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1DeleteScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteScheduleResponse) GetJSON200() *V1DeleteScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1GetScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetScheduleResponse) GetJSON200() *V1GetScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1UpdateScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateScheduleResponse) GetJSON200() *V1UpdateScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PauseScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1PauseScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PauseScheduleResponse) GetJSON200() *V1PauseScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r PauseScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PauseScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PauseScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PauseScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PauseScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ResumeScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ResumeScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResumeScheduleResponse) GetJSON200() *V1ResumeScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ResumeScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ResumeScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResumeScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResumeScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResumeScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TriggerScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1TriggerScheduleResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TriggerScheduleResponse) GetJSON200() *V1TriggerScheduleResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r TriggerScheduleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r TriggerScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TriggerScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TriggerScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TriggerScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListSourcesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5935,6 +7110,150 @@ func (c *ClientWithResponses) RevokeKeyWithResponse(ctx context.Context, keyId s
 	return ParseRevokeKeyResponse(rsp)
 }
 
+// ListSchedulesWithResponse ListSchedules lists every schedule by name.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/schedules (the `ListSchedules` operationId).
+func (c *ClientWithResponses) ListSchedulesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSchedulesResponse, error) {
+	rsp, err := c.ListSchedules(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSchedulesResponse(rsp)
+}
+
+// CreateScheduleWithBodyWithResponse CreateSchedule creates a schedule; it first fires at its first tick
+// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+// endpoint).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+func (c *ClientWithResponses) CreateScheduleWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateScheduleResponse, error) {
+	rsp, err := c.CreateScheduleWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateScheduleResponse(rsp)
+}
+
+// CreateScheduleWithResponse CreateSchedule creates a schedule; it first fires at its first tick
+// after now. Errors: INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND (no such
+// endpoint).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/schedules (the `CreateSchedule` operationId).
+func (c *ClientWithResponses) CreateScheduleWithResponse(ctx context.Context, body CreateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateScheduleResponse, error) {
+	rsp, err := c.CreateSchedule(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateScheduleResponse(rsp)
+}
+
+// DeleteScheduleWithResponse DeleteSchedule deletes a schedule and its fire records; the jobs of its
+// fires stay. A file schedule comes back at the next start if the file
+// still declares it. Errors: NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/schedules/{name} (the `DeleteSchedule` operationId).
+func (c *ClientWithResponses) DeleteScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*DeleteScheduleResponse, error) {
+	rsp, err := c.DeleteSchedule(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteScheduleResponse(rsp)
+}
+
+// GetScheduleWithResponse GetSchedule returns a schedule with its last and next fire and its
+// latest fires. Errors: NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/schedules/{name} (the `GetSchedule` operationId).
+func (c *ClientWithResponses) GetScheduleWithResponse(ctx context.Context, name string, params *GetScheduleParams, reqEditors ...RequestEditorFn) (*GetScheduleResponse, error) {
+	rsp, err := c.GetSchedule(ctx, name, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetScheduleResponse(rsp)
+}
+
+// UpdateScheduleWithBodyWithResponse UpdateSchedule replaces an API schedule's definition; it starts again
+// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+// FAILED_PRECONDITION (declared in the configuration file).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+func (c *ClientWithResponses) UpdateScheduleWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateScheduleResponse, error) {
+	rsp, err := c.UpdateScheduleWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateScheduleResponse(rsp)
+}
+
+// UpdateScheduleWithResponse UpdateSchedule replaces an API schedule's definition; it starts again
+// from its first tick after now. Errors: INVALID_ARGUMENT, NOT_FOUND,
+// FAILED_PRECONDITION (declared in the configuration file).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/schedules/{name} (the `UpdateSchedule` operationId).
+func (c *ClientWithResponses) UpdateScheduleWithResponse(ctx context.Context, name string, body UpdateScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateScheduleResponse, error) {
+	rsp, err := c.UpdateSchedule(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateScheduleResponse(rsp)
+}
+
+// PauseScheduleWithResponse PauseSchedule stops the fires. Errors: NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/schedules/{name}:pause (the `PauseSchedule` operationId).
+func (c *ClientWithResponses) PauseScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*PauseScheduleResponse, error) {
+	rsp, err := c.PauseSchedule(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePauseScheduleResponse(rsp)
+}
+
+// ResumeScheduleWithResponse ResumeSchedule fires again from the first tick after now: ticks of the
+// paused time are not caught up. Errors: NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/schedules/{name}:resume (the `ResumeSchedule` operationId).
+func (c *ClientWithResponses) ResumeScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*ResumeScheduleResponse, error) {
+	rsp, err := c.ResumeSchedule(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResumeScheduleResponse(rsp)
+}
+
+// TriggerScheduleWithResponse TriggerSchedule fires the schedule now, outside its cron, even while
+// paused; the overlap policy applies and the next tick stays. Errors:
+// NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
+func (c *ClientWithResponses) TriggerScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*TriggerScheduleResponse, error) {
+	rsp, err := c.TriggerSchedule(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTriggerScheduleResponse(rsp)
+}
+
 // ListSourcesWithResponse ListSources lists every source by name.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -6885,6 +8204,270 @@ func ParseRevokeKeyResponse(rsp *http.Response) (*RevokeKeyResponse, error) {
 	return response, nil
 }
 
+// ParseListSchedulesResponse parses an HTTP response from a ListSchedulesWithResponse call
+func ParseListSchedulesResponse(rsp *http.Response) (*ListSchedulesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSchedulesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ListSchedulesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateScheduleResponse parses an HTTP response from a CreateScheduleWithResponse call
+func ParseCreateScheduleResponse(rsp *http.Response) (*CreateScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1CreateScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteScheduleResponse parses an HTTP response from a DeleteScheduleWithResponse call
+func ParseDeleteScheduleResponse(rsp *http.Response) (*DeleteScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1DeleteScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetScheduleResponse parses an HTTP response from a GetScheduleWithResponse call
+func ParseGetScheduleResponse(rsp *http.Response) (*GetScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1GetScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateScheduleResponse parses an HTTP response from a UpdateScheduleWithResponse call
+func ParseUpdateScheduleResponse(rsp *http.Response) (*UpdateScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1UpdateScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePauseScheduleResponse parses an HTTP response from a PauseScheduleWithResponse call
+func ParsePauseScheduleResponse(rsp *http.Response) (*PauseScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PauseScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1PauseScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseResumeScheduleResponse parses an HTTP response from a ResumeScheduleWithResponse call
+func ParseResumeScheduleResponse(rsp *http.Response) (*ResumeScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResumeScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ResumeScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTriggerScheduleResponse parses an HTTP response from a TriggerScheduleWithResponse call
+func ParseTriggerScheduleResponse(rsp *http.Response) (*TriggerScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TriggerScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1TriggerScheduleResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListSourcesResponse parses an HTTP response from a ListSourcesWithResponse call
 func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7285,164 +8868,187 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39cts4tueroLRbFbuKdux89M6Va6rWcdwddzKO1x+3Z6qZVSDySEKbAjQAKFm3K1XzEPsM9/99hX2U",
-	"eZItHAAkKIKSnMSepOv+FUcEiYODg4Pz8cPB771MTGeCA9eq1/+9J0HNBFeA/zmVUkjzRya4Bq7Nn3Q2",
-	"K1hGNRP86W9KcPObyiYwpeav/y5h1Ov3/tvT+qtP7VP11H7t06dPSS8HlUk2Mx/p9XvHnIB51icfM5HD",
-	"R6LoUpHFhGWThHycglJ0DB/JYkI10YKM2N1+z3zFfRgp5flMMK6vQM5ZBpdCUw31j5kE/UrkS9O02Xes",
-	"5SX8vQSlicRnilCi8Pf9XtKbSTEDqZll0FjSDC5AMpG3P/1GLEgh+JjoCRBR5O4r5BZgpohiY874mOzk",
-	"MKJlocmzF5OEUE2mQmny/IDkdKl2TZd6OYNev6e0ZHzcM+PG77Q7fI9/0GKfXE+AcFi4Ho/IGDhIqiEn",
-	"iwlwAtOZXkY+/an6RQx/g0ybzlY4ezPLA37FedpsU3ETZgXNkJ05jBhnpnWbpWoG2SZJmh9WVJnWcbq9",
-	"7DZpO52DXFpxw3l5c319QUY0AyJBl5KrNkVGJtsfutJ0WAChPCdTmk0Yhz0JNDc/HpHx5cUJyWhRgFRk",
-	"DJowTcrZDOReRhXkhCrsHGk84yNBJFBluQG8nPb6v/YYn9OC5QMqx+XUrL2kN6PLQtB8oIUYFFSOoZf0",
-	"Sk5LPQGuzZqEvJf0uNCDkSi5+ZsWhqblAO6Y0qqX9EaUFZAPZhIywXOcAvNhkFOmFBN8kANn+BkjLoOC",
-	"TZn9asnpnLLCDK+X9BjXIDkteklvCnoi8oHplRaFWEDe+xCRWbeK23z8xazqBXBNFtIsFsPQYKUnhNMp",
-	"c4toxKDI43Ir4e8lk5Ab1uGE1V1+iEjHlShlBg1t4X/apCvCdg+sKZgiSrOiIDTLYGaWb5e2SPn91cWl",
-	"Y5lVFzMp5iwH+UQFmmMzr93HN/L4GpS2P8R5Wz/3PGWGnQsYToS4NcKQTSC7bTN26D43EnJKda/fGy41",
-	"xNgwAZqDxHdobkWfFheNb7XeadL4TizcCib2Y0Y2QQVM8oP/tIkdVkWuY0jY4kFUqKOnU4HOD49n7C1E",
-	"SLO/E/vjEMm5hWVEcUowOulYN+bHDGtPs2l0kpx4e/UeUxcggbxmakZ1NoF8z4yNamZ08VM6Y09/E0P1",
-	"NHfPUQcrMqU5kAXTE6InTKX8FpZkLKKL5RaWZ3lUFgqq9I2633CMfEQ/NpMwYneRZYBaTipNsgmVNNNm",
-	"AxEjVAy3sEzMQjC6e8yZAsJ0dAwS5uL2foSqTMy6lLPrm0zpkuSiT9IezaeMpz2yA2Y31RPGx7sJSXue",
-	"7eZRNQVmQlJu1LrZi8zXmCTK6MtdIiRJe+Zn88acwYIIXix3tzRN5ofHWhtbJiKi9oFRIoIDyaFguPFT",
-	"+3tbVt2Djrl3T8/L6RBkg6uM6+fPanLNxjgGad4ZmtGfRbT9FWhrhhnG/iaGdvdjnFAyLItbcvH+6jo6",
-	"r+BNmviTk4Iqq8aYLszztGemW5Q67ZnZyQTnkBki7P8nWs8GZiJKZX8YFiK7hXxA81yCUmnvn//4zxgd",
-	"BdXAs2WUElHqTEwjopSio1GAhtz2JkHLpf3TWiVpz8rDWHBIex2Sbb2T07sMZGze6/Xzlr3yC8e/Rcxe",
-	"Ed8iNZX31FSWcSdR2/Cgml8JZEEV4aIiwvS/UXri0v7KSJRXfT+LoXL7QpuArpZkIopckXJm9MjLgwNc",
-	"nO3FYH41/zINU7V5Jwk68hTVA6BS0uU9RmS5tNWQ3KzaMZmJVlpIyHFQZj1JN2ghc5Bfd5SOym2HWRa3",
-	"F6JgWWQzrZ8R1BigUE8u/Si0QA3mlUJzCFN6dwmZkLlqf/jQzfFWApeYT/1CmV5jnFJLIO4DC8qchV4U",
-	"ZMfboYfT7VX3CeUZFCEzWz23mgRTneGzws52dG43z+jPYthJHZouKy5shMJYM2LtHkUoJ+AetSn0pkGX",
-	"TR4YmwVoYwckJGdjplVC9tBLGhxVDsAPz78gUOAjEc7p2FlMFGSDtDw4eJ4NqYIfXuDfYLQz1aQAaqb6",
-	"h5TXJspuPMRA7K5v/GrIieAZmGUZquQnKuWdrkbyucGA0EFBPn/YapI75TDaztgW2sVZ/DSbASc40IQw",
-	"rTq9QQjs2+3Gtm4625O4T87Q9uFCEzURC07omDK+/eLEEb+F5QbJr1vUQh/3BTYa9rVMHtfLBh2s/XWW",
-	"ddfyaViuTJGRkP1quRweHAT2dWK250xwLUURCvX+PQzlmvrAOjbdu3GvmseB4bvZx94owjgN66U3aBJo",
-	"UXQprIAYoY2YxZULuF5MnatoHaiY8WfGPrg9HPzzH/+Z9voYAyVMHxH2FeS04SR3MaDpSdfSqvD3b0s/",
-	"r8RjfBTXywQZltoINEH+A+GCwxeoz5VAwL0kz3N1vfA1WwXyh5Gmjgmwv29LfpeEvAbjcmzW8fF2RjZX",
-	"g+Xtr29iQqzVxi+3ber2d1ttvL9rvEotrD0cC2jTAlQG0eBOoIfN9IC0LqoNngBRdGp16sgF0PGHSl/7",
-	"CFXK9YQp8+oTRVzcmiwmrACz4o31GFevORR0LVGvrSdP6EiDxHAOGqf75PQuK0rF5i7QI0s+oHGjAjr3",
-	"oGZE1Ld7orq3IZbDdCbQHd7ITQkzoPoerMR8hHmSciHZmHFa4GQwrjTQ3Li3ZoYZ2uYKI/qkSxWgD8T4",
-	"eAOVxrHamkIqq8gK5KnRQkbhUWJc5sRYepXj1Y5/WZFYNwXHfEl+vnp/Tua0KCEJNm/y9hUBnokccrLD",
-	"MSajkBjTPOW5KIcFqD6BO5pp5+w++98vn+/u2xiCllvsaJemmXPazFslP15rtfyCHr/wDKnppWQJVBI6",
-	"AZq3xBTlveGhrQk6rCjnSo5rdn7YrEs6lVS7kbdwa7c6YteVNh0c+eK1LME6A8EqGdhIIsZu0UG6Y0ob",
-	"Cf5NDPvGDpiY/5h9YUGNb4BdByI0FKIAys3AvtTHq4PI91G2sdaeUUORL82qNM56JBrd4b9rWdnIcdFy",
-	"TSqd50NcLipZidqWnv42a8+uPMstM6LG4otuWYbleVnAj7Gsa+cy+UzR307eIf/ZikjXTP5slKkxAq1W",
-	"RdbWT4myuZoniiyEzONxso6AsedG7thxn5him+L/dXN6c/qa7Jh908baX59dXRxfn7wxvw7BLJlKERvf",
-	"AnWcbXny/i8X706vT18nKf/x+OydeSMHmmPw/eT4/OT03bvT11tb3N0OnH+CHOUNl9j6wppq+DpJIqbo",
-	"sPDvrEhaqWelxjTCPqki7X4F5sS/i3Nd0bjz4vAgMQwZUVYwPk457nhCoHGx2ymlxoN7z4tlr69lCWtI",
-	"vcT8flRUXJdXjGewYTx1dNu8VErj9vMMcCwFVZqoMstAqc+ntzNhZQ2QDfRhjmHExpj/gaygRhzduhqx",
-	"wid86IxZt3cjOTNaKsjX99r9nWCvmEmYM1Eqm7Y/vZsxCWqj/NxwzYo6V+M/4iNlNjev2Jh/Acc/J8SV",
-	"9ErMDt9j1axfze+PSz151r2m7XOrK7OCAdd7mYQcuGa0UGQsaSzEaVt2aEj78KrDAz7jfhaOSBNO5OBT",
-	"GAMupQSu0eOxdoaOuVUrwZtmzL/VphnPT3pa3AK/kUWk8XqeXrmJjXPUPDXEItQlVJcsss8MgUqIbKsj",
-	"WigguRQzRdKemSMh2X8gNq9PXuFLxMZxrcTaOG7a2yfHQwVc94kRyrh1NSyL281yGWQ2am13bOyU6L5r",
-	"IVNoxji1h2awKI2Z7JRX7dTVaJfDZweTOLgF8mcvXx7+W9StqYWoT9LeYqJuI1Fto6soef5sb7jUQBTY",
-	"DfSHF8H/zQ42K4cFyxA6sEtonpuVcKUpz6nMyS8WpaLI/JCSHUfSLmoGqksJ++QcjNPqQ+FHKd8o1MZO",
-	"3kqoXXcXSGDcvat1Wh/7MMyYdTDDDhS7l5CBsSkUmYNkoyUOz8zX/sPga6401Sxz2BqjZbnzlhFmUCXx",
-	"j8wYloQ7lmLAwXrJFcMT0lgMaOpYCOve9XLm4TsqashOpjRbv9QQN/iX4xMyP6znWJEdDpAr4ubDODq7",
-	"2yy0idYzZbeItkE+KhUQ06L/9Cm5uXynEgJ3Gcww+cZBL4S8VcQB7whVZCbZ3NlZ7a6m9O5EcCthsVyk",
-	"C64YX4NxMirYeKLJDCSZSYFLs16QP+xu6W0I6reW7XY4txXhni3uYugjMhJyYZYdNkg8e0oFsj+jSv3P",
-	"iVC6PxNSk52T9+fnpyfXGMBARvefPt3dT/mlT0pVsQ7zpjHzyZSqW8iPjPjlHnhofzNfmZIhzW7tek15",
-	"+GIcsEA1vGNTpl+VUuktkSPVS5cztXaSqqjPzkGflNyhNXdRYQ1Nh02zBOMidY82cvIFIRHz3xPcxhHI",
-	"qmICrOWSPL+7Q5Je4L9qYRb3zrDU5MXhwW4YzfJ7ggPGxIUYuzXr5Ybbj8UMRAvztc/Nl18cHCAJwugM",
-	"psgIg2nG7HdWnNu6XLjN78a7R6g1XUzLbFNCGhOoQtI4JDFT6HIxCCM8KbeRSEPvwJo7A2yu4gNzXcRm",
-	"3C665weqDiu9nEYFThdq+7V2/e4KjUlr3XQH4ggdKlGUulZFwXIyamlzDsv08WGtvWSI6TSXrt9dYYTv",
-	"4vQv6EkoIqxNXnt2ExcBWbFB6Y+sgDUW6AlIvaHJW1h2tIhbgD+B3pxwiDQKEiPduIHPSR13krk2Ith8",
-	"HhD3IIiLn0BvyqO0moTQnwfNIkXjSC56ZLwPn+Ew24z5f/f0uZid2uB5OvwiRk2khpwoQUZURvfcDhcz",
-	"2FBWEj5tMQ9jMGs97c/zcbszLtvmWWBeeZIb4iPYsoZWUkWkKA0HR1JMjxwuxcyTxaXmdbhPT6Qox9Ya",
-	"OL442ypAMWKcqckWoahfnClfgSATC/vMceuTSGiFafp8TrfzUa0mVdBybSDnNzG0ufqt2FBQpTsO3Kxw",
-	"waEyMFplYZ8+jE0UZflWva3ksrZPLmFe3S3VOl5KjfPsfk571kPC8DdVLvVxRIRMUGhoyv0HtBmLwy5g",
-	"8536uIKHFdQHN6giYkb/XkLKjWOpdhPTCEk29gnTiuDvxvBW3q+0rlmCRmrV8QBTX+a9tOd8t95+MOxT",
-	"93jDVJziQkAP04/IZTFwMEwrKEZHQR/eG005hoHsz8EQLPnIFbNTB2xRPgboPbgnKuXpKr1pb3er2e/K",
-	"xLVWm9cBTJEdt8KM2O2SvIQviNdVG8oGReQkADHIVFu9tNUAMVC+1V56hS1Xw4FfXYF37olXukr8oYVq",
-	"NsX3rwZX18fXp4Ob86uL05OzH89OX/eS9taJ79oIGEjwORgUFbMYCjaC/ZSnnOyR+ptXJ29OX9+8O33d",
-	"J7/YXAiuSvOCLDka6fsrrxz/+/HZu+NX70775BJxtVqQYZC3Xm1/eXN+fnb+U5+8WkmrlDwHY/wblxth",
-	"OQVQ1eru8vT68m/4/o+o3RKyWCGUw12Vult9u0rW9D3QAfJ+M1XhfR7y7O5u9fXXp8ev++Rc6FC78RzX",
-	"ovNPCOVLMhUSyA6GTpbG69lt0eHzQn1yUgFthzASdcZ/GR5W7Jr1yMw1fq0mp/Grm4Lmb46vjR8rdjV+",
-	"NVxoNvOjiZ5MnB++Y0p7g6vb+oy1IgVT2iUQnyg/q2q92bcl3tyfbdkSY27I8xb/hlG0mrlheBkzW1Fl",
-	"isW9j/sMJISwbjuS9WcBVlvUZvgYvhjnjz5KOw9glu0FHcO1uIVIHsxup84pRevGE7OVMjUjegvLDWMO",
-	"W7g5u4WlShCoZQwqJmM+sGlzH8GrsJzbzpZ1njYQv9LI0W93yTUS5xrcg37vym1H/wUt1Rb4wGizwP+0",
-	"mcpH8duRlE2+cqRRm9qHdZovbfrAJUe6SY23IzS75WJRQD62B15LSYfF0oORnKX9mYCkOmJA3BF5/11M",
-	"PlXHBVneiUnCjRWNugGz/zEuE8stEg0PcnvMnuDQEfLrdGvPMLc6YjZ6GYCwrHu7s/p965yQavDxZBm6",
-	"fioayVAOEp1XWD/sKbF6FWRtgAS8Q89aEY1HabdNqXYJizFGXgPN1x5sizYjCgrItLLONB5pIzYAPGKF",
-	"tgFf4RFInQAUn7TcDoPi3nqFNtH2r4VaYKuNYXXA3Yso1s5WUpmIBZkauw+PlBnr0abNljbS0GSHf7Ka",
-	"q/jhxbZ7mY8c/8igWIMyw8cWUoB+IvIFpM3IUF7NmH1q+mkT695ZI3WrvdvnCbHJj4S4KFlC3KpMHOgt",
-	"ISiuREjCy6JwgaO+MZ/3t2eEKqdb7C3xdoG6ltjgcXYXS8ym7SXWKkLwQ28wWi7XhrBXWzSD2AmpaprU",
-	"506+blQ7TJnFqXNnP8UcpGQ5NMP/T2xeaUk8nrCKMP8mhhbfRnXKMSFkfhUjMpOgQCfVG0dkSu8G0kFI",
-	"M+ry11b+zQv+kRilHGsuYV696hDrPYG6H3Z1W8QqJi5xQ3HdPVFELPi2uWU71thxoyHM3dnyOsDrj135",
-	"8NqesyFUx2FzT1PE2L8z2yzTFr7thwk0m6zENL/GvjgXt+sPeLWaNBYiloKIn8m77+GuDgqjFbQ6iV3T",
-	"Go+ABQeDLMoufjDt65+gDKrefOHpyVidoPX8iLVtJbfszmhDSIvOo6VfR7VedUQ57e921/YG9FfH9341",
-	"EOofCm3aKgb10JjT8FzgV0OcBh/tEK4mMtJLGVNmuzOMsA7WQjINe35KVvRaMRaS6ck0nuysk6E/O0x2",
-	"rMQQYvFcUwsdcVknDLlUpUVsbhENa0PWDnWHkJxlelSZsXGPzBVWvF7OQHUCP/rk17RVdzHtfbjP7mJc",
-	"jzov1AHea1MwmdIsAA5WaDeHoDMbrJrQZy9/qDbXCT105WXgDn9MeZ1DSpCToXFvCyERVWYTm4izn/tz",
-	"x54c5DffdJBcT1/gxhOm+oSGZbsskqfheexYEwphXdMjwoHpCUjy58pCmRr7xJ/o3kTfz12A/ym9eyXy",
-	"5aulXjPn5PDg2YtW7Y6YE9bIh3Z2Whecaj/qRo62TKUATdsBIE0QzWwxkCGYVE+MpYpAUmMZzg9pgJ1M",
-	"yBAUy3FSAjwY8r27OsQDgOtcROFrQus8Bmq1K/R/K+8Xj45NS6XJhM6hsbI3gfJCbzuy7m2Qphta5XK2",
-	"Y9DV0WGM9/h85fYaxi6RdVAyC2RPSEuuEjJmelIOE0wozyAhRvMkZEgVy1CJdB5y16IASaOHZ9ria6bP",
-	"9mAVmtm6lKbTGak+s0XNQzvOOJztGtQW6K9Yq8Dg01A7S53JpHukkD51krrJ0W+38dV5qSaMj0EhDHIh",
-	"yiJ3uckIwc5i2RSS9fAJ+7WhD3rGY6fxsqyY+TeGu+/TpU8RpmlesRVbbWnQNQOInUzHzeSsA1cSbjZY",
-	"fjUhbNQRLmqUQ93KbFotqds1XfF2gWQ5M+5RQknNEpbrSe4MJXmCHy6UZP3CUjK9vMKVveIcW6X1Y6Xr",
-	"60omvUgl6+OLM1ct0dec/FhjVNF0tB7RR7PXvYWlKwi6X5VpwXOI9jSx0EpLOqtOe74eHF+cDd6e/s2w",
-	"wWtbfzqoGtdE65kts834SESWiFeGjCe4B0OFhsI4UKl9+By3Dqw28tEeaZ4fPvWq9OnvlvOfPhJ77oFW",
-	"Y++Tj/GzSAHrPpKdDr7s+t4raPXH31Nc7WnPWB6ISjMGpltDwa+fPh5ZuL5b3rWmcmXDLTDHWH+2bLE1",
-	"2hXIOThsOFZuxvRKTd7+/PCjPwysEldfAkaFhYBbQ9CVXKyHdHxx1kt6c5DKcj2HOdpqM+B0xnr93vP9",
-	"g/3neHZfT1Di2gfGbYjbmjZG5pGbRgHFT6P37DYFqqpf/FXqtm84KR8p6P6VzsrXe671Y+/2fMrrgko6",
-	"PadW/M1Yg9qQyMtnBwcPMn4b6m0NOChd2/W1iryqDn7SU+V0SuWyi2OeVfFqt4ZxKW9zrl8B38YCk3Me",
-	"0GpWWe2/VDtAguaVdXf5iI1LK2Z1y4FveeRyxxYtiMbqELwBa7VpyqPFAuhYIUxIDJ26630w46+J/x1T",
-	"k5+wUjaslXeLSsd1I+kUNB45+7XT5MRi5b0+rrKeDy05DGxbwmqBWN2VP/xhBMwycL1s/XQarkk3OWtn",
-	"cn74tIENis5iA3zUe1COxuFQscsn/LnTUVkERVq/lN+N/j2+ym5rPpEeQF48W1cuW+h9MO55dANo1iR8",
-	"MM0fr4MZYeO9KmF+M4q9owLk44lJk4Aov+wtEapPzs7//fjd2evB8eVPN385Pb9OUn787vL0+PXfBqd/",
-	"Pbu6vlovSaur9OnvRvo+WfuwAAuYWdG6jaJobZ0b0az4zzekWOPl3x5vgpsEEMvpylgOQDVUk4mtFG3P",
-	"rSBoeD/lfvbP318Pfnx/c/46IbaMy+Di8vTk/fnrs+uz9+fxehvoSthzLjZ14D7bd0dNTMOpaVOAtn/b",
-	"8yy7m3RSVLsHJ9q+R1GJndp7PDkJeq8qv0W1QCUHG/eNMjJHzfjAA07T19+MNl9E9KkZqPsX7y0dIZvH",
-	"E6mVEhP15SFN3WMNfXeZCNnB3AiGSW22zagOujwipQISS97vRkSzKjW1QUc1HA5bIeiz9rA+Zm67veUG",
-	"ePd71E1xkPLjiVKjf6K0mKkgZHTkgIXU3Udy7+mzcLHu+WsC5L7HCeyAAj7eDDYJcAA9RegqcN3Cmrmt",
-	"hUDrcmk++3L/ubUAlwp40zHDEc3yPe9OnRcQflt71Frs1iMKZ4QMMqW3KIIBFMzVRrJhXFGgVPpSLL4A",
-	"vkskM0129EL4lNJejVwAjtjE3QrojlezkRnezZakXImg8FFGOVELprNJUKjKYfzCg3D3Xxfa4dvj6yHM",
-	"D36P+i6aBX08gQq7x0I+mNC3qQ7MrVbZOi4WwS0VNiYWJF43zqs/XNYZ7/rZNNgQrfyvI67f6BHXlKcc",
-	"U0YTITUp6pL/ePEf2akqNuxiIqk67a+FqCLPfy9BLuuFak93hytz8+Hp7+2YbVD/tpf0wotDZcmNlu65",
-	"Mk72z6omBuZTqfmnYmzkyO6n5PcoZ4N62N1qr+Ndl0Xe8OaaU1PUloaqq9LjQu2QgcaRo7DP7XCVawlx",
-	"IrwtDe4A05cTceySPthxfdqoqhj38iCoXXVwsNtF14yO4Yr9RwdJ3RemteBVUkyNeetRtPWNQ6ieBqaf",
-	"ARb3TFYK3ttDY2odgfYQ8L9ue20dkX7cxAYKnM1pmElunj927HRctMUz6RgI8lp1JpHqRMcKTK0j+k12",
-	"qL0PGG8IrmMKLve/m9ThiJTvcGEhplVht4TcnFdq0Sb8EWxkLD6zl2RiOmV454qW9kLKeELyMdLu2yXb",
-	"N98C8s3l0xtX6T1eSD7IsCNvfAV4PEMbxlx/cUcRV+4vSAhNubvNI7Qbkd/1Ba60KCqtvFOdzCV/xlqg",
-	"u5uyqVulxf+QyfCVunSPGoM3MlGF3+0hu7WB900z9zQs/NHpI/iyIn+wiYzWVXncnaqqo9eY1CeqdSOw",
-	"at5Xs+X09q2d2u3HV1dY/sGmtn175yPmzH3fLovp1XeQQ9VkCMADF3EJmuxUTkmS8vrkb3hdRiyXEU+3",
-	"On2PxdAiF3AYMnxtwHup+n5Vi7crFG5PNP/B5Kl1lPsxI+O26yrg6EsyNq6YXT0qnhAuFs7UpSnnsHAn",
-	"tReM52JxhHEQX9nQ31FlmMV4CfdImQVF7LjQbdq2Eq7+cD2atHW38oOZtJ1XWEfm+96XWH8z9m33tdaP",
-	"J9YtGryt2+RbQoyZKiReItknbISeA1MpZ3xOC2bcK/sLCere1EcqbCCM4f6Zw91W0mijcut0XFjL5MFk",
-	"MV5yJjJDX6XozLeT84lXlHlMhRsS4NSuv+LB8tLeEOdLwTuGVho45U4FF+wWiNff9mxpo+DNJmn0hdE6",
-	"DfO3psGD28iNwm+Pax+broNKcmTH3qpRXZyMVWAbe0x9ZGUjOvUtLB8YmBrcUN2JSV13R/U3BkQNy3w8",
-	"Ngb1LSyb/GmkxVhdhyMqCMGCevr7LSytJTsXt2tRHa5uyVYJTvzoN2WxrhZmeUwN6vp29V3cjOFt2hac",
-	"sxDyFu+FdfO2PooRm8qg7mKnenQlHR9eQ64WmHxcJel6b6D4XVmKCIbf13LZTkde+cTTQ6rJ5gXpnZpy",
-	"8xXp35i+XDla+tgq0xXDaTFqe8R+kKQgO9Sdt7QmNRd1smKdeDWX69ag/kruvlNI/79s6sPuV+H8dhKs",
-	"74/1E7Aq0nK9dugK7H+/M9S+yuVRY/hubuqI7+qyjO6BEbXdDaB/8Ln5+ntBY3zhKL5Z6Py/TIbC7luw",
-	"eStMK6B5rH/mqlMhXD7lNV4+LO62dYQ55fdFy2+1MWyFlP9+NU+sNPYjo+Sd2NioRlhn2t5F9/LguQ0a",
-	"Y9hiDyFACVHC1UeaSTFnePvlLcDMvM8kaVSvsVHmgupmpmq72d8OaP/9zn+0eO1jg+yvwqt/VDB7VRHJ",
-	"+83ZPQD0oar5fnen9li+Weh8tMjnYwPnQyLWwOZt+QYPm/flJFNeoVajgHirm4B4zRRC4qkmBTBVSri/",
-	"WG/Gv3/vRlY9hm9QfCO1vx4Xnu/NqxJNdF/5K7yDr7K0sglkt4r88x//py4ZmKTccQJLwyfEc9aCAlXS",
-	"KMhlXvXnN5QWWMaTacwYpHybemYbZLtVFCmU7MgddG4tYXlvlMKEwB3NdLHES+fsjdG+SA5z928zX6MI",
-	"zwLQhbtxzZa0w9QcXlluVrH5A1euAqzOS0qeTSgfQ052uNBkIelsBvlueFPZE+VqXJIcsqoSeXDNf2dZ",
-	"p/YV81jc6uMrqlj2sVIrtk6VraCIZf1sdyrBp/7W7yEUYlG9I/QEpIoYzWSn5LdcLLij3gI6b67fnJ5f",
-	"n50cX5++Jjv1mR8hnS5M+UIKPk7IlCmFF9dJY7AX5v02wnRKi5GQU8NZkS+rl1LeFDbzkUDaElfbyCdS",
-	"KvZiEcndJOWXp1fvby5PTgenf31zfHOFxDZaSqrBNj8iGZVYlwsNxjM+EuYL24BXCReLI6LoCIgWnUDW",
-	"5u0rm2Al51g5ddTwR6ribAmB/fE+8dXX98kGEIoKY5/b6e0WzLt1B3+/Vfp1hxZuD/NY9PCpLzOKslij",
-	"0l1B3IpWf46M5b0vpe+GsztXXdRVE3MOXlWCkuz8v//7kkwZ30xPVcDyi8n6OD9MwoKueMX93tWb42cv",
-	"f8ArKvP9qrN9I+FuqSdEwRwkLYgCIzt4CGFJ1Mx4zRvpr9bo/ej/iek35bBPPvpywUj4BO7sxfxuUgMq",
-	"Own5696bcrh35cnYe/byh88jZUXs1nRo39hzx5+W9505W730o3aDLjm7s4NM5oc1IzaN236nHvj9qPjl",
-	"+QnRaCbiLnynj/CsRbWt2Weshjx18wObzqixUHsPZLKtFmlc2pJlc1qUcBQ66VO69IaEsyP20XQJPy8y",
-	"DXpPaQl02uymOqUyZJzivK6OoWVgXddVT58ou29Q1bS37fFFFlya0dgqpvRuYN4boDWwb0dW8gJUI/xg",
-	"c1e4nRLHt4GhzmigCTO2vKzumKruqrUWRjvx89AAlei9YfcyT198RYq8Bdvq3iGkBlSOyynabGbzvbn+",
-	"ce9POA0JoStmaWh2OB2F9oizYblo2hGUhDZuOJ25ABWUuXVjPnz4MZeclnpiLMKMVtV1I4aWWftusAlx",
-	"NpcZdKnxeHZn7WUcx4uHHwcXeoBles2krd7Va1O6hpTD5w9Pir/XWQsxKKgcQz9iO64scyTu2b89PHFm",
-	"Px+46ucxumpL1agJZ8Sb3oL4ZuSmB2v9GLt0QZn2hxY9Dns/thHUZ/0MlS8Pnj+KsHvMWX0P4KK6Fnyt",
-	"5V2V8a0usHClNnbdobLH5dfn+OuuKHKv/+uHZpQz1M8eVooxJT40S6q+Bp17H9peHFDfB2W8d8OpfXJM",
-	"3EkqMULsdW2Zr9zMOGry03035dXhzeo+RHtHoum8OnX1Z7Nt1a6y8rMZ+vZn6P0Hvn2TB3VJ6F8/GGME",
-	"qwZHnaTQ1djbm2g926N5bkyeUhauQHP/6dPDZ/9j/2D/YP+w/6eDPx30zDcdKZEDvo4sUl1nZY9eGomo",
-	"r+3F8eEdShjOGEJWu2vT/ZRbfKotfdyq2kx2NhZt3sUD8ccekG6v3LXVYP29ZPXhOXuHUnjNfsp/T+3J",
-	"A1vA2cHjV/7b+M85IuftT9UV/Z982WoXwPHn/t3tu0Fhq+oWsxLv1mG4QGc2Zy+kLZCbA0Xj1JmjAU60",
-	"bfaulIEgU8rpeOXONlXfBlMPXot9UpUDTfnm1B6+b4w2W02A7FjpDm432iXDUqc8o9yurSEQH+MJSgBi",
-	"6AvujJFg9Y9LIqnSopbcqFfrW7SH3lgdvkJKkN0YSTGtjFa1T05pNrFnIKs7P3DdOxu+vsxqJfqUEDSq",
-	"EFHjQnR+zTZvJU25v6rCXcLTKGGkm2G2xlUwHCVVS8oVxRLeKXcKlfniE8pGxt5cX1+QkXNlukugext6",
-	"QnmuUm6PwNtVVkXxgvieY14odU3d0+Z+jdCrZM4tW2VUKGJ1lbusTPAM0FlAYBIT/MgKCDOSN6FqUoP5",
-	"AwoCDGDE6QzDng2p9/c311kuKdkcTPc7rkJ1g2MY/N/dJx5Tt91KSPnmpUC2WAkp37wUmiHeTx8+/f8A",
-	"AAD//w==",
+	"7L3tcts41iB8Kyi9b1XkKlq289E7j1xTNY7jdNzJOF5/PD2zw6wCkZCENgWoAdCyJpWquYi9huf/3sJe",
+	"ylzJFg4AEhRBkUpsJ+naP4lMguTBwcHB+T6fegmfLzgjTMne8FNPELngTBL440QILvSPhDNFmNI/8WKR",
+	"0QQrytneb5IzfU0mMzLH+tf/L8ikN+z9f3vlW/fMXbln3vb58+eolxKZCLrQL+kNe0cMEX1viD4mPCUf",
+	"kcQriZYzmswi9HFOpMRT8hEtZ1ghxdGE3g16+i32xQApSxecMnVJxC1NyAVXWJHyYiKIesnTlR5a/XZo",
+	"5AX5PSdSIQH3JMJIwvVBL+otBF8QoahB0FTghJwTQXlaf/UbvkQZZ1OkZgTxLLVvQTeELCSSdMoom6J+",
+	"SiY4zxR6+nwWIazQnEuFnu2jFK/kjv6kWi1Ib9iTSlA27el5w3vqH3wPP3A2QFczghhZ2i8eoilhRGBF",
+	"UrScEYbIfKFWgVd/Lq7w8W8kUfpja5i9XqQevsI4rY4psEkWGU4AnSmZUEb16DpK5YIkbZR0e1BApUeH",
+	"4Xa0W4Xt5JaIlSE3WJc3V1fnaIITggRRuWCyDpGmyfqLLhUeZwRhlqI5TmaUkV1BcKovHqLpxfkxSnCW",
+	"ESHRlChEFcoXCyJ2EyxJirCEjwOMp2zCkSBYGmwQls97w3/0KLvFGU1HWEzzud57UW+BVxnH6UhxPsqw",
+	"mJJe1MsZztWMMKX3JEl7UY9xNZrwnOnfONMwrUbkjkole1FvgmlG0tFCkISzFJZAv5iIOZWScjZKCaPw",
+	"Gk0uo4zOqXlrzvAtppmeXi/qUaaIYDjrRb05UTOejvRXcZbxJUl7HwI0a3dxHY+/6l29JEyhpdCbRSPU",
+	"2+kRYnhO7SaaUJKlYboV5PecCpJq1MGClZ/8EKCOy2RG0jwjFap2FzdRtRvzIFRdQNVI1Zc8FwmpcDl3",
+	"qY3H+eMemMNRiaSiWYZwkpCFZjtNXC5m27O5C7vUhs0tBL+lKRFPpMfx2mnEvvxDG46viFTmQhi35X2H",
+	"U6rRuSTjGec3moiTGUlu6ogd29dNuJhj1Rv2xitFQmiYEZwSAc/g1GxZnJ1X3lV7pgrjO760nAeZl+k9",
+	"RaSHJDf5VpKzm2ADQvwRD7NJDDyNW+T24GhB35IAaOY6MhfHAM4NWQUYviCalx6pyvroae0qOg8ukiVv",
+	"dyyF2BwRBL2icoGV3uW7em5YUX2G7OEF3fuNj+Veau/D2SHRHKcELamaITWjMmY3ZIWmPLhZbsjqNA3S",
+	"QoalupbbTUfTR/BlC0Em9C6wDYA7C6lQMsMCJ0offHwCjOGGrCK9EfSZM2VUEkRVcA6C3PKb7QCVCV80",
+	"HSr222iOVyjlQxT3cDqnLO6hPtFSgJpRNt2JUNxzaNe3iiXQCxIzfRzpM1S/jQokNb/cQVyguKcv6ydu",
+	"KVkizrLVTkeR6vbgSCktgwVI1NzQTIQzglKSURBYsLlep1V7o2Ht7d2zfD4mooJVytSzpyW4+kCfEqGf",
+	"GevZnwa4/SVRRnzUiP2Nj82pTRnCaJxnN+j8/eVVcF2JE8XCd44zLA0boyrT9+OeXm6eq7inVyfhjJFE",
+	"A2H+nim1GOmFyKW5MM54ckPSEU5TQaSMe//+13+F4MiwIixZBSHhuUr4PEBKMShIGVEkNV8TRImV+Wmk",
+	"qbhn6GHKGYl7DZRttKqTu4SI0LqX++ctfek2jnsK6bMifEQqLLbkVAZxx0GZdr9YX0HQEkvEeAGE/n4r",
+	"9YSp/aWmKMf6fuFjac+FOgBNI9GMZ6lE+ULzkRf7+7A565tBX9X/U0Xmsv0k8T7kICongIXAqy1mZLDU",
+	"aUp2Vc2c9EJLxQVJYVJ6Pwk7aS5SIu53lhbKrtPMs5tzntEkcJiW9xBwDCKBT67cLBQHDuaYQnUKc3x3",
+	"QRIuUll/8YFd404EF+lX/Yqp2iCcYgMgnANLTK1mkWWo7+TQg3l31n2MWUIyH5m1L9eGeEudwL3MrHZw",
+	"bdtX9Bc+boQORJc11TsAYWgYMnKPRJghYm/VIXSiQZNM7gmbGVFaDohQSqdUyQjtgnY3OiwUgJ+efYWB",
+	"w1lQrNLRX84kSUZxvr//LBljSX56Dr+J5s5YoYxgvdQ/xawUUXbCphFkTn2VC0ZSxFlC9Lb0WfITGbNG",
+	"VSP6UiOGr6AAnj90WuRGOgyO07KFsvYht8x6whFMNEJUyUZtkHjybbe5bVrO+iIO0CnIPowrJGd8yRCe",
+	"Ysq6b06Y8VuyaqH8ckRJ9GFdoFWwL2nyqNw2oGANNknWTdunIrlSiSZcDIvtcrC/78nXkT6eE86U4JlP",
+	"1IMtBOUSek861p+3814Xjz3Bt13HbiVhWIbN1OsN8bgoqBSGQDTRBsTiQgXcTKZWVTQKVEj403Mf3RyM",
+	"/v2v/4p7Q7DdIqoOEb0HOl2zJTWhYN3kVFKstHe+EZf+MpvWVhRSzn0zmayP85lcM5bcne6zaFlQ3+rR",
+	"CGrFNOItJlz/vg7cNQObcye4JUTjXGkOBSieE8Q4I19DKlXLznaEYrHaQiaVUR5DATppWABzvSv4TRTy",
+	"imgdsv3QDo/T9Lzutam/vX23hMd1fHsLikOjWt9cV8Hq762NceaR3/hYC/OgPoX8NjgjMiFBW6B3bOvF",
+	"J8JYNIytjSCJ5+YInlg/EVwojndn0IyZmlGpH30ikXXPoOWMZkQfEFrZCJ/GKcnwRqBeGcMPwhNFBFj/",
+	"QJcZoJO7JMslvbV2QZGzEQ7LoKRRZKka0N24J7JZaqEpmS84WE9asSnIgmC1BSrB7abvxIwLOqUMZ7AY",
+	"lElFcIr4BFaYgionwXGFmhgNqMyUTVug1Hp4ZwixKAxxJI01j9PsFCNF51pcZqWeXjeXGpLYtARHbIV+",
+	"uXx/hm5xlpPIk/XQ25eIsISnJEV9BiY8CcDo4TFLeT7OiBwicocTZW0jT//ni2c7A2NyUqKDAHShh1kd",
+	"Xz+Vs6ONQu6vYCDiDiElvBitCBYIzwhOa2QK9F5R6DfYqNZYf0HHJTo/tPOSRiZVH+RkhdIKE1ADchP1",
+	"EHjjlciJ0R29XTIyhmcw9YM+fUel0hT8Gx8Ptdg403/oU2eJtSoJn/ZIaMx5RjDTE/tak0Dpc9iG2YZG",
+	"O0SNebrSu/L8/eVVwHnRYO5RolCpwqRlhxQ8z1lErRG7ILWOhqEue8/sPIMtPaPK5gseWU5kfB0KLmjc",
+	"Jl9I+t3onaS/GBJpWslfNDPVIqbhqoDa8i6SxrX3RKIlF2nYrNrgX3DYSC06tjFB1yH+79cn1yevUF+f",
+	"m8Y18+r08vzo6viNvjomessUjFirosDjzMjj9389f3dydfIqitnro9N3+omU4BR8NcdHZ8cn796dvOqs",
+	"oDXr++4OYJRVLCjGdKKwIvfjU6QSjzP3zBql5WqRK/A6DVDhmHE7MEXuWVjrAsb+84P9SCNkgmlG2TRm",
+	"cOJxDsLFTiOVaoX/PctWvaESOdkA6gWEsQRJxX7ykrKEtMyndIboh3JBkNRPwVwyLBWSeZIQKb8c3kb/",
+	"phFAWuADl9SETsFdSJIMa3K0+2pCM+cfxAtqrCSt4CxwLkm6+avN7/HOioUgt5Tn0kR5nNwtqCCylX6u",
+	"maJZ6dpzL3GGVRPKIemUfQXGv8QiGvVyCCbYYtds3s3vj3I1e9q8p819wyuTjBKmdhNBUsIUxZlEU4FD",
+	"FnEzsoFDmpuXDfr1KXOrcIiqUXM2ShBcBrkQhCnQeIycoUJq1Zqtr+oiqo2pun+inuI3hF2LLDB4M04v",
+	"7cKGMarvamAhostnlzRwzowJFiRwrE5wJglKBV9IFPf0GnFB/wkhqEP0Eh5CxuxvKNaY/ePeAB2NJWFq",
+	"iDRRhqWrcZ7dtNOl5wgrud2RllOC566JDAQxxrI9EIN5rsVky7xKpa4Mjjp4uj8Lx0KR9OmLFwf/EVRr",
+	"SiIaori3nMmbgBNE8yqMnj3dHa8UQZKYA/Sn597f+gRb5OOMJhBpsoNwmuqdcKkwS7FI0a8mqEmi2wOM",
+	"+hakHeAMWOWCDNAZ0Uqr85wcxqyVqLWc3Imo7efOAcCwelfytCF8QyNj0YAMM1H4vCAJ0TKFRLdE0MkK",
+	"pqfXa/Aw4ViXCiua2FAszWWZ1ZYhKqWI+TjUc1ghZlEKBgejJRcIj1BlM4CoYyK1d69WCxftJYOC7GyO",
+	"k81bDcJj/3p0jG4PyjWWqM8ISSWy66EVnZ0uG22m1EKaI6IukE9ySZAeMdzbQ9cX72SEyF1CFuCrZUQt",
+	"ubiRyMaXIizRQtBbK2fVPzXHd8ecGQoLua6tcUXrGpShSUanM4UWRKCF4LA1yw35005HbYNjd7R0O+Hs",
+	"UQRnNr8LBauhCRdLve1gQOTQk0sihgss5V9mXKrhgguF+sfvz85Ojq/AgAGIHu7t7QxiduF8mIWtQz+p",
+	"xXw0x/KGpIea/FIXX2uu6bfM0RgnN2a/xsx/MBzfghV5R+dUvcyFVB0DjYqHLhZy4yIVVp/+/hDlzAYl",
+	"7wDDGusPVsUSsIuUXzSWk68wieg/j+EYh3htGSJgJVbo2d0dgPQc/pdLvbn741yh5wf7O741y50JNo4q",
+	"TMTwWb1frpl5WUhANNHs5r5+8/P9fQCBa55BJZqAMU2L/VaKs0eXNbe503jnELimtWnpY4oLLQIVgVc2",
+	"YJ5KULko8S08MTOWSA3vyIg7IxguwxOznwituNl0z/ZlaVZ6MQ8SnMpk97129e4ShEkj3TQb4hAeS57l",
+	"qmRF3nbSbKnd5am/8WGjvKSBaRSXrt5dgoXv/OSvoElIxI1MXmp2M2sBWZNB8WuakQ0S6DERqmXIW7Jq",
+	"GBGWAH8mqt2dERjkuV2aw0y+JNKgEcyNFsHqfQ+4BwnQ+Zmodi9NYFBhpLTXC3tDhhXRmrLW9CJwZZi/",
+	"QlQCg7YIHXNAvKaChJSG+/Of6hm3uJdqQ/wAugd13QXNa9aoppUy5/jRp6/+u5mqrSlTtijkNgoYjElC",
+	"kRRJjiZYBEWRBs3bO2fX/GD13e+bpjYaIL5M9W92RHV1P5HbQsFuMRvByDJAGUskeK4xOBF8fmiju/Q6",
+	"mejutLSCqpng+dQISUfnp53sNhPKqJx1sND9ajWcIpQ4MsHTKUgEAgAtIgO/HNN1N11tSGHL3Wjf+o2P",
+	"TcRLJzRkWKqGdLs1LNjYJjDimeBpZ91HEtO009fWXHzdfW4QzGC3amlGxhLF7pm4ZxRH8ApgaT1Ch4iL",
+	"CIgGx8y9QOm52AggGN4vk35cLEeZ/oQl4gv8e05ipvVtuRPpQQCyFts0H4frWh+RTt02GmsEsnvx4RF4",
+	"BPVzcc+qtL2BN+0Te7tlKU5gI4Di7WZkDxiYDFWSZJND7xtOSY8ZWMfMZW8KBnzAihZgPLRIZxp1iu0T",
+	"GbN4Hd64t9Np9ZsclLXd5ngAlahvd5gmux2U5uQrzJjFgdLCiCwFQCQ/VoYvdZog+A86iRiXMHLdSnrv",
+	"DLzxTLxUhT8UBHd9KL5/Obq8Oro6GV2fXZ6fHJ++Pj151YvqRyc8awyDRBDnmgJSAaGGTsggZjFDu6h8",
+	"5+Xxm5NX1+9OXg3Rr8ZFBLtSPyByBrrLYO2Ro/88On139PLdyRBdQHS64mjsufPXx19cn52dnv08RC/X",
+	"vE05S4nWiZZc3EAsVEawrH3u4uTq4u/w/GvgbhFargHKyF3h0Vx/uvBhDV38B0mHVQ+OUwXR07u79cdf",
+	"nRy9GqIzrnzuxlLYi1ZtQ5it0JwLgvpgUVppZXCnBodzlw3RcRGuPiYTXgZCrPxU5aZVD6xc5WqxOJWr",
+	"dgmq1yxeKxcLdFWuaixUh7nZBPOSbw/eUamcwNUsfYZGoYxKZf2qT6RbVblZ7OsoersMsY6ZGho8pwi1",
+	"zKI2zE7D0Zg+igpRLKyUbTMRPxC860w2Z9SsjyjF8Cn56mwZUN3qmo7etud4Sq74DQm4B81xanV1kG4c",
+	"MJ2YqZ7RW7JqmbM/wq7ZDVm1Kn16zDaEV0REd10tp9u1gF8bZufglMgNdFcM+QLddauZwKHdNo/qIDcL",
+	"c3XDHMyAbWZgldJu8J/jXHYILw0O8zRp44p+FMMMgNJuDAkOWzeHPGRstwGgxToRGFTH6sOaKS6MH8t6",
+	"6ZpBDY9DOLlhfJmRdGoS9XOBx9nKRcVZ3eYLI+NKGw2yJUnce8ELWqQ507QxOA5EGRCjR9T8oZVUmpqQ",
+	"SChA4YJHOSMNtudGQ8IpOPkn1JjRvWhAY1Dor7/fqIOomHzYawvKtgzajqSN/E+LoFP4UmROMiJKkc/D",
+	"HdgyJFJQAqCrb7+JWLT494rgdGNCbnAYkiQjiZLGfAGpuMh4IiY0U8bzwF0oXGMklPOedwuGsk+9BCm0",
+	"+2M+t+p0FK9PuHkThcaZylUzvkRzLWlDKqyW143/dmVsO1V0uDvrTrOfnneVHpwL4zUl2YZwR7htYltA",
+	"Mwe8EGFcg5gVK2bu6u/UgbXPbKC69a+b+xEyXrgIWbtkhOyujGz0ZYSAXBEXiOVZZk11Q62wDLojQubz",
+	"DmdgeJzHrgUMeJxT0ADTfgyGxz3mOWghaDkIQ6MCqH3oo1CJ1Uavz/qIqt8nQkW1qzKz734dQb6XOQyd",
+	"za7nt0QImpKqx+yJccWuSoeQ8z78xscmJBSrmIEPVV/lE7QQRBIVFU8cojm+GwkbdZ1gG/Jhdqp+wN3i",
+	"k5hBNT4IRSk9UItFRoncLty7a5A3+Pp9yn4iEV+yruEYZq6hhM4xubXVO0rjv0tsdabXXSvtyIZyHv6e",
+	"WlME77RAQJXJeHDTJDiZrdm77+MEv+U3m1Noa0MqGxGK7YSznrdNn22AMFhbsRHYDaMhydbL1DOBqeHU",
+	"3/vPUffqin1lfnqoEttmfITG1hyf5gw35sVlY/L+/bDWy0bad3eMjFFxVBsrL1XGuSHvJTw+w1K9poK0",
+	"ugOuwCYDXnJFkxtwlacRwFU4CZSptcUFct7SNGZQxKSvysdlbupCGaVGXxTwSivkyRu6WJD0K+Lo9Zx+",
+	"acy2aIxaZ+SuOyrAAg2IgDoo4iu8IdtGy3+rsPgvyVS/t+DzShBF46bRd50hEwgUligcwrHVNmlw+F5Z",
+	"yq+RPZTucZ5yoHNL1sGTcI5ZjrMG1d/oyErQ6bSSH+mtTGPZLcsQIg8wLjaCovF1PysVDmn375Yh7SWf",
+	"S3lIFkq0hHG9qL/OspR+WWiDcUYiZO0KwkT0AscBF/XBrEEYSQRnm+LaXpiyqRL155RBcBvPBUrxapdP",
+	"duecqRky/9pLS0JudgCOn2xoH0YZwamt0sJZKs0bD9FfVgSLbBWhv8Ab4Jd+HH6kmGarKGZ/0d/LVodm",
+	"9//FBDkf7M/jHurP80zRBcS5GatLOfEi4+ea0buYkQVPmmLjfR3flpBz019zn4Evdkqc0wYMLcACoSQg",
+	"UyP9cqQpUtq524CS1YLIwU5wf1EVTAM4AZmPCi246k+JnLkCZmDzmsPKgnioD25NvSD8CsxSHg561JpA",
+	"hgO0BIHRPinpfWIS5CBsfLvc5CsXBeAiA/jESrDFbA5dfRj06fPABXX+D84CG/mIodOjsyPwzqJ/avbm",
+	"aPok1ztl7xwLKh3DmRPMJLq+Ou5Q5VfTfTjW8rLBS2+uW/nEmiPvPW3v3nLL/lBJZLWSwA+dSuYXE7m/",
+	"s7x8aQNxrZ8OjuK0Sq4RYczVS0EV2XVLsqZ7ZVMuqJrNw8F6ZTDfLzLE+E2hWUixsUNNRLiNmgKXYVFg",
+	"0sTGgZlSg9XHtraAtfMdFkbBMOe1bQGuVgsiG+O5h+gfca1rQNz7sI0GrJl8GdfUkJNTh2A2x4mXD1Qk",
+	"sdjEmEir/DP89MVPhQFghg9skVFyBxdjVsZAGZ3BN5WacrjeKW1e9+eGo9qLz3vTAHK5fJ5TBFE5RNgv",
+	"3mzEhIodt2/MPJCtMT9EjFA1IwL9ubCizDXzdmdEG3y/NOXxzvHdS56uXq7UhjVHB/tPn9cqOIZM2pV4",
+	"vsaPlmWH67eaE8Jq5hwvSa4hLyyCJEWT2uTniGnBIWaQH0aJSYArU6IiNCaSGjnaS/MAvDfXCHyAnBnr",
+	"n7nPjBl33q5/6rWRKS0NQkWIeS4VmuFbUtnZbbk2vu8isO+Ny6s5Y0IWMl1REQi8Zy7erjuHMVtkkyRt",
+	"8lMjVKOrCE2pmuXjCAIiFyRCmvNEaIwlTYCJNFbGUjwjAgdz4uvkq5fPfMEwNH10SYXnWqq0r+lQ+d7M",
+	"Myw5XRHZIakjNMozSoFi01axeosQqM+NoLY5I+pjXG8ZrBBlUyJB2VjyPEttbF0AYCuxtDm4XfivedvY",
+	"uZDDim+4qQhErjKuCinJ6i+QfaUfMf1GTGOLDRMIFZyCw6TJFOAfNtA8JEJ00uB8qzTz6CQ2XRkTQLuT",
+	"q2Gg83I5a1XdJLJtLksYzvXGNU1ghsd5O8CKm4/iQFzvS7IZ6G/pQKy2hmiBs8mB6FD7cA5E4w3IBVWr",
+	"S+CVay4Rcwy8Lk7PskJoL9DZ6uj81HYhcL0cPpbJfCCMGx3zo5Ye3pKVbbQxKMqfginGlF3iSiqBF0VZ",
+	"nFejo/PT0duTv2s0uPPLlVEo5jVTamHablE24QGm444XyiKQakiRHwHev1y58A44jKHo40dT++n2YM8d",
+	"TnufDOY/f0QmQRwXcx+ij+GiDR7qPqJ+A1523NeLHNSPn2Lgn3FPy3KQp6JFdsuVvKufPx6avGbLMEve",
+	"b9uImVB9LU+bNkZGDZJE3BKbRAudnMAHUII3uD346KomycgW4iOTzOTKGtHa2qHKKR2dn/ai3i0R0mA9",
+	"Jbcg/S4IwwvaG/aeDfYHz6DImZoBxdUra5kQDCMsapoHbGqWHi7b1TMHP5FFX6B76ePWUlIs0ODtnoqK",
+	"lVKMsQzc7bqQrHMs8PwMG/LXc/V6LgAun+7vP8j8jYO/NmGvJUzT2wrwir54UU/m8zkWqyaMOVSFu8ho",
+	"xMWsjrlh4eWacggecyluepeVGmFxVkUgsBoDApvQqbXIliNHbuShjW00VkIQ/8fEqQSGm8YsWFUNTyUk",
+	"DvCxZXe9D3r+JfCfwG3xGTpQkY30btJ3Yd8IPCcKanP8o1GIh+ZlvSHssp4z1lknSZ3CSoJYl3M+/GEI",
+	"zCBwM239fOLvSbs4G1fy9mCvki0QXMVKOkLvQTEaTpAINaN0BXomeeY1P/lafFe+7zIuzLHmnBNe6LhD",
+	"61rzxd6Hz1HDAVCt9f9gnD/cXyKAxq06THw3jL2hs8LjkUkVgCC+TNdIOUSnZ/959O701ejo4ufrv56c",
+	"XUUxO3p3cXL06u+jk7+dXl5dbqak9V2690lT32cjH2bEBHSvcd1Kbeo6zw1wVvjvO2Ks4Srcj7fAVQCQ",
+	"wXQhLFcdlTPTgclkskMa4SBmbvXP3l+NXr+/PnsVIVPvcnR+cXL8/uzV6dXp+7NwYUJQJUzmu3HG2NcO",
+	"bfK5HjjXYzKizG+T4b7TxpOC3N0r/fEjkkqovMnj0Yn39aJEdpALFHTQem7kgTWqWjIecJnu/zBqb0z8",
+	"uWr6/MZnS4Nx6fFIaq0WX9mUs8p7jKBvm3SiPnibwPBs/JeadeDVIcolQaGQzZ0AaRY1eVt4VEXhMKVU",
+	"v+gMG4IvvFlbriTB/Yi8KZzs93ikVPk+koovpGcyOrSJL9j2+dx6+UySQPP6VRM4fsQFbEhVebwVrAJg",
+	"0zIkwusJoCbtjpmicbisK+38WduvrQlrLsKtG1Y4wFl+5NMpNJ/v8IzaGLH/iMQZAAPN8Q2QoJcAYIvI",
+	"GjMuz4AqXc1K11jOuuapQn215M5Jt1vGghAGGSk7RSImtDxHC+h5HsVMcq9CbIIZkkuqkplX0ddmdvil",
+	"MbbfF8rmX4b3g+9x/RH5XdCv/HgE5X8eKp5CiIRxdYC3uvB/Mr70uj8am5jnym5dV1duotHe9Yse0GKt",
+	"/H9Fb77Tojcxixm4jGZcKJSVndegoT7qFzXcdsCRVNT/UpwXluffcyJW5UY19Z78ndleTulHK7zjNQrp",
+	"Rb0itbIH5bw0l+7ZerfmZ1ElD/ypWP9XIDZQxOdz9CmIWa9xUDPba3jWepFbntyQ1Y9NDd2yfRds1AYa",
+	"qKTE+9/sFqm6ERBLwl1hsAn2Xw/EkXX6mGD3Ihu+KK39Yt8r8ru/v9ME1wJPySX9ZwNIzY3IawFrgs+1",
+	"eOvikstOvsCeRvo7I+iCEK11BjNFDeQmAE1ZoG93vNaKJj2uYwMIzvg09CJXKxJZdFosmi4DeEoQ4Fo2",
+	"OpFKR8da4F+D9Rv1sUlLiYAZFzYF6/vfiUpzRMz6jJug3aICdoSuzwq2aBz+EL6lJT59liR8PqfQ+lKJ",
+	"FRBr2CH5GG73bs729naJ350/vdKi/vFM8p6HHXDjsoMgf823uf5qS2WsNXqLEI6ZbXvoy42A7yLDPcFZ",
+	"VnDlflE5Bv0ZmibstHlTO7nF/5DO8LUC3o9qg9c0UZjfTWmFjYb3tpXb80sBNuoIrtDgH2whg5UWH/ek",
+	"KiprVxb1iVeCyi1QtbFnx+UdGjm1WY83qsUfb48W8/oWPnP3bevFdOzb86EqNCaEeSriiijUL5SSKGZl",
+	"vRe/r2DIlxF2t1p+D+WRA50KNRiuWvhWrH5YNC1pMoWbOjZ/MHqqFfB5TMu4+XRhcHRF2gsdFKhrrUBQ",
+	"hBhfWlEXx4yRpa3Ps6Qs5ctDsIO4Wueuma9GFmU52cJl5pW1ZlzVYetEXMPx5mjSl/q2JxbJBxNpa1/a",
+	"INg2jbXB4Sa3+sX+vqlI9z3JtwHIH52sazA4WbeKtwhpMZULqEYwRHQCmgOVMaPsFmc0NXUKTD5vUZex",
+	"TFIxhjAK52dK7jpRo7HKbeJxfq29B6PFcEnEwArdS1HE78fnE654+JgM1wfAsl3XC8/g0rTSdj2zLEIL",
+	"Dhwzy4IzekOQ498mW7dSkLGNGl2p5EbB/K0e8OAycqUU9OPKx/rTXm1p1DftBzXWb8jK9oWonDFlykpr",
+	"dOpbsnrgwFQoddYSk1qOKcMrXRW07ywQ1S/u9tgxqG/JqoqfiluMltXXgoTgbai9TzdkZSTZW36zMarD",
+	"Vqvr5OCEl35XEut6Ob7H5KD227aqn12xQ1NxjS+gs/uNZp/YrttmK0ZoKSs12BsZZFHk/eG5ZL3s/OOy",
+	"yuL7lWj+ohxUIJq/qCDVkV8W+ZQPyzTLlNAWzrk20GMPfvbod8ZDa4mxj81Ii7KIdXTBBrWd7inYnRWI",
+	"zuaSoslNzIwLkfHlhsB/VI3791wdyHk6vGafm0lyfbt3TgvwqPUHTQv4hqRSBaBMC6j3e9SEggRJuEjl",
+	"oXMzSNtFLGaGjqTCqwE6ghDa8hVQ18w09rWN2CAwA5oMak3PpQm47AAbnqtP+5YDI8TZmhwUD0snNb/v",
+	"G1eM3VZk8ftlasXXSDSlX/qp55c+2N/gmIY3nN+Td/rCcxsZ0Kp+++QG9Rd4CjbJTfB8qfv+wT0433Bv",
+	"eV/3zP7Frihq50LfHogd0rsC9pnddDHzqeYL9sKG3ItHYJv3LzqszbE6k+829+Ib0mAVgFruhVfkvMy9",
+	"sOI7FkoaG3PMJoLP1yQE1ElAuO9UjM5yQ6dUjB9ZdAh3MXrkVIyCsIy2V5wiW7OqplXslpHxI69jQx+O",
+	"x87IKFbSKgR630PzYi+SpLrth7YEuZFvYmYTOKDeqmvFmuB8OlMoX9wbQdiqzhsi1qulnH7IoPWGslWP",
+	"GLdehcBJrX4feHA78lzZLAeJEsFZBAXw0HIG0ryhCKMs2BrCaGGai9geHoUTpywOr1WIkn/EbEt6Kbvd",
+	"NduK7JiHtxSttfV7ZDuR7QxYsRKZsrAhG5Ht99DRQuTClB/UPmRLcbVZh/xhvrGjKNT1vVmGqoXIHt0u",
+	"ZGighqju9R0qdh5sq3MZByzjKGzvWSOv6nbtbutxdPejWnq+1dL7n18v/mAWwUSKQP1Sa8fZyB0arSw/",
+	"7AoVwH8jU4FttVgaCta2ZfggrLPtDSr/Q6/NAyj8/vz8WXy/yv63oiH/83VFHy6vlViA/gO2OjwUV4hZ",
+	"WV3BbwDVOR4xZlsr9F0Ohm7K/A/LeUKNfh9bkTdkY2Jg/K65kAKJXuw/M/ZKCHLZhYSxCElu65MvBL+l",
+	"KRESkqD181SgSvVoE5MInau2X/2ORoAfdv2DDS4f3QBgFxxSR6W3ekWjue3WbItyCz6r+XFPp/pcvttC",
+	"C8FGgI9dZsEHYkORBWs+sEUWXDuXmBU5zsHyCYY3EeQ4k19AASuUESpzQbYn6/ZqCT+6kFXO4Tsk30Dt",
+	"/cct5uDEqxxEdFd5X80Ez6cz7+B8IlEyI8mNRP/+1/8qW3ZEMbOYgNZeEXKYtb3SokpBfP2oq/YhFYc2",
+	"OlRBfGnMuvQTaKHtWgltn7LrtfrdXoIWwECFESJ3OFHZCmEtSTI1LEsqU4ls2xJb0RoqR+AlGq8UcS0l",
+	"IJBbX4BdrH/AzpUE/J8oZ8kMsylJUZ9xhZYCmz6Xpny2Q7QpQI5SkhTdihNBoLE+zmRjEXDThsUwG9OG",
+	"BUqhf3yJJU0+FmzFVDU3HUygrYb5nIzgrmmNI9GYZHxZPMPVjIiQEwT1c3bD+JJZ6E367/XVm5Ozq9Pj",
+	"o6uTV6hfVojhwvLCmC0FZ9MIzamUmgr0HYUz/Xw9H3mOswkXc41Znq6Kh2JWJTb9Eo/aIlsJ24XdFuiF",
+	"Ji47UcwuTi7fX18cn4xO/vbm6PoSgK2MFFgRM/wQJVhAFXcQGE/ZhOs3dEl1RowvD5HEE2KjJIJpzxem",
+	"Mo4tId+WhHQGnYsmFX2kKOUfITKYDpDr0DxALSlL0rd9fmFwyKVtsYJcDfxhrfVSH2f2DHMRIv5d1+YH",
+	"aLEMzbANqQpYXdUhmva+Fr5rRu9cH0aTb2QVvKIFDOr/n//9As0pa4enaCDz1WB9vD2I/IZK6M1fj453",
+	"L98cPX3xEwQnpYPiYwNN4XarR0iSWyJwhiTRtAMlK1ZILrTW3Ap/sUe3g/9nqt7k4yH66Np1AeAzcgdQ",
+	"u0X1oGwE5G+7b/Lx7qUDY/fpi5++DJQ1stvwQfPEri2Ws9p25Uz3oI/KTjpn9M5MMro9KBHRNm/znnLi",
+	"20Hx67NjpEBMhFP4Th1CZY7iWDP3aJkg14wPGLrAWkLtPZDItt7SY2UK3N/iLCeHvpI+xysnSFg5YgCi",
+	"i/96niiidqUSBM+rnynitMaUYVjX9TnUBKyrsuvQE2nODSyr8rYpdkW9xvqVo2KO70b6uRFIAwMzs5xl",
+	"RFbMD8Z3BccpsniDVqmaA82oluUFKfLBJOIL/HtOjIRRd/w8dDqTfyJ9mXj6/B4hchJs7fM2n26ExTSf",
+	"g8ymD9/rq9e7f4JliBBeE0t9scPyKJBHrAzLeFWOwMiXcf3lTDmRXpspO+eDh59zznCuZloiTHDR3Sog",
+	"aOm9bycbIStz6UlbN3dj7zOYx/OHnwfjagRtsvSiOazCkmBlXboalINnDw+Kbb8xUpyPMiymZBiQHde2",
+	"OQD39D8eHjh9no9s98EQXKWkqtmEFeL11zz7ZqDTqu1CrThUmnOhsi5rfxA6CMrYWw3li/1nj0LsLkMR",
+	"9jbkLy5xkTi7SfIumj4VDWRtYdYdW4LocfH1Jfq6baHVG/7jQ9XK6fNnl4QMNiU21luq0OZNs1WtQ5vG",
+	"nUU1NaK1d42pATpCtu4On0CmfimZ40xA7UOL7EkVn/a9tsk36IrWkmI7fuuPFzV6/qyPrVJVlm41fd3+",
+	"FLR/T7ev4qBsIPaPD1oYgR5TQSXJVzV2d2dKLXZxmmqRJxeZbec13Ns7ePrfBvuD/cHB8E/7f9rv6Xda",
+	"UALl4CxYyPUEIqZQl6aIohCpmd+ML605Y0ySUl2bD2JmsplNo6xajy/Ub23xtQPlE49c+QK95K53kF4d",
+	"/XdZaukUzgCvpqOM2afY1Kkw7b5sMYW1Pyt/nEGdBXPJfirufXZNzqwBx1WJ5KxSddIaNCDGKofe1hQ2",
+	"6ML47Lkw7ZRSgkE4teKol1VcF3vXioaiOWZ4ai0l5TIU3ZjLySs+QEXzmJi1u/bgeS20mdqTqG+o2+su",
+	"voPGuYpZgpnZW2OCnI3HaxgBpi9yp4UEw3+sE0nmJmrJznq9Gmp96pXd4erpet4NiHAs3FcDBN3zoWJW",
+	"0XMX9r2V4cug/TXrU4RAqIKIGmuic3sWsKz3dqRJLWauVaxtgl0peK2qZrZKK2YGlKoEZhJDw7eYWYZK",
+	"XalSaSxjb66uztHEqjLNDfOcDD3DLJUxMwUTzS4rrHiefc8iz6e6Ku+pY7/M5yxozm5bqVkoZHZL2PsM",
+	"0kNBWYDAJAhDBwKBNIgZlrOy9IMHgZcxGlA6q1GCBQxFUOlQTyoXYFg1fEkzIMjA0ODAMplsOGDzieAM",
+	"kbuFIFJqiqcMYRPv+k/OSATsq0hbN7VWNBsrevGBo1QL/lrjKdM4t95WMWvYV2jbbRVpytabKkI2sNYc",
+	"QBAghPpetoogc36rz7MyJDgjthqM5gxQNxWNV+awg8wuI5RylHGmX+xlde14K7geyhlYRt96XWFe1jnj",
+	"OSuFoLdEU1HftqWrED74cHYGyIVGdsN8zNo5WhfMx6ydo1Ut9Z8/fP6/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

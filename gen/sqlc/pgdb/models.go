@@ -82,6 +82,29 @@ type Job struct {
 	PayloadEventID *string
 }
 
+type Schedule struct {
+	Name        string
+	Spec        []byte
+	Origin      string
+	Paused      bool
+	NextTick    time.Time
+	LastTick    *time.Time
+	LastJobID   *string
+	LastFiredAt *time.Time
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type ScheduleFire struct {
+	Schedule string
+	Tick     time.Time
+	JobID    *string
+	Outcome  string
+	Manual   bool
+	FiredAt  time.Time
+}
+
 type Source struct {
 	Name      string
 	Spec      []byte

@@ -78,6 +78,29 @@ type Job struct {
 	PayloadEventID *string
 }
 
+type Schedule struct {
+	Name        string
+	Spec        string
+	Origin      string
+	Paused      int64
+	NextTick    int64
+	LastTick    *int64
+	LastJobID   *string
+	LastFiredAt *int64
+	Version     int64
+	CreatedAt   int64
+	UpdatedAt   int64
+}
+
+type ScheduleFire struct {
+	Schedule string
+	Tick     int64
+	JobID    *string
+	Outcome  string
+	Manual   int64
+	FiredAt  int64
+}
+
 type Source struct {
 	Name      string
 	Spec      string
