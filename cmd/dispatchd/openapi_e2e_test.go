@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dispatchd/dispatchd/gen/openapi/client"
+	"github.com/dispatchd/dispatchd/internal/apikey"
 	"github.com/dispatchd/dispatchd/internal/job"
 )
 
@@ -29,7 +30,7 @@ import (
 func TestOpenAPIGeneratedClient(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, dbURL string) {
 		recv := newAPIReceiver(t, apiSecret)
-		key := "disp_k1_openapiclienttestkey0000000000"
+		key, _ := apikey.Generate()
 		svc := startService(t, map[string]string{
 			"DISPATCHD_DATABASE_URL":           dbURL,
 			"DISPATCHD_ROLES":                  "gateway,ingest,worker,api",
