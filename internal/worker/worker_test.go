@@ -793,32 +793,40 @@ func TestConcurrencyLimit(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, open func(t *testing.T) job.Store) {
 		b := setup(t, open, func(e *job.EndpointSpec) { e.RateLimit = &job.RateLimitSpec{RPS: 1, Burst: 2} })
-		count := func() int {
-			time.Sleep(400 * time.Millisecond) // a few poll intervals: nothing more may come
+		got := func() int {
 			b.recv.mu.Lock()
 			defer b.recv.mu.Unlock()
 			return len(b.recv.got)
 		}
+		// count waits (on a loaded machine, up to 10 s) for want deliveries,
+		// then a few poll intervals more: nothing more may come.
+		count := func(want int) int {
+			for deadline := time.Now().Add(10 * time.Second); got() < want && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(400 * time.Millisecond)
+			return got()
+		}
 		// A lone job first: the runner draws tokens for all its free slots
 		// and must give back those it did not use.
 		b.enqueue(t, `{"n":0}`, nil)
-		if n := count(); n != 1 {
+		if n := count(1); n != 1 {
 			t.Fatalf("%d deliveries of one job, want 1", n)
 		}
 		for i := 1; i < 5; i++ {
 			b.enqueue(t, fmt.Sprintf(`{"n":%d}`, i), nil)
 		}
-		if n := count(); n != 2 {
+		if n := count(2); n != 2 {
 			t.Fatalf("%d deliveries with a burst of 2 and the clock stopped, want 2", n)
 		}
 		b.clock.Advance(time.Second)
 		b.worker.Kick()
-		if n := count(); n != 3 {
+		if n := count(3); n != 3 {
 			t.Errorf("%d deliveries one second later at 1/s, want 3", n)
 		}
 		b.clock.Advance(2 * time.Second)
 		b.worker.Kick()
-		if n := count(); n != 5 {
+		if n := count(5); n != 5 {
 			t.Errorf("%d deliveries two more seconds later, want 5", n)
 		}
 	})
