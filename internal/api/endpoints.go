@@ -58,6 +58,10 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 		MaxConcurrency:    int(p.GetMaxConcurrency()),
 		RetryClientErrors: p.GetRetryClientErrors(),
 		DisableAfter:      config.Duration(p.GetDisableAfter().AsDuration()),
+		EventTypes:        p.GetEventTypes(),
+		Filter:            p.GetFilter(),
+		Transform:         p.GetTransform(),
+		PayloadFormat:     p.GetPayloadFormat(),
 	}
 	if r := p.GetRetry(); r != nil {
 		e.Retry.Preset = r.GetPreset()

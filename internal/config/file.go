@@ -49,6 +49,9 @@ type File struct {
 	// OperationalWebhook is where dispatchd tells operators that a job went
 	// dead or an endpoint was disabled.
 	OperationalWebhook *OperationalWebhook `yaml:"operational_webhook"`
+	// EventTypes declares event types for the catalog, optionally with a
+	// JSON Schema that events of the type must satisfy.
+	EventTypes []EventType `yaml:"event_types"`
 }
 
 // OperationalWebhook is an operator's URL for dispatchd's own events,
@@ -77,8 +80,12 @@ type Source struct {
 	ContentTypes []string `yaml:"content_types"`
 	// Required fields of a JSON body.
 	Required []RequiredField `yaml:"required"`
-	// Routes are the endpoints that receive a job per event.
-	Routes []string `yaml:"routes"`
+	// Routes are the endpoints that receive a job per event: names, or
+	// items with a filter and transformation, or {subscribers: true}.
+	Routes Routes `yaml:"routes"`
+	// EventType is where each webhook's event type is; absent: the
+	// scheme's default (github, stripe, standard-webhooks), else none.
+	EventType *Idempotency `yaml:"event_type"`
 }
 
 // Verify is how a source's requests are authenticated.
@@ -145,6 +152,14 @@ type Endpoint struct {
 	// MaxPayloadBytes bounds the payload of a job dispatched through the
 	// API for this endpoint.
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// EventTypes subscribe the endpoint to published events (and to
+	// sources routing to subscribers): patterns such as order.* .
+	EventTypes []string `yaml:"event_types"`
+	// Filter and Transform are CEL expressions for the subscription.
+	Filter    string `yaml:"filter"`
+	Transform string `yaml:"transform"`
+	// PayloadFormat is envelope (default) or standard-webhooks.
+	PayloadFormat string `yaml:"payload_format"`
 }
 
 // Retry is an endpoint's retry schedule: a preset, an explicit schedule or
@@ -506,8 +521,8 @@ func (f *File) validate() error {
 		sources[s.Name] = true
 		s.validate(p, add)
 		for j, r := range s.Routes {
-			if !endpoints[r] {
-				add(fmt.Sprintf("%s.routes[%d]", p, j), "endpoint %q is not declared under endpoints", r)
+			if r.Endpoint != "" && !endpoints[r.Endpoint] {
+				add(fmt.Sprintf("%s.routes[%d]", p, j), "endpoint %q is not declared under endpoints", r.Endpoint)
 			}
 		}
 	}
@@ -519,6 +534,7 @@ func (f *File) validate() error {
 			add("operational_webhook.secret", "required, at least 16 characters: it signs the notifications")
 		}
 	}
+	f.validateEventTypes(add)
 	if f.DefaultEndpoint != "" && !endpoints[f.DefaultEndpoint] {
 		add("default_endpoint", "endpoint %q is not declared under endpoints", f.DefaultEndpoint)
 	}
@@ -554,7 +570,8 @@ func (s *Source) validate(p string, add func(path, format string, args ...any)) 
 		}
 	}
 
-	for key, ref := range map[string]*Idempotency{"idempotency": s.Idempotency, "coalesce_key": s.CoalesceKey, "ordering_key": s.OrderingKey} {
+	s.validateRoutes(p, add)
+	for key, ref := range map[string]*Idempotency{"idempotency": s.Idempotency, "coalesce_key": s.CoalesceKey, "ordering_key": s.OrderingKey, "event_type": s.EventType} {
 		switch {
 		case ref == nil:
 		case (ref.Header == "") == (ref.JSON == ""):
@@ -624,8 +641,8 @@ func ValidateSource(s *Source, prefix string, endpointExists func(string) bool) 
 	}
 	s.validate(prefix, add)
 	for i, r := range s.Routes {
-		if !endpointExists(r) {
-			add(fmt.Sprintf("%s.routes[%d]", prefix, i), "endpoint %q does not exist", r)
+		if r.Endpoint != "" && !endpointExists(r.Endpoint) {
+			add(fmt.Sprintf("%s.routes[%d]", prefix, i), "endpoint %q does not exist", r.Endpoint)
 		}
 	}
 	return errors.Join(errs...)
@@ -649,8 +666,9 @@ func (s *Source) Spec() job.SourceSpec {
 		CoalesceKey:  valueRef(s.CoalesceKey),
 		OrderingKey:  valueRef(s.OrderingKey),
 		ContentTypes: s.ContentTypes,
-		Routes:       s.Routes,
+		EventType:    valueRef(s.EventType),
 	}
+	spec.Routes, spec.RouteRules = s.Routes.split()
 	if rl := s.RateLimit; rl != nil {
 		spec.RateLimit = &job.RateLimitSpec{RPS: rl.RPS, Burst: rl.Burst}
 	}
@@ -792,6 +810,7 @@ func (e *Endpoint) validate(p string, add func(path, format string, args ...any)
 	case e.DisableAfter < 0:
 		add(p+".disable_after", "must be positive")
 	}
+	e.validateSubscription(p, add)
 	switch {
 	case e.MaxPayloadBytes == 0:
 		e.MaxPayloadBytes = DefaultMaxPayloadBytes
@@ -817,6 +836,10 @@ func (e *Endpoint) Spec() job.EndpointSpec {
 		RetryClientErrors: e.RetryClientErrors,
 		DisableAfter:      time.Duration(e.DisableAfter),
 		MaxPayloadBytes:   e.MaxPayloadBytes,
+		EventTypes:        e.EventTypes,
+		Filter:            e.Filter,
+		Transform:         e.Transform,
+		PayloadFormat:     e.PayloadFormat,
 	}
 	for _, d := range e.Retry.Schedule {
 		spec.Retry.Schedule = append(spec.Retry.Schedule, time.Duration(d))

@@ -24,6 +24,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
 	"github.com/dispatchd/dispatchd/internal/metrics"
+	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
 	"github.com/dispatchd/dispatchd/internal/telemetry"
 	"github.com/dispatchd/dispatchd/internal/verify"
@@ -47,7 +48,14 @@ type Server struct {
 	tracer  trace.Tracer
 	db      attribute.KeyValue // db.system.name of the store, for spans
 	metrics *metrics.Metrics
+	// routes are the subscriptions and schemas; nil: sources route to
+	// their named endpoints only.
+	routes *route.Registry
 }
+
+// SetRoutes gives the server the subscriptions of the endpoints and the
+// schemas of the declared event types. Call it before serving.
+func (s *Server) SetRoutes(r *route.Registry) { s.routes = r }
 
 // NewServer returns an IngestService that stores events in store. now is
 // the clock (time.Now outside tests).
@@ -176,32 +184,76 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 		return job.NewEvent{}, err
 	}
 
+	eventType, err := src.eventType.find(header, doc, mt)
+	if err != nil && !src.eventTypeOptional {
+		return job.NewEvent{}, err
+	}
+	if eventType != "" {
+		if err := route.CheckType(eventType); err != nil {
+			return job.NewEvent{}, job.Errorf(job.CodeInvalid, "event type: %v", err)
+		}
+	}
+
 	e := job.NewEvent{Event: job.Event{
 		ID:          job.NewID("evt", now),
 		Source:      src.Name,
 		DeliveryID:  deliveryID,
 		ContentType: mt,
+		Type:        eventType,
 		Headers:     storedHeaders(req.GetHeaders()),
 		Body:        body,
 		ReceivedAt:  now,
 	}}
-	traceParent := telemetry.TraceParent(ctx)
-	for _, endpoint := range src.Routes {
-		e.Jobs = append(e.Jobs, job.Job{
-			ID:          job.NewID("job", now),
-			Endpoint:    endpoint,
-			EventID:     e.Event.ID,
-			Payload:     body,
-			State:       job.StateAvailable,
-			RunAt:       now,
-			CreatedAt:   now,
-			UpdatedAt:   now,
-			CoalesceKey: coalesceKey,
-			OrderingKey: orderingKey,
-			TraceParent: traceParent,
-		})
+	keys := job.Job{CoalesceKey: coalesceKey, OrderingKey: orderingKey, TraceParent: telemetry.TraceParent(ctx)}
+	if s.routes == nil {
+		for _, endpoint := range src.Routes {
+			e.Jobs = append(e.Jobs, newJob(e.Event, route.Target{Endpoint: endpoint}, keys, now, now))
+		}
+		return e, nil
+	}
+	table := s.routes.Table()
+	if eventType != "" && isJSON(mt) {
+		if err := table.Validate(eventType, body); err != nil {
+			return job.NewEvent{}, job.Errorf(job.CodeInvalid, "%v", err)
+		}
+	}
+	rev := &route.Event{Type: eventType, Source: src.Name, Headers: e.Event.Headers, Body: body, JSON: isJSON(mt), ReceivedAt: now}
+	for _, t := range table.Route(rev, src.Routes, src.rules) {
+		e.Jobs = append(e.Jobs, newJob(e.Event, t, keys, now, now))
 	}
 	return e, nil
+}
+
+// newJob is the job of one routing target, due at runAt. A target whose
+// filter or transformation failed is a dead job that says why: the event
+// is stored, and the failure is where the endpoint's jobs are looked at.
+func newJob(ev job.Event, t route.Target, keys job.Job, runAt, now time.Time) job.Job {
+	j := job.Job{
+		ID:          job.NewID("job", now),
+		Endpoint:    t.Endpoint,
+		EventID:     ev.ID,
+		Payload:     ev.Body,
+		State:       job.StateAvailable,
+		RunAt:       runAt,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		CoalesceKey: keys.CoalesceKey,
+		OrderingKey: keys.OrderingKey,
+		TraceParent: keys.TraceParent,
+	}
+	if t.Payload != nil {
+		j.Payload = t.Payload
+	}
+	if runAt.After(now) {
+		j.State = job.StateScheduled
+	}
+	if t.Err != nil {
+		// Dead at birth: no key, so that it neither replaces a pending
+		// job's payload nor holds up its ordering key.
+		j.State, j.LastError, j.FinishedAt = job.StateDead, t.Err.Error(), now
+		j.CoalesceKey, j.OrderingKey, j.Payload = "", "", ev.Body
+	}
+	return j
 }
 
 // verify checks the signature in a span that records which check failed

@@ -31,7 +31,25 @@ type EndpointSpec struct {
 	// PreviousSecretExpiresAt ends a rotation: after it only Secrets[0]
 	// signs.
 	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at,omitzero"`
+	// EventTypes are the endpoint's subscriptions: patterns of the event
+	// types it gets a job for when an event is published, or a source
+	// routes to its subscribers. None: it gets no published events.
+	EventTypes []string `json:"event_types,omitempty"`
+	// Filter and Transform are CEL expressions that apply to the
+	// subscription: a job is made only where Filter is true, with the
+	// payload Transform yields.
+	Filter    string `json:"filter,omitempty"`
+	Transform string `json:"transform,omitempty"`
+	// PayloadFormat is PayloadEnvelope (the payload as it is) or
+	// PayloadStandardWebhooks ({"type", "timestamp", "data"}).
+	PayloadFormat string `json:"payload_format,omitempty"`
 }
+
+// Payload formats of an endpoint.
+const (
+	PayloadEnvelope         = "envelope"
+	PayloadStandardWebhooks = "standard-webhooks"
+)
 
 // SigningSecrets are the secrets that sign a delivery at now: the current
 // one, and the previous one while its rotation's grace period lasts.

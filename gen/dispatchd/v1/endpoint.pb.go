@@ -42,7 +42,18 @@ type EndpointSpec struct {
 	// Retry 3xx and 4xx answers (but 410) instead of failing the job.
 	RetryClientErrors bool `protobuf:"varint,8,opt,name=retry_client_errors,json=retryClientErrors,proto3" json:"retry_client_errors,omitempty"`
 	// Disable after failing without a success this long (default 120h).
-	DisableAfter  *durationpb.Duration `protobuf:"bytes,9,opt,name=disable_after,json=disableAfter,proto3" json:"disable_after,omitempty"`
+	DisableAfter *durationpb.Duration `protobuf:"bytes,9,opt,name=disable_after,json=disableAfter,proto3" json:"disable_after,omitempty"`
+	// Subscriptions: event type patterns with dot-segment wildcards
+	// ("order.*"); none: no published events.
+	EventTypes []string `protobuf:"bytes,10,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	// CEL over type, payload, headers and source: a job is made for a
+	// subscribed event only where it is true.
+	Filter string `protobuf:"bytes,11,opt,name=filter,proto3" json:"filter,omitempty"`
+	// CEL: the payload a subscribed event's job carries.
+	Transform string `protobuf:"bytes,12,opt,name=transform,proto3" json:"transform,omitempty"`
+	// "envelope" (default) or "standard-webhooks": the job's payload is
+	// {"type", "timestamp", "data"}.
+	PayloadFormat string `protobuf:"bytes,13,opt,name=payload_format,json=payloadFormat,proto3" json:"payload_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +149,34 @@ func (x *EndpointSpec) GetDisableAfter() *durationpb.Duration {
 		return x.DisableAfter
 	}
 	return nil
+}
+
+func (x *EndpointSpec) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *EndpointSpec) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetTransform() string {
+	if x != nil {
+		return x.Transform
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetPayloadFormat() string {
+	if x != nil {
+		return x.PayloadFormat
+	}
+	return ""
 }
 
 // BulkPolicy batches ready jobs into one POST.
@@ -1181,7 +1220,7 @@ var File_dispatchd_v1_endpoint_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x03\n" +
+	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x04\n" +
 	"\fEndpointSpec\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12/\n" +
@@ -1191,7 +1230,13 @@ const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\x0erate_limit_rps\x18\x06 \x01(\x01R\frateLimitRps\x12(\n" +
 	"\x10rate_limit_burst\x18\a \x01(\x05R\x0erateLimitBurst\x12.\n" +
 	"\x13retry_client_errors\x18\b \x01(\bR\x11retryClientErrors\x12>\n" +
-	"\rdisable_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\fdisableAfter\"c\n" +
+	"\rdisable_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\fdisableAfter\x12\x1f\n" +
+	"\vevent_types\x18\n" +
+	" \x03(\tR\n" +
+	"eventTypes\x12\x16\n" +
+	"\x06filter\x18\v \x01(\tR\x06filter\x12\x1c\n" +
+	"\ttransform\x18\f \x01(\tR\ttransform\x12%\n" +
+	"\x0epayload_format\x18\r \x01(\tR\rpayloadFormat\"c\n" +
 	"\n" +
 	"BulkPolicy\x12\x1f\n" +
 	"\vmax_records\x18\x01 \x01(\x05R\n" +

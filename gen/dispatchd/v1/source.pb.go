@@ -56,8 +56,16 @@ type SourceSpec struct {
 	// pointer; optional).
 	CoalesceKeyJson string `protobuf:"bytes,15,opt,name=coalesce_key_json,json=coalesceKeyJson,proto3" json:"coalesce_key_json,omitempty"`
 	OrderingKeyJson string `protobuf:"bytes,16,opt,name=ordering_key_json,json=orderingKeyJson,proto3" json:"ordering_key_json,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Where the event type is: a header name or a JSON pointer (one of
+	// them; neither = the scheme's default: X-GitHub-Event for github,
+	// /type for stripe and standard-webhooks).
+	EventTypeHeader string `protobuf:"bytes,17,opt,name=event_type_header,json=eventTypeHeader,proto3" json:"event_type_header,omitempty"`
+	EventTypeJson   string `protobuf:"bytes,18,opt,name=event_type_json,json=eventTypeJson,proto3" json:"event_type_json,omitempty"`
+	// Routes with a filter or transformation, or to the subscribers of the
+	// event's type (beside the plain names in routes).
+	RouteRules    []*RouteRule `protobuf:"bytes,19,rep,name=route_rules,json=routeRules,proto3" json:"route_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceSpec) Reset() {
@@ -202,6 +210,102 @@ func (x *SourceSpec) GetOrderingKeyJson() string {
 	return ""
 }
 
+func (x *SourceSpec) GetEventTypeHeader() string {
+	if x != nil {
+		return x.EventTypeHeader
+	}
+	return ""
+}
+
+func (x *SourceSpec) GetEventTypeJson() string {
+	if x != nil {
+		return x.EventTypeJson
+	}
+	return ""
+}
+
+func (x *SourceSpec) GetRouteRules() []*RouteRule {
+	if x != nil {
+		return x.RouteRules
+	}
+	return nil
+}
+
+// RouteRule routes a source's events to one endpoint, or to the endpoints
+// subscribed to the event's type, where the CEL filter is true.
+type RouteRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint; empty with subscribers.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// Every endpoint whose event_types match the event's type.
+	Subscribers bool `protobuf:"varint,2,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
+	// CEL over type, payload, headers and source; a bool.
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// CEL: the payload the endpoint receives (not with subscribers: each
+	// subscription has its own).
+	Transform     string `protobuf:"bytes,4,opt,name=transform,proto3" json:"transform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteRule) Reset() {
+	*x = RouteRule{}
+	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteRule) ProtoMessage() {}
+
+func (x *RouteRule) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteRule.ProtoReflect.Descriptor instead.
+func (*RouteRule) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RouteRule) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *RouteRule) GetSubscribers() bool {
+	if x != nil {
+		return x.Subscribers
+	}
+	return false
+}
+
+func (x *RouteRule) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *RouteRule) GetTransform() string {
+	if x != nil {
+		return x.Transform
+	}
+	return ""
+}
+
 // RequiredField is a JSON pointer with an optional JSON type.
 type RequiredField struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -214,7 +318,7 @@ type RequiredField struct {
 
 func (x *RequiredField) Reset() {
 	*x = RequiredField{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +330,7 @@ func (x *RequiredField) String() string {
 func (*RequiredField) ProtoMessage() {}
 
 func (x *RequiredField) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +343,7 @@ func (x *RequiredField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequiredField.ProtoReflect.Descriptor instead.
 func (*RequiredField) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{1}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RequiredField) GetPointer() string {
@@ -275,7 +379,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +391,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +404,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{2}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Source) GetName() string {
@@ -367,7 +471,7 @@ type CreateSourceRequest struct {
 
 func (x *CreateSourceRequest) Reset() {
 	*x = CreateSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +483,7 @@ func (x *CreateSourceRequest) String() string {
 func (*CreateSourceRequest) ProtoMessage() {}
 
 func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +496,7 @@ func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceRequest.ProtoReflect.Descriptor instead.
 func (*CreateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{3}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateSourceRequest) GetName() string {
@@ -426,7 +530,7 @@ type GetSourceRequest struct {
 
 func (x *GetSourceRequest) Reset() {
 	*x = GetSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +542,7 @@ func (x *GetSourceRequest) String() string {
 func (*GetSourceRequest) ProtoMessage() {}
 
 func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +555,7 @@ func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceRequest.ProtoReflect.Descriptor instead.
 func (*GetSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSourceRequest) GetName() string {
@@ -470,7 +574,7 @@ type ListSourcesRequest struct {
 
 func (x *ListSourcesRequest) Reset() {
 	*x = ListSourcesRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +586,7 @@ func (x *ListSourcesRequest) String() string {
 func (*ListSourcesRequest) ProtoMessage() {}
 
 func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +599,7 @@ func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesRequest.ProtoReflect.Descriptor instead.
 func (*ListSourcesRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 // ListSourcesResponse lists sources by name.
@@ -508,7 +612,7 @@ type ListSourcesResponse struct {
 
 func (x *ListSourcesResponse) Reset() {
 	*x = ListSourcesResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +624,7 @@ func (x *ListSourcesResponse) String() string {
 func (*ListSourcesResponse) ProtoMessage() {}
 
 func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +637,7 @@ func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesResponse.ProtoReflect.Descriptor instead.
 func (*ListSourcesResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListSourcesResponse) GetSources() []*Source {
@@ -554,7 +658,7 @@ type UpdateSourceRequest struct {
 
 func (x *UpdateSourceRequest) Reset() {
 	*x = UpdateSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +670,7 @@ func (x *UpdateSourceRequest) String() string {
 func (*UpdateSourceRequest) ProtoMessage() {}
 
 func (x *UpdateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +683,7 @@ func (x *UpdateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateSourceRequest) GetName() string {
@@ -606,7 +710,7 @@ type DeleteSourceRequest struct {
 
 func (x *DeleteSourceRequest) Reset() {
 	*x = DeleteSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +722,7 @@ func (x *DeleteSourceRequest) String() string {
 func (*DeleteSourceRequest) ProtoMessage() {}
 
 func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +735,7 @@ func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteSourceRequest) GetName() string {
@@ -650,7 +754,7 @@ type DeleteSourceResponse struct {
 
 func (x *DeleteSourceResponse) Reset() {
 	*x = DeleteSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +766,7 @@ func (x *DeleteSourceResponse) String() string {
 func (*DeleteSourceResponse) ProtoMessage() {}
 
 func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +779,7 @@ func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 // PauseSourceRequest names a source.
@@ -688,7 +792,7 @@ type PauseSourceRequest struct {
 
 func (x *PauseSourceRequest) Reset() {
 	*x = PauseSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +804,7 @@ func (x *PauseSourceRequest) String() string {
 func (*PauseSourceRequest) ProtoMessage() {}
 
 func (x *PauseSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +817,7 @@ func (x *PauseSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSourceRequest.ProtoReflect.Descriptor instead.
 func (*PauseSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PauseSourceRequest) GetName() string {
@@ -733,7 +837,7 @@ type ResumeSourceRequest struct {
 
 func (x *ResumeSourceRequest) Reset() {
 	*x = ResumeSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +849,7 @@ func (x *ResumeSourceRequest) String() string {
 func (*ResumeSourceRequest) ProtoMessage() {}
 
 func (x *ResumeSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +862,7 @@ func (x *ResumeSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSourceRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{11}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResumeSourceRequest) GetName() string {
@@ -783,7 +887,7 @@ type RotateSourceSecretRequest struct {
 
 func (x *RotateSourceSecretRequest) Reset() {
 	*x = RotateSourceSecretRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +899,7 @@ func (x *RotateSourceSecretRequest) String() string {
 func (*RotateSourceSecretRequest) ProtoMessage() {}
 
 func (x *RotateSourceSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +912,7 @@ func (x *RotateSourceSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSourceSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateSourceSecretRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{12}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RotateSourceSecretRequest) GetName() string {
@@ -842,7 +946,7 @@ type CreateSourceResponse struct {
 
 func (x *CreateSourceResponse) Reset() {
 	*x = CreateSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +958,7 @@ func (x *CreateSourceResponse) String() string {
 func (*CreateSourceResponse) ProtoMessage() {}
 
 func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +971,7 @@ func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceResponse.ProtoReflect.Descriptor instead.
 func (*CreateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{13}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateSourceResponse) GetSource() *Source {
@@ -887,7 +991,7 @@ type GetSourceResponse struct {
 
 func (x *GetSourceResponse) Reset() {
 	*x = GetSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1003,7 @@ func (x *GetSourceResponse) String() string {
 func (*GetSourceResponse) ProtoMessage() {}
 
 func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1016,7 @@ func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceResponse.ProtoReflect.Descriptor instead.
 func (*GetSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{14}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetSourceResponse) GetSource() *Source {
@@ -932,7 +1036,7 @@ type UpdateSourceResponse struct {
 
 func (x *UpdateSourceResponse) Reset() {
 	*x = UpdateSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1048,7 @@ func (x *UpdateSourceResponse) String() string {
 func (*UpdateSourceResponse) ProtoMessage() {}
 
 func (x *UpdateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1061,7 @@ func (x *UpdateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{15}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSourceResponse) GetSource() *Source {
@@ -977,7 +1081,7 @@ type PauseSourceResponse struct {
 
 func (x *PauseSourceResponse) Reset() {
 	*x = PauseSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1093,7 @@ func (x *PauseSourceResponse) String() string {
 func (*PauseSourceResponse) ProtoMessage() {}
 
 func (x *PauseSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1106,7 @@ func (x *PauseSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSourceResponse.ProtoReflect.Descriptor instead.
 func (*PauseSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{16}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PauseSourceResponse) GetSource() *Source {
@@ -1022,7 +1126,7 @@ type ResumeSourceResponse struct {
 
 func (x *ResumeSourceResponse) Reset() {
 	*x = ResumeSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1138,7 @@ func (x *ResumeSourceResponse) String() string {
 func (*ResumeSourceResponse) ProtoMessage() {}
 
 func (x *ResumeSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1151,7 @@ func (x *ResumeSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSourceResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{17}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResumeSourceResponse) GetSource() *Source {
@@ -1067,7 +1171,7 @@ type RotateSourceSecretResponse struct {
 
 func (x *RotateSourceSecretResponse) Reset() {
 	*x = RotateSourceSecretResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1183,7 @@ func (x *RotateSourceSecretResponse) String() string {
 func (*RotateSourceSecretResponse) ProtoMessage() {}
 
 func (x *RotateSourceSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1196,7 @@ func (x *RotateSourceSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSourceSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateSourceSecretResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{18}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateSourceSecretResponse) GetSource() *Source {
@@ -1115,7 +1219,7 @@ type TestSourceRequest struct {
 
 func (x *TestSourceRequest) Reset() {
 	*x = TestSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1231,7 @@ func (x *TestSourceRequest) String() string {
 func (*TestSourceRequest) ProtoMessage() {}
 
 func (x *TestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1244,7 @@ func (x *TestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestSourceRequest.ProtoReflect.Descriptor instead.
 func (*TestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{19}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TestSourceRequest) GetName() string {
@@ -1180,7 +1284,7 @@ type TestSourceResponse struct {
 
 func (x *TestSourceResponse) Reset() {
 	*x = TestSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1296,7 @@ func (x *TestSourceResponse) String() string {
 func (*TestSourceResponse) ProtoMessage() {}
 
 func (x *TestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1309,7 @@ func (x *TestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestSourceResponse.ProtoReflect.Descriptor instead.
 func (*TestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{20}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TestSourceResponse) GetAccepted() bool {
@@ -1240,7 +1344,7 @@ var File_dispatchd_v1_source_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_source_proto_rawDesc = "" +
 	"\n" +
-	"\x19dispatchd/v1/source.proto\x12\fdispatchd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x04\n" +
+	"\x19dispatchd/v1/source.proto\x12\fdispatchd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x05\n" +
 	"\n" +
 	"SourceSpec\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x16\n" +
@@ -1259,7 +1363,16 @@ const file_dispatchd_v1_source_proto_rawDesc = "" +
 	"\brequired\x18\r \x03(\v2\x1b.dispatchd.v1.RequiredFieldR\brequired\x12\x16\n" +
 	"\x06routes\x18\x0e \x03(\tR\x06routes\x12*\n" +
 	"\x11coalesce_key_json\x18\x0f \x01(\tR\x0fcoalesceKeyJson\x12*\n" +
-	"\x11ordering_key_json\x18\x10 \x01(\tR\x0forderingKeyJson\"=\n" +
+	"\x11ordering_key_json\x18\x10 \x01(\tR\x0forderingKeyJson\x12*\n" +
+	"\x11event_type_header\x18\x11 \x01(\tR\x0feventTypeHeader\x12&\n" +
+	"\x0fevent_type_json\x18\x12 \x01(\tR\reventTypeJson\x128\n" +
+	"\vroute_rules\x18\x13 \x03(\v2\x17.dispatchd.v1.RouteRuleR\n" +
+	"routeRules\"\x7f\n" +
+	"\tRouteRule\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12 \n" +
+	"\vsubscribers\x18\x02 \x01(\bR\vsubscribers\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x1c\n" +
+	"\ttransform\x18\x04 \x01(\tR\ttransform\"=\n" +
 	"\rRequiredField\x12\x18\n" +
 	"\apointer\x18\x01 \x01(\tR\apointer\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xc9\x02\n" +
@@ -1346,74 +1459,76 @@ func file_dispatchd_v1_source_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_source_proto_rawDescData
 }
 
-var file_dispatchd_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_dispatchd_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_dispatchd_v1_source_proto_goTypes = []any{
 	(*SourceSpec)(nil),                 // 0: dispatchd.v1.SourceSpec
-	(*RequiredField)(nil),              // 1: dispatchd.v1.RequiredField
-	(*Source)(nil),                     // 2: dispatchd.v1.Source
-	(*CreateSourceRequest)(nil),        // 3: dispatchd.v1.CreateSourceRequest
-	(*GetSourceRequest)(nil),           // 4: dispatchd.v1.GetSourceRequest
-	(*ListSourcesRequest)(nil),         // 5: dispatchd.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),        // 6: dispatchd.v1.ListSourcesResponse
-	(*UpdateSourceRequest)(nil),        // 7: dispatchd.v1.UpdateSourceRequest
-	(*DeleteSourceRequest)(nil),        // 8: dispatchd.v1.DeleteSourceRequest
-	(*DeleteSourceResponse)(nil),       // 9: dispatchd.v1.DeleteSourceResponse
-	(*PauseSourceRequest)(nil),         // 10: dispatchd.v1.PauseSourceRequest
-	(*ResumeSourceRequest)(nil),        // 11: dispatchd.v1.ResumeSourceRequest
-	(*RotateSourceSecretRequest)(nil),  // 12: dispatchd.v1.RotateSourceSecretRequest
-	(*CreateSourceResponse)(nil),       // 13: dispatchd.v1.CreateSourceResponse
-	(*GetSourceResponse)(nil),          // 14: dispatchd.v1.GetSourceResponse
-	(*UpdateSourceResponse)(nil),       // 15: dispatchd.v1.UpdateSourceResponse
-	(*PauseSourceResponse)(nil),        // 16: dispatchd.v1.PauseSourceResponse
-	(*ResumeSourceResponse)(nil),       // 17: dispatchd.v1.ResumeSourceResponse
-	(*RotateSourceSecretResponse)(nil), // 18: dispatchd.v1.RotateSourceSecretResponse
-	(*TestSourceRequest)(nil),          // 19: dispatchd.v1.TestSourceRequest
-	(*TestSourceResponse)(nil),         // 20: dispatchd.v1.TestSourceResponse
-	nil,                                // 21: dispatchd.v1.TestSourceRequest.HeadersEntry
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*RouteRule)(nil),                  // 1: dispatchd.v1.RouteRule
+	(*RequiredField)(nil),              // 2: dispatchd.v1.RequiredField
+	(*Source)(nil),                     // 3: dispatchd.v1.Source
+	(*CreateSourceRequest)(nil),        // 4: dispatchd.v1.CreateSourceRequest
+	(*GetSourceRequest)(nil),           // 5: dispatchd.v1.GetSourceRequest
+	(*ListSourcesRequest)(nil),         // 6: dispatchd.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),        // 7: dispatchd.v1.ListSourcesResponse
+	(*UpdateSourceRequest)(nil),        // 8: dispatchd.v1.UpdateSourceRequest
+	(*DeleteSourceRequest)(nil),        // 9: dispatchd.v1.DeleteSourceRequest
+	(*DeleteSourceResponse)(nil),       // 10: dispatchd.v1.DeleteSourceResponse
+	(*PauseSourceRequest)(nil),         // 11: dispatchd.v1.PauseSourceRequest
+	(*ResumeSourceRequest)(nil),        // 12: dispatchd.v1.ResumeSourceRequest
+	(*RotateSourceSecretRequest)(nil),  // 13: dispatchd.v1.RotateSourceSecretRequest
+	(*CreateSourceResponse)(nil),       // 14: dispatchd.v1.CreateSourceResponse
+	(*GetSourceResponse)(nil),          // 15: dispatchd.v1.GetSourceResponse
+	(*UpdateSourceResponse)(nil),       // 16: dispatchd.v1.UpdateSourceResponse
+	(*PauseSourceResponse)(nil),        // 17: dispatchd.v1.PauseSourceResponse
+	(*ResumeSourceResponse)(nil),       // 18: dispatchd.v1.ResumeSourceResponse
+	(*RotateSourceSecretResponse)(nil), // 19: dispatchd.v1.RotateSourceSecretResponse
+	(*TestSourceRequest)(nil),          // 20: dispatchd.v1.TestSourceRequest
+	(*TestSourceResponse)(nil),         // 21: dispatchd.v1.TestSourceResponse
+	nil,                                // 22: dispatchd.v1.TestSourceRequest.HeadersEntry
+	(*durationpb.Duration)(nil),        // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
 }
 var file_dispatchd_v1_source_proto_depIdxs = []int32{
-	22, // 0: dispatchd.v1.SourceSpec.tolerance:type_name -> google.protobuf.Duration
-	1,  // 1: dispatchd.v1.SourceSpec.required:type_name -> dispatchd.v1.RequiredField
-	0,  // 2: dispatchd.v1.Source.spec:type_name -> dispatchd.v1.SourceSpec
-	23, // 3: dispatchd.v1.Source.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
-	23, // 4: dispatchd.v1.Source.created_at:type_name -> google.protobuf.Timestamp
-	23, // 5: dispatchd.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: dispatchd.v1.CreateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
-	2,  // 7: dispatchd.v1.ListSourcesResponse.sources:type_name -> dispatchd.v1.Source
-	0,  // 8: dispatchd.v1.UpdateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
-	22, // 9: dispatchd.v1.RotateSourceSecretRequest.grace_period:type_name -> google.protobuf.Duration
-	2,  // 10: dispatchd.v1.CreateSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 11: dispatchd.v1.GetSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 12: dispatchd.v1.UpdateSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 13: dispatchd.v1.PauseSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 14: dispatchd.v1.ResumeSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 15: dispatchd.v1.RotateSourceSecretResponse.source:type_name -> dispatchd.v1.Source
-	21, // 16: dispatchd.v1.TestSourceRequest.headers:type_name -> dispatchd.v1.TestSourceRequest.HeadersEntry
-	3,  // 17: dispatchd.v1.SourceService.CreateSource:input_type -> dispatchd.v1.CreateSourceRequest
-	4,  // 18: dispatchd.v1.SourceService.GetSource:input_type -> dispatchd.v1.GetSourceRequest
-	5,  // 19: dispatchd.v1.SourceService.ListSources:input_type -> dispatchd.v1.ListSourcesRequest
-	7,  // 20: dispatchd.v1.SourceService.UpdateSource:input_type -> dispatchd.v1.UpdateSourceRequest
-	8,  // 21: dispatchd.v1.SourceService.DeleteSource:input_type -> dispatchd.v1.DeleteSourceRequest
-	10, // 22: dispatchd.v1.SourceService.PauseSource:input_type -> dispatchd.v1.PauseSourceRequest
-	11, // 23: dispatchd.v1.SourceService.ResumeSource:input_type -> dispatchd.v1.ResumeSourceRequest
-	12, // 24: dispatchd.v1.SourceService.RotateSourceSecret:input_type -> dispatchd.v1.RotateSourceSecretRequest
-	19, // 25: dispatchd.v1.SourceService.TestSource:input_type -> dispatchd.v1.TestSourceRequest
-	13, // 26: dispatchd.v1.SourceService.CreateSource:output_type -> dispatchd.v1.CreateSourceResponse
-	14, // 27: dispatchd.v1.SourceService.GetSource:output_type -> dispatchd.v1.GetSourceResponse
-	6,  // 28: dispatchd.v1.SourceService.ListSources:output_type -> dispatchd.v1.ListSourcesResponse
-	15, // 29: dispatchd.v1.SourceService.UpdateSource:output_type -> dispatchd.v1.UpdateSourceResponse
-	9,  // 30: dispatchd.v1.SourceService.DeleteSource:output_type -> dispatchd.v1.DeleteSourceResponse
-	16, // 31: dispatchd.v1.SourceService.PauseSource:output_type -> dispatchd.v1.PauseSourceResponse
-	17, // 32: dispatchd.v1.SourceService.ResumeSource:output_type -> dispatchd.v1.ResumeSourceResponse
-	18, // 33: dispatchd.v1.SourceService.RotateSourceSecret:output_type -> dispatchd.v1.RotateSourceSecretResponse
-	20, // 34: dispatchd.v1.SourceService.TestSource:output_type -> dispatchd.v1.TestSourceResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 0: dispatchd.v1.SourceSpec.tolerance:type_name -> google.protobuf.Duration
+	2,  // 1: dispatchd.v1.SourceSpec.required:type_name -> dispatchd.v1.RequiredField
+	1,  // 2: dispatchd.v1.SourceSpec.route_rules:type_name -> dispatchd.v1.RouteRule
+	0,  // 3: dispatchd.v1.Source.spec:type_name -> dispatchd.v1.SourceSpec
+	24, // 4: dispatchd.v1.Source.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
+	24, // 5: dispatchd.v1.Source.created_at:type_name -> google.protobuf.Timestamp
+	24, // 6: dispatchd.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: dispatchd.v1.CreateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
+	3,  // 8: dispatchd.v1.ListSourcesResponse.sources:type_name -> dispatchd.v1.Source
+	0,  // 9: dispatchd.v1.UpdateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
+	23, // 10: dispatchd.v1.RotateSourceSecretRequest.grace_period:type_name -> google.protobuf.Duration
+	3,  // 11: dispatchd.v1.CreateSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 12: dispatchd.v1.GetSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 13: dispatchd.v1.UpdateSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 14: dispatchd.v1.PauseSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 15: dispatchd.v1.ResumeSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 16: dispatchd.v1.RotateSourceSecretResponse.source:type_name -> dispatchd.v1.Source
+	22, // 17: dispatchd.v1.TestSourceRequest.headers:type_name -> dispatchd.v1.TestSourceRequest.HeadersEntry
+	4,  // 18: dispatchd.v1.SourceService.CreateSource:input_type -> dispatchd.v1.CreateSourceRequest
+	5,  // 19: dispatchd.v1.SourceService.GetSource:input_type -> dispatchd.v1.GetSourceRequest
+	6,  // 20: dispatchd.v1.SourceService.ListSources:input_type -> dispatchd.v1.ListSourcesRequest
+	8,  // 21: dispatchd.v1.SourceService.UpdateSource:input_type -> dispatchd.v1.UpdateSourceRequest
+	9,  // 22: dispatchd.v1.SourceService.DeleteSource:input_type -> dispatchd.v1.DeleteSourceRequest
+	11, // 23: dispatchd.v1.SourceService.PauseSource:input_type -> dispatchd.v1.PauseSourceRequest
+	12, // 24: dispatchd.v1.SourceService.ResumeSource:input_type -> dispatchd.v1.ResumeSourceRequest
+	13, // 25: dispatchd.v1.SourceService.RotateSourceSecret:input_type -> dispatchd.v1.RotateSourceSecretRequest
+	20, // 26: dispatchd.v1.SourceService.TestSource:input_type -> dispatchd.v1.TestSourceRequest
+	14, // 27: dispatchd.v1.SourceService.CreateSource:output_type -> dispatchd.v1.CreateSourceResponse
+	15, // 28: dispatchd.v1.SourceService.GetSource:output_type -> dispatchd.v1.GetSourceResponse
+	7,  // 29: dispatchd.v1.SourceService.ListSources:output_type -> dispatchd.v1.ListSourcesResponse
+	16, // 30: dispatchd.v1.SourceService.UpdateSource:output_type -> dispatchd.v1.UpdateSourceResponse
+	10, // 31: dispatchd.v1.SourceService.DeleteSource:output_type -> dispatchd.v1.DeleteSourceResponse
+	17, // 32: dispatchd.v1.SourceService.PauseSource:output_type -> dispatchd.v1.PauseSourceResponse
+	18, // 33: dispatchd.v1.SourceService.ResumeSource:output_type -> dispatchd.v1.ResumeSourceResponse
+	19, // 34: dispatchd.v1.SourceService.RotateSourceSecret:output_type -> dispatchd.v1.RotateSourceSecretResponse
+	21, // 35: dispatchd.v1.SourceService.TestSource:output_type -> dispatchd.v1.TestSourceResponse
+	27, // [27:36] is the sub-list for method output_type
+	18, // [18:27] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_source_proto_init() }
@@ -1427,7 +1542,7 @@ func file_dispatchd_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_source_proto_rawDesc), len(file_dispatchd_v1_source_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
