@@ -105,7 +105,7 @@ func insertJobParams(r store.JobRow) pgdb.InsertJobsBatchParams {
 		CoalesceKey: nullable(j.CoalesceKey), OrderingKey: nullable(j.OrderingKey), Source: nullable(j.Source),
 		IdempotencyKey: nullable(j.IdempotencyKey), Retry: r.Retry, TraceParent: j.TraceParent,
 		PayloadEventID: nullable(r.PayloadEventID),
-		LastError: j.LastError, FinishedAt: nullTime(j.FinishedAt),
+		LastError:      j.LastError, FinishedAt: nullTime(j.FinishedAt),
 	}
 }
 
