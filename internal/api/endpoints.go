@@ -12,6 +12,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
 )
 
@@ -29,6 +30,7 @@ type EndpointServer struct {
 	client *delivery.Client // for test deliveries
 	now    func() time.Time
 	log    *slog.Logger
+	routes *route.Registry // nil: none to reload
 }
 
 // NewEndpointServer returns an EndpointServer; client sends test
@@ -101,6 +103,7 @@ func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.Cr
 	if err := s.store.CreateEndpoint(ctx, spec, s.now()); err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
 	}
+	s.reloadRoutes(ctx)
 	ep, err := s.store.GetEndpoint(ctx, spec.Name)
 	if err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
@@ -148,6 +151,7 @@ func (s *EndpointServer) UpdateEndpoint(ctx context.Context, req *dispatchdv1.Up
 	if err != nil {
 		return nil, fail(ctx, s.log, "UpdateEndpoint", err)
 	}
+	s.reloadRoutes(ctx)
 	spec, err := endpointFromProto(ep.Name, req.GetSpec(), ep.Secrets)
 	if err != nil {
 		return nil, rpcerr.Status(err)
@@ -176,6 +180,7 @@ func (s *EndpointServer) DeleteEndpoint(ctx context.Context, req *dispatchdv1.De
 	if _, err := s.apiEndpoint(ctx, req.GetName()); err != nil {
 		return nil, fail(ctx, s.log, "DeleteEndpoint", err)
 	}
+	s.reloadRoutes(ctx)
 	if err := s.store.DeleteEndpoint(ctx, req.GetName()); err != nil {
 		return nil, fail(ctx, s.log, "DeleteEndpoint", err)
 	}

@@ -111,6 +111,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			"EndpointService": dispatchdv1.RegisterEndpointServiceHandler,
 			"SourceService":   dispatchdv1.RegisterSourceServiceHandler,
 			"KeyService":      dispatchdv1.RegisterKeyServiceHandler,
+			"EventService":    dispatchdv1.RegisterEventServiceHandler,
 		} {
 			if err := register(ctx, gw, o.API); err != nil {
 				return nil, fmt.Errorf("gateway: register %s: %w", name, err)

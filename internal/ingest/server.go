@@ -207,7 +207,7 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 	keys := job.Job{CoalesceKey: coalesceKey, OrderingKey: orderingKey, TraceParent: telemetry.TraceParent(ctx)}
 	if s.routes == nil {
 		for _, endpoint := range src.Routes {
-			e.Jobs = append(e.Jobs, newJob(e.Event, route.Target{Endpoint: endpoint}, keys, now, now))
+			e.Jobs = append(e.Jobs, route.Target{Endpoint: endpoint}.Job(e.Event, keys, now, now))
 		}
 		return e, nil
 	}
@@ -219,41 +219,9 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 	}
 	rev := &route.Event{Type: eventType, Source: src.Name, Headers: e.Event.Headers, Body: body, JSON: isJSON(mt), ReceivedAt: now}
 	for _, t := range table.Route(rev, src.Routes, src.rules) {
-		e.Jobs = append(e.Jobs, newJob(e.Event, t, keys, now, now))
+		e.Jobs = append(e.Jobs, t.Job(e.Event, keys, now, now))
 	}
 	return e, nil
-}
-
-// newJob is the job of one routing target, due at runAt. A target whose
-// filter or transformation failed is a dead job that says why: the event
-// is stored, and the failure is where the endpoint's jobs are looked at.
-func newJob(ev job.Event, t route.Target, keys job.Job, runAt, now time.Time) job.Job {
-	j := job.Job{
-		ID:          job.NewID("job", now),
-		Endpoint:    t.Endpoint,
-		EventID:     ev.ID,
-		Payload:     ev.Body,
-		State:       job.StateAvailable,
-		RunAt:       runAt,
-		CreatedAt:   now,
-		UpdatedAt:   now,
-		CoalesceKey: keys.CoalesceKey,
-		OrderingKey: keys.OrderingKey,
-		TraceParent: keys.TraceParent,
-	}
-	if t.Payload != nil {
-		j.Payload = t.Payload
-	}
-	if runAt.After(now) {
-		j.State = job.StateScheduled
-	}
-	if t.Err != nil {
-		// Dead at birth: no key, so that it neither replaces a pending
-		// job's payload nor holds up its ordering key.
-		j.State, j.LastError, j.FinishedAt = job.StateDead, t.Err.Error(), now
-		j.CoalesceKey, j.OrderingKey, j.Payload = "", "", ev.Body
-	}
-	return j
 }
 
 // verify checks the signature in a span that records which check failed

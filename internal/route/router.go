@@ -161,6 +161,39 @@ type Target struct {
 	Err error
 }
 
+// Job is the job of the target for event ev, due at runAt, with the
+// coalesce and ordering keys and trace parent of keys. A target whose
+// filter or transformation failed is a dead job that says why: the event
+// is stored, and the failure is where the endpoint's jobs are looked at.
+func (t Target) Job(ev job.Event, keys job.Job, runAt, now time.Time) job.Job {
+	j := job.Job{
+		ID:          job.NewID("job", now),
+		Endpoint:    t.Endpoint,
+		EventID:     ev.ID,
+		Payload:     ev.Body,
+		State:       job.StateAvailable,
+		RunAt:       runAt,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		CoalesceKey: keys.CoalesceKey,
+		OrderingKey: keys.OrderingKey,
+		TraceParent: keys.TraceParent,
+	}
+	if t.Payload != nil {
+		j.Payload = t.Payload
+	}
+	if runAt.After(now) {
+		j.State = job.StateScheduled
+	}
+	if t.Err != nil {
+		// Dead at birth: no key, so that it neither replaces a pending
+		// job's payload nor holds up its ordering key.
+		j.State, j.LastError, j.FinishedAt = job.StateDead, t.Err.Error(), now
+		j.CoalesceKey, j.OrderingKey, j.Payload = "", "", ev.Body
+	}
+	return j
+}
+
 // Validate checks a body against the schema of its declared type, if the
 // type has one. The error names the failing JSON pointer.
 func (t *Table) Validate(eventType string, body []byte) error {
