@@ -98,6 +98,11 @@ endpoints:
     url: %[1]s/invoices
     secret: %[2]s
     event_types: [invoice.paid]
+  - name: refunds
+    url: %[1]s/refunds
+    secret: %[2]s
+    event_types: [refund.created]
+    transform: '{"id": payload.refund.id}'
   - name: plain
     url: %[1]s/plain
     secret: %[2]s
@@ -166,6 +171,19 @@ func TestPublishAndRouteEvents(t *testing.T) {
 		}
 		assertJSON(t, std.Data, `{"data": {"id": "o1", "amount": 2500}}`)
 
+		// A transformation that fails on an event makes its job dead with
+		// the error; the event is stored.
+		ref := rest(t, http.MethodPost, svc.httpURL+"/v1/events", key, map[string]any{"type": "refund.created", "payload": map[string]any{"id": "r1"}})
+		var refPub struct{ EventID string }
+		json.Unmarshal(ref.body, &refPub)
+		var refEv struct {
+			Jobs []struct{ Endpoint, State, LastError string }
+		}
+		json.Unmarshal(rest(t, http.MethodGet, svc.httpURL+"/v1/events/"+refPub.EventID, key, nil).body, &refEv)
+		if len(refEv.Jobs) != 1 || refEv.Jobs[0].State != "JOB_STATE_DEAD" || !strings.Contains(refEv.Jobs[0].LastError, "transform") {
+			t.Fatalf("a failing transform: %s / %+v", ref.body, refEv)
+		}
+
 		// A payload that fails its declared type's schema is a 400 that
 		// names the pointer; nothing is stored.
 		bad := rest(t, http.MethodPost, svc.httpURL+"/v1/events", key, map[string]any{"type": "invoice.paid", "payload": map[string]any{"amount": "ten"}})
@@ -225,7 +243,7 @@ func TestPublishAndRouteEvents(t *testing.T) {
 				t.Errorf("invoice.paid is not listed as declared: %s", cat.body)
 			}
 		}
-		if diff := cmp.Diff(map[string]string{"order.created": "1", "invoice.paid": "1", "push": "1"}, counts); diff != "" {
+		if diff := cmp.Diff(map[string]string{"order.created": "1", "invoice.paid": "1", "push": "1", "refund.created": "1"}, counts); diff != "" {
 			t.Errorf("catalog counts (-want +got):\n%s\n%s", diff, cat.body)
 		}
 		// Nothing reached the endpoint whose filter was false.
