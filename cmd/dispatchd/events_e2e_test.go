@@ -219,7 +219,9 @@ func TestPublishAndRouteEvents(t *testing.T) {
 		}
 		assertJSON(t, recv.wait(t, "/plain"), string(body))
 		list := rest(t, http.MethodGet, svc.httpURL+"/v1/events?type=push", key, nil)
-		var events struct{ Events []struct{ Type, Source, DeliveryID string } }
+		var events struct {
+			Events []struct{ Type, Source, DeliveryID string }
+		}
 		json.Unmarshal(list.body, &events)
 		if len(events.Events) != 1 || events.Events[0].Source != "gh" || events.Events[0].Type != "push" {
 			t.Fatalf("GET /v1/events?type=push: %s", list.body)
