@@ -119,4 +119,3 @@ func (b *bench) eventsGroup(ctx context.Context) error {
 	cel.note("the filter is true for every webhook: each one runs both expressions")
 	return nil
 }
-
