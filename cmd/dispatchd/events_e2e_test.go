@@ -184,6 +184,13 @@ func TestPublishAndRouteEvents(t *testing.T) {
 			t.Fatalf("a failing transform: %s / %+v", ref.body, refEv)
 		}
 
+		// A repeated idempotency key answers with the first event.
+		again := rest(t, http.MethodPost, svc.httpURL+"/v1/events", key, map[string]any{"type": "refund.created", "payload": map[string]any{"id": "r2"}, "idempotencyKey": "r-1"})
+		again2 := rest(t, http.MethodPost, svc.httpURL+"/v1/events", key, map[string]any{"type": "refund.created", "payload": map[string]any{"id": "r2"}, "idempotencyKey": "r-1"})
+		if a, b := again.json(t), again2.json(t); a["eventId"] != b["eventId"] || b["duplicate"] != true {
+			t.Fatalf("a repeated idempotency key: %s then %s", again.body, again2.body)
+		}
+
 		// A payload that fails its declared type's schema is a 400 that
 		// names the pointer; nothing is stored.
 		bad := rest(t, http.MethodPost, svc.httpURL+"/v1/events", key, map[string]any{"type": "invoice.paid", "payload": map[string]any{"amount": "ten"}})
@@ -245,7 +252,7 @@ func TestPublishAndRouteEvents(t *testing.T) {
 				t.Errorf("invoice.paid is not listed as declared: %s", cat.body)
 			}
 		}
-		if diff := cmp.Diff(map[string]string{"order.created": "1", "invoice.paid": "1", "push": "1", "refund.created": "1"}, counts); diff != "" {
+		if diff := cmp.Diff(map[string]string{"order.created": "1", "invoice.paid": "1", "push": "1", "refund.created": "2"}, counts); diff != "" {
 			t.Errorf("catalog counts (-want +got):\n%s\n%s", diff, cat.body)
 		}
 		// Nothing reached the endpoint whose filter was false.

@@ -190,7 +190,12 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 	}
 	if eventType != "" {
 		if err := route.CheckType(eventType); err != nil {
-			return job.NewEvent{}, job.Errorf(job.CodeInvalid, "event type: %v", err)
+			if !src.eventTypeOptional {
+				return job.NewEvent{}, job.Errorf(job.CodeInvalid, "event type: %v", err)
+			}
+			// The scheme's default place holds something that is no
+			// type: the webhook is accepted as before, without one.
+			eventType = ""
 		}
 	}
 
