@@ -107,6 +107,10 @@ endpoints:
     url: %[1]s/plain
     secret: %[2]s
 sources:
+  - name: billing
+    verify: {scheme: none}
+    event_type: {json: /type}
+    routes: [{subscribers: true}]
   - name: gh
     verify: {scheme: github, secret: github-secret-0123456789}
     routes:
@@ -200,6 +204,13 @@ func TestPublishAndRouteEvents(t *testing.T) {
 		ok := rest(t, http.MethodPost, svc.httpURL+"/v1/events", key, map[string]any{"type": "invoice.paid", "payload": map[string]any{"amount": 10}})
 		if ok.status != http.StatusOK {
 			t.Fatalf("valid invoice.paid: %d %s", ok.status, ok.body)
+		}
+
+		// So is a webhook of that type.
+		wbad := post(t, http.DefaultClient, svc.httpURL+"/v1/webhooks/billing", http.Header{"Content-Type": {"application/json"}},
+			[]byte(`{"type": "invoice.paid", "amount": "ten"}`))
+		if wbad.status != http.StatusBadRequest || !strings.Contains(string(wbad.body), "/amount") {
+			t.Fatalf("schema violation by a webhook: %d %s", wbad.status, wbad.body)
 		}
 
 		// An invalid expression is refused over the API, naming the field.
