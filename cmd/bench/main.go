@@ -60,9 +60,10 @@ const (
 	groupE2E      = "e2e"      // idle end-to-end latency
 	groupBacklog  = "backlog"  // a store of 1.1 M jobs against an empty one
 	groupWorkers  = "workers"  // delivery with 1, 2 and 3 worker processes on PostgreSQL
+	// groupEvents (events.go): publish fan-out, CEL routing cost.
 )
 
-var allGroups = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers, groupBacklog}
+var allGroups = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers, groupEvents, groupBacklog}
 
 type options struct {
 	rounds   int
@@ -104,7 +105,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rounds, -duration and -conns must be positive, -warmup not negative")
 	}
 	if *only == "" {
-		o.only = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers}
+		o.only = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers, groupEvents}
 		if o.backlog {
 			o.only = append(o.only, groupBacklog)
 		}
@@ -183,6 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{groupDelivery, b.deliveryGroup},
 		{groupE2E, b.e2eGroup},
 		{groupWorkers, b.workersGroup},
+		{groupEvents, b.eventsGroup},
 		{groupBacklog, b.backlogGroup},
 	} {
 		if !slices.Contains(opts.only, g.name) || ctx.Err() != nil {

@@ -41,6 +41,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/metrics"
 	"github.com/dispatchd/dispatchd/internal/opsnotify"
+	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
 	"github.com/dispatchd/dispatchd/internal/server"
 	"github.com/dispatchd/dispatchd/internal/ssrf"
@@ -336,9 +337,16 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	if err := declareSchedules(ctx, store, file, time.Now()); err != nil {
 		return err
 	}
+	if err := store.DeclareEventTypes(ctx, file.EventTypeSpecs(), time.Now()); err != nil {
+		return fmt.Errorf("declare the configured event types: %w", err)
+	}
 	sources := ingest.NewRegistry(store, log)
 	if err := sources.Load(ctx); err != nil {
 		return fmt.Errorf("load the sources: %w", err)
+	}
+	routes := route.NewRegistry(store, log)
+	if err := routes.Load(ctx); err != nil {
+		return fmt.Errorf("load the subscriptions: %w", err)
 	}
 	if sources.Len() == 0 {
 		log.Warn("no sources: every webhook will be answered 404; declare them in the file DISPATCHD_CONFIG names, or create them through the API")
@@ -353,6 +361,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	}
 	registry.MustRegister(metrics.NewQueueCollector(store, time.Now))
 	ingestServer := ingest.NewServer(store, sources, time.Now, log, tel.TracerProvider, m)
+	ingestServer.SetRoutes(routes)
 
 	if err := checkBootstrapKey(settings.APIKey); err != nil {
 		return err
@@ -374,10 +383,13 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	}
 	apiServers := func(g *grpc.Server) {
 		dispatchdv1.RegisterJobServiceServer(g, api.NewJobServer(store, file.DefaultEndpoint, time.Now, log))
-		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))
+		endpoints := api.NewEndpointServer(store, client, time.Now, log)
+		endpoints.SetRoutes(routes)
+		dispatchdv1.RegisterEndpointServiceServer(g, endpoints)
 		dispatchdv1.RegisterSourceServiceServer(g, api.NewSourceServer(store, sources, ingestServer, time.Now, log))
 		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(store, store, time.Now, log))
 		registerScheduleService(g, store, log)
+		dispatchdv1.RegisterEventServiceServer(g, api.NewEventServer(store, routes, time.Now, log))
 	}
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
 	grpcServer := newGRPCServer(tlsConfig, authn, tel, sources, func(g *grpc.Server) {
@@ -498,6 +510,9 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	attrs = append(attrs, "roles", strings.Join(settings.Roles, ","), "sources", sources.Len(), "database", config.RedactURL(settings.DatabaseURL))
 	listeners = append(listeners, listener{"source reload", func(ctx context.Context) error {
 		sources.Run(ctx, sourceReloadInterval)
+		return nil
+	}}, listener{"route reload", func(ctx context.Context) error {
+		routes.Run(ctx, sourceReloadInterval)
 		return nil
 	}})
 	log.Info("dispatchd listening", attrs...)

@@ -121,6 +121,10 @@ func endpointToProto(e job.Endpoint, now time.Time) *dispatchdv1.Endpoint {
 		RetryClientErrors:   e.RetryClientErrors,
 		RetryOnlyUnanswered: e.RetryOnlyUnanswered,
 		DisableAfter:        dur(e.DisableAfter),
+		EventTypes:          e.EventTypes,
+		Filter:              e.Filter,
+		Transform:           e.Transform,
+		PayloadFormat:       e.PayloadFormat,
 	}
 	if b := e.Bulk; b != nil {
 		spec.Bulk = &dispatchdv1.BulkPolicy{MaxRecords: int32(b.MaxRecords), MaxWait: dur(b.MaxWait)}
@@ -177,6 +181,12 @@ func sourceToProto(s job.Source, now time.Time) *dispatchdv1.Source {
 	}
 	if r := s.OrderingKey; r != nil {
 		spec.OrderingKeyJson = r.JSON
+	}
+	if r := s.EventType; r != nil {
+		spec.EventTypeHeader, spec.EventTypeJson = r.Header, r.JSON
+	}
+	for _, r := range s.RouteRules {
+		spec.RouteRules = append(spec.RouteRules, &dispatchdv1.RouteRule{Endpoint: r.Endpoint, Subscribers: r.Subscribers, Filter: r.Filter, Transform: r.Transform})
 	}
 	for _, f := range s.Required {
 		spec.Required = append(spec.Required, &dispatchdv1.RequiredField{Pointer: f.Pointer, Type: f.Type})

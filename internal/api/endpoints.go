@@ -12,6 +12,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
 )
 
@@ -29,6 +30,7 @@ type EndpointServer struct {
 	client *delivery.Client // for test deliveries
 	now    func() time.Time
 	log    *slog.Logger
+	routes *route.Registry // nil: none to reload
 }
 
 // NewEndpointServer returns an EndpointServer; client sends test
@@ -59,6 +61,10 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 		RetryClientErrors:   p.GetRetryClientErrors(),
 		RetryOnlyUnanswered: p.GetRetryOnlyUnanswered(),
 		DisableAfter:        config.Duration(p.GetDisableAfter().AsDuration()),
+		EventTypes:          p.GetEventTypes(),
+		Filter:              p.GetFilter(),
+		Transform:           p.GetTransform(),
+		PayloadFormat:       p.GetPayloadFormat(),
 	}
 	if r := p.GetRetry(); r != nil {
 		e.Retry.Preset = r.GetPreset()
@@ -102,6 +108,7 @@ func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.Cr
 	if err := s.store.CreateEndpoint(ctx, spec, s.now()); err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
 	}
+	s.reloadRoutes(ctx)
 	ep, err := s.store.GetEndpoint(ctx, spec.Name)
 	if err != nil {
 		return nil, fail(ctx, s.log, "CreateEndpoint", err)
@@ -149,6 +156,7 @@ func (s *EndpointServer) UpdateEndpoint(ctx context.Context, req *dispatchdv1.Up
 	if err != nil {
 		return nil, fail(ctx, s.log, "UpdateEndpoint", err)
 	}
+	s.reloadRoutes(ctx)
 	spec, err := endpointFromProto(ep.Name, keepWriteOnly(req.GetSpec(), ep.EndpointSpec), ep.Secrets)
 	if err != nil {
 		return nil, rpcerr.Status(err)
@@ -180,6 +188,7 @@ func (s *EndpointServer) DeleteEndpoint(ctx context.Context, req *dispatchdv1.De
 	if _, err := s.apiEndpoint(ctx, req.GetName()); err != nil {
 		return nil, fail(ctx, s.log, "DeleteEndpoint", err)
 	}
+	s.reloadRoutes(ctx)
 	if err := s.store.DeleteEndpoint(ctx, req.GetName()); err != nil {
 		return nil, fail(ctx, s.log, "DeleteEndpoint", err)
 	}

@@ -44,7 +44,13 @@ func (s *SourceServer) sourceFromProto(ctx context.Context, name string, p *disp
 		},
 		MaxBodyBytes: p.GetMaxBodyBytes(),
 		ContentTypes: p.GetContentTypes(),
-		Routes:       p.GetRoutes(),
+		Routes:       config.RouteNames(p.GetRoutes()...),
+	}
+	for _, r := range p.GetRouteRules() {
+		src.Routes = append(src.Routes, config.Route{Endpoint: r.GetEndpoint(), Subscribers: r.GetSubscribers(), Filter: r.GetFilter(), Transform: r.GetTransform()})
+	}
+	if h, j := p.GetEventTypeHeader(), p.GetEventTypeJson(); h != "" || j != "" {
+		src.EventType = &config.Idempotency{Header: h, JSON: j}
 	}
 	if p.GetRateLimitRps() != 0 || p.GetRateLimitBurst() != 0 {
 		src.RateLimit = &config.RateLimit{RPS: p.GetRateLimitRps(), Burst: int(p.GetRateLimitBurst())}

@@ -43,6 +43,8 @@ var (
 	endpointSvc  = "/dispatchd.v1.EndpointService/"
 	sourceSvc    = "/dispatchd.v1.SourceService/"
 	keyService   = "/dispatchd.v1.KeyService/"
+	eventSvc     = "/dispatchd.v1.EventService/"
+	scheduleSvc  = "/dispatchd.v1.ScheduleService/"
 	methodScopes = map[string][]Scope{
 		jobService + "DispatchJob":           dispatchers,
 		jobService + "BatchDispatchJobs":     dispatchers,
@@ -78,6 +80,21 @@ var (
 		keyService + "ListKeys":  readers,
 		keyService + "CreateKey": adminsOnly,
 		keyService + "RevokeKey": adminsOnly,
+
+		// Publishing an event makes jobs, as dispatching does.
+		eventSvc + "PublishEvent":   dispatchers,
+		eventSvc + "ListEvents":     readers,
+		eventSvc + "GetEvent":       readers,
+		eventSvc + "ListEventTypes": readers,
+
+		scheduleSvc + "GetSchedule":     readers,
+		scheduleSvc + "ListSchedules":   readers,
+		scheduleSvc + "CreateSchedule":  adminsOnly,
+		scheduleSvc + "UpdateSchedule":  adminsOnly,
+		scheduleSvc + "DeleteSchedule":  adminsOnly,
+		scheduleSvc + "PauseSchedule":   adminsOnly,
+		scheduleSvc + "ResumeSchedule":  adminsOnly,
+		scheduleSvc + "TriggerSchedule": adminsOnly,
 	}
 )
 

@@ -53,6 +53,9 @@ type File struct {
 	Schedules []Schedule `yaml:"schedules"`
 	// Delivery holds the egress defaults of every endpoint.
 	Delivery *DeliveryDefaults `yaml:"delivery"`
+	// EventTypes declares event types for the catalog, optionally with a
+	// JSON Schema that events of the type must satisfy.
+	EventTypes []EventType `yaml:"event_types"`
 }
 
 // DeliveryDefaults apply to every endpoint that does not set its own: a
@@ -98,8 +101,12 @@ type Source struct {
 	ContentTypes []string `yaml:"content_types"`
 	// Required fields of a JSON body.
 	Required []RequiredField `yaml:"required"`
-	// Routes are the endpoints that receive a job per event.
-	Routes []string `yaml:"routes"`
+	// Routes are the endpoints that receive a job per event: names, or
+	// items with a filter and transformation, or {subscribers: true}.
+	Routes Routes `yaml:"routes"`
+	// EventType is where each webhook's event type is; absent: the
+	// scheme's default (github, stripe, standard-webhooks), else none.
+	EventType *Idempotency `yaml:"event_type"`
 }
 
 // Verify is how a source's requests are authenticated.
@@ -190,6 +197,15 @@ type Endpoint struct {
 	Headers map[string]string `yaml:"headers"`
 	// HTTPSOnly refuses http:// URLs (but to networks allowed as private).
 	HTTPSOnly bool `yaml:"https_only"`
+
+	// EventTypes subscribe the endpoint to published events (and to
+	// sources routing to subscribers): patterns such as order.* .
+	EventTypes []string `yaml:"event_types"`
+	// Filter and Transform are CEL expressions for the subscription.
+	Filter    string `yaml:"filter"`
+	Transform string `yaml:"transform"`
+	// PayloadFormat is envelope (default) or standard-webhooks.
+	PayloadFormat string `yaml:"payload_format"`
 }
 
 // EndpointTLS are an endpoint's TLS files, all PEM.
@@ -574,8 +590,8 @@ func (f *File) validate() error {
 		sources[s.Name] = true
 		s.validate(p, add)
 		for j, r := range s.Routes {
-			if !endpoints[r] {
-				add(fmt.Sprintf("%s.routes[%d]", p, j), "endpoint %q is not declared under endpoints", r)
+			if r.Endpoint != "" && !endpoints[r.Endpoint] {
+				add(fmt.Sprintf("%s.routes[%d]", p, j), "endpoint %q is not declared under endpoints", r.Endpoint)
 			}
 		}
 	}
@@ -589,6 +605,7 @@ func (f *File) validate() error {
 	}
 	f.Delivery.validate(add)
 	f.validateSchedules(endpoints, add)
+	f.validateEventTypes(add)
 	if f.DefaultEndpoint != "" && !endpoints[f.DefaultEndpoint] {
 		add("default_endpoint", "endpoint %q is not declared under endpoints", f.DefaultEndpoint)
 	}
@@ -624,7 +641,8 @@ func (s *Source) validate(p string, add func(path, format string, args ...any)) 
 		}
 	}
 
-	for key, ref := range map[string]*Idempotency{"idempotency": s.Idempotency, "coalesce_key": s.CoalesceKey, "ordering_key": s.OrderingKey} {
+	s.validateRoutes(p, add)
+	for key, ref := range map[string]*Idempotency{"idempotency": s.Idempotency, "coalesce_key": s.CoalesceKey, "ordering_key": s.OrderingKey, "event_type": s.EventType} {
 		switch {
 		case ref == nil:
 		case (ref.Header == "") == (ref.JSON == ""):
@@ -694,8 +712,8 @@ func ValidateSource(s *Source, prefix string, endpointExists func(string) bool) 
 	}
 	s.validate(prefix, add)
 	for i, r := range s.Routes {
-		if !endpointExists(r) {
-			add(fmt.Sprintf("%s.routes[%d]", prefix, i), "endpoint %q does not exist", r)
+		if r.Endpoint != "" && !endpointExists(r.Endpoint) {
+			add(fmt.Sprintf("%s.routes[%d]", prefix, i), "endpoint %q does not exist", r.Endpoint)
 		}
 	}
 	return errors.Join(errs...)
@@ -720,8 +738,9 @@ func (s *Source) Spec() job.SourceSpec {
 		CoalesceKey:  valueRef(s.CoalesceKey),
 		OrderingKey:  valueRef(s.OrderingKey),
 		ContentTypes: s.ContentTypes,
-		Routes:       s.Routes,
+		EventType:    valueRef(s.EventType),
 	}
+	spec.Routes, spec.RouteRules = s.Routes.split()
 	if rl := s.RateLimit; rl != nil {
 		spec.RateLimit = &job.RateLimitSpec{RPS: rl.RPS, Burst: rl.Burst}
 	}
@@ -868,6 +887,7 @@ func (e *Endpoint) validate(p string, add func(path, format string, args ...any)
 	case e.DisableAfter < 0:
 		add(p+".disable_after", "must be positive")
 	}
+	e.validateSubscription(p, add)
 	switch {
 	case e.MaxPayloadBytes == 0:
 		e.MaxPayloadBytes = DefaultMaxPayloadBytes
@@ -896,6 +916,10 @@ func (e *Endpoint) Spec() job.EndpointSpec {
 		RetryOnlyUnanswered: e.RetryOnlyUnanswered,
 		DisableAfter:        time.Duration(e.DisableAfter),
 		MaxPayloadBytes:     e.MaxPayloadBytes,
+		EventTypes:          e.EventTypes,
+		Filter:              e.Filter,
+		Transform:           e.Transform,
+		PayloadFormat:       e.PayloadFormat,
 		Ed25519Key:          e.Ed25519Key,
 		NoHMAC:              e.HMAC != nil && !*e.HMAC,
 		NoBearer:            e.Bearer != nil && !*e.Bearer,

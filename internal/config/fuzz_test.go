@@ -277,8 +277,8 @@ func checkValid(t *testing.T, f *File) {
 			}
 		}
 		for j, r := range s.Routes {
-			if !endpoints[r] {
-				t.Fatalf("sources[%d].routes[%d]: %q is not a declared endpoint", i, j, r)
+			if !r.Subscribers && !endpoints[r.Endpoint] {
+				t.Fatalf("sources[%d].routes[%d]: %q is not a declared endpoint", i, j, r.Endpoint)
 			}
 		}
 	}

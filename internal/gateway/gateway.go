@@ -134,6 +134,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			"SourceService":   dispatchdv1.RegisterSourceServiceHandler,
 			"KeyService":      dispatchdv1.RegisterKeyServiceHandler,
 			"ScheduleService": dispatchdv1.RegisterScheduleServiceHandler,
+			"EventService":    dispatchdv1.RegisterEventServiceHandler,
 		} {
 			if err := register(ctx, gw, o.API); err != nil {
 				return nil, fmt.Errorf("gateway: register %s: %w", name, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
 	"github.com/dispatchd/dispatchd/internal/metrics"
+	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
 	"github.com/dispatchd/dispatchd/internal/telemetry"
 	"github.com/dispatchd/dispatchd/internal/verify"
@@ -47,7 +48,14 @@ type Server struct {
 	tracer  trace.Tracer
 	db      attribute.KeyValue // db.system.name of the store, for spans
 	metrics *metrics.Metrics
+	// routes are the subscriptions and schemas; nil: sources route to
+	// their named endpoints only.
+	routes *route.Registry
 }
+
+// SetRoutes gives the server the subscriptions of the endpoints and the
+// schemas of the declared event types. Call it before serving.
+func (s *Server) SetRoutes(r *route.Registry) { s.routes = r }
 
 // NewServer returns an IngestService that stores events in store. now is
 // the clock (time.Now outside tests).
@@ -182,30 +190,47 @@ func (s *Server) prepare(ctx context.Context, req *dispatchdv1.ReceiveWebhookReq
 		return job.NewEvent{}, err
 	}
 
+	eventType, err := src.eventType.find(header, doc, mt)
+	if err != nil && !src.eventTypeOptional {
+		return job.NewEvent{}, err
+	}
+	if eventType != "" {
+		if err := route.CheckType(eventType); err != nil {
+			if !src.eventTypeOptional {
+				return job.NewEvent{}, job.Errorf(job.CodeInvalid, "event type: %v", err)
+			}
+			// The scheme's default place holds something that is no
+			// type: the webhook is accepted as before, without one.
+			eventType = ""
+		}
+	}
+
 	e := job.NewEvent{Event: job.Event{
 		ID:          job.NewID("evt", now),
 		Source:      src.Name,
 		DeliveryID:  deliveryID,
 		ContentType: mt,
+		Type:        eventType,
 		Headers:     storedHeaders(req.GetHeaders()),
 		Body:        body,
 		ReceivedAt:  now,
 	}}
-	traceParent := telemetry.TraceParent(ctx)
-	for _, endpoint := range src.Routes {
-		e.Jobs = append(e.Jobs, job.Job{
-			ID:          job.NewID("job", now),
-			Endpoint:    endpoint,
-			EventID:     e.Event.ID,
-			Payload:     body,
-			State:       job.StateAvailable,
-			RunAt:       now,
-			CreatedAt:   now,
-			UpdatedAt:   now,
-			CoalesceKey: coalesceKey,
-			OrderingKey: orderingKey,
-			TraceParent: traceParent,
-		})
+	keys := job.Job{CoalesceKey: coalesceKey, OrderingKey: orderingKey, TraceParent: telemetry.TraceParent(ctx)}
+	if s.routes == nil {
+		for _, endpoint := range src.Routes {
+			e.Jobs = append(e.Jobs, route.Target{Endpoint: endpoint}.Job(e.Event, keys, now, now))
+		}
+		return e, nil
+	}
+	table := s.routes.Table()
+	if eventType != "" && isJSON(mt) {
+		if err := table.Validate(eventType, body); err != nil {
+			return job.NewEvent{}, job.Errorf(job.CodeInvalid, "%v", err)
+		}
+	}
+	rev := &route.Event{Type: eventType, Source: src.Name, Headers: e.Event.Headers, Body: body, JSON: isJSON(mt), ReceivedAt: now}
+	for _, t := range table.Route(rev, src.Routes, src.rules) {
+		e.Jobs = append(e.Jobs, t.Job(e.Event, keys, now, now))
 	}
 	return e, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
+	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/verify"
 )
 
@@ -43,6 +44,13 @@ type Source struct {
 	// source sets them.
 	coalesceKey valueRef
 	orderingKey valueRef
+	// eventType is where the event's type is; a scheme's default place
+	// is optional (a webhook without it has no type), a configured one is
+	// required.
+	eventType         valueRef
+	eventTypeOptional bool
+	// rules are the routes beyond bare names, compiled once per load.
+	rules []route.Rule
 }
 
 type requiredField struct {
@@ -135,7 +143,14 @@ func NewSource(src job.Source) (*Source, error) {
 	}
 	s.coalesceKey, err2 = newValueRef("coalesce key", spec.CoalesceKey)
 	s.orderingKey, err3 = newValueRef("ordering key", spec.OrderingKey)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	typeRef := spec.EventType
+	if typeRef == nil {
+		typeRef, s.eventTypeOptional = schemeEventType(verify.Scheme(spec.Scheme)), true
+	}
+	var err4, err5 error
+	s.eventType, err4 = newValueRef("event type", typeRef)
+	s.rules, err5 = route.CompileRules(spec.RouteRules)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return nil, fmt.Errorf("source %s: %w", spec.Name, err)
 	}
 	return s, nil
@@ -144,7 +159,19 @@ func NewSource(src job.Source) (*Source, error) {
 // readsFields reports whether checking a webhook needs its JSON decoded:
 // required fields, or a delivery id or key read from the body.
 func (s *Source) readsFields() bool {
-	return len(s.required) > 0 || s.deliveryID.pointer != nil || s.coalesceKey.pointer != nil || s.orderingKey.pointer != nil
+	return len(s.required) > 0 || s.deliveryID.pointer != nil || s.coalesceKey.pointer != nil || s.orderingKey.pointer != nil ||
+		s.eventType.pointer != nil
+}
+
+// schemeEventType is where each scheme's senders put the event's type.
+func schemeEventType(s verify.Scheme) *job.ValueRef {
+	switch s {
+	case verify.GitHub:
+		return &job.ValueRef{Header: "X-Github-Event"}
+	case verify.Stripe, verify.StandardWebhooks:
+		return &job.ValueRef{JSON: "/type"}
+	}
+	return nil
 }
 
 // verifierAt is the verifier for a request at now: after a rotation's

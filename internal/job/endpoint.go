@@ -46,6 +46,19 @@ type EndpointSpec struct {
 	NoBearer bool `json:"no_bearer,omitempty"`
 	// Egress is how deliveries leave: proxy, TLS, OAuth2, headers.
 	Egress EgressSpec `json:"egress,omitzero"`
+
+	// EventTypes are the endpoint's subscriptions: patterns of the event
+	// types it gets a job for when an event is published, or a source
+	// routes to its subscribers. None: it gets no published events.
+	EventTypes []string `json:"event_types,omitempty"`
+	// Filter and Transform are CEL expressions that apply to the
+	// subscription: a job is made only where Filter is true, with the
+	// payload Transform yields.
+	Filter    string `json:"filter,omitempty"`
+	Transform string `json:"transform,omitempty"`
+	// PayloadFormat is PayloadEnvelope (the payload as it is) or
+	// PayloadStandardWebhooks ({"type", "timestamp", "data"}).
+	PayloadFormat string `json:"payload_format,omitempty"`
 }
 
 // EgressSpec is how deliveries to an endpoint leave dispatchd. The zero
@@ -77,6 +90,12 @@ type OAuth2Spec struct {
 	ClientSecret string   `json:"client_secret"`
 	Scopes       []string `json:"scopes,omitempty"`
 }
+
+// Payload formats of an endpoint.
+const (
+	PayloadEnvelope         = "envelope"
+	PayloadStandardWebhooks = "standard-webhooks"
+)
 
 // SigningSecrets are the secrets that sign a delivery at now: the current
 // one, and the previous one while its rotation's grace period lasts.

@@ -33,6 +33,9 @@ type Event struct {
 	// It is unique per source.
 	DeliveryID  string
 	ContentType string
+	// Type is the event's type (order.created…); empty when the source
+	// does not say.
+	Type string
 	// Headers are the request headers (lower-case names) without credentials.
 	Headers    map[string]string
 	Body       []byte

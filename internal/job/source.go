@@ -31,6 +31,12 @@ type SourceSpec struct {
 	ContentTypes []string        `json:"content_types"`
 	Required     []RequiredField `json:"required,omitempty"`
 	Routes       []string        `json:"routes,omitempty"`
+	// EventType is where each webhook's event type is; nil: the scheme's
+	// default place (github, stripe, standard-webhooks), else none.
+	EventType *ValueRef `json:"event_type,omitempty"`
+	// RouteRules are routes with a filter or a transformation, and the
+	// route to the subscribers of the event's type.
+	RouteRules []RouteRule `json:"route_rules,omitempty"`
 }
 
 // VerifySecrets are the secrets that authenticate a request at now.

@@ -73,6 +73,15 @@ type Executor interface {
 	ListJobsByEvent(ctx context.Context, eventID string) ([]JobRow, error)
 	// GetEventBodies returns the bodies of the events, by id.
 	GetEventBodies(ctx context.Context, ids []string) (map[string][]byte, error)
+	// ListEvents returns events without headers and bodies, newest first.
+	ListEvents(ctx context.Context, f job.EventFilter) ([]EventRow, error)
+	// RecordEventTypesSeen adds a commit's events to the catalog, one row
+	// per type, in name order.
+	RecordEventTypesSeen(ctx context.Context, seen []EventTypeSeen) error
+	// DeclareEventTypes upserts the declared types and undeclares the
+	// others.
+	DeclareEventTypes(ctx context.Context, specs []job.EventTypeSpec, now time.Time) error
+	ListEventTypes(ctx context.Context) ([]job.EventType, error)
 
 	UpsertEndpoint(ctx context.Context, r SpecRow) error
 	InsertEndpoint(ctx context.Context, r SpecRow) (int64, error)
@@ -145,6 +154,16 @@ type EventRow struct {
 	Headers     []byte // JSON object
 	Body        []byte
 	ReceivedAt  time.Time
+	Type        string
+}
+
+// EventTypeSeen is what one commit adds to a type's catalog entry.
+type EventTypeSeen struct {
+	Name        string
+	Count       int64
+	FirstSeenAt time.Time
+	LastSeenAt  time.Time
+	Example     []byte
 }
 
 // JobRow is a job as stored: the domain job with its retry override

@@ -64,7 +64,7 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 		}
 		rows[k] = EventRow{
 			ID: e.ID, Source: e.Source, DeliveryID: e.DeliveryID, ContentType: e.ContentType,
-			Headers: headers, Body: nonNil(e.Body), ReceivedAt: e.ReceivedAt,
+			Headers: headers, Body: nonNil(e.Body), ReceivedAt: e.ReceivedAt, Type: e.Type,
 		}
 	}
 	ins, err := tx.InsertEvents(ctx, rows)
@@ -108,6 +108,11 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 		}
 		for k, id := range ids {
 			out[owner[k]].JobIDs = append(out[owner[k]].JobIDs, id)
+		}
+	}
+	if seen := typesSeen(events, inserted); len(seen) > 0 {
+		if err := tx.RecordEventTypesSeen(ctx, seen); err != nil {
+			return nil, err
 		}
 	}
 	for _, i := range order {
@@ -169,6 +174,7 @@ func (s *Store) GetEvent(ctx context.Context, id string) (job.Event, error) {
 		Source:      row.Source,
 		DeliveryID:  row.DeliveryID,
 		ContentType: row.ContentType,
+		Type:        row.Type,
 		Body:        row.Body,
 		ReceivedAt:  row.ReceivedAt,
 	}

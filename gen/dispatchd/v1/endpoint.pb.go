@@ -70,8 +70,19 @@ type EndpointSpec struct {
 	// endpoint); only a timeout or a connection error is retried. Exclusive
 	// with retry_client_errors.
 	RetryOnlyUnanswered bool `protobuf:"varint,19,opt,name=retry_only_unanswered,json=retryOnlyUnanswered,proto3" json:"retry_only_unanswered,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Subscriptions: event type patterns with dot-segment wildcards
+	// ("order.*"); none: no published events.
+	EventTypes []string `protobuf:"bytes,20,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	// CEL over type, payload, headers and source: a job is made for a
+	// subscribed event only where it is true.
+	Filter string `protobuf:"bytes,21,opt,name=filter,proto3" json:"filter,omitempty"`
+	// CEL: the payload a subscribed event's job carries.
+	Transform string `protobuf:"bytes,22,opt,name=transform,proto3" json:"transform,omitempty"`
+	// "envelope" (default) or "standard-webhooks": the job's payload is
+	// {"type", "timestamp", "data"}.
+	PayloadFormat string `protobuf:"bytes,23,opt,name=payload_format,json=payloadFormat,proto3" json:"payload_format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EndpointSpec) Reset() {
@@ -235,6 +246,34 @@ func (x *EndpointSpec) GetRetryOnlyUnanswered() bool {
 		return x.RetryOnlyUnanswered
 	}
 	return false
+}
+
+func (x *EndpointSpec) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *EndpointSpec) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetTransform() string {
+	if x != nil {
+		return x.Transform
+	}
+	return ""
+}
+
+func (x *EndpointSpec) GetPayloadFormat() string {
+	if x != nil {
+		return x.PayloadFormat
+	}
+	return ""
 }
 
 // EndpointTLS are PEM files on the dispatchd host.
@@ -1409,7 +1448,7 @@ var File_dispatchd_v1_endpoint_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\a\n" +
+	"\x1bdispatchd/v1/endpoint.proto\x12\fdispatchd.v1\x1a\x16dispatchd/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\a\n" +
 	"\fEndpointSpec\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12/\n" +
@@ -1432,7 +1471,12 @@ const file_dispatchd_v1_endpoint_proto_rawDesc = "" +
 	"\aheaders\x18\x11 \x03(\v2'.dispatchd.v1.EndpointSpec.HeadersEntryR\aheaders\x12\x1d\n" +
 	"\n" +
 	"https_only\x18\x12 \x01(\bR\thttpsOnly\x122\n" +
-	"\x15retry_only_unanswered\x18\x13 \x01(\bR\x13retryOnlyUnanswered\x1a:\n" +
+	"\x15retry_only_unanswered\x18\x13 \x01(\bR\x13retryOnlyUnanswered\x12\x1f\n" +
+	"\vevent_types\x18\x14 \x03(\tR\n" +
+	"eventTypes\x12\x16\n" +
+	"\x06filter\x18\x15 \x01(\tR\x06filter\x12\x1c\n" +
+	"\ttransform\x18\x16 \x01(\tR\ttransform\x12%\n" +
+	"\x0epayload_format\x18\x17 \x01(\tR\rpayloadFormat\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +

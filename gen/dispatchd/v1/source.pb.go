@@ -58,7 +58,15 @@ type SourceSpec struct {
 	OrderingKeyJson string `protobuf:"bytes,16,opt,name=ordering_key_json,json=orderingKeyJson,proto3" json:"ordering_key_json,omitempty"`
 	// standard-webhooks only: "whpk_<base64>", an ed25519 public key that
 	// verifies v1a signatures, beside or instead of the secret.
-	PublicKey     string `protobuf:"bytes,17,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	PublicKey string `protobuf:"bytes,17,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// Where the event type is: a header name or a JSON pointer (one of
+	// them; neither = the scheme's default: X-GitHub-Event for github,
+	// /type for stripe and standard-webhooks).
+	EventTypeHeader string `protobuf:"bytes,18,opt,name=event_type_header,json=eventTypeHeader,proto3" json:"event_type_header,omitempty"`
+	EventTypeJson   string `protobuf:"bytes,19,opt,name=event_type_json,json=eventTypeJson,proto3" json:"event_type_json,omitempty"`
+	// Routes with a filter or transformation, or to the subscribers of the
+	// event's type (beside the plain names in routes).
+	RouteRules    []*RouteRule `protobuf:"bytes,20,rep,name=route_rules,json=routeRules,proto3" json:"route_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -212,6 +220,102 @@ func (x *SourceSpec) GetPublicKey() string {
 	return ""
 }
 
+func (x *SourceSpec) GetEventTypeHeader() string {
+	if x != nil {
+		return x.EventTypeHeader
+	}
+	return ""
+}
+
+func (x *SourceSpec) GetEventTypeJson() string {
+	if x != nil {
+		return x.EventTypeJson
+	}
+	return ""
+}
+
+func (x *SourceSpec) GetRouteRules() []*RouteRule {
+	if x != nil {
+		return x.RouteRules
+	}
+	return nil
+}
+
+// RouteRule routes a source's events to one endpoint, or to the endpoints
+// subscribed to the event's type, where the CEL filter is true.
+type RouteRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint; empty with subscribers.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// Every endpoint whose event_types match the event's type.
+	Subscribers bool `protobuf:"varint,2,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
+	// CEL over type, payload, headers and source; a bool.
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// CEL: the payload the endpoint receives (not with subscribers: each
+	// subscription has its own).
+	Transform     string `protobuf:"bytes,4,opt,name=transform,proto3" json:"transform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteRule) Reset() {
+	*x = RouteRule{}
+	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteRule) ProtoMessage() {}
+
+func (x *RouteRule) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteRule.ProtoReflect.Descriptor instead.
+func (*RouteRule) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RouteRule) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *RouteRule) GetSubscribers() bool {
+	if x != nil {
+		return x.Subscribers
+	}
+	return false
+}
+
+func (x *RouteRule) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *RouteRule) GetTransform() string {
+	if x != nil {
+		return x.Transform
+	}
+	return ""
+}
+
 // RequiredField is a JSON pointer with an optional JSON type.
 type RequiredField struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -224,7 +328,7 @@ type RequiredField struct {
 
 func (x *RequiredField) Reset() {
 	*x = RequiredField{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +340,7 @@ func (x *RequiredField) String() string {
 func (*RequiredField) ProtoMessage() {}
 
 func (x *RequiredField) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +353,7 @@ func (x *RequiredField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequiredField.ProtoReflect.Descriptor instead.
 func (*RequiredField) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{1}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RequiredField) GetPointer() string {
@@ -285,7 +389,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +401,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +414,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{2}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Source) GetName() string {
@@ -377,7 +481,7 @@ type CreateSourceRequest struct {
 
 func (x *CreateSourceRequest) Reset() {
 	*x = CreateSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +493,7 @@ func (x *CreateSourceRequest) String() string {
 func (*CreateSourceRequest) ProtoMessage() {}
 
 func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +506,7 @@ func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceRequest.ProtoReflect.Descriptor instead.
 func (*CreateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{3}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateSourceRequest) GetName() string {
@@ -436,7 +540,7 @@ type GetSourceRequest struct {
 
 func (x *GetSourceRequest) Reset() {
 	*x = GetSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +552,7 @@ func (x *GetSourceRequest) String() string {
 func (*GetSourceRequest) ProtoMessage() {}
 
 func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +565,7 @@ func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceRequest.ProtoReflect.Descriptor instead.
 func (*GetSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSourceRequest) GetName() string {
@@ -480,7 +584,7 @@ type ListSourcesRequest struct {
 
 func (x *ListSourcesRequest) Reset() {
 	*x = ListSourcesRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +596,7 @@ func (x *ListSourcesRequest) String() string {
 func (*ListSourcesRequest) ProtoMessage() {}
 
 func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +609,7 @@ func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesRequest.ProtoReflect.Descriptor instead.
 func (*ListSourcesRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 // ListSourcesResponse lists sources by name.
@@ -518,7 +622,7 @@ type ListSourcesResponse struct {
 
 func (x *ListSourcesResponse) Reset() {
 	*x = ListSourcesResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +634,7 @@ func (x *ListSourcesResponse) String() string {
 func (*ListSourcesResponse) ProtoMessage() {}
 
 func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +647,7 @@ func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesResponse.ProtoReflect.Descriptor instead.
 func (*ListSourcesResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListSourcesResponse) GetSources() []*Source {
@@ -564,7 +668,7 @@ type UpdateSourceRequest struct {
 
 func (x *UpdateSourceRequest) Reset() {
 	*x = UpdateSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +680,7 @@ func (x *UpdateSourceRequest) String() string {
 func (*UpdateSourceRequest) ProtoMessage() {}
 
 func (x *UpdateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +693,7 @@ func (x *UpdateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateSourceRequest) GetName() string {
@@ -616,7 +720,7 @@ type DeleteSourceRequest struct {
 
 func (x *DeleteSourceRequest) Reset() {
 	*x = DeleteSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +732,7 @@ func (x *DeleteSourceRequest) String() string {
 func (*DeleteSourceRequest) ProtoMessage() {}
 
 func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +745,7 @@ func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteSourceRequest) GetName() string {
@@ -660,7 +764,7 @@ type DeleteSourceResponse struct {
 
 func (x *DeleteSourceResponse) Reset() {
 	*x = DeleteSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +776,7 @@ func (x *DeleteSourceResponse) String() string {
 func (*DeleteSourceResponse) ProtoMessage() {}
 
 func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +789,7 @@ func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 // PauseSourceRequest names a source.
@@ -698,7 +802,7 @@ type PauseSourceRequest struct {
 
 func (x *PauseSourceRequest) Reset() {
 	*x = PauseSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +814,7 @@ func (x *PauseSourceRequest) String() string {
 func (*PauseSourceRequest) ProtoMessage() {}
 
 func (x *PauseSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +827,7 @@ func (x *PauseSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSourceRequest.ProtoReflect.Descriptor instead.
 func (*PauseSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PauseSourceRequest) GetName() string {
@@ -743,7 +847,7 @@ type ResumeSourceRequest struct {
 
 func (x *ResumeSourceRequest) Reset() {
 	*x = ResumeSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +859,7 @@ func (x *ResumeSourceRequest) String() string {
 func (*ResumeSourceRequest) ProtoMessage() {}
 
 func (x *ResumeSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +872,7 @@ func (x *ResumeSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSourceRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{11}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResumeSourceRequest) GetName() string {
@@ -793,7 +897,7 @@ type RotateSourceSecretRequest struct {
 
 func (x *RotateSourceSecretRequest) Reset() {
 	*x = RotateSourceSecretRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +909,7 @@ func (x *RotateSourceSecretRequest) String() string {
 func (*RotateSourceSecretRequest) ProtoMessage() {}
 
 func (x *RotateSourceSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[12]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +922,7 @@ func (x *RotateSourceSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSourceSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateSourceSecretRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{12}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RotateSourceSecretRequest) GetName() string {
@@ -852,7 +956,7 @@ type CreateSourceResponse struct {
 
 func (x *CreateSourceResponse) Reset() {
 	*x = CreateSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +968,7 @@ func (x *CreateSourceResponse) String() string {
 func (*CreateSourceResponse) ProtoMessage() {}
 
 func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[13]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +981,7 @@ func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceResponse.ProtoReflect.Descriptor instead.
 func (*CreateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{13}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateSourceResponse) GetSource() *Source {
@@ -897,7 +1001,7 @@ type GetSourceResponse struct {
 
 func (x *GetSourceResponse) Reset() {
 	*x = GetSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1013,7 @@ func (x *GetSourceResponse) String() string {
 func (*GetSourceResponse) ProtoMessage() {}
 
 func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[14]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1026,7 @@ func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceResponse.ProtoReflect.Descriptor instead.
 func (*GetSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{14}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetSourceResponse) GetSource() *Source {
@@ -942,7 +1046,7 @@ type UpdateSourceResponse struct {
 
 func (x *UpdateSourceResponse) Reset() {
 	*x = UpdateSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1058,7 @@ func (x *UpdateSourceResponse) String() string {
 func (*UpdateSourceResponse) ProtoMessage() {}
 
 func (x *UpdateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[15]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1071,7 @@ func (x *UpdateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{15}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSourceResponse) GetSource() *Source {
@@ -987,7 +1091,7 @@ type PauseSourceResponse struct {
 
 func (x *PauseSourceResponse) Reset() {
 	*x = PauseSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1103,7 @@ func (x *PauseSourceResponse) String() string {
 func (*PauseSourceResponse) ProtoMessage() {}
 
 func (x *PauseSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[16]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1116,7 @@ func (x *PauseSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSourceResponse.ProtoReflect.Descriptor instead.
 func (*PauseSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{16}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PauseSourceResponse) GetSource() *Source {
@@ -1032,7 +1136,7 @@ type ResumeSourceResponse struct {
 
 func (x *ResumeSourceResponse) Reset() {
 	*x = ResumeSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1148,7 @@ func (x *ResumeSourceResponse) String() string {
 func (*ResumeSourceResponse) ProtoMessage() {}
 
 func (x *ResumeSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[17]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1161,7 @@ func (x *ResumeSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSourceResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{17}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResumeSourceResponse) GetSource() *Source {
@@ -1077,7 +1181,7 @@ type RotateSourceSecretResponse struct {
 
 func (x *RotateSourceSecretResponse) Reset() {
 	*x = RotateSourceSecretResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1193,7 @@ func (x *RotateSourceSecretResponse) String() string {
 func (*RotateSourceSecretResponse) ProtoMessage() {}
 
 func (x *RotateSourceSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[18]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1206,7 @@ func (x *RotateSourceSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSourceSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateSourceSecretResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{18}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateSourceSecretResponse) GetSource() *Source {
@@ -1125,7 +1229,7 @@ type TestSourceRequest struct {
 
 func (x *TestSourceRequest) Reset() {
 	*x = TestSourceRequest{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1241,7 @@ func (x *TestSourceRequest) String() string {
 func (*TestSourceRequest) ProtoMessage() {}
 
 func (x *TestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[19]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1254,7 @@ func (x *TestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestSourceRequest.ProtoReflect.Descriptor instead.
 func (*TestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{19}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TestSourceRequest) GetName() string {
@@ -1190,7 +1294,7 @@ type TestSourceResponse struct {
 
 func (x *TestSourceResponse) Reset() {
 	*x = TestSourceResponse{}
-	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1306,7 @@ func (x *TestSourceResponse) String() string {
 func (*TestSourceResponse) ProtoMessage() {}
 
 func (x *TestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_source_proto_msgTypes[20]
+	mi := &file_dispatchd_v1_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1319,7 @@ func (x *TestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestSourceResponse.ProtoReflect.Descriptor instead.
 func (*TestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{20}
+	return file_dispatchd_v1_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TestSourceResponse) GetAccepted() bool {
@@ -1250,7 +1354,7 @@ var File_dispatchd_v1_source_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_source_proto_rawDesc = "" +
 	"\n" +
-	"\x19dispatchd/v1/source.proto\x12\fdispatchd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x05\n" +
+	"\x19dispatchd/v1/source.proto\x12\fdispatchd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x06\n" +
 	"\n" +
 	"SourceSpec\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x16\n" +
@@ -1271,7 +1375,16 @@ const file_dispatchd_v1_source_proto_rawDesc = "" +
 	"\x11coalesce_key_json\x18\x0f \x01(\tR\x0fcoalesceKeyJson\x12*\n" +
 	"\x11ordering_key_json\x18\x10 \x01(\tR\x0forderingKeyJson\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x11 \x01(\tR\tpublicKey\"=\n" +
+	"public_key\x18\x11 \x01(\tR\tpublicKey\x12*\n" +
+	"\x11event_type_header\x18\x12 \x01(\tR\x0feventTypeHeader\x12&\n" +
+	"\x0fevent_type_json\x18\x13 \x01(\tR\reventTypeJson\x128\n" +
+	"\vroute_rules\x18\x14 \x03(\v2\x17.dispatchd.v1.RouteRuleR\n" +
+	"routeRules\"\x7f\n" +
+	"\tRouteRule\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12 \n" +
+	"\vsubscribers\x18\x02 \x01(\bR\vsubscribers\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x1c\n" +
+	"\ttransform\x18\x04 \x01(\tR\ttransform\"=\n" +
 	"\rRequiredField\x12\x18\n" +
 	"\apointer\x18\x01 \x01(\tR\apointer\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xc9\x02\n" +
@@ -1358,74 +1471,76 @@ func file_dispatchd_v1_source_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_source_proto_rawDescData
 }
 
-var file_dispatchd_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_dispatchd_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_dispatchd_v1_source_proto_goTypes = []any{
 	(*SourceSpec)(nil),                 // 0: dispatchd.v1.SourceSpec
-	(*RequiredField)(nil),              // 1: dispatchd.v1.RequiredField
-	(*Source)(nil),                     // 2: dispatchd.v1.Source
-	(*CreateSourceRequest)(nil),        // 3: dispatchd.v1.CreateSourceRequest
-	(*GetSourceRequest)(nil),           // 4: dispatchd.v1.GetSourceRequest
-	(*ListSourcesRequest)(nil),         // 5: dispatchd.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),        // 6: dispatchd.v1.ListSourcesResponse
-	(*UpdateSourceRequest)(nil),        // 7: dispatchd.v1.UpdateSourceRequest
-	(*DeleteSourceRequest)(nil),        // 8: dispatchd.v1.DeleteSourceRequest
-	(*DeleteSourceResponse)(nil),       // 9: dispatchd.v1.DeleteSourceResponse
-	(*PauseSourceRequest)(nil),         // 10: dispatchd.v1.PauseSourceRequest
-	(*ResumeSourceRequest)(nil),        // 11: dispatchd.v1.ResumeSourceRequest
-	(*RotateSourceSecretRequest)(nil),  // 12: dispatchd.v1.RotateSourceSecretRequest
-	(*CreateSourceResponse)(nil),       // 13: dispatchd.v1.CreateSourceResponse
-	(*GetSourceResponse)(nil),          // 14: dispatchd.v1.GetSourceResponse
-	(*UpdateSourceResponse)(nil),       // 15: dispatchd.v1.UpdateSourceResponse
-	(*PauseSourceResponse)(nil),        // 16: dispatchd.v1.PauseSourceResponse
-	(*ResumeSourceResponse)(nil),       // 17: dispatchd.v1.ResumeSourceResponse
-	(*RotateSourceSecretResponse)(nil), // 18: dispatchd.v1.RotateSourceSecretResponse
-	(*TestSourceRequest)(nil),          // 19: dispatchd.v1.TestSourceRequest
-	(*TestSourceResponse)(nil),         // 20: dispatchd.v1.TestSourceResponse
-	nil,                                // 21: dispatchd.v1.TestSourceRequest.HeadersEntry
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*RouteRule)(nil),                  // 1: dispatchd.v1.RouteRule
+	(*RequiredField)(nil),              // 2: dispatchd.v1.RequiredField
+	(*Source)(nil),                     // 3: dispatchd.v1.Source
+	(*CreateSourceRequest)(nil),        // 4: dispatchd.v1.CreateSourceRequest
+	(*GetSourceRequest)(nil),           // 5: dispatchd.v1.GetSourceRequest
+	(*ListSourcesRequest)(nil),         // 6: dispatchd.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),        // 7: dispatchd.v1.ListSourcesResponse
+	(*UpdateSourceRequest)(nil),        // 8: dispatchd.v1.UpdateSourceRequest
+	(*DeleteSourceRequest)(nil),        // 9: dispatchd.v1.DeleteSourceRequest
+	(*DeleteSourceResponse)(nil),       // 10: dispatchd.v1.DeleteSourceResponse
+	(*PauseSourceRequest)(nil),         // 11: dispatchd.v1.PauseSourceRequest
+	(*ResumeSourceRequest)(nil),        // 12: dispatchd.v1.ResumeSourceRequest
+	(*RotateSourceSecretRequest)(nil),  // 13: dispatchd.v1.RotateSourceSecretRequest
+	(*CreateSourceResponse)(nil),       // 14: dispatchd.v1.CreateSourceResponse
+	(*GetSourceResponse)(nil),          // 15: dispatchd.v1.GetSourceResponse
+	(*UpdateSourceResponse)(nil),       // 16: dispatchd.v1.UpdateSourceResponse
+	(*PauseSourceResponse)(nil),        // 17: dispatchd.v1.PauseSourceResponse
+	(*ResumeSourceResponse)(nil),       // 18: dispatchd.v1.ResumeSourceResponse
+	(*RotateSourceSecretResponse)(nil), // 19: dispatchd.v1.RotateSourceSecretResponse
+	(*TestSourceRequest)(nil),          // 20: dispatchd.v1.TestSourceRequest
+	(*TestSourceResponse)(nil),         // 21: dispatchd.v1.TestSourceResponse
+	nil,                                // 22: dispatchd.v1.TestSourceRequest.HeadersEntry
+	(*durationpb.Duration)(nil),        // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
 }
 var file_dispatchd_v1_source_proto_depIdxs = []int32{
-	22, // 0: dispatchd.v1.SourceSpec.tolerance:type_name -> google.protobuf.Duration
-	1,  // 1: dispatchd.v1.SourceSpec.required:type_name -> dispatchd.v1.RequiredField
-	0,  // 2: dispatchd.v1.Source.spec:type_name -> dispatchd.v1.SourceSpec
-	23, // 3: dispatchd.v1.Source.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
-	23, // 4: dispatchd.v1.Source.created_at:type_name -> google.protobuf.Timestamp
-	23, // 5: dispatchd.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: dispatchd.v1.CreateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
-	2,  // 7: dispatchd.v1.ListSourcesResponse.sources:type_name -> dispatchd.v1.Source
-	0,  // 8: dispatchd.v1.UpdateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
-	22, // 9: dispatchd.v1.RotateSourceSecretRequest.grace_period:type_name -> google.protobuf.Duration
-	2,  // 10: dispatchd.v1.CreateSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 11: dispatchd.v1.GetSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 12: dispatchd.v1.UpdateSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 13: dispatchd.v1.PauseSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 14: dispatchd.v1.ResumeSourceResponse.source:type_name -> dispatchd.v1.Source
-	2,  // 15: dispatchd.v1.RotateSourceSecretResponse.source:type_name -> dispatchd.v1.Source
-	21, // 16: dispatchd.v1.TestSourceRequest.headers:type_name -> dispatchd.v1.TestSourceRequest.HeadersEntry
-	3,  // 17: dispatchd.v1.SourceService.CreateSource:input_type -> dispatchd.v1.CreateSourceRequest
-	4,  // 18: dispatchd.v1.SourceService.GetSource:input_type -> dispatchd.v1.GetSourceRequest
-	5,  // 19: dispatchd.v1.SourceService.ListSources:input_type -> dispatchd.v1.ListSourcesRequest
-	7,  // 20: dispatchd.v1.SourceService.UpdateSource:input_type -> dispatchd.v1.UpdateSourceRequest
-	8,  // 21: dispatchd.v1.SourceService.DeleteSource:input_type -> dispatchd.v1.DeleteSourceRequest
-	10, // 22: dispatchd.v1.SourceService.PauseSource:input_type -> dispatchd.v1.PauseSourceRequest
-	11, // 23: dispatchd.v1.SourceService.ResumeSource:input_type -> dispatchd.v1.ResumeSourceRequest
-	12, // 24: dispatchd.v1.SourceService.RotateSourceSecret:input_type -> dispatchd.v1.RotateSourceSecretRequest
-	19, // 25: dispatchd.v1.SourceService.TestSource:input_type -> dispatchd.v1.TestSourceRequest
-	13, // 26: dispatchd.v1.SourceService.CreateSource:output_type -> dispatchd.v1.CreateSourceResponse
-	14, // 27: dispatchd.v1.SourceService.GetSource:output_type -> dispatchd.v1.GetSourceResponse
-	6,  // 28: dispatchd.v1.SourceService.ListSources:output_type -> dispatchd.v1.ListSourcesResponse
-	15, // 29: dispatchd.v1.SourceService.UpdateSource:output_type -> dispatchd.v1.UpdateSourceResponse
-	9,  // 30: dispatchd.v1.SourceService.DeleteSource:output_type -> dispatchd.v1.DeleteSourceResponse
-	16, // 31: dispatchd.v1.SourceService.PauseSource:output_type -> dispatchd.v1.PauseSourceResponse
-	17, // 32: dispatchd.v1.SourceService.ResumeSource:output_type -> dispatchd.v1.ResumeSourceResponse
-	18, // 33: dispatchd.v1.SourceService.RotateSourceSecret:output_type -> dispatchd.v1.RotateSourceSecretResponse
-	20, // 34: dispatchd.v1.SourceService.TestSource:output_type -> dispatchd.v1.TestSourceResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 0: dispatchd.v1.SourceSpec.tolerance:type_name -> google.protobuf.Duration
+	2,  // 1: dispatchd.v1.SourceSpec.required:type_name -> dispatchd.v1.RequiredField
+	1,  // 2: dispatchd.v1.SourceSpec.route_rules:type_name -> dispatchd.v1.RouteRule
+	0,  // 3: dispatchd.v1.Source.spec:type_name -> dispatchd.v1.SourceSpec
+	24, // 4: dispatchd.v1.Source.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
+	24, // 5: dispatchd.v1.Source.created_at:type_name -> google.protobuf.Timestamp
+	24, // 6: dispatchd.v1.Source.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: dispatchd.v1.CreateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
+	3,  // 8: dispatchd.v1.ListSourcesResponse.sources:type_name -> dispatchd.v1.Source
+	0,  // 9: dispatchd.v1.UpdateSourceRequest.spec:type_name -> dispatchd.v1.SourceSpec
+	23, // 10: dispatchd.v1.RotateSourceSecretRequest.grace_period:type_name -> google.protobuf.Duration
+	3,  // 11: dispatchd.v1.CreateSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 12: dispatchd.v1.GetSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 13: dispatchd.v1.UpdateSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 14: dispatchd.v1.PauseSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 15: dispatchd.v1.ResumeSourceResponse.source:type_name -> dispatchd.v1.Source
+	3,  // 16: dispatchd.v1.RotateSourceSecretResponse.source:type_name -> dispatchd.v1.Source
+	22, // 17: dispatchd.v1.TestSourceRequest.headers:type_name -> dispatchd.v1.TestSourceRequest.HeadersEntry
+	4,  // 18: dispatchd.v1.SourceService.CreateSource:input_type -> dispatchd.v1.CreateSourceRequest
+	5,  // 19: dispatchd.v1.SourceService.GetSource:input_type -> dispatchd.v1.GetSourceRequest
+	6,  // 20: dispatchd.v1.SourceService.ListSources:input_type -> dispatchd.v1.ListSourcesRequest
+	8,  // 21: dispatchd.v1.SourceService.UpdateSource:input_type -> dispatchd.v1.UpdateSourceRequest
+	9,  // 22: dispatchd.v1.SourceService.DeleteSource:input_type -> dispatchd.v1.DeleteSourceRequest
+	11, // 23: dispatchd.v1.SourceService.PauseSource:input_type -> dispatchd.v1.PauseSourceRequest
+	12, // 24: dispatchd.v1.SourceService.ResumeSource:input_type -> dispatchd.v1.ResumeSourceRequest
+	13, // 25: dispatchd.v1.SourceService.RotateSourceSecret:input_type -> dispatchd.v1.RotateSourceSecretRequest
+	20, // 26: dispatchd.v1.SourceService.TestSource:input_type -> dispatchd.v1.TestSourceRequest
+	14, // 27: dispatchd.v1.SourceService.CreateSource:output_type -> dispatchd.v1.CreateSourceResponse
+	15, // 28: dispatchd.v1.SourceService.GetSource:output_type -> dispatchd.v1.GetSourceResponse
+	7,  // 29: dispatchd.v1.SourceService.ListSources:output_type -> dispatchd.v1.ListSourcesResponse
+	16, // 30: dispatchd.v1.SourceService.UpdateSource:output_type -> dispatchd.v1.UpdateSourceResponse
+	10, // 31: dispatchd.v1.SourceService.DeleteSource:output_type -> dispatchd.v1.DeleteSourceResponse
+	17, // 32: dispatchd.v1.SourceService.PauseSource:output_type -> dispatchd.v1.PauseSourceResponse
+	18, // 33: dispatchd.v1.SourceService.ResumeSource:output_type -> dispatchd.v1.ResumeSourceResponse
+	19, // 34: dispatchd.v1.SourceService.RotateSourceSecret:output_type -> dispatchd.v1.RotateSourceSecretResponse
+	21, // 35: dispatchd.v1.SourceService.TestSource:output_type -> dispatchd.v1.TestSourceResponse
+	27, // [27:36] is the sub-list for method output_type
+	18, // [18:27] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_source_proto_init() }
@@ -1439,7 +1554,7 @@ func file_dispatchd_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_source_proto_rawDesc), len(file_dispatchd_v1_source_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -491,6 +491,14 @@ type V1EndpointSpec struct {
 	// Ed25519PublicKey Output only: the "whpk_<base64>" public key receivers verify v1a with.
 	Ed25519PublicKey *string `json:"ed25519PublicKey,omitempty"`
 
+	// EventTypes Subscriptions: event type patterns with dot-segment wildcards
+	// ("order.*"); none: no published events.
+	EventTypes *[]string `json:"eventTypes,omitempty"`
+
+	// Filter CEL over type, payload, headers and source: a job is made for a
+	// subscribed event only where it is true.
+	Filter *string `json:"filter,omitempty"`
+
 	// Headers Static headers sent with every delivery; they never replace the
 	// signature, Authorization or Content-Type headers.
 	Headers *map[string]string `json:"headers,omitempty"`
@@ -506,6 +514,10 @@ type V1EndpointSpec struct {
 
 	// Oauth2 EndpointOAuth2 is a client-credentials grant.
 	Oauth2 *V1EndpointOAuth2 `json:"oauth2,omitempty"`
+
+	// PayloadFormat "envelope" (default) or "standard-webhooks": the job's payload is
+	// {"type", "timestamp", "data"}.
+	PayloadFormat *string `json:"payloadFormat,omitempty"`
 
 	// Proxy A forward proxy, http://user:pass@host:port (CONNECT for https://).
 	// Returned with the password masked; sending the masked form back keeps
@@ -535,6 +547,9 @@ type V1EndpointSpec struct {
 	// Tls EndpointTLS are PEM files on the dispatchd host.
 	Tls *V1EndpointTLS `json:"tls,omitempty"`
 
+	// Transform CEL: the payload a subscribed event's job carries.
+	Transform *string `json:"transform,omitempty"`
+
 	// Url Required. An absolute http:// or https:// URL.
 	Url string `json:"url"`
 }
@@ -546,10 +561,53 @@ type V1EndpointTLS struct {
 	ClientKeyFile  *string `json:"clientKeyFile,omitempty"`
 }
 
+// V1Event Event is a stored event. Lists leave headers and body out.
+type V1Event struct {
+	Body        *[]byte `json:"body,omitempty"`
+	ContentType *string `json:"contentType,omitempty"`
+	DeliveryId  *string `json:"deliveryId,omitempty"`
+
+	// Headers GetEvent only: the request headers (lower-case, credentials removed)
+	// and the body byte for byte.
+	Headers    *map[string]string `json:"headers,omitempty"`
+	Id         *string            `json:"id,omitempty"`
+	ReceivedAt *time.Time         `json:"receivedAt,omitempty"`
+
+	// Source Empty for a published event.
+	Source *string `json:"source,omitempty"`
+	Type   *string `json:"type,omitempty"`
+}
+
+// V1EventType EventType is one entry of the catalog.
+type V1EventType struct {
+	// Count Events stored with the type.
+	Count *string `json:"count,omitempty"`
+
+	// Declared Declared in the configuration file.
+	Declared    *bool   `json:"declared,omitempty"`
+	Description *string `json:"description,omitempty"`
+
+	// Example The body of the last event of the type, when it was JSON.
+	Example     interface{} `json:"example,omitempty"`
+	FirstSeenAt *time.Time  `json:"firstSeenAt,omitempty"`
+	LastSeenAt  *time.Time  `json:"lastSeenAt,omitempty"`
+	Name        *string     `json:"name,omitempty"`
+
+	// Schema The JSON Schema of a declared type; absent when it has none.
+	Schema *map[string]interface{} `json:"schema,omitempty"`
+}
+
 // V1GetEndpointResponse GetEndpointResponse holds the endpoint.
 type V1GetEndpointResponse struct {
 	// Endpoint Endpoint is an endpoint and its state.
 	Endpoint *V1Endpoint `json:"endpoint,omitempty"`
+}
+
+// V1GetEventResponse GetEventResponse is the event and the jobs made from it.
+type V1GetEventResponse struct {
+	// Event Event is a stored event. Lists leave headers and body out.
+	Event *V1Event `json:"event,omitempty"`
+	Jobs  *[]V1Job `json:"jobs,omitempty"`
 }
 
 // V1GetJobResponse GetJobResponse holds the job.
@@ -652,6 +710,19 @@ type V1ListEndpointsResponse struct {
 	Endpoints *[]V1Endpoint `json:"endpoints,omitempty"`
 }
 
+// V1ListEventTypesResponse ListEventTypesResponse is the catalog by name.
+type V1ListEventTypesResponse struct {
+	EventTypes *[]V1EventType `json:"eventTypes,omitempty"`
+}
+
+// V1ListEventsResponse ListEventsResponse is one page.
+type V1ListEventsResponse struct {
+	Events *[]V1Event `json:"events,omitempty"`
+
+	// NextPageToken Empty on the last page.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+}
+
 // V1ListJobsResponse ListJobsResponse is one page.
 type V1ListJobsResponse struct {
 	Jobs *[]V1Job `json:"jobs,omitempty"`
@@ -691,6 +762,35 @@ type V1PauseScheduleResponse struct {
 type V1PauseSourceResponse struct {
 	// Source Source is a source and its state.
 	Source *V1Source `json:"source,omitempty"`
+}
+
+// V1PublishEventRequest PublishEventRequest is one event to publish.
+type V1PublishEventRequest struct {
+	CoalesceKey *string `json:"coalesceKey,omitempty"`
+
+	// IdempotencyKey Optional. A repeat with the same key returns the original event.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+
+	// OrderingKey Optional. Keys of the jobs made, as in DispatchJob.
+	OrderingKey *string `json:"orderingKey,omitempty"`
+
+	// Payload Required. Any JSON value.
+	Payload interface{} `json:"payload"`
+
+	// RunAt Optional. When to deliver, at most a year ahead.
+	RunAt *time.Time `json:"runAt,omitempty"`
+
+	// Type Required. Dot-separated segments, e.g. order.created.
+	Type string `json:"type"`
+}
+
+// V1PublishEventResponse PublishEventResponse has the shape of a webhook's answer.
+type V1PublishEventResponse struct {
+	Duplicate *bool   `json:"duplicate,omitempty"`
+	EventId   *string `json:"eventId,omitempty"`
+
+	// JobIds One per subscribed endpoint whose filter passed; empty when none is.
+	JobIds *[]string `json:"jobIds,omitempty"`
 }
 
 // V1ReceiveWebhookResponse ReceiveWebhookResponse acknowledges a durably stored webhook.
@@ -783,6 +883,23 @@ type V1RotateEndpointSecretResponse struct {
 type V1RotateSourceSecretResponse struct {
 	// Source Source is a source and its state.
 	Source *V1Source `json:"source,omitempty"`
+}
+
+// V1RouteRule RouteRule routes a source's events to one endpoint, or to the endpoints
+// subscribed to the event's type, where the CEL filter is true.
+type V1RouteRule struct {
+	// Endpoint The endpoint; empty with subscribers.
+	Endpoint *string `json:"endpoint,omitempty"`
+
+	// Filter CEL over type, payload, headers and source; a bool.
+	Filter *string `json:"filter,omitempty"`
+
+	// Subscribers Every endpoint whose event_types match the event's type.
+	Subscribers *bool `json:"subscribers,omitempty"`
+
+	// Transform CEL: the payload the endpoint receives (not with subscribers: each
+	// subscription has its own).
+	Transform *string `json:"transform,omitempty"`
 }
 
 // V1Schedule Schedule is a schedule and where it stands.
@@ -880,6 +997,12 @@ type V1SourceSpec struct {
 	ContentTypes *[]string `json:"contentTypes,omitempty"`
 	Encoding     *string   `json:"encoding,omitempty"`
 
+	// EventTypeHeader Where the event type is: a header name or a JSON pointer (one of
+	// them; neither = the scheme's default: X-GitHub-Event for github,
+	// /type for stripe and standard-webhooks).
+	EventTypeHeader *string `json:"eventTypeHeader,omitempty"`
+	EventTypeJson   *string `json:"eventTypeJson,omitempty"`
+
 	// Header hmac only: the signature header, "sha256" or "sha1", "hex" or
 	// "base64", and an optional prefix such as "sha256=".
 	Header *string `json:"header,omitempty"`
@@ -904,6 +1027,10 @@ type V1SourceSpec struct {
 
 	// Required Fields a JSON body must have.
 	Required *[]V1RequiredField `json:"required,omitempty"`
+
+	// RouteRules Routes with a filter or transformation, or to the subscribers of the
+	// event's type (beside the plain names in routes).
+	RouteRules *[]V1RouteRule `json:"routeRules,omitempty"`
 
 	// Routes Endpoints that get one job per event.
 	Routes *[]string `json:"routes,omitempty"`
@@ -957,6 +1084,25 @@ type V1UpdateScheduleResponse struct {
 type V1UpdateSourceResponse struct {
 	// Source Source is a source and its state.
 	Source *V1Source `json:"source,omitempty"`
+}
+
+// ListEventsParams defines parameters for ListEvents.
+type ListEventsParams struct {
+	Source     *string `form:"source,omitempty" json:"source,omitempty"`
+	Type       *string `form:"type,omitempty" json:"type,omitempty"`
+	DeliveryId *string `form:"deliveryId,omitempty" json:"deliveryId,omitempty"`
+
+	// ReceivedAfter Events received at or after this time.
+	ReceivedAfter *time.Time `form:"receivedAfter,omitempty" json:"receivedAfter,omitempty"`
+
+	// ReceivedBefore Events received before this time.
+	ReceivedBefore *time.Time `form:"receivedBefore,omitempty" json:"receivedBefore,omitempty"`
+
+	// PageSize At most this many events (default 50, at most 500).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken From a previous response's next_page_token, with the same filters.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // ListJobsParams defines parameters for ListJobs.
@@ -1037,6 +1183,9 @@ type UpdateEndpointJSONRequestBody = EndpointServiceUpdateEndpointBody
 
 // RotateEndpointSecretJSONRequestBody defines body for RotateEndpointSecret for application/json ContentType.
 type RotateEndpointSecretJSONRequestBody = EndpointServiceRotateEndpointSecretBody
+
+// PublishEventJSONRequestBody defines body for PublishEvent for application/json ContentType.
+type PublishEventJSONRequestBody = V1PublishEventRequest
 
 // DispatchJobJSONRequestBody defines body for DispatchJob for application/json ContentType.
 type DispatchJobJSONRequestBody = V1DispatchJobRequest
@@ -1253,6 +1402,51 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/endpoints/{name}:test (the `TestEndpoint` operationId).
 	TestEndpoint(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListEventTypes ListEventTypes lists the catalog: every declared type and every type
+	// seen in an event, by name.
+	//
+	// Corresponds with GET /v1/event-types (the `ListEventTypes` operationId).
+	ListEventTypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListEvents ListEvents lists events newest first, one page at a time.
+	//
+	// Corresponds with GET /v1/events (the `ListEvents` operationId).
+	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishEventWithBody PublishEvent stores one event and one job per endpoint subscribed to
+	// its type (event_types patterns; the endpoint's filter and transform
+	// apply), in one transaction. With an idempotency_key, a repeat returns
+	// the first answer with duplicate = true.
+	//
+	// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+	// that fails its declared type's JSON Schema, naming the pointer),
+	// UNAVAILABLE (the store cannot commit; retry).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+	PublishEventWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishEvent PublishEvent stores one event and one job per endpoint subscribed to
+	// its type (event_types patterns; the endpoint's filter and transform
+	// apply), in one transaction. With an idempotency_key, a repeat returns
+	// the first answer with duplicate = true.
+	//
+	// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+	// that fails its declared type's JSON Schema, naming the pointer),
+	// UNAVAILABLE (the store cannot commit; retry).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+	PublishEvent(ctx context.Context, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetEvent GetEvent returns an event with its headers (credentials removed), its
+	// body and its jobs.
+	//
+	// Corresponds with GET /v1/events/{eventId} (the `GetEvent` operationId).
+	GetEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListJobs ListJobs lists jobs, newest first, with filters and page tokens.
 	//
@@ -1807,6 +2001,101 @@ func (c *Client) RotateEndpointSecret(ctx context.Context, name string, body Rot
 // Corresponds with POST /v1/endpoints/{name}:test (the `TestEndpoint` operationId).
 func (c *Client) TestEndpoint(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTestEndpointRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListEventTypes ListEventTypes lists the catalog: every declared type and every type
+// seen in an event, by name.
+//
+// Corresponds with GET /v1/event-types (the `ListEventTypes` operationId).
+func (c *Client) ListEventTypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListEventTypesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListEvents ListEvents lists events newest first, one page at a time.
+//
+// Corresponds with GET /v1/events (the `ListEvents` operationId).
+func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishEventWithBody PublishEvent stores one event and one job per endpoint subscribed to
+// its type (event_types patterns; the endpoint's filter and transform
+// apply), in one transaction. With an idempotency_key, a repeat returns
+// the first answer with duplicate = true.
+//
+// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+// that fails its declared type's JSON Schema, naming the pointer),
+// UNAVAILABLE (the store cannot commit; retry).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+func (c *Client) PublishEventWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishEventRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishEvent PublishEvent stores one event and one job per endpoint subscribed to
+// its type (event_types patterns; the endpoint's filter and transform
+// apply), in one transaction. With an idempotency_key, a repeat returns
+// the first answer with duplicate = true.
+//
+// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+// that fails its declared type's JSON Schema, naming the pointer),
+// UNAVAILABLE (the store cannot commit; retry).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+func (c *Client) PublishEvent(ctx context.Context, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishEventRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetEvent GetEvent returns an event with its headers (credentials removed), its
+// body and its jobs.
+//
+// Corresponds with GET /v1/events/{eventId} (the `GetEvent` operationId).
+func (c *Client) GetEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEventRequest(c.Server, eventId)
 	if err != nil {
 		return nil, err
 	}
@@ -2918,6 +3207,233 @@ func NewTestEndpointRequest(server string, name string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListEventTypesRequest constructs an http.Request for the ListEventTypes method
+func NewListEventTypesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/event-types")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListEventsRequest constructs an http.Request for the ListEvents method
+func NewListEventsRequest(server string, params *ListEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.DeliveryId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "deliveryId", *params.DeliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ReceivedAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "receivedAfter", *params.ReceivedAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ReceivedBefore != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "receivedBefore", *params.ReceivedBefore, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPublishEventRequest calls the generic PublishEvent builder with application/json body
+func NewPublishEventRequest(server string, body PublishEventJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPublishEventRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPublishEventRequestWithBody constructs an http.Request for the PublishEvent method, with any body, and a specified content type
+func NewPublishEventRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetEventRequest constructs an http.Request for the GetEvent method
+func NewGetEventRequest(server string, eventId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "eventId", eventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4370,6 +4886,57 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/endpoints/{name}:test (the `TestEndpoint` operationId).
 	TestEndpointWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*TestEndpointResponse, error)
 
+	// ListEventTypesWithResponse ListEventTypes lists the catalog: every declared type and every type
+	// seen in an event, by name.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/event-types (the `ListEventTypes` operationId).
+	ListEventTypesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListEventTypesResponse, error)
+
+	// ListEventsWithResponse ListEvents lists events newest first, one page at a time.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/events (the `ListEvents` operationId).
+	ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
+
+	// PublishEventWithBodyWithResponse PublishEvent stores one event and one job per endpoint subscribed to
+	// its type (event_types patterns; the endpoint's filter and transform
+	// apply), in one transaction. With an idempotency_key, a repeat returns
+	// the first answer with duplicate = true.
+	//
+	// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+	// that fails its declared type's JSON Schema, naming the pointer),
+	// UNAVAILABLE (the store cannot commit; retry).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+	PublishEventWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishEventResponse, error)
+
+	// PublishEventWithResponse PublishEvent stores one event and one job per endpoint subscribed to
+	// its type (event_types patterns; the endpoint's filter and transform
+	// apply), in one transaction. With an idempotency_key, a repeat returns
+	// the first answer with duplicate = true.
+	//
+	// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+	// that fails its declared type's JSON Schema, naming the pointer),
+	// UNAVAILABLE (the store cannot commit; retry).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+	PublishEventWithResponse(ctx context.Context, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishEventResponse, error)
+
+	// GetEventWithResponse GetEvent returns an event with its headers (credentials removed), its
+	// body and its jobs.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/events/{eventId} (the `GetEvent` operationId).
+	GetEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*GetEventResponse, error)
+
 	// ListJobsWithResponse ListJobs lists jobs, newest first, with filters and page tokens.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5232,6 +5799,198 @@ func (r TestEndpointResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r TestEndpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListEventTypesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ListEventTypesResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListEventTypesResponse) GetJSON200() *V1ListEventTypesResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListEventTypesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListEventTypesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListEventTypesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListEventTypesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListEventTypesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ListEventsResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListEventsResponse) GetJSON200() *V1ListEventsResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListEventsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PublishEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1PublishEventResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PublishEventResponse) GetJSON200() *V1PublishEventResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r PublishEventResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PublishEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PublishEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PublishEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PublishEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1GetEventResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetEventResponse) GetJSON200() *V1GetEventResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetEventResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetEventResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6899,6 +7658,87 @@ func (c *ClientWithResponses) TestEndpointWithResponse(ctx context.Context, name
 	return ParseTestEndpointResponse(rsp)
 }
 
+// ListEventTypesWithResponse ListEventTypes lists the catalog: every declared type and every type
+// seen in an event, by name.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/event-types (the `ListEventTypes` operationId).
+func (c *ClientWithResponses) ListEventTypesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListEventTypesResponse, error) {
+	rsp, err := c.ListEventTypes(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListEventTypesResponse(rsp)
+}
+
+// ListEventsWithResponse ListEvents lists events newest first, one page at a time.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/events (the `ListEvents` operationId).
+func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error) {
+	rsp, err := c.ListEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListEventsResponse(rsp)
+}
+
+// PublishEventWithBodyWithResponse PublishEvent stores one event and one job per endpoint subscribed to
+// its type (event_types patterns; the endpoint's filter and transform
+// apply), in one transaction. With an idempotency_key, a repeat returns
+// the first answer with duplicate = true.
+//
+// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+// that fails its declared type's JSON Schema, naming the pointer),
+// UNAVAILABLE (the store cannot commit; retry).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+func (c *ClientWithResponses) PublishEventWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishEventResponse, error) {
+	rsp, err := c.PublishEventWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishEventResponse(rsp)
+}
+
+// PublishEventWithResponse PublishEvent stores one event and one job per endpoint subscribed to
+// its type (event_types patterns; the endpoint's filter and transform
+// apply), in one transaction. With an idempotency_key, a repeat returns
+// the first answer with duplicate = true.
+//
+// Errors: INVALID_ARGUMENT (a field, named in the message; a payload
+// that fails its declared type's JSON Schema, naming the pointer),
+// UNAVAILABLE (the store cannot commit; retry).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events (the `PublishEvent` operationId).
+func (c *ClientWithResponses) PublishEventWithResponse(ctx context.Context, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishEventResponse, error) {
+	rsp, err := c.PublishEvent(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishEventResponse(rsp)
+}
+
+// GetEventWithResponse GetEvent returns an event with its headers (credentials removed), its
+// body and its jobs.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/events/{eventId} (the `GetEvent` operationId).
+func (c *ClientWithResponses) GetEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*GetEventResponse, error) {
+	rsp, err := c.GetEvent(ctx, eventId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetEventResponse(rsp)
+}
+
 // ListJobsWithResponse ListJobs lists jobs, newest first, with filters and page tokens.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -7824,6 +8664,138 @@ func ParseTestEndpointResponse(rsp *http.Response) (*TestEndpointResponse, error
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1TestEndpointResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListEventTypesResponse parses an HTTP response from a ListEventTypesWithResponse call
+func ParseListEventTypesResponse(rsp *http.Response) (*ListEventTypesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListEventTypesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ListEventTypesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListEventsResponse parses an HTTP response from a ListEventsWithResponse call
+func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ListEventsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePublishEventResponse parses an HTTP response from a PublishEventWithResponse call
+func ParsePublishEventResponse(rsp *http.Response) (*PublishEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PublishEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1PublishEventResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetEventResponse parses an HTTP response from a GetEventWithResponse call
+func ParseGetEventResponse(rsp *http.Response) (*GetEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1GetEventResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -8868,187 +9840,209 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tcts41iB8Kyi9b1XkKlq289E7j1xTNY7jdNzJOF5/PD2zw6wCkZCENgWoAdCyJpWquYi9huf/3sJe",
-	"ylzJFg4AEhRBkUpsJ+naP4lMguTBwcHB+T6fegmfLzgjTMne8FNPELngTBL440QILvSPhDNFmNI/8WKR",
-	"0QQrytneb5IzfU0mMzLH+tf/L8ikN+z9f3vlW/fMXbln3vb58+eolxKZCLrQL+kNe0cMEX1viD4mPCUf",
-	"kcQriZYzmswi9HFOpMRT8hEtZ1ghxdGE3g16+i32xQApSxecMnVJxC1NyAVXWJHyYiKIesnTlR5a/XZo",
-	"5AX5PSdSIQH3JMJIwvVBL+otBF8QoahB0FTghJwTQXlaf/UbvkQZZ1OkZgTxLLVvQTeELCSSdMoom6J+",
-	"SiY4zxR6+nwWIazQnEuFnu2jFK/kjv6kWi1Ib9iTSlA27el5w3vqH3wPP3A2QFczghhZ2i8eoilhRGBF",
-	"UrScEYbIfKFWgVd/Lq7w8W8kUfpja5i9XqQevsI4rY4psEkWGU4AnSmZUEb16DpK5YIkbZR0e1BApUeH",
-	"4Xa0W4Xt5JaIlSE3WJc3V1fnaIITggRRuWCyDpGmyfqLLhUeZwRhlqI5TmaUkV1BcKovHqLpxfkxSnCW",
-	"ESHRlChEFcoXCyJ2EyxJirCEjwOMp2zCkSBYGmwQls97w3/0KLvFGU1HWEzzud57UW+BVxnH6UhxPsqw",
-	"mJJe1MsZztWMMKX3JEl7UY9xNZrwnOnfONMwrUbkjkole1FvgmlG0tFCkISzFJZAv5iIOZWScjZKCaPw",
-	"Gk0uo4zOqXlrzvAtppmeXi/qUaaIYDjrRb05UTOejvRXcZbxJUl7HwI0a3dxHY+/6l29JEyhpdCbRSPU",
-	"2+kRYnhO7SaaUJKlYboV5PecCpJq1MGClZ/8EKCOy2RG0jwjFap2FzdRtRvzIFRdQNVI1Zc8FwmpcDl3",
-	"qY3H+eMemMNRiaSiWYZwkpCFZjtNXC5m27O5C7vUhs0tBL+lKRFPpMfx2mnEvvxDG46viFTmQhi35X2H",
-	"U6rRuSTjGec3moiTGUlu6ogd29dNuJhj1Rv2xitFQmiYEZwSAc/g1GxZnJ1X3lV7pgrjO760nAeZl+k9",
-	"RaSHJDf5VpKzm2ADQvwRD7NJDDyNW+T24GhB35IAaOY6MhfHAM4NWQUYviCalx6pyvroae0qOg8ukiVv",
-	"dyyF2BwRBL2icoGV3uW7em5YUX2G7OEF3fuNj+Veau/D2SHRHKcELamaITWjMmY3ZIWmPLhZbsjqNA3S",
-	"QoalupbbTUfTR/BlC0Em9C6wDYA7C6lQMsMCJ0offHwCjOGGrCK9EfSZM2VUEkRVcA6C3PKb7QCVCV80",
-	"HSr222iOVyjlQxT3cDqnLO6hPtFSgJpRNt2JUNxzaNe3iiXQCxIzfRzpM1S/jQokNb/cQVyguKcv6ydu",
-	"KVkizrLVTkeR6vbgSCktgwVI1NzQTIQzglKSURBYsLlep1V7o2Ht7d2zfD4mooJVytSzpyW4+kCfEqGf",
-	"GevZnwa4/SVRRnzUiP2Nj82pTRnCaJxnN+j8/eVVcF2JE8XCd44zLA0boyrT9+OeXm6eq7inVyfhjJFE",
-	"A2H+nim1GOmFyKW5MM54ckPSEU5TQaSMe//+13+F4MiwIixZBSHhuUr4PEBKMShIGVEkNV8TRImV+Wmk",
-	"qbhn6GHKGYl7DZRttKqTu4SI0LqX++ctfek2jnsK6bMifEQqLLbkVAZxx0GZdr9YX0HQEkvEeAGE/n4r",
-	"9YSp/aWmKMf6fuFjac+FOgBNI9GMZ6lE+ULzkRf7+7A565tBX9X/U0Xmsv0k8T7kICongIXAqy1mZLDU",
-	"aUp2Vc2c9EJLxQVJYVJ6Pwk7aS5SIu53lhbKrtPMs5tzntEkcJiW9xBwDCKBT67cLBQHDuaYQnUKc3x3",
-	"QRIuUll/8YFd404EF+lX/Yqp2iCcYgMgnANLTK1mkWWo7+TQg3l31n2MWUIyH5m1L9eGeEudwL3MrHZw",
-	"bdtX9Bc+boQORJc11TsAYWgYMnKPRJghYm/VIXSiQZNM7gmbGVFaDohQSqdUyQjtgnY3OiwUgJ+efYWB",
-	"w1lQrNLRX84kSUZxvr//LBljSX56Dr+J5s5YoYxgvdQ/xawUUXbCphFkTn2VC0ZSxFlC9Lb0WfITGbNG",
-	"VSP6UiOGr6AAnj90WuRGOgyO07KFsvYht8x6whFMNEJUyUZtkHjybbe5bVrO+iIO0CnIPowrJGd8yRCe",
-	"Ysq6b06Y8VuyaqH8ckRJ9GFdoFWwL2nyqNw2oGANNknWTdunIrlSiSZcDIvtcrC/78nXkT6eE86U4JlP",
-	"1IMtBOUSek861p+3814Xjz3Bt13HbiVhWIbN1OsN8bgoqBSGQDTRBsTiQgXcTKZWVTQKVEj403Mf3RyM",
-	"/v2v/4p7Q7DdIqoOEb0HOl2zJTWhYN3kVFKstHe+EZf+MpvWVhRSzn0zmayP85lcM5bcne6zaFlQ3+rR",
-	"CGrFNOItJlz/vg7cNQObcye4JUTjXGkOBSieE8Q4I19DKlXLznaEYrHaQiaVUR5DATppWABzvSv4TRTy",
-	"imgdsv3QDo/T9Lzutam/vX23hMd1fHsLikOjWt9cV8Hq762NceaR3/hYC/OgPoX8NjgjMiFBW6B3bOvF",
-	"J8JYNIytjSCJ5+YInlg/EVwojndn0IyZmlGpH30ikXXPoOWMZkQfEFrZCJ/GKcnwRqBeGcMPwhNFBFj/",
-	"QJcZoJO7JMslvbV2QZGzEQ7LoKRRZKka0N24J7JZaqEpmS84WE9asSnIgmC1BSrB7abvxIwLOqUMZ7AY",
-	"lElFcIr4BFaYgionwXGFmhgNqMyUTVug1Hp4ZwixKAxxJI01j9PsFCNF51pcZqWeXjeXGpLYtARHbIV+",
-	"uXx/hm5xlpPIk/XQ25eIsISnJEV9BiY8CcDo4TFLeT7OiBwicocTZW0jT//ni2c7A2NyUqKDAHShh1kd",
-	"Xz+Vs6ONQu6vYCDiDiElvBitCBYIzwhOa2QK9F5R6DfYqNZYf0HHJTo/tPOSRiZVH+RkhdIKE1ADchP1",
-	"EHjjlciJ0R29XTIyhmcw9YM+fUel0hT8Gx8Ptdg403/oU2eJtSoJn/ZIaMx5RjDTE/tak0Dpc9iG2YZG",
-	"O0SNebrSu/L8/eVVwHnRYO5RolCpwqRlhxQ8z1lErRG7ILWOhqEue8/sPIMtPaPK5gseWU5kfB0KLmjc",
-	"Jl9I+t3onaS/GBJpWslfNDPVIqbhqoDa8i6SxrX3RKIlF2nYrNrgX3DYSC06tjFB1yH+79cn1yevUF+f",
-	"m8Y18+r08vzo6viNvjomessUjFirosDjzMjj9389f3dydfIqitnro9N3+omU4BR8NcdHZ8cn796dvOqs",
-	"oDXr++4OYJRVLCjGdKKwIvfjU6QSjzP3zBql5WqRK/A6DVDhmHE7MEXuWVjrAsb+84P9SCNkgmlG2TRm",
-	"cOJxDsLFTiOVaoX/PctWvaESOdkA6gWEsQRJxX7ykrKEtMyndIboh3JBkNRPwVwyLBWSeZIQKb8c3kb/",
-	"phFAWuADl9SETsFdSJIMa3K0+2pCM+cfxAtqrCSt4CxwLkm6+avN7/HOioUgt5Tn0kR5nNwtqCCylX6u",
-	"maJZ6dpzL3GGVRPKIemUfQXGv8QiGvVyCCbYYtds3s3vj3I1e9q8p819wyuTjBKmdhNBUsIUxZlEU4FD",
-	"FnEzsoFDmpuXDfr1KXOrcIiqUXM2ShBcBrkQhCnQeIycoUJq1Zqtr+oiqo2pun+inuI3hF2LLDB4M04v",
-	"7cKGMarvamAhostnlzRwzowJFiRwrE5wJglKBV9IFPf0GnFB/wkhqEP0Eh5CxuxvKNaY/ePeAB2NJWFq",
-	"iDRRhqWrcZ7dtNOl5wgrud2RllOC566JDAQxxrI9EIN5rsVky7xKpa4Mjjp4uj8Lx0KR9OmLFwf/EVRr",
-	"SiIaori3nMmbgBNE8yqMnj3dHa8UQZKYA/Sn597f+gRb5OOMJhBpsoNwmuqdcKkwS7FI0a8mqEmi2wOM",
-	"+hakHeAMWOWCDNAZ0Uqr85wcxqyVqLWc3Imo7efOAcCwelfytCF8QyNj0YAMM1H4vCAJ0TKFRLdE0MkK",
-	"pqfXa/Aw4ViXCiua2FAszWWZ1ZYhKqWI+TjUc1ghZlEKBgejJRcIj1BlM4CoYyK1d69WCxftJYOC7GyO",
-	"k81bDcJj/3p0jG4PyjWWqM8ISSWy66EVnZ0uG22m1EKaI6IukE9ySZAeMdzbQ9cX72SEyF1CFuCrZUQt",
-	"ubiRyMaXIizRQtBbK2fVPzXHd8ecGQoLua6tcUXrGpShSUanM4UWRKCF4LA1yw35005HbYNjd7R0O+Hs",
-	"UQRnNr8LBauhCRdLve1gQOTQk0sihgss5V9mXKrhgguF+sfvz85Ojq/AgAGIHu7t7QxiduF8mIWtQz+p",
-	"xXw0x/KGpIea/FIXX2uu6bfM0RgnN2a/xsx/MBzfghV5R+dUvcyFVB0DjYqHLhZy4yIVVp/+/hDlzAYl",
-	"7wDDGusPVsUSsIuUXzSWk68wieg/j+EYh3htGSJgJVbo2d0dgPQc/pdLvbn741yh5wf7O741y50JNo4q",
-	"TMTwWb1frpl5WUhANNHs5r5+8/P9fQCBa55BJZqAMU2L/VaKs0eXNbe503jnELimtWnpY4oLLQIVgVc2",
-	"YJ5KULko8S08MTOWSA3vyIg7IxguwxOznwituNl0z/ZlaVZ6MQ8SnMpk97129e4ShEkj3TQb4hAeS57l",
-	"qmRF3nbSbKnd5am/8WGjvKSBaRSXrt5dgoXv/OSvoElIxI1MXmp2M2sBWZNB8WuakQ0S6DERqmXIW7Jq",
-	"GBGWAH8mqt2dERjkuV2aw0y+JNKgEcyNFsHqfQ+4BwnQ+Zmodi9NYFBhpLTXC3tDhhXRmrLW9CJwZZi/",
-	"QlQCg7YIHXNAvKaChJSG+/Of6hm3uJdqQ/wAugd13QXNa9aoppUy5/jRp6/+u5mqrSlTtijkNgoYjElC",
-	"kRRJjiZYBEWRBs3bO2fX/GD13e+bpjYaIL5M9W92RHV1P5HbQsFuMRvByDJAGUskeK4xOBF8fmiju/Q6",
-	"mejutLSCqpng+dQISUfnp53sNhPKqJx1sND9ajWcIpQ4MsHTKUgEAgAtIgO/HNN1N11tSGHL3Wjf+o2P",
-	"TcRLJzRkWKqGdLs1LNjYJjDimeBpZ91HEtO009fWXHzdfW4QzGC3amlGxhLF7pm4ZxRH8ApgaT1Ch4iL",
-	"CIgGx8y9QOm52AggGN4vk35cLEeZ/oQl4gv8e05ipvVtuRPpQQCyFts0H4frWh+RTt02GmsEsnvx4RF4",
-	"BPVzcc+qtL2BN+0Te7tlKU5gI4Di7WZkDxiYDFWSZJND7xtOSY8ZWMfMZW8KBnzAihZgPLRIZxp1iu0T",
-	"GbN4Hd64t9Np9ZsclLXd5ngAlahvd5gmux2U5uQrzJjFgdLCiCwFQCQ/VoYvdZog+A86iRiXMHLdSnrv",
-	"DLzxTLxUhT8UBHd9KL5/Obq8Oro6GV2fXZ6fHJ++Pj151YvqRyc8awyDRBDnmgJSAaGGTsggZjFDu6h8",
-	"5+Xxm5NX1+9OXg3Rr8ZFBLtSPyByBrrLYO2Ro/88On139PLdyRBdQHS64mjsufPXx19cn52dnv08RC/X",
-	"vE05S4nWiZZc3EAsVEawrH3u4uTq4u/w/GvgbhFargHKyF3h0Vx/uvBhDV38B0mHVQ+OUwXR07u79cdf",
-	"nRy9GqIzrnzuxlLYi1ZtQ5it0JwLgvpgUVppZXCnBodzlw3RcRGuPiYTXgZCrPxU5aZVD6xc5WqxOJWr",
-	"dgmq1yxeKxcLdFWuaixUh7nZBPOSbw/eUamcwNUsfYZGoYxKZf2qT6RbVblZ7OsoersMsY6ZGho8pwi1",
-	"zKI2zE7D0Zg+igpRLKyUbTMRPxC860w2Z9SsjyjF8Cn56mwZUN3qmo7etud4Sq74DQm4B81xanV1kG4c",
-	"MJ2YqZ7RW7JqmbM/wq7ZDVm1Kn16zDaEV0REd10tp9u1gF8bZufglMgNdFcM+QLddauZwKHdNo/qIDcL",
-	"c3XDHMyAbWZgldJu8J/jXHYILw0O8zRp44p+FMMMgNJuDAkOWzeHPGRstwGgxToRGFTH6sOaKS6MH8t6",
-	"6ZpBDY9DOLlhfJmRdGoS9XOBx9nKRcVZ3eYLI+NKGw2yJUnce8ELWqQ507QxOA5EGRCjR9T8oZVUmpqQ",
-	"SChA4YJHOSMNtudGQ8IpOPkn1JjRvWhAY1Dor7/fqIOomHzYawvKtgzajqSN/E+LoFP4UmROMiJKkc/D",
-	"HdgyJFJQAqCrb7+JWLT494rgdGNCbnAYkiQjiZLGfAGpuMh4IiY0U8bzwF0oXGMklPOedwuGsk+9BCm0",
-	"+2M+t+p0FK9PuHkThcaZylUzvkRzLWlDKqyW143/dmVsO1V0uDvrTrOfnneVHpwL4zUl2YZwR7htYltA",
-	"Mwe8EGFcg5gVK2bu6u/UgbXPbKC69a+b+xEyXrgIWbtkhOyujGz0ZYSAXBEXiOVZZk11Q62wDLojQubz",
-	"DmdgeJzHrgUMeJxT0ADTfgyGxz3mOWghaDkIQ6MCqH3oo1CJ1Uavz/qIqt8nQkW1qzKz734dQb6XOQyd",
-	"za7nt0QImpKqx+yJccWuSoeQ8z78xscmJBSrmIEPVV/lE7QQRBIVFU8cojm+GwkbdZ1gG/Jhdqp+wN3i",
-	"k5hBNT4IRSk9UItFRoncLty7a5A3+Pp9yn4iEV+yruEYZq6hhM4xubXVO0rjv0tsdabXXSvtyIZyHv6e",
-	"WlME77RAQJXJeHDTJDiZrdm77+MEv+U3m1Noa0MqGxGK7YSznrdNn22AMFhbsRHYDaMhydbL1DOBqeHU",
-	"3/vPUffqin1lfnqoEttmfITG1hyf5gw35sVlY/L+/bDWy0bad3eMjFFxVBsrL1XGuSHvJTw+w1K9poK0",
-	"ugOuwCYDXnJFkxtwlacRwFU4CZSptcUFct7SNGZQxKSvysdlbupCGaVGXxTwSivkyRu6WJD0K+Lo9Zx+",
-	"acy2aIxaZ+SuOyrAAg2IgDoo4iu8IdtGy3+rsPgvyVS/t+DzShBF46bRd50hEwgUligcwrHVNmlw+F5Z",
-	"yq+RPZTucZ5yoHNL1sGTcI5ZjrMG1d/oyErQ6bSSH+mtTGPZLcsQIg8wLjaCovF1PysVDmn375Yh7SWf",
-	"S3lIFkq0hHG9qL/OspR+WWiDcUYiZO0KwkT0AscBF/XBrEEYSQRnm+LaXpiyqRL155RBcBvPBUrxapdP",
-	"duecqRky/9pLS0JudgCOn2xoH0YZwamt0sJZKs0bD9FfVgSLbBWhv8Ab4Jd+HH6kmGarKGZ/0d/LVodm",
-	"9//FBDkf7M/jHurP80zRBcS5GatLOfEi4+ea0buYkQVPmmLjfR3flpBz019zn4Evdkqc0wYMLcACoSQg",
-	"UyP9cqQpUtq524CS1YLIwU5wf1EVTAM4AZmPCi246k+JnLkCZmDzmsPKgnioD25NvSD8CsxSHg561JpA",
-	"hgO0BIHRPinpfWIS5CBsfLvc5CsXBeAiA/jESrDFbA5dfRj06fPABXX+D84CG/mIodOjsyPwzqJ/avbm",
-	"aPok1ztl7xwLKh3DmRPMJLq+Ou5Q5VfTfTjW8rLBS2+uW/nEmiPvPW3v3nLL/lBJZLWSwA+dSuYXE7m/",
-	"s7x8aQNxrZ8OjuK0Sq4RYczVS0EV2XVLsqZ7ZVMuqJrNw8F6ZTDfLzLE+E2hWUixsUNNRLiNmgKXYVFg",
-	"0sTGgZlSg9XHtraAtfMdFkbBMOe1bQGuVgsiG+O5h+gfca1rQNz7sI0GrJl8GdfUkJNTh2A2x4mXD1Qk",
-	"sdjEmEir/DP89MVPhQFghg9skVFyBxdjVsZAGZ3BN5WacrjeKW1e9+eGo9qLz3vTAHK5fJ5TBFE5RNgv",
-	"3mzEhIodt2/MPJCtMT9EjFA1IwL9ubCizDXzdmdEG3y/NOXxzvHdS56uXq7UhjVHB/tPn9cqOIZM2pV4",
-	"vsaPlmWH67eaE8Jq5hwvSa4hLyyCJEWT2uTniGnBIWaQH0aJSYArU6IiNCaSGjnaS/MAvDfXCHyAnBnr",
-	"n7nPjBl33q5/6rWRKS0NQkWIeS4VmuFbUtnZbbk2vu8isO+Ny6s5Y0IWMl1REQi8Zy7erjuHMVtkkyRt",
-	"8lMjVKOrCE2pmuXjCAIiFyRCmvNEaIwlTYCJNFbGUjwjAgdz4uvkq5fPfMEwNH10SYXnWqq0r+lQ+d7M",
-	"Myw5XRHZIakjNMozSoFi01axeosQqM+NoLY5I+pjXG8ZrBBlUyJB2VjyPEttbF0AYCuxtDm4XfivedvY",
-	"uZDDim+4qQhErjKuCinJ6i+QfaUfMf1GTGOLDRMIFZyCw6TJFOAfNtA8JEJ00uB8qzTz6CQ2XRkTQLuT",
-	"q2Gg83I5a1XdJLJtLksYzvXGNU1ghsd5O8CKm4/iQFzvS7IZ6G/pQKy2hmiBs8mB6FD7cA5E4w3IBVWr",
-	"S+CVay4Rcwy8Lk7PskJoL9DZ6uj81HYhcL0cPpbJfCCMGx3zo5Ye3pKVbbQxKMqfginGlF3iSiqBF0VZ",
-	"nFejo/PT0duTv2s0uPPLlVEo5jVTamHablE24QGm444XyiKQakiRHwHev1y58A44jKHo40dT++n2YM8d",
-	"TnufDOY/f0QmQRwXcx+ij+GiDR7qPqJ+A1523NeLHNSPn2Lgn3FPy3KQp6JFdsuVvKufPx6avGbLMEve",
-	"b9uImVB9LU+bNkZGDZJE3BKbRAudnMAHUII3uD346KomycgW4iOTzOTKGtHa2qHKKR2dn/ai3i0R0mA9",
-	"Jbcg/S4IwwvaG/aeDfYHz6DImZoBxdUra5kQDCMsapoHbGqWHi7b1TMHP5FFX6B76ePWUlIs0ODtnoqK",
-	"lVKMsQzc7bqQrHMs8PwMG/LXc/V6LgAun+7vP8j8jYO/NmGvJUzT2wrwir54UU/m8zkWqyaMOVSFu8ho",
-	"xMWsjrlh4eWacggecyluepeVGmFxVkUgsBoDApvQqbXIliNHbuShjW00VkIQ/8fEqQSGm8YsWFUNTyUk",
-	"DvCxZXe9D3r+JfCfwG3xGTpQkY30btJ3Yd8IPCcKanP8o1GIh+ZlvSHssp4z1lknSZ3CSoJYl3M+/GEI",
-	"zCBwM239fOLvSbs4G1fy9mCvki0QXMVKOkLvQTEaTpAINaN0BXomeeY1P/lafFe+7zIuzLHmnBNe6LhD",
-	"61rzxd6Hz1HDAVCt9f9gnD/cXyKAxq06THw3jL2hs8LjkUkVgCC+TNdIOUSnZ/959O701ejo4ufrv56c",
-	"XUUxO3p3cXL06u+jk7+dXl5dbqak9V2690lT32cjH2bEBHSvcd1Kbeo6zw1wVvjvO2Ks4Srcj7fAVQCQ",
-	"wXQhLFcdlTPTgclkskMa4SBmbvXP3l+NXr+/PnsVIVPvcnR+cXL8/uzV6dXp+7NwYUJQJUzmu3HG2NcO",
-	"bfK5HjjXYzKizG+T4b7TxpOC3N0r/fEjkkqovMnj0Yn39aJEdpALFHTQem7kgTWqWjIecJnu/zBqb0z8",
-	"uWr6/MZnS4Nx6fFIaq0WX9mUs8p7jKBvm3SiPnibwPBs/JeadeDVIcolQaGQzZ0AaRY1eVt4VEXhMKVU",
-	"v+gMG4IvvFlbriTB/Yi8KZzs93ikVPk+koovpGcyOrSJL9j2+dx6+UySQPP6VRM4fsQFbEhVebwVrAJg",
-	"0zIkwusJoCbtjpmicbisK+38WduvrQlrLsKtG1Y4wFl+5NMpNJ/v8IzaGLH/iMQZAAPN8Q2QoJcAYIvI",
-	"GjMuz4AqXc1K11jOuuapQn215M5Jt1vGghAGGSk7RSImtDxHC+h5HsVMcq9CbIIZkkuqkplX0ddmdvil",
-	"MbbfF8rmX4b3g+9x/RH5XdCv/HgE5X8eKp5CiIRxdYC3uvB/Mr70uj8am5jnym5dV1duotHe9Yse0GKt",
-	"/H9Fb77Tojcxixm4jGZcKJSVndegoT7qFzXcdsCRVNT/UpwXluffcyJW5UY19Z78ndleTulHK7zjNQrp",
-	"Rb0itbIH5bw0l+7ZerfmZ1ElD/ypWP9XIDZQxOdz9CmIWa9xUDPba3jWepFbntyQ1Y9NDd2yfRds1AYa",
-	"qKTE+9/sFqm6ERBLwl1hsAn2Xw/EkXX6mGD3Ihu+KK39Yt8r8ru/v9ME1wJPySX9ZwNIzY3IawFrgs+1",
-	"eOvikstOvsCeRvo7I+iCEK11BjNFDeQmAE1ZoG93vNaKJj2uYwMIzvg09CJXKxJZdFosmi4DeEoQ4Fo2",
-	"OpFKR8da4F+D9Rv1sUlLiYAZFzYF6/vfiUpzRMz6jJug3aICdoSuzwq2aBz+EL6lJT59liR8PqfQ+lKJ",
-	"FRBr2CH5GG73bs729naJ350/vdKi/vFM8p6HHXDjsoMgf823uf5qS2WsNXqLEI6ZbXvoy42A7yLDPcFZ",
-	"VnDlflE5Bv0ZmibstHlTO7nF/5DO8LUC3o9qg9c0UZjfTWmFjYb3tpXb80sBNuoIrtDgH2whg5UWH/ek",
-	"KiprVxb1iVeCyi1QtbFnx+UdGjm1WY83qsUfb48W8/oWPnP3bevFdOzb86EqNCaEeSriiijUL5SSKGZl",
-	"vRe/r2DIlxF2t1p+D+WRA50KNRiuWvhWrH5YNC1pMoWbOjZ/MHqqFfB5TMu4+XRhcHRF2gsdFKhrrUBQ",
-	"hBhfWlEXx4yRpa3Ps6Qs5ctDsIO4Wueuma9GFmU52cJl5pW1ZlzVYetEXMPx5mjSl/q2JxbJBxNpa1/a",
-	"INg2jbXB4Sa3+sX+vqlI9z3JtwHIH52sazA4WbeKtwhpMZULqEYwRHQCmgOVMaPsFmc0NXUKTD5vUZex",
-	"TFIxhjAK52dK7jpRo7HKbeJxfq29B6PFcEnEwArdS1HE78fnE654+JgM1wfAsl3XC8/g0rTSdj2zLEIL",
-	"Dhwzy4IzekOQ498mW7dSkLGNGl2p5EbB/K0e8OAycqUU9OPKx/rTXm1p1DftBzXWb8jK9oWonDFlykpr",
-	"dOpbsnrgwFQoddYSk1qOKcMrXRW07ywQ1S/u9tgxqG/JqoqfiluMltXXgoTgbai9TzdkZSTZW36zMarD",
-	"Vqvr5OCEl35XEut6Ob7H5KD227aqn12xQ1NxjS+gs/uNZp/YrttmK0ZoKSs12BsZZFHk/eG5ZL3s/OOy",
-	"yuL7lWj+ohxUIJq/qCDVkV8W+ZQPyzTLlNAWzrk20GMPfvbod8ZDa4mxj81Ii7KIdXTBBrWd7inYnRWI",
-	"zuaSoslNzIwLkfHlhsB/VI3791wdyHk6vGafm0lyfbt3TgvwqPUHTQv4hqRSBaBMC6j3e9SEggRJuEjl",
-	"oXMzSNtFLGaGjqTCqwE6ghDa8hVQ18w09rWN2CAwA5oMak3PpQm47AAbnqtP+5YDI8TZmhwUD0snNb/v",
-	"G1eM3VZk8ftlasXXSDSlX/qp55c+2N/gmIY3nN+Td/rCcxsZ0Kp+++QG9Rd4CjbJTfB8qfv+wT0433Bv",
-	"eV/3zP7Frihq50LfHogd0rsC9pnddDHzqeYL9sKG3ItHYJv3LzqszbE6k+829+Ib0mAVgFruhVfkvMy9",
-	"sOI7FkoaG3PMJoLP1yQE1ElAuO9UjM5yQ6dUjB9ZdAh3MXrkVIyCsIy2V5wiW7OqplXslpHxI69jQx+O",
-	"x87IKFbSKgR630PzYi+SpLrth7YEuZFvYmYTOKDeqmvFmuB8OlMoX9wbQdiqzhsi1qulnH7IoPWGslWP",
-	"GLdehcBJrX4feHA78lzZLAeJEsFZBAXw0HIG0ryhCKMs2BrCaGGai9geHoUTpywOr1WIkn/EbEt6Kbvd",
-	"NduK7JiHtxSttfV7ZDuR7QxYsRKZsrAhG5Ht99DRQuTClB/UPmRLcbVZh/xhvrGjKNT1vVmGqoXIHt0u",
-	"ZGighqju9R0qdh5sq3MZByzjKGzvWSOv6nbtbutxdPejWnq+1dL7n18v/mAWwUSKQP1Sa8fZyB0arSw/",
-	"7AoVwH8jU4FttVgaCta2ZfggrLPtDSr/Q6/NAyj8/vz8WXy/yv63oiH/83VFHy6vlViA/gO2OjwUV4hZ",
-	"WV3BbwDVOR4xZlsr9F0Ohm7K/A/LeUKNfh9bkTdkY2Jg/K65kAKJXuw/M/ZKCHLZhYSxCElu65MvBL+l",
-	"KRESkqD181SgSvVoE5MInau2X/2ORoAfdv2DDS4f3QBgFxxSR6W3ekWjue3WbItyCz6r+XFPp/pcvttC",
-	"C8FGgI9dZsEHYkORBWs+sEUWXDuXmBU5zsHyCYY3EeQ4k19AASuUESpzQbYn6/ZqCT+6kFXO4Tsk30Dt",
-	"/cct5uDEqxxEdFd5X80Ez6cz7+B8IlEyI8mNRP/+1/8qW3ZEMbOYgNZeEXKYtb3SokpBfP2oq/YhFYc2",
-	"OlRBfGnMuvQTaKHtWgltn7LrtfrdXoIWwECFESJ3OFHZCmEtSTI1LEsqU4ls2xJb0RoqR+AlGq8UcS0l",
-	"IJBbX4BdrH/AzpUE/J8oZ8kMsylJUZ9xhZYCmz6Xpny2Q7QpQI5SkhTdihNBoLE+zmRjEXDThsUwG9OG",
-	"BUqhf3yJJU0+FmzFVDU3HUygrYb5nIzgrmmNI9GYZHxZPMPVjIiQEwT1c3bD+JJZ6E367/XVm5Ozq9Pj",
-	"o6uTV6hfVojhwvLCmC0FZ9MIzamUmgr0HYUz/Xw9H3mOswkXc41Znq6Kh2JWJTb9Eo/aIlsJ24XdFuiF",
-	"Ji47UcwuTi7fX18cn4xO/vbm6PoSgK2MFFgRM/wQJVhAFXcQGE/ZhOs3dEl1RowvD5HEE2KjJIJpzxem",
-	"Mo4tId+WhHQGnYsmFX2kKOUfITKYDpDr0DxALSlL0rd9fmFwyKVtsYJcDfxhrfVSH2f2DHMRIv5d1+YH",
-	"aLEMzbANqQpYXdUhmva+Fr5rRu9cH0aTb2QVvKIFDOr/n//9As0pa4enaCDz1WB9vD2I/IZK6M1fj453",
-	"L98cPX3xEwQnpYPiYwNN4XarR0iSWyJwhiTRtAMlK1ZILrTW3Ap/sUe3g/9nqt7k4yH66Np1AeAzcgdQ",
-	"u0X1oGwE5G+7b/Lx7qUDY/fpi5++DJQ1stvwQfPEri2Ws9p25Uz3oI/KTjpn9M5MMro9KBHRNm/znnLi",
-	"20Hx67NjpEBMhFP4Th1CZY7iWDP3aJkg14wPGLrAWkLtPZDItt7SY2UK3N/iLCeHvpI+xysnSFg5YgCi",
-	"i/96niiidqUSBM+rnynitMaUYVjX9TnUBKyrsuvQE2nODSyr8rYpdkW9xvqVo2KO70b6uRFIAwMzs5xl",
-	"RFbMD8Z3BccpsniDVqmaA82oluUFKfLBJOIL/HtOjIRRd/w8dDqTfyJ9mXj6/B4hchJs7fM2n26ExTSf",
-	"g8ymD9/rq9e7f4JliBBeE0t9scPyKJBHrAzLeFWOwMiXcf3lTDmRXpspO+eDh59zznCuZloiTHDR3Sog",
-	"aOm9bycbIStz6UlbN3dj7zOYx/OHnwfjagRtsvSiOazCkmBlXboalINnDw+Kbb8xUpyPMiymZBiQHde2",
-	"OQD39D8eHjh9no9s98EQXKWkqtmEFeL11zz7ZqDTqu1CrThUmnOhsi5rfxA6CMrYWw3li/1nj0LsLkMR",
-	"9jbkLy5xkTi7SfIumj4VDWRtYdYdW4LocfH1Jfq6baHVG/7jQ9XK6fNnl4QMNiU21luq0OZNs1WtQ5vG",
-	"nUU1NaK1d42pATpCtu4On0CmfimZ40xA7UOL7EkVn/a9tsk36IrWkmI7fuuPFzV6/qyPrVJVlm41fd3+",
-	"FLR/T7ev4qBsIPaPD1oYgR5TQSXJVzV2d2dKLXZxmmqRJxeZbec13Ns7ePrfBvuD/cHB8E/7f9rv6Xda",
-	"UALl4CxYyPUEIqZQl6aIohCpmd+ML605Y0ySUl2bD2JmsplNo6xajy/Ub23xtQPlE49c+QK95K53kF4d",
-	"/XdZaukUzgCvpqOM2afY1Kkw7b5sMYW1Pyt/nEGdBXPJfirufXZNzqwBx1WJ5KxSddIaNCDGKofe1hQ2",
-	"6ML47Lkw7ZRSgkE4teKol1VcF3vXioaiOWZ4ai0l5TIU3ZjLySs+QEXzmJi1u/bgeS20mdqTqG+o2+su",
-	"voPGuYpZgpnZW2OCnI3HaxgBpi9yp4UEw3+sE0nmJmrJznq9Gmp96pXd4erpet4NiHAs3FcDBN3zoWJW",
-	"0XMX9r2V4cug/TXrU4RAqIKIGmuic3sWsKz3dqRJLWauVaxtgl0peK2qZrZKK2YGlKoEZhJDw7eYWYZK",
-	"XalSaSxjb66uztHEqjLNDfOcDD3DLJUxMwUTzS4rrHiefc8iz6e6Ku+pY7/M5yxozm5bqVkoZHZL2PsM",
-	"0kNBWYDAJAhDBwKBNIgZlrOy9IMHgZcxGlA6q1GCBQxFUOlQTyoXYFg1fEkzIMjA0ODAMplsOGDzieAM",
-	"kbuFIFJqiqcMYRPv+k/OSATsq0hbN7VWNBsrevGBo1QL/lrjKdM4t95WMWvYV2jbbRVpytabKkI2sNYc",
-	"QBAghPpetoogc36rz7MyJDgjthqM5gxQNxWNV+awg8wuI5RylHGmX+xlde14K7geyhlYRt96XWFe1jnj",
-	"OSuFoLdEU1HftqWrED74cHYGyIVGdsN8zNo5WhfMx6ydo1Ut9Z8/fP6/AQAA//8=",
+	"7H39cts4tueroLRbFXuLlu2k0ztXrqkax3E67s44Xtu5PbPDrAORkIQ2BWgAULImlap5iH2G+/++wj7K",
+	"PMktHHwQFEFRSmwn6br/dDsiSHwdHJzP3/nYy/h0xhlhSvYGH3uCyBlnksA/ToXgQv+RcaYIU/pPPJsV",
+	"NMOKcrb/m+RM/yazCZli/dd/F2TUG/T+23711X3zVO6br3369Cnp5URmgs70R3qD3jFDRD8boA8Zz8kH",
+	"JPFSosWEZpMEfZgSKfGYfECLCVZIcTSid/2e/or9MIyU5TNOmboiYk4zcskVVqT6MRNEveD5Ujet9x1r",
+	"eUn+XhKpkIBnEmEk4fd+L+nNBJ8RoahZoLHAGbkggvK8+enXfIEKzsZITQjiRW6/gm4JmUkk6ZhRNkY7",
+	"ORnhslDo6Q+TBGGFplwq9OwA5Xgpd3WXajkjvUFPKkHZuKfnDd9pdvgW/sBFH11PCGJkYXs8QmPCiMCK",
+	"5GgxIQyR6UwtI5/+5H/hw99IpnRnKyv7bpYH6xVf03obv5pkVuAMljMnI8qobt1cUjkjWRclzQ/9qHTr",
+	"+Lgd7dbHdjonYmnIDfbl9fX1BRrhjCBBVCmYbI5I02TzQ1cKDwuCMMvRFGcTysieIDjXPx6h8eXFCcpw",
+	"URAh0ZgoRBUqZzMi9jIsSY6whM5hjGdsxJEgWJrVIKyc9gZ/61E2xwXNb7AYl1N99pLeDC8LjvMbxflN",
+	"gcWY9JJeyXCpJoQpfSZJ3kt6jKubES+Z/hsXekzLG3JHpZK9pDfCtCD5zUyQjLMctkB/mIgplZJydpMT",
+	"RuEzmlxuCjql5qslw3NMCz29XtKjTBHBcNFLelOiJjy/0b3iouALkvfeR2jWnuLmOv6qT/WCMIUWQh8W",
+	"vaDBSU8Qw1NqD9GIkiKP060gfy+pILleOtiwqsv3Eeq4yiYkLwtSo2r34zqqdm0ehKr9qFqp+oqXIiM1",
+	"Lud+6uJxYbsH5nBUIqloUSCcZWSm2U4bl0vZ9mzu0m61YXMzwec0J+KJDDheN43Yj7/vWuNrIpX5Ib62",
+	"1XO3plQv54IMJ5zfaiLOJiS7bS7s0H5uxMUUq96gN1wqEluGCcE5EfAOzs2RxcVF7VuNd+pjfMMXlvMg",
+	"8zF9pogMFslNvpPk7CFYsyBhi4c5JGY8rUdkfng8o7+QyNDM78j8OITh3JJlhOELonnpsartj57WnqLT",
+	"6CZZ8nbXUozNEUHQSypnWOlTvqfnhhXVd8g+ntH93/hQ7uf2OdwdEk1xTtCCqglSEypTdkuWaMyjh+WW",
+	"LM/yKC0UWKp3crvpaPqIfmwmyIjeRY4BcGchFcomWOBM6YuPj4Ax3JJlog+CvnPGjEqCqIrOQZA5v91u",
+	"oDLjs7ZLxfaNpniJcj5AaQ/nU8rSHtohWgpQE8rGuwlKe27Z9SO/BXpDUqavI32H6q9RgaTml7uIC5T2",
+	"9M/6jTklC8RZsdzdUKSaHx4rpWWwCImaB5qJcEZQTgoKAgs2vzdp1T5o2Xv79LycDomorSpl6tnTarj6",
+	"Qh8Tod8Z6tmfRbj9FVFGfNQL+xsfmlubMoTRsCxu0cXbq+vovhInisWfnBRYGjZGVaGfpz293bxUaU/v",
+	"TsYZI5kehPn3RKnZjd6IUpofhgXPbkl+g/NcECnT3r/++R+xcRRYEZYtoyPhpcr4NEJKKShIBVEkN70J",
+	"osTS/GmkqbRn6GHMGUl7LZRttKrTu4yI2L5X5+cX+sIdHPcW0ndF/IpUWGzJqczCnURl2gO/v4KgBZaI",
+	"cT8I3X8n9cSp/YWmKMf6fuZDae+F5gDaWqIJL3KJypnmI88PDuBwNg+D/lX/nyoyld03SdCRG1E1ASwE",
+	"Xm4xI7NKG03J7qqZk95oqbggOUxKnydhJ81FTsT9ztKOctNplsXtBS9oFrlMq2cIOAaRwCeXbhaKAwdz",
+	"TKE+hSm+uyQZF7lsfvjQ7vFGBJfoT/2KqVojnGIzQLgHFphazaIo0I6TQw+nm7PuE8wyUoSL2ei50STY",
+	"6gyeFWa3o3vbvaM/82Hr6EB0WVG9IyOMNUNG7pEIM0Tso+YInWjQJpMHwmZBlJYDEpTTMVUyQXug3d0c",
+	"eQXgx2dfYOBwFhSrdOwsJpJkN2l5cPAsG2JJfvwB/iaaO2OFCoL1Vv+YskpE2Y2bRpC59VUpGMkRZxnR",
+	"xzJkyU9kylpVjeRzjRihggLr/H6jTW6lw2g7LVsoax9y26wnnMBEE0SVbNUGSSDfbja3ddvZ3MQ+OgPZ",
+	"h3GF5IQvGMJjTNnmhxNm/AtZdlB+1aIi+rgu0CnYVzR5XB0bULD66yTrtuNTk1ypRCMuBv64HB4cBPJ1",
+	"oq/njDMleBESdX8LQbkafSAd6+7tvFfF40Dw7daxO0kYtmE99QZNAi4KKoUhEE20EbHYq4DrydSqikaB",
+	"igl/eu43t4c3//rnf6S9AdhuEVVHiN4Dna7YktqWYNXkVFGstE++Epf+PJvWVhRSzX09may2C5lc+yq5",
+	"J5vPomNDQ6tH61BrppFgM+H3b+vCXTGwOXeC20I0LJXmULDEU4IYZ+RLSKVu2dmOUOyqdpBJrVXAUIBO",
+	"WjbA/L7p8Nso5CXROmT3pR1vp+l51WvT/Hr3aYm32/DrHUsca9X55aYK1vxuo40zj/zGh1qYB/Up5rfB",
+	"BZEZidoCg2tbbz4RxqJhbG0ESTw1V/DI+ongB3+9O4NmytSESv3qE4msewYtJrQg+oLQykb8Ns5JgdcO",
+	"6qUx/CA8UkSA9Q90mT46vcuKUtK5tQuKkt3guAxKWkWWugHdtXsi26UWmpPpjIP1pHM1BZkRrLZYSnC7",
+	"6Scp44KOKcMFbAZlUhGcIz6CHaagyklwXKE2RgMqM2XjjlFqPXzjEWLhDXEkTzWP0+wUI0WnWlxmlZ7e",
+	"NJcakli3BcdsiX6+enuO5rgoSRLIeuiXF4iwjOckRzsMTHgSBqObpyzn5bAgcoDIHc6UtY08/T/Pn+32",
+	"jclJiQ0EoEvdzOr4+q2SHa8Vcn8FAxF3C1KNF6MlwQLhCcF5g0yB3msK/Rob1Qrr93RcLef7bl7SyqSa",
+	"jZysUFlhImpAaaIeIl+8FiUxumNwSm6M4RlM/aBP31GpNAX/xocDLTZO9D/0rbPAWpWErgMSGnJeEMz0",
+	"xL7UJFD5HLZhtrHWbqGGPF/qU3nx9uo64rxoMfco4VWqOGnZJp7nOYuoNWJ7UtvQMLTJ2TMnz6yWnlHt",
+	"8EWvLCcyvooFF7Qek88k/c3oneQ/GxJp28mfNTPVIqbhqrC01VMkjWvviUQLLvK4WbXFv+BWI7fLsY0J",
+	"ujni//Xu9N3pS7Sj703jmnl5dnVxfH3yWv86JPrIeEasVVHgcablyds/X7w5vT59maTs1fHZG/1GTnAO",
+	"vpqT4/OT0zdvTl9urKC16/vuCawoq1lQjOlEYUXux6dIJR4W7p0VSivVrFTgdeoj75hxJzBH7l3Yaz/G",
+	"nR8ODxK9ICNMC8rGKYMbj3MQLnZbqVQr/G9ZsewNlCjJmqFeQhhLlFRsl1eUZaRjPpUzRL9UCoKkfgvm",
+	"UmCpkCyzjEj5+eNt9W8aAaRjfOCSGtExuAtJVmBNjvZcjWjh/IN4Ro2VpHM4M1xKkq/vtf07wV0xE2RO",
+	"eSlNlMfp3YwKIjvp5x1TtKhce+4jzrBqQjkkHbMvWPHPsYgmvRKCCbY4NetP89vjUk2etp9p89zwyqyg",
+	"hKm9TJCcMEVxIdFY4JhF3LRs4ZDm4VWLfn3G3C4coXrUnI0SBJdBKQRhCjQeI2eomFq1Yuuru4gaberu",
+	"n6Sn+C1h70QRabx+Ta/sxsZXVD/Vg4WIrpBd0sg9MyRYkMi1OsKFJCgXfCZR2tN7xAX9B4SgDtALeAkZ",
+	"s7+hWGP2T3t9dDyUhKkB0kQZl66GZXHbTZeBI6zidsdaToneuyYyEMQYy/ZADOalFpMt86qUuio46vDp",
+	"wSQeC0Xyp8+fH/5bVK2piGiA0t5iIm8jThDNqzB69nRvuFQESWIu0B9/CP6tb7BZOSxoBpEmuwjnuT4J",
+	"VwqzHIsc/WqCmiSaH2K0Y4e0C5wBq1KQPjonWml1npOjlHUStZaTNyJq290FDDCu3lU8bQB96MWYtSyG",
+	"mSh0L0hGtEwh0ZwIOlrC9PR+xccxJ0xdL2cxWfaqHPp/asVMN0X6C2imhVit5hp1iKs9ScZTiHqkRZ5h",
+	"kcuU7aRGf+3/j7S3ewTWNK0rmLFKLarBF+HkbH6yR7SI0unJ6RvE9XbpFxJnvUhsiJgEcjCmr4ETHW1E",
+	"khYacMqkme3QjQtWXm+mIHY3V47dfca0XSmsaOYHK81SqgmC0B4fOHOkCWGJmKVLsNoYU4On2gTVOArI",
+	"iybcfU9vs+siqg1Mpjhbz68gxvjPxydoflgdFIl2GCG5RJaotba4uwm3mig1k+aebWo1o1ISpFsM9vfR",
+	"u8s3MkHkLiMzcHgzohZc3Epkg3QRlmgm6NwKq82upvjuhDNzTGP+f2uh0gobZWhU0PFEoRkRaCY48LeK",
+	"q/24u6HKxrG7nzcTE+x9Xil7r2wfTT8OYXNS8BkxMpvxbRkxTVr2tmdjNmXaG7gQp8CqR2XKPqYwaBP8",
+	"owUQqfB0Zv6ZY4XT3qe4GUjwu1g8oj5JC81ZoUHiNq+URAxmWMo/TbhUgxkXCu2cvD0/Pz25hsMHZDDY",
+	"39/tp+zSuam9OUu/qTU5NMXyluRH+nDkLoTa/Ka/MkVDnN0alpyy8MV4CBNW5A2dUvWiFFJtGEvmX7qc",
+	"ybUk5A17OwcDVDIbd74LTGioO6xLnmD6qno0xrEvsHrpf56ApAYh+TJ2vJRYomd3dzCkH+D/cqFZz86w",
+	"VOiHw4Pd0GDprn1LR/EjBt3q0/yOmY/FdACTsGCe6y//cHAAQwDWTSUagb1Ua3ZWULfSibWoOoFr98iw",
+	"Z2O21JKIZuKoiq2zORFUglZNSWjES5kxNuvx3hiJ9gaay/jEbBexHTcs4dmBrCyHz6dRglOF3JwTXL+5",
+	"gncEZlKTSfS6G9jjYQ60lsTqF9gTsOSjDAtNk9FBlUZCbjfmIjyUvChVxYmD86q5crfbXPfxfq3MrWfb",
+	"KnJfv7kCK/HF6Z9BG5WIG72usg5MrBVtRY/Br2hB1mgxJ0Sojia/kGVLixYtYk6iRhaQJ0APs1ZZ2KA+",
+	"ekOlkqggeE5qgooxSZbqC+LsbY7b9XJGWuQPI1K0KHpfLtL8RNSpl6MGNtzIhj/aqe4U3tmboFA1FWTK",
+	"5yTfNQHL3kgLwr2+MfQfUQmGxmdjZeLtIku9n3RlMyGkCoTGVVE2fvDjO7CGgNyeRYgIRDjrLiRM83Ab",
+	"XJthhQs+jrkNy1aSlI4c/WWrh7Qq3fz4Q9znZyxFMa5YtyEZ61IpjDyqz3Cczda+EouuvsPTWUHibn1n",
+	"xPdGNSvDj/y0Eq+YLbAES3nf6BNCqitC2Da0oXvY9p1WI12VbtqcFhj0r6ABGPSRN9Dpzxxp9gyqgp3Z",
+	"BIKcGdkwF2Z+qA9ppw8/0iiINWiPrfyc8Lr2Yer9XD/GsIVz7hgycFwEgnmN0if41CZurAzasfCOEUMz",
+	"48/aJnwZPFubhSv/RNRa31/9ebAjDxKK+xNR3fEYkUbeHWl/956FAit9F4yoIDKBoAXzr9hdDo22WGU3",
+	"iFdUkJgR4f4ipfSMOwJJGk3CUPkHDdKJOtKs+0zfIE521JeZuVHajrJ1WsoO07vN9wG3kVAkR5KjERZR",
+	"fbnFxh6oWysRL00RJ3RCrXU1fJ6Rvz3kZNNAE2AmZ/kGDiJrXHOpSFgiwUu9gppRHdk4br1PJo8rr/yd",
+	"aiJ4OTbX9/HF2UYemhFlILZ0+lJ+tReLTxpKTJpUDoqhgIH6HIDPX+lmQE6jiffarvVk/caHJrZ1o2XQ",
+	"13hLYv3KKtgoZpAsTJqU8+MjiWm+UW8rwTybR9dcB2pe5TDGEqXuHWfjAXEBO7HuCHGROPOm+4DSc7Gx",
+	"vtB8p0rvdVGbVaIzlojP8N9LkjItc8vdBHQYiF7iI+Dj8LuW9ZzlCRnbdAJSpe/4BmJ/9Htpzxqve/1g",
+	"2qf2ccdWGOkb5J3KlFXNnSpJitFR0IeTjVIG+pf5OZiCGT6silYzg2WRToB1qtITmbJ0dbxpb3ej3W8L",
+	"RWqcNscDqEQ79oRpsttFeUm+wGHZos00GJGlABCcsar0mu4elI0n6hQxrqDlqj/03hl46514pXzkE9hv",
+	"9KX49sXN1fXx9enNu/Ori9OTs1dnpy97SfPqhHeNC5AIUnkSKDNCDR2RfspShvZQ9c2rk9enL9+9OX05",
+	"QL+aYBA4lfoFUTIwYfVXXjn+9+OzN8cv3pwO0CXkoSmOhkHg3mr7y3fn52fnPw3Qi5W4kpLlRKuqCy5u",
+	"Ieq5IFg2urs8vb78K7z/CrhbghYrA2Xkzscurb7to1UGLtKT5IN6rIazCKKnd3err788PX45QOdchdyN",
+	"5XAWrfUOYbZEUy4I2gG3xxIPC7LbGIcLjBmgE5+YNiQjXoU8LkNQkrZdj+xc7Ve/ObVf7RbUf7PrWvvR",
+	"L1ftV70K9WZuNlEEkvnhGyqVE7japc9YK1SA3Qlbn4AT7taLfRuK3i4XfEMlRw/PaX8ds2g0s9NwNKav",
+	"Ii+KxTXRbSYSpnxtPBPvTe2YSqOdu8WsHWfNVGoO203n4s1K205mk4nUJmH0inHbyLcedUx907zoAo/J",
+	"Nb8lrM1CZ83EILK5AW10Q+h5rU+CXm2xft73YSF4jDn/QpYdcw5b2MN3S5ad2rtusw0H8Ulsm1KqU9I7",
+	"ht9oZufgrAFrGIhv8hlGiK1mAtJX1zzqjdwszK9r5mAabDMDa13YbPwXuJQbZARFmwUmERM9+ChmRRhK",
+	"t1Ur2mzVrvWQ6XhmAB1mpkij5qo+rL3pwrhDrCG2JSQ/0sh7NIwRxIcIdSZBPUxmT5DDg3wKT7uDZ8Mk",
+	"Hc08nT/C26ETZNTMIDvhfjJv+veY/rJhtH/l6mob4ksIFJthA1BgQ8Zkgkh/3LdpR9am1984mcC2e78B",
+	"QbaenEgrcKUAVUzwjBjfizWTaIkZtJmOvJqmhyswB8btWzH7qpYriKh5951StZhwCTHaiggIdyG5MxWC",
+	"1QOSu+hWAXbxg31p/Kc2YrJ9JePtEM5uGV8UJB8b0LRS4GGx9M5H0/ozs5QqKzqy8JDuuxCR6iGnaN6a",
+	"qATKJuzNDTX/+I0Pb2hu0tNqXIAz0hIk0mrqPQOv9oiaeJcgM8twu53V71vXsp98PIK2jVwgFdAeIp8A",
+	"CD0lRkQloqKfYO3A2iyR4vdBLFpBf0lwvhYcKdoMSVKQTEljYAZYJGRChiyV65vCsa/WrBQXybwZ17Jv",
+	"vQA7weavhWLIRjL26oTbD1GsnUERnvAFmmJmYYkWRBATBro0LLO+HO7JanRbzKHfNmTDcF9RUqy5fOCx",
+	"iW+BGwjWhQhztWLmd8w8dTEG9cHad9ZQ3Wrv5nmCTLhcgqznKEH2VCY2Ey5BQK6IC8TKorAccoAwW/Y3",
+	"XwhZTjcQbuPtAjlMQIPHEW/NYLrl23i7xxRw7Qg6JNxYq8jSPqyMC5GTa/3yqy3qnvkEeeThCmXlfl31",
+	"YThofHQW6YzPiRA0J/VAjicmZnJZueydf/g3PjTpeVilDORE/SsfoZkgkqjEv3GEpvjuRtgM2AzbyHFz",
+	"UvUL7hEfpQyQ0SGivYoRmM0KG7O4eertpgm3EJQbUvYTifiCbRrVbeYaC8oekrlFUqzcsw5kKBKW3ZLs",
+	"VJ2pFQvPnRYIqDLZ526aBGeTFY/kfdzgc367Hs6o0aR2EAH4NI5AtS2UUcsIozj3rYNd0xoAjwLUFJMk",
+	"GIdhun+8sADj+QuxwmKo2OvXI9a2EZpi7nDjAFq0AqndE2vVMuhllPj9IyeoOlf1E2mziJBFaHR7BInB",
+	"itc4m6xl+biHNlbaxwhamf/k9E0gdLoklnaCaI8Q8TqZXko/gBZksy/PbzpCGESgOH+pum+tJlBXL41i",
+	"pD8kDQREY9Vaoua3CF6vuQptsK5EO/osrC7aAFie30j4JCjrmkYdG9/oxFy1slr3xIZsh5FrPh8MGLq8",
+	"l8z4Akv1igrSGR9wDbZ9CJtTNLuF2Lk8CaMb9cggvpEL5GxlecoAv3RHVa/L0kBCGx1a/yjgk1ankLd0",
+	"NiP5F6TQ6zn93Aq00BoLy8jd5ksBLmlYCIBAFV8QHrFtovzXyoj/HJC6e8s7r0VVth4a/dQZdIFAYYvi",
+	"MZ1bHZOWCLBrS/kNsgfU3po9zJJ1lDFOMStx0WJpMiYZJeh4XINGCnamFXHbMoQkGBgXa4ei1+t+diqe",
+	"zR4+rbLZKz6X85jonWne/27W/JxlKTsVxibjjCTImrFs3D9wHIhZO5y0yL6Z4Gyd+fi5qZgi0c6UMshJ",
+	"4qVAOV7u8dHelDM1Qea/9qcFIbe7MI4fbcoXRgXBuQVo5SyX5otH6E9LgkWxTNCf4Avwl34d/sgxLZZJ",
+	"yv6k+yuWR+b0/8mk5h4eTNMe2pmWhaIzSE8yRr5q4h7s4x2jdykjM561pcWHJiWLHu+mvxJPA8FZY+Ki",
+	"OMCuBywQqgHYCxtpipR27lX6tuzvRs8XVVHJ4xRUDCqITSgTJXPY5WBincLOgjai72BNvaBrCcxyHk+G",
+	"04JMgSO0BOm8ISnpc2KwcSDZeTvniM+gcHIGH1mFyc/myEHDoo+f+i7Z739zFjnIxwydHZ8fQ7gW+odm",
+	"b46mT0t9UvYvsKDSMZwpwUyid9cnGxT40XQfd2BctYTtmd+tfGKt3/eO2HNvsDK/K/yYRjWgh0aRCXFE",
+	"7+8urz7aQlyrt4OjuD4yy2m8IwtBFdlzW7Ki6hdjLqiaTOPR+5Ur92cZY/y/elXMNTWZwtbdCqEnvraE",
+	"CZYHq7ge1g62sILWrHzkbdBxzhtkS8rWPN8B+lvaKBiY9t5vB2BBgkDndjiO16DWrVuUAI6DygHCYTEk",
+	"c/fWbPE7xlQHqfHTI8QIVRMi0B+9JWyqOWLuZvqXvZ+oel0O90wOpxaAxlRNymGSsn3oFIBylaAzsy0N",
+	"A9fueryRn9uQtSYtM59McRbkknr0CTvvBKU9OcFPn//oTW4TfGhLrJA7+DFlVVy4UZtC54QpBhQIKuZz",
+	"f2yRVoJQg+7NCtyQ979bu13ja13rKb57wfPli6VaQ/bo8ODpDwebZYUGsRCtnVZFl5qP2uFwGvQVQAS1",
+	"oOIkANFkMElChBwtO6UM0HEoMfA/FZZJgoZEUqNKBAgIsO7tFRIeAE7CekTvE0zCiRyrXb0yYrWlQUil",
+	"nZZSoQmekxpz64KhCL2FEdYnnBVPtlj4LKAQdoY3LpA3IwHLDa16gVHI7lDKQrMU2rE7Cbd4gSkzheKg",
+	"Jg30trvN5Lxxsm1ish3EQHp53QM9gyPexRRtfnuYs79OSzKwY0mTISeOg1u2nSDNUhM0xJJmwB1bAc8V",
+	"L4jAUajD5rk0t4HuwXBqjyyD/Gc2KGho5hmXiq+J3CBtOdYqsG+D0tpViGyLePdPrUPt8ms227iSwVgh",
+	"ysZEgiK54GWRt4YeOWm0K1bG5XqZrw1dNErcqBGvFfuriS1SXgK2uikgruhXTBlZU690zQQ6MCmaulx4",
+	"i0JN2ATRUYsfv1ajdSOR+NqYd7r95S0NncPcWSKb5q5tE5fj41ytR9w2zHi74ARYVeJRYhFWy82uH/TX",
+	"jEWoV/zsGGdbLIJb2oeLRTCOxVJQtQR8iFXvqrkGXnmxoCr80osULD++OLPFJV2Jzg8Vvg4oWsZ+8EHf",
+	"v7+Qpa2f2vdVbczFDEAcXEkl8MyjHb+8Ob44u/nl9K96Gdz95dAx/bwmSs1MNXXKRjzCdNz1QlkC4hrx",
+	"ybAQSFAqFykGlzHU8vhgIL3nh/vuctr/aFb+0wdkIOuwn/sAfYhjcQZL9wHttKzLruvd4059+JgC/0x7",
+	"WkiFpGSti1iuFPz66cORwTKzDLPi/bY6vMnL1IqCqU5tVFxJxJxY4Cwo0A3+nWp4/fnhBweGLRNbX4GM",
+	"CoOPZXQGa2OspnR8cdZLenMipFn1nMxBrJ8Rhme0N+g96x/0nwF2vZoAxTUB0000l5GCNc3DamqWHkdj",
+	"75mLn0hf7vleyvN3IMVH6vbfE1Z8JcUYq8/dnovuvMACT8+xIX8916CUJqzl04ODB5m/iRVqTDio9Nv2",
+	"NT+8fZMnD2ynnE6xWLatmFuqeHFgvXApa66cxyhEYw5xqA7PQJ+yStWtufcNzF8NXqhqeVN530NPM+g1",
+	"Q+J0HcNNUxYFy8djCVmifGjZXe+9nn81+I/gkvoEhcXJWno3WC1wbgSeEgXu97+1CvFQk743gFPWc4ZY",
+	"6wBrUlhFEKtyzvvfDYGZBVxPWz+dhmfSbs7anZwf7tdSQ6O7WMs97T3oisazYSMre+xwl0dlEdS0/dL1",
+	"rvXv0mvrQSFBeplb1iqwyq1t0nIB1Es4Phjnj5cNjSzjVoVDvxnG3lIw8/HIpD6A6Hohgzw6QGfn/378",
+	"5uzlzfHlT+/+fHp+naTs+M3l6fHLv96c/uXs6vpqPSWtntL9j5r6Phn5sCAmN2SF69ZKjjV5boSzwv++",
+	"IcYaL672eBtcHwAyK+2F5boT2mDOWdgiwIzop8zt/vnb65tXb9+dv0yQKWNyc3F5evL2/OXZ9dnb83i9",
+	"CVAlDMyRcbTZzw4s0pBuONVtCqLM3wbOaLeLJ0W5ewBu9z2SSgzA7/HoJOjdZ01GuYCng857o4zsUd2S",
+	"8YDbdP+X0coc6zOBnj7VTZ9f+W5pMS49HkmtlFhwpQlXeY8R9CkDZFq0A240MDwb37RmHXh5hEpJUCz6",
+	"ezdCmr7UUgePauKZ7n7WHTaAOId2bbmWKP898qY4IMDjkVKtfyQVn8nAZHRkc+iwQQHdfvtMvlH7/tVz",
+	"wb7HDWzJenu8HawPwGZ4SYRXQSJMBi8zQPG4Khfm/Fnb763JkPCZGy07HOEs3/PtFJvPN3hHrU3+eUTi",
+	"jAwDTfEtkGCQS2RrAxkzLi+AKl2dCknHjLKxizmgCu2oBXdOur0qyIUwSG7b9TndY4EzSOemPE9SJnlQ",
+	"+CfDDMkFVdkkKNRkk8RCHLTtz4Wyqdzx8xB6XL9Hfhf1Kz8eQYXdQ5UTiP0wrg7wVnv/J+MLYHkhUkng",
+	"yu7e1zlhak+5aLd2s1cFNvbwdq8mdtojG778AKzlK8BjG/hCTAH8usONEEv4Z8okIUxLiVoFMpALMWvZ",
+	"nLTtyAabIVvO1d9LIpbVwbL+xXVHKYm/Cc0+473Ad9/xdrQQgavQgLAp5VIVCgd0TGcQX+nU13UAxIew",
+	"380iY7sGY7EjNx6HxZD48oEcW2eECbDHbOmyHH0ZqucHQcmZg4PdtqHN8Jhc0X+0DKotOK05oleCT7Xg",
+	"5aKh3Xl6YqBBb3Q/N1B2MVmBVDKxXHLdAA2o3ddj/BG4w6/AewKLOzMJtx5UL/H4glWx9jVMpbK/r9B3",
+	"i1EW7WCTCZMAu/KqrnVJH4HEbZCmGRj9tDBhUi5rHPGJDCtWwMdc2Sgb2bqbpOzduQdQNU5rCEHSUgvj",
+	"ADU+perIYBAAWa+oxQFa04N5EGJIZhGK2BLL7JuRoKO4WI+omAfdm80P1wyC/MMoSS8ShbnbKYNkI4jz",
+	"DFOUXWnKo1VMCxtSCsmyLqY0ZXoVl7uJJnjdJzzBECHRR79a+JqVQvgJwg47zspfxhFt0SZMaTNTGNNh",
+	"OKE/VlUQNxAD9j9aNKl217Krd/KFLmWHWvVtGbS/Eln6ilWhKXvuS3FqevOVq2LVqhLdJGUQI+KysQDC",
+	"qnPbHURsq+z3s27QsdX/hTj+jSKOpyxlEMI14UKhquaZDUff8QU0diGwyxdfUJy3CU0GbL9eO6oLy/57",
+	"Qz2vwHA0f/KoST3AtWSaF9mak+ZPX6IE4hsBGdIvbARBvU2PIZX9YmsdaDOtaw1g31bKTw3t7stVjtpA",
+	"NlV86th5D6H3gJH+v7Seh9J6alCEj6vzAMEZjUdvcrKi8MBy2lU0xdy19gNrLVuDuu5Z8dlNKvdgynYY",
+	"N9mBvgptgr5Ml3nMMNjNgl/rIa9ODFfczOubjG8NwfgeMUQmiHi1KoxBYgCskDAGol2NSFldj/AxsJU6",
+	"keGi8Fx5Z1Wh2O2KbtwoTPV3GZy6Uj3xUbUITRNehzCoiWsDYbp2bj+sw9KqI7gqL7+zjYyWuXncm8qX",
+	"Naxt6pMAXdptENgRAMh8i+0dGDm13a9mVIvf3xn18/oaMayubxtV6Nh3ENOo0JAQFqiIS6LQjldKkpRV",
+	"UK4AUWN0kWhsUTz80fJ7qE03XFGjuYBhuFKNW7H6AYxlXWiKgaj9ndFTA5v3MSNVTNc+AMBVyPQ6KFDX",
+	"CvZvghhfWFEXp4yRhYXeXVCW88UR2EFcoUmTyS+RXizKSrJFCFtQU5Bx1RzbRsQ1GK7P7nqhHwdikXww",
+	"kbbR0xrBtq2tTdY0OFbPDw68pe6bkW8jI390sm6Mwcm69XVLkBZTuQDktwGiI2QqT6SMsjkuaJ64WhQo",
+	"KLlQJY1bXAa4P3NytxE1GqvcOh4Xwug/GC3Gqx1Eduhe6h18OzFY8WIGj8lwwwFYtuuCNMxaGrha54B0",
+	"/h/HgVNmWXBBbwly/NvAAtVqLXRRoytv1iqY/6IbPLiMXCvf9rjyMZQ2qurBoR0GcO561W/J0hblrd0x",
+	"VQp5Z7bYL2T5wIligGLekSNWtanSnRzA+TeWGBbitj92TtgvZFlfn1qYGq2A1aOEEByo/Y+3ZGkk2Tm/",
+	"XRtlbYHoNwo4hI9+UxLrKtL+Y3JQ27cF7Lc7dmTQrflMggdPs09s9229FSO2lbW6ia0M0hdmfHgu2SwV",
+	"+bis0vdfy6710LuReEGP1rshv/T4Jg/LNCuIlg7OudIwYA8hmss3xkMbQDWPzUg9BH1zueCAGuvwiILd",
+	"WYHobH5SNLtNmXEhMr5Yk4iL6nm4gasDOU9HyryrYz1Jrh73jdN0A2r9TtN0vyKp1AdQpenWSxZY2iBI",
+	"kIyL3EZGgV+Vj0zIiqEjqfCyj44hpa36BGBIoyHObjWhKYe7LxUWSmt6Lm3XZevagEB923dcGDHO1uag",
+	"eFg6afh9X7s6axb60WKcm3VS3Eo0lV/6aeCXPjxY45iGL1zck3f6MnAbmaHV/fbZLdqZ4THYJNeN53Pd",
+	"9w/uwfmKZyvoPTD7+1PhI8Kg1jbEDulTAefMHrqUhVTzGWdhTS70I7DN+xcdVuZYn8k3mwv9FWmwPoBG",
+	"LnRQv6zKhbbiOxZKGhtzykaCT1ckBLSRgHDfqdEbyw0bpUZ/z6JDvPL4I6dGe8Iy2p6/RbZmVW27uFmG",
+	"9Pe8jy0lNh87Q9rvpFUI9LlHcOyrSJL6sR/Yck8OONkmVENtCywIuIkyXI4nCpWzeyMIW0FnTQZpHVr1",
+	"u0wibYGRfcQ80voInNQa4KcatyMvlc06ligTnCUQ7Y4WE5DmDUUYZcHWa0EzUzfUluf0TpyqEJdWISr+",
+	"kbIt6QXiZztsRbbNw1uKTEdfy05keq9biUwJjpiNyJZy3NBC5MKUH9Q+ZKFxu6xDYbPQ2OGBc781y1Ad",
+	"GPjR7UKGBhoLtTneWs3Ogy1arnHAMo7i9p4V8qof181tPY7uvldLz9fa+rD7VTA2V/OTVomjYMdZyx1a",
+	"rSzf7Q75wX8lU4HZm8BQsHIs4xdhk22vUfkfem8eQOEP5xfO4ttV9r8WDYXdNxV9V+o4hDyDWm+2EheA",
+	"naWsQjsLaztvHI+Ysq0V+k0uhs2U+e+W8wTD/2qKvCEbEwMT1O62ucjPD54ZeyUEuexBwliCJLeFkGaC",
+	"zylktd4SMtPvU4Fq1VxMTCJUCd5+9zc0Any3+x+O/+sZAOyGQ+qoDHbP15Dfbs+2gD8LWc33ezs15/LN",
+	"Ap9Fa/w/NuxZOIg1oGfWfGBBz1zpzJT5HOconJnhTQQ5zhQCmmGFCkJlKcj2ZN2NXva9C1nVHL5B8o3U",
+	"wnpccDUnXpUgortKWGoieDmeBBfnE4myCcluJfrXP/9vVRswSZldCcAdSZBbWVuXOqkVqNKvOvQ9qTiU",
+	"LKUK4ktTtkl9rw7abpS0CSm7WTvLnaUnElkqTBC5w5kqlghrSZKpQVXihEpk6yPaCjOAHIEXaLhUxJV4",
+	"g0Bu/QOcYv0HnFxJwP+JSpZNMBuTHO0wrtBC4NmM5Lu2nI1baFMQCOUko7mVXgJsjdaiPKbeo2E2pt4j",
+	"lCb68AJLmn3wbMVUGTKlEqHMnelOJvDUoXkMScEX/h2uJkTEnCBop2S3jC+YHb1J/313/fr0/Prs5Pj6",
+	"9CXaqRAbubC8MGULwdk4QVMqpaYCKJyKC/1+Mx95iosRF1O9sjxf+pdSVic2/ZGA2hJbmcaF3frlhWqR",
+	"u0nKLk+v3r67PDm9Of3L6+N3VzDYWkuBFTHNj1CGBVRVAoHxjI34prBNiPHFEZJ4RGyURDTt+dLApdmS",
+	"Tl1JSOdQInVU00d8aa0Ekf64j9LekMyXaa+POlKWZGj7/MzgkCtb8hC5mlSDRo3XHVzYO8xFiIRPXT1R",
+	"oMUqNMNWvvVjdSigdEtIvcj43jF652rem3wjq+D5koxo5///v+doSln3eHxBxy8e1of5YRJWbkWv/3x8",
+	"snf1+vjp8x8hOCnv+876msLtUU+QJHMicIEk0bQDkBVLJGdaa+4cvz+j243fFEQeoA+uLjAMfELuYNRu",
+	"U4NRtg7kL3uvy+HelRvG3tPnP37eUFbIbk2HtpqzBctZbrtzpprnB2UnXTJ6ZyaZzA+rheiat/lONfHt",
+	"RvHrsxOkQEyEW/hOASxdda2ZZ7RKkGtfD2g6w4J04Lx8gci2WmJvaZDx5rgoyVGopE/x0gkSVo7og+gS",
+	"fp5niqg9qQTB03o3Pk5rSBmGfV2dQ0PAuq6qgD6R5t7Asi5vG/BZkFY8IEtwVUzx3Y1+7wakgb6ZWckK",
+	"ImvmB+O7gusU2XUzIG0JWkyoluUF8flgEvEZ/ntJjITRdPw8dDpTeCN9nnj6wz2OyEmwje5tPt0NFuNy",
+	"CjKbvnzfXb/a+wNsgwGnq0kKgdhheRTII1aGZbwuR2AUyrjhduacyKDsq53z4cPPuWS4VBMtEWbYV5uN",
+	"CFr67NvJJsjKXHrS1s3dWosY5vHDw8+DcXUDZWv1prlVhS3Byrp09VAOnz38UCya543i/KbAYkwGEdlx",
+	"5ZjD4J7+28MPTt/nN7bMeWxclaSq2YQV4nVvgX2zyYKvjPSj5dIFpsqFyrqs/X7sIqhib/Uonx88exRi",
+	"dxmKcLYhf3GBfeLsOsnbF2G1tEWlLZSwayGIHne9PkdftyVte4O/va9bOUP+HGKGUjbUR8pr81rVMzq0",
+	"fq6VW4umRrT2rleqj44dficfQaZ+JZnjQgD2oV3sUX097XdT5qG+nCUlgC71GD1/1NdWpSpLt5uhbn8G",
+	"2n+g29fXoCro+7f3WhiBmq9RJSlUNfb2JkrN9nCea5GnFIUtrzvY3z98+j/7B/2D/uHgDwd/OOjpb9qh",
+	"RODg7LCQq9FJDFCXpghfGMDMb8IX1pwxJFmlrk37KTPZzKZwbaPmLtrpLLm7C/CJxw6+wMAgm1qeencA",
+	"NtZDLZ3BHRBgOsqUfUwNToUpv2vBFFb+WfvHOeAsmJ8c6nHvkys6bA04DiWSs1WcWR9jVTJFC0ThgM6M",
+	"z54LU940JxiEUyuOBlnFEUzyOog/mmKGx9ZSUm0DbAwWAV4nUryPfDHHlHW79uB9LbQZ7Em0Y6gbpT3T",
+	"Nu3tomGpUpZhZs7WkCBn4wkKuIHpi9xpIcHwH+tEkqWJWrKzXq1O0ALH7uZtcZSJD3MYLq2Iwl18VIUP",
+	"HBaGSZmhT1gwFyEBx1uP030WLNSGnL33RD93MW62EACUijUuMhBlXbp+C4GH0w2RX5tzrXECh0AfeHIg",
+	"mtO76vroFGcTgw5mDXXS8Dirr1QJCiuWtgSBAAnRQ9Yc6fiTXyBAG0+ZA2CGEKGVYjuqblIMeWgTSjll",
+	"9vKgDpZVGivg6+vrCzSyalt7sW6nL0wwywFsWQt6ZsG9xTKwZTo0/mDx63y2ufpV7qo/X3YHpb4uIItd",
+	"Ap9jkAoLihEEYUHIPRwGSPmYYDmpYC6CEQTZsREFux4R6cfgA2gHelKlACOy4cGAwq51Rj0c2CaT+QdX",
+	"WiY4Q+RuJoiU+nRTZjHj0T84Iwmwap+ib3BlNMv2dcDBKayVHE3gVcrq1iwkZS08BG3LQhJN2ZqBJMgG",
+	"EZvLFoKh0E6QmWPRmMPw54JY5BvNBQEjFpgHCFJY2DqWjKOCM/3hIINtN9jB1bDVyDaGlvoao7aOqMAx",
+	"KwSdA5j/ji2JXSN88Fft9pELA91s5VPWzb03WfmUdXPvulfi0/tP/xkAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -158,8 +158,8 @@ func (b *InsertAttemptsBatchBatchResults) Close() error {
 }
 
 const insertEventsBatch = `-- name: InsertEventsBatch :batchone
-INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at, type)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (source, delivery_id) DO NOTHING
 RETURNING id
 `
@@ -178,6 +178,7 @@ type InsertEventsBatchParams struct {
 	Headers     []byte
 	Body        []byte
 	ReceivedAt  time.Time
+	Type        string
 }
 
 // InsertEvent for a whole group commit in one round trip: a conflict (a
@@ -193,6 +194,7 @@ func (q *Queries) InsertEventsBatch(ctx context.Context, db DBTX, arg []InsertEv
 			a.Headers,
 			a.Body,
 			a.ReceivedAt,
+			a.Type,
 		}
 		batch.Queue(insertEventsBatch, vals...)
 	}
@@ -225,8 +227,9 @@ func (b *InsertEventsBatchBatchResults) Close() error {
 
 const insertJobsBatch = `-- name: InsertJobsBatch :batchone
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
-VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id,
+                  last_error, finished_at)
+VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
 DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id
@@ -254,6 +257,8 @@ type InsertJobsBatchParams struct {
 	Retry          []byte
 	TraceParent    string
 	PayloadEventID *string
+	LastError      string
+	FinishedAt     *time.Time
 }
 
 // InsertJob for a whole group commit in one round trip.
@@ -276,6 +281,8 @@ func (q *Queries) InsertJobsBatch(ctx context.Context, db DBTX, arg []InsertJobs
 			a.Retry,
 			a.TraceParent,
 			a.PayloadEventID,
+			a.LastError,
+			a.FinishedAt,
 		}
 		batch.Queue(insertJobsBatch, vals...)
 	}

@@ -22,7 +22,7 @@ func (q *Queries) CountEventsBySource(ctx context.Context, db DBTX, source strin
 }
 
 const getEvent = `-- name: GetEvent :one
-SELECT id, source, delivery_id, content_type, headers, body, received_at FROM events WHERE id = $1
+SELECT id, source, delivery_id, content_type, headers, body, received_at, type FROM events WHERE id = $1
 `
 
 func (q *Queries) GetEvent(ctx context.Context, db DBTX, id string) (Event, error) {
@@ -36,6 +36,7 @@ func (q *Queries) GetEvent(ctx context.Context, db DBTX, id string) (Event, erro
 		&i.Headers,
 		&i.Body,
 		&i.ReceivedAt,
+		&i.Type,
 	)
 	return i, err
 }
@@ -88,8 +89,9 @@ func (q *Queries) GetEventIDByDeliveryID(ctx context.Context, db DBTX, arg GetEv
 
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
-VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id,
+                  last_error, finished_at)
+VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
 DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id
@@ -111,6 +113,8 @@ type InsertJobParams struct {
 	Retry          []byte
 	TraceParent    string
 	PayloadEventID *string
+	LastError      string
+	FinishedAt     *time.Time
 }
 
 // Inserts a job, or, when a pending job of the endpoint has the same
@@ -133,6 +137,8 @@ func (q *Queries) InsertJob(ctx context.Context, db DBTX, arg InsertJobParams) (
 		arg.Retry,
 		arg.TraceParent,
 		arg.PayloadEventID,
+		arg.LastError,
+		arg.FinishedAt,
 	)
 	var id string
 	err := row.Scan(&id)

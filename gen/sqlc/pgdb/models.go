@@ -56,6 +56,19 @@ type Event struct {
 	Headers     []byte
 	Body        []byte
 	ReceivedAt  time.Time
+	Type        string
+}
+
+type EventType struct {
+	Name        string
+	Description string
+	Schema      []byte
+	Declared    bool
+	SeenCount   int64
+	FirstSeenAt *time.Time
+	LastSeenAt  *time.Time
+	Example     []byte
+	UpdatedAt   time.Time
 }
 
 type Job struct {

@@ -22,7 +22,7 @@ func (q *Queries) CountEventsBySource(ctx context.Context, db DBTX, source strin
 }
 
 const getEvent = `-- name: GetEvent :one
-SELECT id, source, delivery_id, content_type, headers, body, received_at FROM events WHERE id = ?
+SELECT id, source, delivery_id, content_type, headers, body, received_at, type FROM events WHERE id = ?
 `
 
 func (q *Queries) GetEvent(ctx context.Context, db DBTX, id string) (Event, error) {
@@ -36,6 +36,7 @@ func (q *Queries) GetEvent(ctx context.Context, db DBTX, id string) (Event, erro
 		&i.Headers,
 		&i.Body,
 		&i.ReceivedAt,
+		&i.Type,
 	)
 	return i, err
 }
@@ -100,8 +101,8 @@ func (q *Queries) GetEventIDByDeliveryID(ctx context.Context, db DBTX, arg GetEv
 }
 
 const insertEvent = `-- name: InsertEvent :execrows
-INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at, type)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING
 `
 
@@ -113,6 +114,7 @@ type InsertEventParams struct {
 	Headers     string
 	Body        []byte
 	ReceivedAt  int64
+	Type        string
 }
 
 // Inserts the event unless the source already stored this delivery id
@@ -126,6 +128,7 @@ func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParam
 		arg.Headers,
 		arg.Body,
 		arg.ReceivedAt,
+		arg.Type,
 	)
 	if err != nil {
 		return 0, err
@@ -135,8 +138,9 @@ func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParam
 
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
-VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id,
+                  last_error, finished_at)
+VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
 DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id
@@ -158,6 +162,8 @@ type InsertJobParams struct {
 	Retry          *string
 	TraceParent    string
 	PayloadEventID *string
+	LastError      string
+	FinishedAt     *int64
 }
 
 // Inserts a job, or, when a pending job of the endpoint has the same
@@ -180,6 +186,8 @@ func (q *Queries) InsertJob(ctx context.Context, db DBTX, arg InsertJobParams) (
 		arg.Retry,
 		arg.TraceParent,
 		arg.PayloadEventID,
+		arg.LastError,
+		arg.FinishedAt,
 	)
 	var id string
 	err := row.Scan(&id)

@@ -52,6 +52,19 @@ type Event struct {
 	Headers     string
 	Body        []byte
 	ReceivedAt  int64
+	Type        string
+}
+
+type EventType struct {
+	Name        string
+	Description string
+	Schema      *string
+	Declared    int64
+	SeenCount   int64
+	FirstSeenAt *int64
+	LastSeenAt  *int64
+	Example     []byte
+	UpdatedAt   int64
 }
 
 type Job struct {

@@ -50,7 +50,7 @@ func (e *executor) InsertEvents(ctx context.Context, events []store.EventRow) ([
 	for i, ev := range events {
 		params[i] = pgdb.InsertEventsBatchParams{
 			ID: ev.ID, Source: ev.Source, DeliveryID: nullable(ev.DeliveryID), ContentType: ev.ContentType,
-			Headers: ev.Headers, Body: ev.Body, ReceivedAt: ev.ReceivedAt,
+			Headers: ev.Headers, Body: ev.Body, ReceivedAt: ev.ReceivedAt, Type: ev.Type,
 		}
 	}
 	inserted := make([]bool, len(events))
@@ -105,6 +105,7 @@ func insertJobParams(r store.JobRow) pgdb.InsertJobsBatchParams {
 		CoalesceKey: nullable(j.CoalesceKey), OrderingKey: nullable(j.OrderingKey), Source: nullable(j.Source),
 		IdempotencyKey: nullable(j.IdempotencyKey), Retry: r.Retry, TraceParent: j.TraceParent,
 		PayloadEventID: nullable(r.PayloadEventID),
+		LastError:      j.LastError, FinishedAt: nullTime(j.FinishedAt),
 	}
 }
 
@@ -120,7 +121,7 @@ func (e *executor) GetEvent(ctx context.Context, id string) (store.EventRow, err
 	}
 	return store.EventRow{
 		ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
-		Headers: r.Headers, Body: r.Body, ReceivedAt: r.ReceivedAt.UTC(),
+		Headers: r.Headers, Body: r.Body, ReceivedAt: r.ReceivedAt.UTC(), Type: r.Type,
 	}, nil
 }
 

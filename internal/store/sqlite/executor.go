@@ -52,6 +52,7 @@ func (e *executor) InsertEvents(ctx context.Context, events []store.EventRow) ([
 			Headers:     string(ev.Headers),
 			Body:        ev.Body,
 			ReceivedAt:  micros(ev.ReceivedAt),
+			Type:        ev.Type,
 		})
 		if err != nil {
 			return nil, err
@@ -81,6 +82,8 @@ func (e *executor) InsertJobs(ctx context.Context, jobs []store.JobRow) ([]strin
 			Retry:          nullable(string(r.Retry)),
 			TraceParent:    j.TraceParent,
 			PayloadEventID: nullable(r.PayloadEventID),
+			LastError:      j.LastError,
+			FinishedAt:     nullMicros(j.FinishedAt),
 		})
 		if err != nil {
 			return nil, err
@@ -102,7 +105,7 @@ func (e *executor) GetEvent(ctx context.Context, id string) (store.EventRow, err
 	}
 	return store.EventRow{
 		ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
-		Headers: []byte(r.Headers), Body: r.Body, ReceivedAt: fromMicros(r.ReceivedAt),
+		Headers: []byte(r.Headers), Body: r.Body, ReceivedAt: fromMicros(r.ReceivedAt), Type: r.Type,
 	}, nil
 }
 

@@ -42,6 +42,7 @@ func Exercise(t *testing.T, opener Opener) {
 	exercisePayloadOnce(t, setup)
 	exerciseAPI(t, setup)
 	exerciseSchedules(t, setup)
+	exerciseCatalog(t, setup)
 }
 
 // ignoreBatch leaves out how many events shared a commit: it depends on

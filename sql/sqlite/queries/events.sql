@@ -1,8 +1,8 @@
 -- name: InsertEvent :execrows
 -- Inserts the event unless the source already stored this delivery id
 -- (0 rows affected then).
-INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at, type)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING;
 
 -- name: GetEventIDByDeliveryID :one
@@ -19,8 +19,9 @@ SELECT count(*) FROM events WHERE source = ?;
 -- coalesce key, replaces that job's payload (the latest update wins) and
 -- returns its id instead.
 INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at,
-                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id)
-VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id,
+                  last_error, finished_at)
+VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
 DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id;

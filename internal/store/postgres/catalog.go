@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/dispatchd/dispatchd/gen/sqlc/pgdb"
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store"
+)
+
+func (e *executor) ListEvents(ctx context.Context, f job.EventFilter) ([]store.EventRow, error) {
+	rows, err := e.q.ListEvents(ctx, e.db, pgdb.ListEventsParams{
+		Source:         nullable(f.Source),
+		Type:           nullable(f.Type),
+		DeliveryID:     nullable(f.DeliveryID),
+		ReceivedAfter:  nullTime(f.ReceivedAfter),
+		ReceivedBefore: nullTime(f.ReceivedBefore),
+		BeforeID:       nullable(f.BeforeID),
+		PageSize:       int32(f.Limit),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.EventRow, len(rows))
+	for i, r := range rows {
+		out[i] = store.EventRow{
+			ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
+			Type: r.Type, ReceivedAt: r.ReceivedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+// RecordEventTypesSeen runs one statement per type: a commit carries few
+// types, and rows locked in name order cannot deadlock across processes.
+func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventTypeSeen) error {
+	for _, s := range seen {
+		err := e.q.RecordEventTypeSeen(ctx, e.db, pgdb.RecordEventTypeSeenParams{
+			Name: s.Name, Seen: s.Count, FirstSeenAt: nullTime(s.FirstSeenAt), LastSeenAt: nullTime(s.LastSeenAt),
+			Example: s.Example,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *executor) DeclareEventTypes(ctx context.Context, specs []job.EventTypeSpec, now time.Time) error {
+	names := []string{}
+	for _, s := range specs {
+		err := e.q.DeclareEventType(ctx, e.db, pgdb.DeclareEventTypeParams{
+			Name: s.Name, Description: s.Description, Schema: s.Schema, Now: now,
+		})
+		if err != nil {
+			return err
+		}
+		names = append(names, s.Name)
+	}
+	return e.q.UndeclareEventTypes(ctx, e.db, pgdb.UndeclareEventTypesParams{Now: now, Names: names})
+}
+
+func (e *executor) ListEventTypes(ctx context.Context) ([]job.EventType, error) {
+	rows, err := e.q.ListEventTypes(ctx, e.db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]job.EventType, len(rows))
+	for i, r := range rows {
+		out[i] = job.EventType{
+			EventTypeSpec: job.EventTypeSpec{Name: r.Name, Description: r.Description, Schema: r.Schema},
+			Declared:      r.Declared,
+			Count:         r.SeenCount,
+			FirstSeenAt:   derefTime(r.FirstSeenAt),
+			LastSeenAt:    derefTime(r.LastSeenAt),
+			Example:       r.Example,
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/dispatchd/dispatchd/gen/sqlc/sqlitedb"
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store"
+)
+
+func (e *executor) ListEvents(ctx context.Context, f job.EventFilter) ([]store.EventRow, error) {
+	rows, err := e.q.ListEvents(ctx, e.db, sqlitedb.ListEventsParams{
+		Source:         orNil(f.Source),
+		Type:           orNil(f.Type),
+		DeliveryID:     orNil(f.DeliveryID),
+		ReceivedAfter:  microsOrNil(f.ReceivedAfter),
+		ReceivedBefore: microsOrNil(f.ReceivedBefore),
+		BeforeID:       orNil(f.BeforeID),
+		PageSize:       int64(f.Limit),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.EventRow, len(rows))
+	for i, r := range rows {
+		out[i] = store.EventRow{
+			ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
+			Type: r.Type, ReceivedAt: fromMicros(r.ReceivedAt),
+		}
+	}
+	return out, nil
+}
+
+func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventTypeSeen) error {
+	for _, s := range seen {
+		err := e.q.RecordEventTypeSeen(ctx, e.db, sqlitedb.RecordEventTypeSeenParams{
+			Name: s.Name, Seen: s.Count, FirstSeenAt: nullMicros(s.FirstSeenAt), LastSeenAt: nullMicros(s.LastSeenAt),
+			Example: s.Example,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *executor) DeclareEventTypes(ctx context.Context, specs []job.EventTypeSpec, now time.Time) error {
+	names := []string{""} // NOT IN () of nothing: keep the list non-empty
+	for _, s := range specs {
+		var schema *string
+		if s.Schema != nil {
+			v := string(s.Schema)
+			schema = &v
+		}
+		err := e.q.DeclareEventType(ctx, e.db, sqlitedb.DeclareEventTypeParams{
+			Name: s.Name, Description: s.Description, Schema: schema, Now: micros(now),
+		})
+		if err != nil {
+			return err
+		}
+		names = append(names, s.Name)
+	}
+	return e.q.UndeclareEventTypes(ctx, e.db, sqlitedb.UndeclareEventTypesParams{Now: micros(now), Names: names})
+}
+
+func (e *executor) ListEventTypes(ctx context.Context) ([]job.EventType, error) {
+	rows, err := e.q.ListEventTypes(ctx, e.db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]job.EventType, len(rows))
+	for i, r := range rows {
+		out[i] = job.EventType{
+			EventTypeSpec: job.EventTypeSpec{Name: r.Name, Description: r.Description},
+			Declared:      r.Declared != 0,
+			Count:         r.SeenCount,
+			FirstSeenAt:   fromNullMicros(r.FirstSeenAt),
+			LastSeenAt:    fromNullMicros(r.LastSeenAt),
+			Example:       r.Example,
+		}
+		if r.Schema != nil {
+			out[i].Schema = []byte(*r.Schema)
+		}
+	}
+	return out, nil
+}

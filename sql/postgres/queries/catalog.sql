@@ -1,0 +1,38 @@
+-- name: ListEvents :many
+-- Newest first, without bodies; before_id continues a previous page (ids
+-- sort by creation).
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('type')::text IS NULL OR type = sqlc.narg('type'))
+  AND (sqlc.narg('delivery_id')::text IS NULL OR delivery_id = sqlc.narg('delivery_id'))
+  AND (sqlc.narg('received_after')::timestamptz IS NULL OR received_at >= sqlc.narg('received_after'))
+  AND (sqlc.narg('received_before')::timestamptz IS NULL OR received_at < sqlc.narg('received_before'))
+  AND (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: RecordEventTypeSeen :exec
+-- Counts a group commit's events of one type; the example is the newest
+-- body.
+INSERT INTO event_types (name, seen_count, first_seen_at, last_seen_at, example, updated_at)
+VALUES (@name, @seen, @first_seen_at, @last_seen_at, @example, @last_seen_at)
+ON CONFLICT (name) DO UPDATE SET
+    seen_count = event_types.seen_count + excluded.seen_count,
+    first_seen_at = least(event_types.first_seen_at, excluded.first_seen_at),
+    last_seen_at = greatest(event_types.last_seen_at, excluded.last_seen_at),
+    example = excluded.example,
+    updated_at = excluded.updated_at;
+
+-- name: DeclareEventType :exec
+INSERT INTO event_types (name, description, schema, declared, updated_at)
+VALUES (@name, @description, @schema, true, @now)
+ON CONFLICT (name) DO UPDATE SET
+    description = excluded.description, schema = excluded.schema, declared = true, updated_at = excluded.updated_at;
+
+-- name: UndeclareEventTypes :exec
+-- Types the file no longer declares stay in the catalog as seen types.
+UPDATE event_types SET declared = false, schema = NULL, description = '', updated_at = @now
+WHERE declared AND NOT (name = ANY(@names::text[]));
+
+-- name: ListEventTypes :many
+SELECT * FROM event_types ORDER BY name;
