@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 	"github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/postgres"
 	"github.com/dispatchd/dispatchd/internal/store/postgres/pgtest"
@@ -182,4 +183,13 @@ func TestUpkeepWithoutAutovacuum(t *testing.T) {
 	if p, _, err = s.Prune(ctx, cutoffs); err != nil || p.Vacuumed {
 		t.Errorf("nothing changed since the vacuum: vacuumed again %v (%v)", p.Vacuumed, err)
 	}
+}
+
+func TestEncryption(t *testing.T) {
+	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, *secretbox.Keyring) (*store.Store, error) {
+		url := pgtest.NewDatabase(t)
+		return func(ctx context.Context, k *secretbox.Keyring) (*store.Store, error) {
+			return postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, store.WithKeyring(k))
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 	"github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/sqlite"
 	"github.com/dispatchd/dispatchd/internal/store/storetest"
@@ -25,5 +26,14 @@ func TestDriverConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return d
+	})
+}
+
+func TestEncryption(t *testing.T) {
+	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, *secretbox.Keyring) (*store.Store, error) {
+		path := filepath.Join(t.TempDir(), "dispatchd.db")
+		return func(ctx context.Context, k *secretbox.Keyring) (*store.Store, error) {
+			return sqlite.Open(ctx, path, store.WithKeyring(k))
+		}
 	})
 }
