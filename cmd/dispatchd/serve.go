@@ -260,11 +260,33 @@ func isTerminal(w io.Writer) bool {
 
 // openStore opens the database the settings name. The store keeps jobs
 // and API keys alike.
+// Secrets are sealed under the keyring resolveKeyring finds (or creates).
 func openStore(ctx context.Context, s config.Settings) (*dstore.Store, error) {
 	if path, ok := strings.CutPrefix(s.DatabaseURL, "sqlite:"); ok {
-		return sqlite.Open(ctx, path)
+		d, err := sqlite.OpenDriver(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		// After the driver: the database's directory exists now.
+		keys, err := resolveKeyring(s, true)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		return dstore.New(d, dstore.WithKeyring(keys)), nil
 	}
-	return postgres.OpenWith(ctx, s.DatabaseURL, postgres.Options{MaxConns: s.DBMaxConns, StatementTimeout: s.DBStatementTimeout})
+	d, err := postgres.OpenDriver(ctx, s.DatabaseURL, postgres.Options{MaxConns: s.DBMaxConns, StatementTimeout: s.DBStatementTimeout})
+	if err != nil {
+		return nil, err
+	}
+	// After connecting, so that a database that does not answer says so
+	// first.
+	keys, err := resolveKeyring(s, false)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return dstore.New(d, dstore.WithKeyring(keys)), nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 )
 
 // Roles a process can run.
@@ -69,6 +71,13 @@ type Settings struct {
 	// HTTPSOnly refuses http:// endpoint URLs, except to
 	// AllowPrivateNetworks, for every endpoint.
 	HTTPSOnly bool
+	// EncryptionKey is the keyring that seals secrets at rest: comma-separated
+	// base64 32-byte keys, the first of which encrypts. Empty: SQLite uses
+	// (or creates) the key file beside the database; PostgreSQL refuses to
+	// start unless AllowPlaintextSecrets.
+	EncryptionKey string
+	// AllowPlaintextSecrets lets a PostgreSQL install run without a key.
+	AllowPlaintextSecrets bool
 }
 
 // Env is a lookup of environment variables: the process environment
@@ -180,6 +189,25 @@ var settings = []setting{
 				return fmt.Errorf("%q: want true or false", v)
 			}
 			s.HTTPSOnly = b
+			return nil
+		}},
+	{"encryption-key", "DISPATCHD_ENCRYPTION_KEY", "", "comma-separated base64 32-byte keys sealing secrets at rest; the first encrypts, all decrypt",
+		func(s *Settings, v string) error {
+			if v != "" {
+				if _, err := secretbox.ParseKeyring(v); err != nil {
+					return err
+				}
+			}
+			s.EncryptionKey = v
+			return nil
+		}},
+	{"allow-plaintext-secrets", "DISPATCHD_ALLOW_PLAINTEXT_SECRETS", "false", "let a PostgreSQL install store secrets in clear when no encryption key is set",
+		func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			s.AllowPlaintextSecrets = b
 			return nil
 		}},
 	{"roles", "DISPATCHD_ROLES", strings.Join(AvailableRoles, ","), "comma-separated roles this process runs",
