@@ -278,6 +278,26 @@ var settings = []setting{
 		}},
 }
 
+// flagValue is a setting's flag: its text, parsed later by the setting.
+// A setting whose default is "false" is a switch, so that a bare
+// --allow-plaintext-secrets means true, as it reads.
+type flagValue struct {
+	p      *string
+	isBool bool
+}
+
+func (v *flagValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v *flagValue) Set(s string) error { *v.p = s; return nil }
+
+// IsBoolFlag tells package flag that the value may be left out.
+func (v *flagValue) IsBoolFlag() bool { return v.isBool }
+
 // Parse reads the settings of a command from its flags (args, without the
 // program and command names) and env. Usage text goes to output.
 func Parse(name string, args []string, env Env, output io.Writer) (Settings, error) {
@@ -285,7 +305,8 @@ func Parse(name string, args []string, env Env, output io.Writer) (Settings, err
 	fset.SetOutput(output)
 	values := make([]string, len(settings))
 	for i, st := range settings {
-		fset.StringVar(&values[i], st.flag, st.def, st.usage+" (env "+st.env+")")
+		values[i] = st.def
+		fset.Var(&flagValue{p: &values[i], isBool: st.def == "false"}, st.flag, st.usage+" (env "+st.env+")")
 	}
 	fset.Usage = func() {
 		fmt.Fprintf(output, "Usage: dispatchd %s [flags]\n\nFlags (each has an environment twin):\n", name)
