@@ -42,6 +42,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/metrics"
 	"github.com/dispatchd/dispatchd/internal/opsnotify"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 	"github.com/dispatchd/dispatchd/internal/server"
 	"github.com/dispatchd/dispatchd/internal/ssrf"
 	dstore "github.com/dispatchd/dispatchd/internal/store"
@@ -273,7 +274,7 @@ func openStore(ctx context.Context, s config.Settings) (*dstore.Store, error) {
 			d.Close()
 			return nil, err
 		}
-		return dstore.New(d, dstore.WithKeyring(keys)), nil
+		return newStore(d, keys, s)
 	}
 	d, err := postgres.OpenDriver(ctx, s.DatabaseURL, postgres.Options{MaxConns: s.DBMaxConns, StatementTimeout: s.DBStatementTimeout})
 	if err != nil {
@@ -286,7 +287,21 @@ func openStore(ctx context.Context, s config.Settings) (*dstore.Store, error) {
 		d.Close()
 		return nil, err
 	}
-	return dstore.New(d, dstore.WithKeyring(keys)), nil
+	return newStore(d, keys, s)
+}
+
+// newStore is the store on d with the keyring and, if asked, payload
+// encryption, which needs a key.
+func newStore(d dstore.Driver, keys *secretbox.Keyring, s config.Settings) (*dstore.Store, error) {
+	opts := []dstore.Option{dstore.WithKeyring(keys)}
+	if s.EncryptPayloads {
+		if keys == nil {
+			d.Close()
+			return nil, errors.New("DISPATCHD_ENCRYPT_PAYLOADS needs an encryption key: set DISPATCHD_ENCRYPTION_KEY (see `dispatchd encryption generate-key`)")
+		}
+		opts = append(opts, dstore.WithPayloadEncryption())
+	}
+	return dstore.New(d, opts...), nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -78,6 +78,8 @@ type Settings struct {
 	EncryptionKey string
 	// AllowPlaintextSecrets lets a PostgreSQL install run without a key.
 	AllowPlaintextSecrets bool
+	// EncryptPayloads seals event bodies and job payloads too.
+	EncryptPayloads bool
 }
 
 // Env is a lookup of environment variables: the process environment
@@ -208,6 +210,15 @@ var settings = []setting{
 				return fmt.Errorf("%q: want true or false", v)
 			}
 			s.AllowPlaintextSecrets = b
+			return nil
+		}},
+	{"encrypt-payloads", "DISPATCHD_ENCRYPT_PAYLOADS", "false", "encrypt event bodies and job payloads at rest too, under the encryption key",
+		func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			s.EncryptPayloads = b
 			return nil
 		}},
 	{"roles", "DISPATCHD_ROLES", strings.Join(AvailableRoles, ","), "comma-separated roles this process runs",

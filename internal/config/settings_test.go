@@ -116,6 +116,7 @@ func TestParseEverySetting(t *testing.T) {
 		EncryptionKey:         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		AllowPlaintextSecrets: true,
 		HTTPSOnly:             true,
+		EncryptPayloads:       true,
 	}
 	values := map[string]string{
 		"http-addr":               "0.0.0.0:80",
@@ -140,6 +141,7 @@ func TestParseEverySetting(t *testing.T) {
 		"encryption-key":          "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		"allow-plaintext-secrets": "true",
 		"https-only":              "true",
+		"encrypt-payloads":        "true",
 	}
 	var args []string
 	env := map[string]string{}

@@ -14,7 +14,10 @@ import (
 func (s *Store) UpsertEndpoints(ctx context.Context, specs []job.EndpointSpec, origin string, now time.Time) error {
 	err := s.inTx(ctx, func(tx Tx) error {
 		for _, spec := range specs {
-			b, err := s.marshalSpec("endpoint", spec.Name, spec)
+			b, err := s.marshalForUpsert("endpoint", spec.Name, spec, func() ([]byte, error) {
+				r, err := tx.GetEndpoint(ctx, spec.Name)
+				return r.Spec, err
+			})
 			if err != nil {
 				return err
 			}

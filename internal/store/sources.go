@@ -11,7 +11,10 @@ import (
 func (s *Store) UpsertSources(ctx context.Context, specs []job.SourceSpec, origin string, now time.Time) error {
 	err := s.inTx(ctx, func(tx Tx) error {
 		for _, spec := range specs {
-			b, err := s.marshalSpec("source", spec.Name, spec)
+			b, err := s.marshalForUpsert("source", spec.Name, spec, func() ([]byte, error) {
+				r, err := tx.GetSource(ctx, spec.Name)
+				return r.Spec, err
+			})
 			if err != nil {
 				return err
 			}

@@ -27,6 +27,8 @@ type Store struct {
 	finishes *groupcommit.Committer[[]job.Finish, []bool]
 	// keys seals the specs; nil: stored in clear.
 	keys *secretbox.Keyring
+	// sealPayloads seals event bodies and job payloads under keys too.
+	sealPayloads bool
 }
 
 var (

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dispatchd/dispatchd/internal/job"
-	"github.com/dispatchd/dispatchd/internal/secretbox"
 	"github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/postgres"
 	"github.com/dispatchd/dispatchd/internal/store/postgres/pgtest"
@@ -186,10 +185,10 @@ func TestUpkeepWithoutAutovacuum(t *testing.T) {
 }
 
 func TestEncryption(t *testing.T) {
-	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, *secretbox.Keyring) (*store.Store, error) {
+	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, ...store.Option) (*store.Store, error) {
 		url := pgtest.NewDatabase(t)
-		return func(ctx context.Context, k *secretbox.Keyring) (*store.Store, error) {
-			return postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, store.WithKeyring(k))
+		return func(ctx context.Context, opts ...store.Option) (*store.Store, error) {
+			return postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, opts...)
 		}
 	})
 }

@@ -13,9 +13,10 @@ import (
 )
 
 // EncryptedOpener returns a function that opens a store on a fresh
-// database of its own with the keyring (nil: none); calling it again opens
-// the same database, so that a test can change keys between two opens.
-type EncryptedOpener func(t *testing.T) func(ctx context.Context, keys *secretbox.Keyring) (*store.Store, error)
+// database of its own with the options (a keyring, payload encryption);
+// calling it again opens the same database, so that a test can change keys
+// between two opens.
+type EncryptedOpener func(t *testing.T) func(ctx context.Context, opts ...store.Option) (*store.Store, error)
 
 // ExerciseEncryption checks secrets at rest: specs are stored sealed, a
 // spec stored in clear before encryption still reads, and Reencrypt moves
@@ -33,9 +34,9 @@ func ExerciseEncryption(t *testing.T, opener EncryptedOpener) {
 		}
 		return k
 	}
-	openWith := func(t *testing.T, open func(context.Context, *secretbox.Keyring) (*store.Store, error), k *secretbox.Keyring) *store.Store {
+	openWith := func(t *testing.T, open func(context.Context, ...store.Option) (*store.Store, error), k *secretbox.Keyring, more ...store.Option) *store.Store {
 		t.Helper()
-		s, err := open(ctx, k)
+		s, err := open(ctx, append([]store.Option{store.WithKeyring(k)}, more...)...)
 		if err != nil {
 			t.Fatalf("open store: %v", err)
 		}
@@ -155,6 +156,64 @@ func ExerciseEncryption(t *testing.T, opener EncryptedOpener) {
 		}
 		noneInClear(t, s)
 		readsBack(t, s)
+	})
+
+	t.Run("PayloadsSealed", func(t *testing.T) {
+		t.Parallel()
+		open := opener(t)
+		s := openWith(t, open, nil)
+		if err := s.UpsertEndpoints(ctx, []job.EndpointSpec{spec("ep")}, job.OriginConfig, t0); err != nil {
+			t.Fatal(err)
+		}
+		// One event stored in clear before payload encryption was turned on.
+		before := newEvent("src", "plain-1", t0, "ep")
+		if _, err := s.StoreEvent(ctx, before); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+
+		s = openWith(t, open, ring(t, oldKey), store.WithPayloadEncryption())
+		defer s.Close()
+		sealed := newEvent("src", "payload-in-clear-nowhere", t0, "ep")
+		if _, err := s.StoreEvent(ctx, sealed); err != nil {
+			t.Fatal(err)
+		}
+		dispatched := job.Job{ID: job.NewID("job", t0), Endpoint: "ep", Payload: []byte(`{"dispatched":"payload-in-clear-nowhere"}`),
+			State: job.StateAvailable, RunAt: t0, CreatedAt: t0, UpdatedAt: t0}
+		if _, err := s.DispatchJobs(ctx, []job.Job{dispatched}); err != nil {
+			t.Fatal(err)
+		}
+		row, err := s.Driver().Reader().GetEvent(ctx, sealed.Event.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(row.Body, []byte("payload-in-clear-nowhere")) {
+			t.Errorf("event body stored in clear: %q", row.Body)
+		}
+		jr, err := s.Driver().Reader().GetJob(ctx, dispatched.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(jr.Job.Payload, []byte("payload-in-clear-nowhere")) {
+			t.Errorf("job payload stored in clear: %q", jr.Job.Payload)
+		}
+		for _, e := range []job.NewEvent{before, sealed} {
+			got, err := s.GetEvent(ctx, e.Event.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Body, e.Event.Body) {
+				t.Errorf("event %s body = %q, want %q", e.Event.DeliveryID, got.Body, e.Event.Body)
+			}
+			jobs, err := s.ListJobsByEvent(ctx, e.Event.ID)
+			if err != nil || len(jobs) != 1 || !bytes.Equal(jobs[0].Payload, e.Event.Body) {
+				t.Errorf("jobs of event %s = %+v, %v; want its body as payload", e.Event.DeliveryID, jobs, err)
+			}
+		}
+		got, err := s.GetJob(ctx, dispatched.ID)
+		if err != nil || !bytes.Equal(got.Payload, dispatched.Payload) {
+			t.Errorf("dispatched job payload = %q, %v", got.Payload, err)
+		}
 	})
 
 	t.Run("RotateThenDropTheOldKey", func(t *testing.T) {
