@@ -147,6 +147,7 @@ func (b *bench) ingestGroup(ctx context.Context) error {
 		b.available(e, rows[e])
 	}
 	traceRow := b.rep.row("tracing", "ingest SQLite, tracing on (OTLP/gRPC export)", "req/s", byRate, "tracing off")
+	sealRow := b.rep.row("encrypt-payloads", "ingest SQLite, DISPATCHD_ENCRYPT_PAYLOADS=true", "req/s", byRate, "payload encryption off")
 	defer func() {
 		if !b.selected(groupAck) {
 			b.releaseIngestServices()
@@ -168,6 +169,11 @@ func (b *bench) ingestGroup(ctx context.Context) error {
 		return err
 	}
 	defer stopTraced()
+	sealed, stopSealed, err := b.ingestService(ctx, engineSQLite, "DISPATCHD_ENCRYPT_PAYLOADS=true")
+	if err != nil {
+		return err
+	}
+	defer stopSealed()
 
 	for round := range b.opts.rounds {
 		raw := b.closed(ctx, "http://"+b.raw.httpAddr+"/", http.StatusAccepted, b.opts.conns, nil)
@@ -188,6 +194,11 @@ func (b *bench) ingestGroup(ctx context.Context) error {
 			return err
 		}
 		b.record(traceRow, round, f, rows[engineSQLite].rounds[round])
+		f, err = b.closedIngest(ctx, sealed)
+		if err != nil {
+			return err
+		}
+		b.record(sealRow, round, f, rows[engineSQLite].rounds[round])
 	}
 
 	// Every accepted webhook of the traced process, then its spans, all
@@ -282,6 +293,7 @@ func (b *bench) deliveryGroup(ctx context.Context) error {
 			}
 		}
 	}
+	sealRow := b.rep.row("delivery-encrypt-payloads", "delivery SQLite, one job per POST, DISPATCHD_ENCRYPT_PAYLOADS=true", "jobs/s", byRate, "payload encryption off")
 	for round := range b.opts.rounds {
 		b.rcv.expect(0)
 		ref, err := b.runPlainClient(ctx, 64)
@@ -289,13 +301,22 @@ func (b *bench) deliveryGroup(ctx context.Context) error {
 			return err
 		}
 		b.record(plain, round, ref, figure{})
+		var off figure
 		for _, v := range variants {
 			f, err := b.delivery(ctx, v.engine, v.bulk, v.row.id)
 			if err != nil {
 				return err
 			}
 			b.record(v.row, round, f, ref)
+			if v.engine == engineSQLite && !v.bulk {
+				off = f
+			}
 		}
+		f, err := b.deliveryWith(ctx, engineSQLite, false, sealRow.id, 1, "DISPATCHD_ENCRYPT_PAYLOADS=true")
+		if err != nil {
+			return err
+		}
+		b.record(sealRow, round, f, off)
 	}
 	return nil
 }
@@ -356,7 +377,7 @@ func (b *bench) delivery(ctx context.Context, engine string, bulk bool, key stri
 
 // deliveryWith is delivery with several worker processes, started
 // together; the time runs from the first one's start.
-func (b *bench) deliveryWith(ctx context.Context, engine string, bulk bool, key string, workers int) (figure, error) {
+func (b *bench) deliveryWith(ctx context.Context, engine string, bulk bool, key string, workers int, env ...string) (figure, error) {
 	n := b.deliveryJobs(key, bulk)
 	url, drop, err := b.database(ctx, engine)
 	if err != nil {
@@ -367,7 +388,7 @@ func (b *bench) deliveryWith(ctx context.Context, engine string, bulk bool, key 
 	if err != nil {
 		return figure{}, err
 	}
-	fill, err := b.startDispatchd(ctx, "dispatchd (fill; "+engineName(engine)+")", service{roles: "gateway,ingest", databaseURL: url, config: cfg})
+	fill, err := b.startDispatchd(ctx, "dispatchd (fill; "+engineName(engine)+")", service{roles: "gateway,ingest", databaseURL: url, config: cfg, env: env})
 	if err != nil {
 		return figure{}, err
 	}
@@ -385,7 +406,7 @@ func (b *bench) deliveryWith(ctx context.Context, engine string, bulk bool, key 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws[i], errs[i] = b.startDispatchd(ctx, fmt.Sprintf("dispatchd (worker %d; %s)", i+1, engineName(engine)), service{roles: "worker", databaseURL: url, config: cfg})
+			ws[i], errs[i] = b.startDispatchd(ctx, fmt.Sprintf("dispatchd (worker %d; %s)", i+1, engineName(engine)), service{roles: "worker", databaseURL: url, config: cfg, env: env})
 		}()
 	}
 	wg.Wait()

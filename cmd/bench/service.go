@@ -282,6 +282,10 @@ type service struct {
 	env         []string // more variables (OTEL_*)
 }
 
+// benchEncryptionKey is the DISPATCHD_ENCRYPTION_KEY of every service the
+// bench starts.
+const benchEncryptionKey = "YmVuY2gtZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMtISE="
+
 // startDispatchd runs `dispatchd serve` as s describes, in dir (so no
 // .env file of the repository is read).
 func (b *bench) startDispatchd(ctx context.Context, name string, s service) (*child, error) {
@@ -298,6 +302,9 @@ func (b *bench) startDispatchd(ctx context.Context, name string, s service) (*ch
 		"DISPATCHD_CONFIG="+s.config,
 		"DISPATCHD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8",
 		"DISPATCHD_ROLES="+s.roles,
+		// PostgreSQL refuses to start without a key; SQLite gets the same,
+		// so both engines seal secrets as a deployment does.
+		"DISPATCHD_ENCRYPTION_KEY="+benchEncryptionKey,
 	)
 	cmd.Env = append(cmd.Env, s.env...)
 	c, err := startChild(ctx, name, cmd, "dispatchd listening")

@@ -42,6 +42,9 @@ func startProcess(t *testing.T, dbURL, configFile string, env ...string) *proces
 		"DISPATCHD_LOG_FORMAT=json",
 		"BEARER_SECRET="+bearerSecret,
 	)
+	if strings.HasPrefix(dbURL, "postgres") {
+		cmd.Env = append(cmd.Env, "DISPATCHD_ENCRYPTION_KEY="+testEncryptionKey)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/secretbox"
+	dstore "github.com/dispatchd/dispatchd/internal/store"
 	"github.com/dispatchd/dispatchd/internal/store/postgres"
 	"github.com/dispatchd/dispatchd/internal/store/postgres/pgtest"
 	"github.com/dispatchd/dispatchd/internal/store/sqlite"
@@ -71,16 +73,31 @@ func forEachEngine(t *testing.T, test func(t *testing.T, dbURL string)) {
 	}
 }
 
+// testEncryptionKey is the DISPATCHD_ENCRYPTION_KEY of the PostgreSQL
+// services the tests start (PostgreSQL refuses to start without one).
+const testEncryptionKey = "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hISE="
+
 // openStore opens the service's database beside it, to check what it
-// stored.
+// stored, with the keyring the service uses.
 func openTestStore(t *testing.T, dbURL string) job.Store {
 	t.Helper()
 	var s job.Store
 	var err error
 	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
-		s, err = sqlite.Open(context.Background(), path)
+		var keys *secretbox.Keyring
+		if b, rerr := os.ReadFile(path + keyFileSuffix); rerr == nil {
+			keys, err = secretbox.ParseKeyring(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err = sqlite.Open(context.Background(), path, dstore.WithKeyring(keys))
 	} else {
-		s, err = postgres.Open(context.Background(), dbURL)
+		keys, kerr := secretbox.ParseKeyring(testEncryptionKey)
+		if kerr != nil {
+			t.Fatal(kerr)
+		}
+		s, err = postgres.OpenWith(context.Background(), dbURL, postgres.Options{StatementTimeout: 30 * time.Second}, dstore.WithKeyring(keys))
 	}
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -141,6 +158,9 @@ func startServiceWith(t *testing.T, env map[string]string, configYAML string, tp
 	}
 	for k, v := range env {
 		vars[k] = v
+	}
+	if _, ok := env["DISPATCHD_ENCRYPTION_KEY"]; !ok && strings.HasPrefix(vars["DISPATCHD_DATABASE_URL"], "postgres") {
+		vars["DISPATCHD_ENCRYPTION_KEY"] = testEncryptionKey
 	}
 	getenv := func(k string) string { return vars[k] }
 

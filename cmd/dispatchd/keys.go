@@ -139,6 +139,9 @@ func (fs *keysFlags) openKeys(ctx context.Context, getenv func(string) string, s
 	fmt.Fprintf(stderr, "database: %s (from %s)\n", shown, from)
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// API keys are stored hashed and the keys commands read no secret of a
+	// spec: they need no encryption key, even on PostgreSQL.
+	settings.AllowPlaintextSecrets = true
 	store, err := openStore(openCtx, settings)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the database %s (from %s): %w", shown, from, err)

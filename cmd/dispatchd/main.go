@@ -3,6 +3,7 @@
 //	dispatchd serve         run the service (every role by default)
 //	dispatchd check-config  validate the settings and the declarative file, then exit
 //	dispatchd keys          create, list or revoke API keys
+//	dispatchd encryption    generate a key, or re-encrypt the secrets under a new one
 //	dispatchd version       print the version
 package main
 
@@ -45,6 +46,7 @@ Commands:
   serve          run the service (HTTP gateway and gRPC)
   check-config   validate the settings and the declarative file, then exit
   keys           create, list or revoke API keys (in the database)
+  encryption     generate-key, or rotate: re-encrypt the stored secrets
   version        print the version
 
 Run "dispatchd <command> -h" for the flags of a command.
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return checkConfig(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, rest, getenv, stdout, stderr)
+	case "encryption":
+		return encryptionCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "dispatchd", version)
 		return nil

@@ -43,6 +43,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/opsnotify"
 	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 	"github.com/dispatchd/dispatchd/internal/server"
 	"github.com/dispatchd/dispatchd/internal/ssrf"
 	dstore "github.com/dispatchd/dispatchd/internal/store"
@@ -261,11 +262,47 @@ func isTerminal(w io.Writer) bool {
 
 // openStore opens the database the settings name. The store keeps jobs
 // and API keys alike.
+// Secrets are sealed under the keyring resolveKeyring finds (or creates).
 func openStore(ctx context.Context, s config.Settings) (*dstore.Store, error) {
 	if path, ok := strings.CutPrefix(s.DatabaseURL, "sqlite:"); ok {
-		return sqlite.Open(ctx, path)
+		d, err := sqlite.OpenDriver(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		// After the driver: the database's directory exists now.
+		keys, err := resolveKeyring(s, true)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		return newStore(d, keys, s)
 	}
-	return postgres.OpenWith(ctx, s.DatabaseURL, postgres.Options{MaxConns: s.DBMaxConns, StatementTimeout: s.DBStatementTimeout})
+	d, err := postgres.OpenDriver(ctx, s.DatabaseURL, postgres.Options{MaxConns: s.DBMaxConns, StatementTimeout: s.DBStatementTimeout})
+	if err != nil {
+		return nil, err
+	}
+	// After connecting, so that a database that does not answer says so
+	// first.
+	keys, err := resolveKeyring(s, false)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return newStore(d, keys, s)
+}
+
+// newStore is the store on d with the keyring and, if asked, payload
+// encryption, which needs a key.
+func newStore(d dstore.Driver, keys *secretbox.Keyring, s config.Settings) (*dstore.Store, error) {
+	opts := []dstore.Option{dstore.WithKeyring(keys)}
+	if s.EncryptPayloads {
+		if keys == nil {
+			d.Close()
+			return nil, errors.New("DISPATCHD_ENCRYPT_PAYLOADS needs an encryption key: set DISPATCHD_ENCRYPTION_KEY (see `dispatchd encryption generate-key`)")
+		}
+		opts = append(opts, dstore.WithPayloadEncryption())
+	}
+	return dstore.New(d, opts...), nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 )
 
 // Roles a process can run.
@@ -69,6 +71,15 @@ type Settings struct {
 	// HTTPSOnly refuses http:// endpoint URLs, except to
 	// AllowPrivateNetworks, for every endpoint.
 	HTTPSOnly bool
+	// EncryptionKey is the keyring that seals secrets at rest: comma-separated
+	// base64 32-byte keys, the first of which encrypts. Empty: SQLite uses
+	// (or creates) the key file beside the database; PostgreSQL refuses to
+	// start unless AllowPlaintextSecrets.
+	EncryptionKey string
+	// AllowPlaintextSecrets lets a PostgreSQL install run without a key.
+	AllowPlaintextSecrets bool
+	// EncryptPayloads seals event bodies and job payloads too.
+	EncryptPayloads bool
 }
 
 // Env is a lookup of environment variables: the process environment
@@ -182,6 +193,34 @@ var settings = []setting{
 			s.HTTPSOnly = b
 			return nil
 		}},
+	{"encryption-key", "DISPATCHD_ENCRYPTION_KEY", "", "comma-separated base64 32-byte keys sealing secrets at rest; the first encrypts, all decrypt",
+		func(s *Settings, v string) error {
+			if v != "" {
+				if _, err := secretbox.ParseKeyring(v); err != nil {
+					return err
+				}
+			}
+			s.EncryptionKey = v
+			return nil
+		}},
+	{"allow-plaintext-secrets", "DISPATCHD_ALLOW_PLAINTEXT_SECRETS", "false", "let a PostgreSQL install store secrets in clear when no encryption key is set",
+		func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			s.AllowPlaintextSecrets = b
+			return nil
+		}},
+	{"encrypt-payloads", "DISPATCHD_ENCRYPT_PAYLOADS", "false", "encrypt event bodies and job payloads at rest too, under the encryption key",
+		func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			s.EncryptPayloads = b
+			return nil
+		}},
 	{"roles", "DISPATCHD_ROLES", strings.Join(AvailableRoles, ","), "comma-separated roles this process runs",
 		func(s *Settings, v string) error {
 			s.Roles = nil
@@ -250,6 +289,26 @@ var settings = []setting{
 		}},
 }
 
+// flagValue is a setting's flag: its text, parsed later by the setting.
+// A setting whose default is "false" is a switch, so that a bare
+// --allow-plaintext-secrets means true, as it reads.
+type flagValue struct {
+	p      *string
+	isBool bool
+}
+
+func (v *flagValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v *flagValue) Set(s string) error { *v.p = s; return nil }
+
+// IsBoolFlag tells package flag that the value may be left out.
+func (v *flagValue) IsBoolFlag() bool { return v.isBool }
+
 // Parse reads the settings of a command from its flags (args, without the
 // program and command names) and env. Usage text goes to output.
 func Parse(name string, args []string, env Env, output io.Writer) (Settings, error) {
@@ -257,7 +316,8 @@ func Parse(name string, args []string, env Env, output io.Writer) (Settings, err
 	fset.SetOutput(output)
 	values := make([]string, len(settings))
 	for i, st := range settings {
-		fset.StringVar(&values[i], st.flag, st.def, st.usage+" (env "+st.env+")")
+		values[i] = st.def
+		fset.Var(&flagValue{p: &values[i], isBool: st.def == "false"}, st.flag, st.usage+" (env "+st.env+")")
 	}
 	fset.Usage = func() {
 		fmt.Fprintf(output, "Usage: dispatchd %s [flags]\n\nFlags (each has an environment twin):\n", name)

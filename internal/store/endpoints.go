@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +14,10 @@ import (
 func (s *Store) UpsertEndpoints(ctx context.Context, specs []job.EndpointSpec, origin string, now time.Time) error {
 	err := s.inTx(ctx, func(tx Tx) error {
 		for _, spec := range specs {
-			b, err := json.Marshal(spec)
+			b, err := s.marshalForUpsert("endpoint", spec.Name, spec, func() ([]byte, error) {
+				r, err := tx.GetEndpoint(ctx, spec.Name)
+				return r.Spec, err
+			})
 			if err != nil {
 				return err
 			}
@@ -67,7 +69,7 @@ func (s *Store) toEndpoint(r EndpointRow) (job.Endpoint, error) {
 		CreatedAt:      r.CreatedAt,
 		UpdatedAt:      r.UpdatedAt,
 	}
-	if err := json.Unmarshal(r.Spec, &e.EndpointSpec); err != nil {
+	if err := s.unmarshalSpec("endpoint", r.Name, r.Spec, &e.EndpointSpec); err != nil {
 		return job.Endpoint{}, s.wrap("endpoint "+r.Name+" spec", err)
 	}
 	e.Name = r.Name
@@ -128,7 +130,7 @@ func (s *Store) RecordEndpointHealth(ctx context.Context, name string, ok bool, 
 
 // CreateEndpoint implements job.Store.
 func (s *Store) CreateEndpoint(ctx context.Context, spec job.EndpointSpec, now time.Time) error {
-	b, err := json.Marshal(spec)
+	b, err := s.marshalSpec("endpoint", spec.Name, spec)
 	if err != nil {
 		return err
 	}
@@ -144,7 +146,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, spec job.EndpointSpec, now t
 
 // UpdateEndpointSpec implements job.Store.
 func (s *Store) UpdateEndpointSpec(ctx context.Context, spec job.EndpointSpec, now time.Time) error {
-	b, err := json.Marshal(spec)
+	b, err := s.marshalSpec("endpoint", spec.Name, spec)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 		}
 		rows[k] = EventRow{
 			ID: e.ID, Source: e.Source, DeliveryID: e.DeliveryID, ContentType: e.ContentType,
-			Headers: headers, Body: nonNil(e.Body), ReceivedAt: e.ReceivedAt, Type: e.Type,
+			Headers: headers, Body: nonNil(s.sealPayload(eventAAD(e.ID), e.Body)), ReceivedAt: e.ReceivedAt, Type: e.Type,
 		}
 	}
 	ins, err := tx.InsertEvents(ctx, rows)
@@ -87,7 +87,7 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 		out[i] = job.Stored{EventID: e.Event.ID, JobIDs: make([]string, 0, len(e.Jobs)), BatchSize: len(events)}
 		for _, j := range e.Jobs {
 			j.EventID, j.Source = e.Event.ID, e.Event.Source
-			r, err := jobRowOf(j)
+			r, err := s.jobRowOf(j)
 			if err != nil {
 				return nil, err
 			}
@@ -175,8 +175,10 @@ func (s *Store) GetEvent(ctx context.Context, id string) (job.Event, error) {
 		DeliveryID:  row.DeliveryID,
 		ContentType: row.ContentType,
 		Type:        row.Type,
-		Body:        row.Body,
 		ReceivedAt:  row.ReceivedAt,
+	}
+	if e.Body, err = s.openPayload(eventAAD(row.ID), row.Body); err != nil {
+		return job.Event{}, s.wrap("event "+id+" body", err)
 	}
 	if err := json.Unmarshal(row.Headers, &e.Headers); err != nil {
 		return job.Event{}, s.wrap("event "+id+" headers", err)
@@ -204,9 +206,9 @@ func (s *Store) ListJobsByEvent(ctx context.Context, eventID string) ([]job.Job,
 }
 
 // jobRowOf is the row of a job.
-func jobRowOf(j job.Job) (JobRow, error) {
+func (s *Store) jobRowOf(j job.Job) (JobRow, error) {
 	r := JobRow{Job: j}
-	r.Job.Payload = nonNil(j.Payload)
+	r.Job.Payload = nonNil(s.sealPayload(jobPayloadAAD, j.Payload))
 	r.Job.Retry = nil
 	if j.Retry != nil {
 		b, err := json.Marshal(j.Retry)
@@ -245,7 +247,17 @@ func (s *Store) toJobs(ctx context.Context, ex Executor, rows []JobRow) ([]job.J
 			if !ok {
 				return nil, s.wrap("read payloads", fmt.Errorf("job %s: event %s is gone", r.Job.ID, r.PayloadEventID))
 			}
-			out[i].Payload = body
+			plain, err := s.openPayload(eventAAD(r.PayloadEventID), body)
+			if err != nil {
+				return nil, s.wrap("read payloads", fmt.Errorf("job %s: %w", r.Job.ID, err))
+			}
+			out[i].Payload = plain
+		} else {
+			plain, err := s.openPayload(jobPayloadAAD, r.Job.Payload)
+			if err != nil {
+				return nil, s.wrap("read payloads", fmt.Errorf("job %s: %w", r.Job.ID, err))
+			}
+			out[i].Payload = plain
 		}
 	}
 	return out, nil

@@ -238,7 +238,7 @@ func (s *Store) dispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatc
 					return err
 				}
 			}
-			r, err := jobRowOf(j)
+			r, err := s.jobRowOf(j)
 			if err != nil {
 				return err
 			}

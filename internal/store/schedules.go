@@ -257,7 +257,7 @@ func (s *Store) fire(ctx context.Context, tx Tx, f job.ScheduleFiring) ([]job.Sc
 			}
 		}
 		if fire.Outcome == "" {
-			r, err := jobRowOf(t.Job)
+			r, err := s.jobRowOf(t.Job)
 			if err != nil {
 				return nil, err
 			}

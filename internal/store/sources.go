@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/dispatchd/dispatchd/internal/job"
@@ -12,7 +11,10 @@ import (
 func (s *Store) UpsertSources(ctx context.Context, specs []job.SourceSpec, origin string, now time.Time) error {
 	err := s.inTx(ctx, func(tx Tx) error {
 		for _, spec := range specs {
-			b, err := json.Marshal(spec)
+			b, err := s.marshalForUpsert("source", spec.Name, spec, func() ([]byte, error) {
+				r, err := tx.GetSource(ctx, spec.Name)
+				return r.Spec, err
+			})
 			if err != nil {
 				return err
 			}
@@ -30,7 +32,7 @@ func (s *Store) UpsertSources(ctx context.Context, specs []job.SourceSpec, origi
 
 // CreateSource implements job.Store.
 func (s *Store) CreateSource(ctx context.Context, spec job.SourceSpec, now time.Time) error {
-	b, err := json.Marshal(spec)
+	b, err := s.marshalSpec("source", spec.Name, spec)
 	if err != nil {
 		return err
 	}
@@ -46,7 +48,7 @@ func (s *Store) CreateSource(ctx context.Context, spec job.SourceSpec, now time.
 
 // UpdateSourceSpec implements job.Store.
 func (s *Store) UpdateSourceSpec(ctx context.Context, spec job.SourceSpec, now time.Time) error {
-	b, err := json.Marshal(spec)
+	b, err := s.marshalSpec("source", spec.Name, spec)
 	if err != nil {
 		return err
 	}
@@ -88,7 +90,7 @@ func (s *Store) ListSources(ctx context.Context) ([]job.Source, error) {
 
 func (s *Store) toSource(r SourceRow) (job.Source, error) {
 	src := job.Source{Origin: r.Origin, Paused: r.Paused, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	if err := json.Unmarshal(r.Spec, &src.SourceSpec); err != nil {
+	if err := s.unmarshalSpec("source", r.Name, r.Spec, &src.SourceSpec); err != nil {
 		return job.Source{}, s.wrap("source "+r.Name+" spec", err)
 	}
 	src.Name = r.Name

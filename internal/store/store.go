@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/secretbox"
 	"github.com/dispatchd/dispatchd/internal/store/groupcommit"
 )
 
@@ -24,6 +25,10 @@ type Store struct {
 	commits *groupcommit.Committer[job.NewEvent, job.Stored]
 	// finishes groups the outcomes of concurrent deliveries.
 	finishes *groupcommit.Committer[[]job.Finish, []bool]
+	// keys seals the specs; nil: stored in clear.
+	keys *secretbox.Keyring
+	// sealPayloads seals event bodies and job payloads under keys too.
+	sealPayloads bool
 }
 
 var (
@@ -32,8 +37,11 @@ var (
 )
 
 // New returns the store that runs on d. Closing it closes d.
-func New(d Driver) *Store {
+func New(d Driver, opts ...Option) *Store {
 	s := &Store{d: d}
+	for _, o := range opts {
+		o(s)
+	}
 	s.commits = groupcommit.New(s.commitEvents, d.CommitWorkers(), maxBatch)
 	s.finishes = groupcommit.New(s.commitFinishes, d.CommitWorkers(), maxBatch)
 	return s

@@ -69,12 +69,12 @@ func Open(ctx context.Context, url string) (*store.Store, error) {
 }
 
 // OpenWith is Open with options.
-func OpenWith(ctx context.Context, url string, o Options) (*store.Store, error) {
+func OpenWith(ctx context.Context, url string, o Options, opts ...store.Option) (*store.Store, error) {
 	d, err := OpenDriver(ctx, url, o)
 	if err != nil {
 		return nil, err
 	}
-	return store.New(d), nil
+	return store.New(d, opts...), nil
 }
 
 // OpenDriver is OpenWith without the store: the driver alone, for the

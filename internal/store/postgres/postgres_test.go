@@ -183,3 +183,12 @@ func TestUpkeepWithoutAutovacuum(t *testing.T) {
 		t.Errorf("nothing changed since the vacuum: vacuumed again %v (%v)", p.Vacuumed, err)
 	}
 }
+
+func TestEncryption(t *testing.T) {
+	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, ...store.Option) (*store.Store, error) {
+		url := pgtest.NewDatabase(t)
+		return func(ctx context.Context, opts ...store.Option) (*store.Store, error) {
+			return postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, opts...)
+		}
+	})
+}

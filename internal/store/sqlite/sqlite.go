@@ -40,12 +40,12 @@ var _ store.Driver = (*driver)(nil)
 
 // Open opens (creating it and its directory if needed) the database file at
 // path, applies any pending migrations, and returns the store on it.
-func Open(ctx context.Context, path string) (*store.Store, error) {
+func Open(ctx context.Context, path string, opts ...store.Option) (*store.Store, error) {
 	d, err := OpenDriver(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	return store.New(d), nil
+	return store.New(d, opts...), nil
 }
 
 // OpenDriver is Open without the store: the driver alone, for the driver
