@@ -59,10 +59,13 @@ func (p *Pruner) Once(ctx context.Context) {
 		DeadBefore:     now.Add(-p.DeadRetention),
 		EventsBefore:   now.Add(-p.Retention),
 		Batch:          pruneBatch,
+		Now:            now,
 	})
 	switch {
 	case err != nil && ctx.Err() == nil:
 		p.Log.Warn("retention: prune failed; it runs again at the next tick", "error", err)
+	case ran && got.Orphaned > 0:
+		p.Log.Warn("retention: jobs of deleted endpoints marked dead; recreate the endpoint and replay them", "orphaned", got.Orphaned, "jobs", got.Jobs, "attempts", got.Attempts, "events", got.Events)
 	case ran && (got.Jobs > 0 || got.Events > 0):
 		p.Log.Info("retention: pruned", "jobs", got.Jobs, "attempts", got.Attempts, "events", got.Events)
 	}
