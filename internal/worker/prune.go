@@ -20,7 +20,9 @@ const (
 // completed and cancelled jobs (with their attempts) after Retention, dead
 // jobs after DeadRetention (they are kept longer: they can be replayed),
 // and events once their jobs are gone and they are older than Retention —
-// which makes Retention the deduplication window of delivery ids.
+// which makes Retention the deduplication window of delivery ids. First it
+// marks dead the unfinished jobs whose endpoint no longer exists, which no
+// worker would ever claim.
 type Pruner struct {
 	Store         PruneStore
 	Retention     time.Duration
