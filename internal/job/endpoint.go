@@ -276,11 +276,17 @@ type PruneCutoffs struct {
 	EventsBefore time.Time
 	// Batch is how many rows one statement deletes at most.
 	Batch int
+	// Now stamps the jobs that a prune marks dead because their endpoint
+	// no longer exists; zero skips that pass.
+	Now time.Time
 }
 
 // Pruned counts what a prune deleted.
 type Pruned struct {
 	Attempts, Jobs, Events int64
+	// Orphaned counts the unfinished jobs it marked dead because their
+	// endpoint no longer exists.
+	Orphaned int64
 	// Vacuumed is set when the store reclaimed the space itself because
 	// its database does not (PostgreSQL with autovacuum off).
 	Vacuumed bool

@@ -96,6 +96,10 @@ type Executor interface {
 	// when there is no such endpoint).
 	MarkEndpointFailing(ctx context.Context, name string, now time.Time) (time.Time, error)
 	CountUnfinishedJobs(ctx context.Context, endpoint string) (int64, error)
+	// LockEndpoints returns the endpoints among names that exist and, in a
+	// transaction, keeps them from being deleted until it ends (PostgreSQL:
+	// FOR KEY SHARE; SQLite: the single writer).
+	LockEndpoints(ctx context.Context, names []string) ([]string, error)
 	DeleteEndpoint(ctx context.Context, name string) (int64, error)
 	// GetRateBucket reads (and, in a transaction, locks) the endpoint's
 	// token bucket; tokens is nil before the first draw.
@@ -135,6 +139,9 @@ type Executor interface {
 	PruneAttempts(ctx context.Context, finishedBefore, deadBefore time.Time, max int) (int64, error)
 	PruneJobs(ctx context.Context, finishedBefore, deadBefore time.Time, max int) (int64, error)
 	PruneEvents(ctx context.Context, receivedBefore time.Time, max int) (int64, error)
+	// KillOrphanJobs marks up to max unfinished jobs whose endpoint does
+	// not exist dead, and returns how many.
+	KillOrphanJobs(ctx context.Context, now time.Time, max int) (int64, error)
 
 	InsertKey(ctx context.Context, k job.APIKey) error
 	GetKeyByPrefix(ctx context.Context, prefix string) (job.APIKey, error)

@@ -168,6 +168,17 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 		return unavailable(err)
 	}
 	defer tx.Rollback(ctx)
+	// Delete first, then look for what refers to it, in the same
+	// transaction: on PostgreSQL the delete waits for the transactions
+	// inserting jobs for the endpoint (they hold it FOR KEY SHARE), so the
+	// count that follows sees their jobs. A refusal rolls the delete back.
+	n, err := tx.DeleteEndpoint(ctx, name)
+	if err != nil {
+		return s.wrap("delete endpoint", err)
+	}
+	if n == 0 {
+		return job.Errorf(job.CodeNotFound, "no endpoint %q", name)
+	}
 	waiting, err := tx.CountUnfinishedJobs(ctx, name)
 	if err != nil {
 		return s.wrap("delete endpoint", err)
@@ -193,13 +204,6 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 	}
 	if len(routing) > 0 {
 		return job.Errorf(job.CodeFailedPrecondition, "endpoint %q is routed to by source %s; remove it from their routes first", name, strings.Join(routing, ", "))
-	}
-	n, err := tx.DeleteEndpoint(ctx, name)
-	if err != nil {
-		return s.wrap("delete endpoint", err)
-	}
-	if n == 0 {
-		return job.Errorf(job.CodeNotFound, "no endpoint %q", name)
 	}
 	return tx.Commit(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -12,25 +13,30 @@ import (
 
 // StoreEvent implements job.Store.
 func (s *Store) StoreEvent(ctx context.Context, e job.NewEvent) (job.Stored, error) {
-	st, err := s.commits.Do(ctx, e)
+	res, err := s.commits.Do(ctx, e)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return job.Stored{}, ctxErr
 		}
 		return job.Stored{}, &job.Error{Code: job.CodeUnavailable, Message: "the store could not commit the event; retry later", Err: err}
 	}
-	return st, nil
+	if res.err != nil {
+		return job.Stored{}, res.err
+	}
+	return res.st, nil
 }
 
 // commitEvents writes a batch of events in one transaction: the events,
 // then their jobs, then the lookup of the originals of duplicates. Rows
 // are inserted in (source, delivery id) order so that two batches racing
 // on the same ids (PostgreSQL, several processes) lock them in the same
-// order and cannot deadlock.
-func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]job.Stored, error) {
-	order := make([]int, len(events))
-	for i := range order {
-		order[i] = i
+// order and cannot deadlock. The endpoints the jobs name are read (and
+// locked) first, in one query: an event routed to one that does not exist
+// is refused on its own, and the others commit.
+func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]eventResult, error) {
+	order := make([]int, 0, len(events))
+	for i := range events {
+		order = append(order, i)
 	}
 	sort.SliceStable(order, func(a, b int) bool {
 		ea, eb := events[order[a]].Event, events[order[b]].Event
@@ -39,19 +45,66 @@ func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]job.
 		}
 		return ea.DeliveryID < eb.DeliveryID
 	})
-	var out []job.Stored
+	out := make([]eventResult, len(events))
 	err := s.inTx(ctx, func(tx Tx) error {
-		var err error
-		if out, err = s.storeBatch(ctx, tx, events, order); err != nil {
+		missing, err := missingEndpoints(ctx, tx, endpointsOf(events))
+		if err != nil {
 			return err
 		}
+		var refused []int
+		if missing != nil {
+			kept := order[:0:0]
+			for _, i := range order {
+				if missingEndpointOf(events[i], missing) != "" {
+					refused = append(refused, i)
+				} else {
+					kept = append(kept, i)
+				}
+			}
+			order = kept
+		}
+		var stored []job.Stored
+		if len(order) > 0 {
+			if stored, err = s.storeBatch(ctx, tx, events, order); err != nil {
+				return err
+			}
+			for _, i := range order {
+				out[i].st = stored[i]
+			}
+		}
+		for _, i := range refused {
+			if out[i], err = s.refuse(ctx, tx, events[i], missing, len(events)); err != nil {
+				return err
+			}
+		}
 		// The wake-up goes out at commit.
-		return tx.Notify(ctx, endpointsOf(events))
+		var woken []job.NewEvent
+		for _, i := range order {
+			woken = append(woken, events[i])
+		}
+		return tx.Notify(ctx, endpointsOf(woken))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// refuse answers an event routed to a missing endpoint: a redelivery of an
+// event stored before is still a duplicate (nothing new would be stored);
+// anything else is refused.
+func (s *Store) refuse(ctx context.Context, tx Tx, e job.NewEvent, missing map[string]bool, batch int) (eventResult, error) {
+	if e.Event.DeliveryID != "" {
+		st, err := original(ctx, tx, e.Event)
+		switch {
+		case err == nil:
+			st.BatchSize = batch
+			return eventResult{st: st}, nil
+		case !errors.Is(err, ErrNoRows):
+			return eventResult{}, err
+		}
+	}
+	return eventResult{err: errRoutedToMissing(e.Event.Source, missingEndpointOf(e, missing))}, nil
 }
 
 func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, order []int) ([]job.Stored, error) {

@@ -226,6 +226,9 @@ func (s *Store) DispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatc
 func (s *Store) dispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatched, error) {
 	out := make([]job.Dispatched, len(jobs))
 	err := s.inTx(ctx, func(tx Tx) error {
+		if err := dispatchable(ctx, tx, jobs); err != nil {
+			return err
+		}
 		var endpoints []string
 		for i, j := range jobs {
 			if j.IdempotencyKey != "" {
@@ -341,6 +344,12 @@ func (s *Store) QueueStats(ctx context.Context, now time.Time) (map[job.State]in
 func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool, error) {
 	var p job.Pruned
 	ran, vacuumed, err := s.d.Exclusive(ctx, func(ex Executor) error {
+		// Jobs that no endpoint will ever claim are dead first: they then
+		// show in listings, to be replayed once it is recreated.
+		var err error
+		if p.Orphaned, err = killOrphans(ctx, ex, c); err != nil {
+			return err
+		}
 		// Attempts first (they reference their job), then the jobs left
 		// without attempts, a batch of each in turn until a batch of jobs
 		// comes back short; then the events left without jobs.

@@ -22,7 +22,7 @@ const maxBatch = 256
 // Store implements job.Store and job.KeyStore on a Driver.
 type Store struct {
 	d       Driver
-	commits *groupcommit.Committer[job.NewEvent, job.Stored]
+	commits *groupcommit.Committer[job.NewEvent, eventResult]
 	// finishes groups the outcomes of concurrent deliveries.
 	finishes *groupcommit.Committer[[]job.Finish, []bool]
 	// keys seals the specs; nil: stored in clear.

@@ -20,7 +20,9 @@ const (
 // completed and cancelled jobs (with their attempts) after Retention, dead
 // jobs after DeadRetention (they are kept longer: they can be replayed),
 // and events once their jobs are gone and they are older than Retention —
-// which makes Retention the deduplication window of delivery ids.
+// which makes Retention the deduplication window of delivery ids. First it
+// marks dead the unfinished jobs whose endpoint no longer exists, which no
+// worker would ever claim.
 type Pruner struct {
 	Store         PruneStore
 	Retention     time.Duration
@@ -59,10 +61,13 @@ func (p *Pruner) Once(ctx context.Context) {
 		DeadBefore:     now.Add(-p.DeadRetention),
 		EventsBefore:   now.Add(-p.Retention),
 		Batch:          pruneBatch,
+		Now:            now,
 	})
 	switch {
 	case err != nil && ctx.Err() == nil:
 		p.Log.Warn("retention: prune failed; it runs again at the next tick", "error", err)
+	case ran && got.Orphaned > 0:
+		p.Log.Warn("retention: jobs of deleted endpoints marked dead; recreate the endpoint and replay them", "orphaned", got.Orphaned, "jobs", got.Jobs, "attempts", got.Attempts, "events", got.Events)
 	case ran && (got.Jobs > 0 || got.Events > 0):
 		p.Log.Info("retention: pruned", "jobs", got.Jobs, "attempts", got.Attempts, "events", got.Events)
 	}

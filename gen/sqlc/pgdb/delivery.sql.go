@@ -312,7 +312,7 @@ func (q *Queries) GetJob(ctx context.Context, db DBTX, id string) (Job, error) {
 }
 
 const getRateBucket = `-- name: GetRateBucket :one
-SELECT rate_tokens, rate_updated_at FROM endpoints WHERE name = $1 FOR UPDATE
+SELECT rate_tokens, rate_updated_at FROM endpoints WHERE name = $1 FOR NO KEY UPDATE
 `
 
 type GetRateBucketRow struct {
@@ -320,7 +320,9 @@ type GetRateBucketRow struct {
 	RateUpdatedAt *time.Time
 }
 
-// FOR UPDATE: workers of every process take tokens one after another.
+// FOR NO KEY UPDATE: workers of every process take tokens one after
+// another, while ingestion's FOR KEY SHARE of the endpoint (LockEndpoints)
+// does not wait for them.
 func (q *Queries) GetRateBucket(ctx context.Context, db DBTX, name string) (GetRateBucketRow, error) {
 	row := db.QueryRow(ctx, getRateBucket, name)
 	var i GetRateBucketRow

@@ -46,6 +46,9 @@ func TestNotifyAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	if err := a.UpsertEndpoints(ctx, []job.EndpointSpec{{Name: "ep-notify", URL: "https://example.com/", Timeout: time.Second}}, job.OriginConfig, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	wake, stop := b.Subscribe("ep-notify")
 	defer stop()
 	now := time.Now()
@@ -138,6 +141,9 @@ func TestUpkeepWithoutAutovacuum(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.UpsertEndpoints(ctx, []job.EndpointSpec{{Name: "ep", URL: "https://example.com/", Timeout: time.Second}}, job.OriginConfig, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	reltuples := func() float64 {
 		var n float64
 		if err := conn.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = to_regclass('jobs')").Scan(&n); err != nil {

@@ -17,6 +17,8 @@ import (
 func exerciseEvents(t *testing.T, setup setupFunc) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 6, 0, 0, 123456000, time.UTC)
+	// A job is stored only for an endpoint that exists.
+	setup = withEndpoints(setup, "orders", "audit", "ci", "other", "a", "b")
 
 	t.Run("StoreAndRead", func(t *testing.T) {
 		t.Parallel()

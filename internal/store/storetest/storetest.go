@@ -2,7 +2,8 @@
 // riverdrivertest does: ExerciseDriver checks a store.Driver below the
 // rules, Exercise and ExerciseKeys check the behaviour of the store on top
 // of it. The behaviour suite is split by area (events.go, endpoints.go,
-// claims.go, ratelimit.go, prune.go, wakeups.go, api.go, keys.go, schedules.go). Each
+// claims.go, ratelimit.go, prune.go, wakeups.go, api.go, integrity.go,
+// keys.go, schedules.go, catalog.go). Each
 // engine's tests call them with a way to open it on a fresh database.
 package storetest
 
@@ -43,6 +44,7 @@ func Exercise(t *testing.T, opener Opener) {
 	exerciseAPI(t, setup)
 	exerciseSchedules(t, setup)
 	exerciseCatalog(t, setup)
+	exerciseIntegrity(t, setup)
 }
 
 // ignoreBatch leaves out how many events shared a commit: it depends on

@@ -128,8 +128,10 @@ WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
 ORDER BY run_at LIMIT 1;
 
 -- name: GetRateBucket :one
--- FOR UPDATE: workers of every process take tokens one after another.
-SELECT rate_tokens, rate_updated_at FROM endpoints WHERE name = @name FOR UPDATE;
+-- FOR NO KEY UPDATE: workers of every process take tokens one after
+-- another, while ingestion's FOR KEY SHARE of the endpoint (LockEndpoints)
+-- does not wait for them.
+SELECT rate_tokens, rate_updated_at FROM endpoints WHERE name = @name FOR NO KEY UPDATE;
 
 -- name: SetRateBucket :exec
 UPDATE endpoints SET rate_tokens = @rate_tokens, rate_updated_at = @rate_updated_at WHERE name = @name;

@@ -1,0 +1,26 @@
+-- name: LockEndpoints :many
+-- The endpoints among names that exist, each locked FOR KEY SHARE until the
+-- transaction ends: a DeleteEndpoint of one of them waits for the commit
+-- (and then sees its new jobs), and one that committed first is not
+-- returned. KEY SHARE, the lock of a foreign-key check, does not conflict
+-- with the updates of an endpoint's state (health, rate bucket), so
+-- ingestion never waits on deliveries.
+SELECT name FROM endpoints WHERE name = ANY(@names::text[]) FOR KEY SHARE;
+
+-- name: KillOrphanJobs :execrows
+-- Unfinished jobs whose endpoint does not exist (deleted under them, or
+-- replayed after it was) would wait forever: they are dead, a batch at a
+-- time, so they show in listings and can be replayed once it is recreated.
+UPDATE jobs SET
+    state = 'dead',
+    last_error = 'endpoint "' || endpoint || '" was deleted; recreate it and replay the job',
+    finished_at = @now,
+    lease_id = NULL,
+    lease_expires_at = NULL,
+    updated_at = @now
+WHERE id IN (
+    SELECT j.id FROM jobs j
+    WHERE j.state IN ('scheduled', 'available', 'retrying', 'running')
+      AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.name = j.endpoint)
+    LIMIT @max_jobs
+    FOR UPDATE SKIP LOCKED);
