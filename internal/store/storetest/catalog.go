@@ -127,7 +127,7 @@ func exerciseCatalog(t *testing.T, setup setupFunc) {
 
 	t.Run("JobDeadWhenMade", func(t *testing.T) {
 		t.Parallel()
-		s, _ := setup(t)
+		s, _ := withEndpoints(setup, "orders")(t)
 		e := newEvent("shop", "", now, "orders")
 		e.Jobs[0].State, e.Jobs[0].LastError, e.Jobs[0].FinishedAt = job.StateDead, "transform: no such key: data", now
 		if _, err := s.StoreEvent(ctx, e); err != nil {
