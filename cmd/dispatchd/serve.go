@@ -92,12 +92,13 @@ type listener struct {
 // newGRPCServer returns a gRPC server with the services register adds,
 // health and reflection, API-key authentication on every method but
 // ingestion and health, and TLS when tlsConfig is set.
-func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, register func(*grpc.Server)) *grpc.Server {
+// more interceptors run after authentication (the audit log).
+func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, register func(*grpc.Server), more ...grpc.UnaryServerInterceptor) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
 		// A webhook body plus its headers, with room to spare.
 		grpc.MaxRecvMsgSize(config.MaxMaxBodyBytes + 1<<20),
-		grpc.ChainUnaryInterceptor(apikey.UnaryServerInterceptor(authn, apikey.Exempt)),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{apikey.UnaryServerInterceptor(authn, apikey.Exempt)}, more...)...),
 		grpc.ChainStreamInterceptor(apikey.StreamServerInterceptor(authn, apikey.Exempt)),
 	}
 	if tlsConfig != nil {
@@ -319,7 +320,11 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		dispatchdv1.RegisterEndpointServiceServer(g, api.NewEndpointServer(store, client, time.Now, log))
 		dispatchdv1.RegisterSourceServiceServer(g, api.NewSourceServer(store, sources, ingestServer, time.Now, log))
 		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(store, store, time.Now, log))
+		dispatchdv1.RegisterRequestServiceServer(g, api.NewRequestServer(store, log))
+		dispatchdv1.RegisterStatsServiceServer(g, api.NewStatsServer(store, time.Now, log))
+		dispatchdv1.RegisterAuditServiceServer(g, api.NewAuditServer(store, log))
 	}
+	audit := api.AuditInterceptor(store, time.Now, log)
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
 	grpcServer := newGRPCServer(tlsConfig, authn, tel, func(g *grpc.Server) {
 		if slices.Contains(settings.Roles, config.RoleIngest) {
@@ -328,7 +333,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		if hasAPI {
 			apiServers(g)
 		}
-	})
+	}, audit)
 
 	var listeners []listener
 
@@ -352,6 +357,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		if slices.Contains(settings.Roles, config.RoleIngest) {
 			opts.Ingest = ingestServer
+			opts.RecordTooLarge = ingestServer.RecordTooLarge
 		} else {
 			conn, err := dialInternal(settings.IngestAddr, settings.InternalCAFile, tel)
 			if err != nil {
@@ -366,7 +372,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 			// The gateway reaches the API services through an in-memory
 			// gRPC server of their own, so REST calls pass the same
 			// interceptors (authentication) as gRPC calls.
-			inner := newGRPCServer(nil, authn, tel, apiServers)
+			inner := newGRPCServer(nil, authn, tel, apiServers, audit)
 			conn, serveInner, err := inMemory(inner, tel)
 			if err != nil {
 				return err

@@ -54,6 +54,8 @@ type Authenticator struct {
 	// entry per key used since the process started: a few hundred bytes
 	// per key.
 	touched map[string]time.Time
+	// usage holds each key's requests not yet counted in the store.
+	usage map[string]*usage
 }
 
 // NewAuthenticator returns an Authenticator of the keys in store and, if
@@ -63,7 +65,7 @@ type Authenticator struct {
 // The bootstrap key is compared as given: a key the operator made up is
 // accepted even if it lacks the checksum of generated keys.
 func NewAuthenticator(store Store, bootstrap string, now func() time.Time) *Authenticator {
-	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}}
+	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}, usage: map[string]*usage{}}
 	if bootstrap != "" {
 		a.bootstrap = Hash(bootstrap)
 	}
@@ -108,6 +110,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Principal{}, job.Errorf(job.CodeUnauthenticated, "the API key is revoked; ask for a new one")
 	}
 	a.touch(ctx, k.ID)
+	a.countUse(ctx, k.ID)
 	return Principal{KeyID: k.ID, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint}, nil
 }
 

@@ -41,6 +41,7 @@ func Exercise(t *testing.T, opener Opener) {
 	exerciseWakeups(t, setup)
 	exercisePayloadOnce(t, setup)
 	exerciseAPI(t, setup)
+	exerciseConsole(t, setup)
 }
 
 // ignoreBatch leaves out how many events shared a commit: it depends on
