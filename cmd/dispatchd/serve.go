@@ -35,6 +35,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/api"
 	"github.com/dispatchd/dispatchd/internal/apikey"
 	"github.com/dispatchd/dispatchd/internal/config"
+	"github.com/dispatchd/dispatchd/internal/console"
 	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/gateway"
 	"github.com/dispatchd/dispatchd/internal/ingest"
@@ -390,6 +391,15 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 			attrs = append(attrs, "api_addr", settings.APIAddr)
 		default:
 			log.Info("the API is not served by this gateway: no api role here and no DISPATCHD_API_ADDR")
+		}
+		if opts.API != nil {
+			// The console calls the API as any client does, through the
+			// same connection as REST.
+			con, err := console.New(console.Options{API: opts.API, TraceURL: settings.TraceURL, Now: time.Now, Log: log})
+			if err != nil {
+				return err
+			}
+			opts.Console = con
 		}
 		handler, err := gateway.New(ctx, opts)
 		if err != nil {

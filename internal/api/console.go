@@ -310,3 +310,13 @@ func filterText(f *dispatchdv1.JobFilter) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// traceID is the trace id of a W3C traceparent ("00-<trace id>-<span
+// id>-<flags>"), empty if it is not one.
+func traceID(traceParent string) string {
+	parts := strings.Split(traceParent, "-")
+	if len(parts) != 4 || len(parts[1]) != 32 {
+		return ""
+	}
+	return parts[1]
+}

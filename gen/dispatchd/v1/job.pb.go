@@ -249,8 +249,11 @@ type Job struct {
 	IdempotencyKey string `protobuf:"bytes,13,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	CoalesceKey    string `protobuf:"bytes,14,opt,name=coalesce_key,json=coalesceKey,proto3" json:"coalesce_key,omitempty"`
 	OrderingKey    string `protobuf:"bytes,15,opt,name=ordering_key,json=orderingKey,proto3" json:"ordering_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The W3C trace id of the webhook or call that made the job; empty when
+	// it was not traced.
+	TraceId       string `protobuf:"bytes,16,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -384,6 +387,13 @@ func (x *Job) GetCoalesceKey() string {
 func (x *Job) GetOrderingKey() string {
 	if x != nil {
 		return x.OrderingKey
+	}
+	return ""
+}
+
+func (x *Job) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
 	}
 	return ""
 }
@@ -1856,7 +1866,7 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x06preset\x18\x01 \x01(\tR\x06preset\x125\n" +
 	"\bschedule\x18\x02 \x03(\v2\x19.google.protobuf.DurationR\bschedule\x12\x1f\n" +
 	"\vmax_retries\x18\x03 \x01(\x05R\n" +
-	"maxRetries\"\xdb\x04\n" +
+	"maxRetries\"\xf6\x04\n" +
 	"\x03Job\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x19\n" +
@@ -1877,7 +1887,8 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"last_error\x18\f \x01(\tR\tlastError\x12'\n" +
 	"\x0fidempotency_key\x18\r \x01(\tR\x0eidempotencyKey\x12!\n" +
 	"\fcoalesce_key\x18\x0e \x01(\tR\vcoalesceKey\x12!\n" +
-	"\fordering_key\x18\x0f \x01(\tR\vorderingKey\"\xe6\x02\n" +
+	"\fordering_key\x18\x0f \x01(\tR\vorderingKey\x12\x19\n" +
+	"\btrace_id\x18\x10 \x01(\tR\atraceId\"\xe6\x02\n" +
 	"\x12DispatchJobRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x120\n" +
 	"\apayload\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\apayload\x12'\n" +
