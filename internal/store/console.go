@@ -32,7 +32,10 @@ const latencySample = 10000
 // their event's commit (job.NewEvent.Request) instead.
 func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
 	err := s.inTx(ctx, func(tx Tx) error {
-		return writeRequest(ctx, tx, r)
+		if err := writeRequest(ctx, tx, r); err != nil {
+			return err
+		}
+		return tx.CountRequest(ctx, r.Source, r.ReceivedAt.Truncate(time.Minute), r.Outcome, 1)
 	})
 	if err != nil {
 		return s.wrap("record request", err)
@@ -54,9 +57,6 @@ func writeRequest(ctx context.Context, ex Executor, r job.InboundRequest) error 
 	if err := ex.InsertRequest(ctx, RequestRow{Req: r, Headers: headers}); err != nil {
 		return err
 	}
-	if err := ex.CountRequest(ctx, r.Source, r.ReceivedAt.Truncate(time.Minute), r.Outcome); err != nil {
-		return err
-	}
 	if !r.Accepted() {
 		if _, err := ex.TrimRequests(ctx, r.Bucket(), job.RefusedPerSource); err != nil {
 			return err
@@ -66,8 +66,15 @@ func writeRequest(ctx context.Context, ex Executor, r job.InboundRequest) error 
 }
 
 // logRequests writes the request of each event of a group commit:
-// accepted, or duplicate of the event stored first.
+// accepted, or duplicate of the event stored first; and adds them to the
+// counts, one write per source, minute and outcome of the batch.
 func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.Stored) error {
+	type countKey struct {
+		source, outcome string
+		minute          time.Time
+	}
+	counts := map[countKey]int64{}
+	var keys []countKey
 	for i, e := range events {
 		if e.Request == nil {
 			continue
@@ -79,6 +86,28 @@ func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, o
 			r.Outcome, r.Reason = job.OutcomeDuplicate, "duplicate of event "+out[i].EventID
 		}
 		if err := writeRequest(ctx, tx, r); err != nil {
+			return err
+		}
+		k := countKey{r.Source, r.Outcome, r.ReceivedAt.Truncate(time.Minute)}
+		if counts[k] == 0 {
+			keys = append(keys, k)
+		}
+		counts[k]++
+	}
+	// One order for every batch, so that two commits racing on the same
+	// rows (PostgreSQL, several processes) cannot deadlock.
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.source != b.source {
+			return a.source < b.source
+		}
+		if a.outcome != b.outcome {
+			return a.outcome < b.outcome
+		}
+		return a.minute.Before(b.minute)
+	})
+	for _, k := range keys {
+		if err := tx.CountRequest(ctx, k.source, k.minute, k.outcome, counts[k]); err != nil {
 			return err
 		}
 	}

@@ -135,8 +135,8 @@ type Executor interface {
 
 	// The console's queries (console.go).
 	InsertRequest(ctx context.Context, r RequestRow) error
-	// CountRequest adds one to the source's count of outcome in minute.
-	CountRequest(ctx context.Context, source string, minute time.Time, outcome string) error
+	// CountRequest adds n to the source's count of outcome in minute.
+	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error
 	// TrimRequests deletes the bucket's refused rows but the newest keep.
 	TrimRequests(ctx context.Context, bucket string, keep int) (int64, error)
 	ListRequests(ctx context.Context, f job.RequestFilter) ([]RequestRow, error)

@@ -27,18 +27,24 @@ func (q *Queries) CountKeyUse(ctx context.Context, db DBTX, arg CountKeyUseParam
 }
 
 const countRequest = `-- name: CountRequest :exec
-INSERT INTO request_counts (source, minute, outcome, n) VALUES ($1, $2, $3, 1)
-ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + 1
+INSERT INTO request_counts (source, minute, outcome, n) VALUES ($1, $2, $3, $4)
+ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n
 `
 
 type CountRequestParams struct {
 	Source  string
 	Minute  time.Time
 	Outcome string
+	N       int64
 }
 
 func (q *Queries) CountRequest(ctx context.Context, db DBTX, arg CountRequestParams) error {
-	_, err := db.Exec(ctx, countRequest, arg.Source, arg.Minute, arg.Outcome)
+	_, err := db.Exec(ctx, countRequest,
+		arg.Source,
+		arg.Minute,
+		arg.Outcome,
+		arg.N,
+	)
 	return err
 }
 

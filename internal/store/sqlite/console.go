@@ -18,8 +18,8 @@ func (e *executor) InsertRequest(ctx context.Context, r store.RequestRow) error 
 	})
 }
 
-func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string) error {
-	return e.q.CountRequest(ctx, e.db, sqlitedb.CountRequestParams{Source: source, Minute: micros(minute), Outcome: outcome})
+func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error {
+	return e.q.CountRequest(ctx, e.db, sqlitedb.CountRequestParams{Source: source, Minute: micros(minute), Outcome: outcome, N: n})
 }
 
 func (e *executor) TrimRequests(ctx context.Context, bucket string, keep int) (int64, error) {

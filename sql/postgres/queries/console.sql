@@ -10,8 +10,8 @@ WHERE NOT requests.accepted AND requests.bucket = @trim_bucket AND requests.id <
     ORDER BY r.id DESC LIMIT 1 OFFSET @skip), '');
 
 -- name: CountRequest :exec
-INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute, @outcome, 1)
-ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + 1;
+INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute, @outcome, @n)
+ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n;
 
 -- name: ListRequests :many
 -- Newest first; before_id continues a previous page.
