@@ -90,6 +90,7 @@ func TestParseEverySetting(t *testing.T) {
 		Retention:          24 * time.Hour,
 		DeadRetention:      48 * time.Hour,
 		PprofAddr:          "127.0.0.1:6060",
+		TraceURL:           "http://127.0.0.1:16686/trace/{traceId}",
 	}
 	values := map[string]string{
 		"http-addr":              "0.0.0.0:80",
@@ -111,6 +112,7 @@ func TestParseEverySetting(t *testing.T) {
 		"retention":              "24h",
 		"dead-retention":         "48h",
 		"pprof-addr":             "127.0.0.1:6060",
+		"trace-url":              "http://127.0.0.1:16686/trace/{traceId}",
 	}
 	var args []string
 	env := map[string]string{}
