@@ -392,7 +392,7 @@ func (q *Queries) PruneRequests(ctx context.Context, db DBTX, arg PruneRequestsP
 
 const queueDepth = `-- name: QueueDepth :one
 SELECT count(*) AS depth, coalesce(min(run_at), 'epoch'::timestamptz)::timestamptz AS oldest_ready FROM jobs
-WHERE state IN ('available', 'retrying') AND run_at <= $1
+WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= $1
   AND ($2::text IS NULL OR endpoint = $2)
 `
 

@@ -49,7 +49,7 @@ func (q *Queries) CountRequest(ctx context.Context, db DBTX, arg CountRequestPar
 
 const deliverySeries = `-- name: DeliverySeries :many
 SELECT CAST(a.started_at / ?1 * ?1 AS INTEGER) AS at, a.outcome, count(*) AS n
-FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
 WHERE a.started_at >= ?2 AND (?3 IS NULL OR j.endpoint = ?3)
 GROUP BY 1, a.outcome ORDER BY 1
 `
@@ -66,7 +66,9 @@ type DeliverySeriesRow struct {
 	N       int64
 }
 
-// Attempts per bucket of @bucket microseconds and outcome.
+// Attempts per bucket of @bucket microseconds and outcome. CROSS JOIN
+// makes SQLite read attempts by time (the index on started_at) and look
+// each job up, instead of scanning every job.
 func (q *Queries) DeliverySeries(ctx context.Context, db DBTX, arg DeliverySeriesParams) ([]DeliverySeriesRow, error) {
 	rows, err := db.QueryContext(ctx, deliverySeries, arg.BucketUs, arg.Since, arg.Endpoint)
 	if err != nil {
@@ -405,8 +407,8 @@ func (q *Queries) PruneRequests(ctx context.Context, db DBTX, arg PruneRequestsP
 }
 
 const queueDepth = `-- name: QueueDepth :one
-SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs
-WHERE state IN ('available', 'retrying') AND run_at <= ?1
+SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs INDEXED BY jobs_ready
+WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= ?1
   AND (?2 IS NULL OR endpoint = ?2)
 `
 
@@ -420,6 +422,8 @@ type QueueDepthRow struct {
 	OldestReady int64
 }
 
+// The partial index of waiting jobs reads only those; without the hint
+// SQLite may scan every job because of the optional endpoint.
 func (q *Queries) QueueDepth(ctx context.Context, db DBTX, arg QueueDepthParams) (QueueDepthRow, error) {
 	row := db.QueryRowContext(ctx, queueDepth, arg.Now, arg.Endpoint)
 	var i QueueDepthRow
@@ -428,7 +432,7 @@ func (q *Queries) QueueDepth(ctx context.Context, db DBTX, arg QueueDepthParams)
 }
 
 const recentLatencies = `-- name: RecentLatencies :many
-SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+SELECT a.latency_us FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
 WHERE a.started_at >= ?1 AND (?2 IS NULL OR j.endpoint = ?2)
 ORDER BY a.started_at DESC LIMIT ?3
 `

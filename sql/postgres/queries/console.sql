@@ -55,7 +55,7 @@ ORDER BY a.started_at DESC LIMIT @max_rows;
 
 -- name: QueueDepth :one
 SELECT count(*) AS depth, coalesce(min(run_at), 'epoch'::timestamptz)::timestamptz AS oldest_ready FROM jobs
-WHERE state IN ('available', 'retrying') AND run_at <= @now
+WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
   AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'));
 
 -- name: ListBulkJobIDs :many

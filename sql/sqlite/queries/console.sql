@@ -41,21 +41,25 @@ WHERE minute >= @since AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('s
 GROUP BY minute, outcome ORDER BY minute;
 
 -- name: DeliverySeries :many
--- Attempts per bucket of @bucket microseconds and outcome.
+-- Attempts per bucket of @bucket microseconds and outcome. CROSS JOIN
+-- makes SQLite read attempts by time (the index on started_at) and look
+-- each job up, instead of scanning every job.
 SELECT CAST(a.started_at / @bucket_us * @bucket_us AS INTEGER) AS at, a.outcome, count(*) AS n
-FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
 WHERE a.started_at >= @since AND (sqlc.narg('endpoint') IS NULL OR j.endpoint = sqlc.narg('endpoint'))
 GROUP BY 1, a.outcome ORDER BY 1;
 
 -- name: RecentLatencies :many
 -- The latencies of the newest attempts of the window: a sample for p50/p95.
-SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+SELECT a.latency_us FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
 WHERE a.started_at >= @since AND (sqlc.narg('endpoint') IS NULL OR j.endpoint = sqlc.narg('endpoint'))
 ORDER BY a.started_at DESC LIMIT @max_rows;
 
 -- name: QueueDepth :one
-SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs
-WHERE state IN ('available', 'retrying') AND run_at <= @now
+-- The partial index of waiting jobs reads only those; without the hint
+-- SQLite may scan every job because of the optional endpoint.
+SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs INDEXED BY jobs_ready
+WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
   AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'));
 
 -- name: ListBulkJobIDs :many
