@@ -54,16 +54,17 @@ func main() {
 
 // Groups of measurements, for -only.
 const (
-	groupIngest   = "ingest"   // R_raw, ingest closed loop, tracing on/off
-	groupAck      = "ack"      // open loop at fixed rates
-	groupDelivery = "delivery" // jobs/s against the plain client
-	groupE2E      = "e2e"      // idle end-to-end latency
-	groupBacklog  = "backlog"  // a store of 1.1 M jobs against an empty one
-	groupWorkers  = "workers"  // delivery with 1, 2 and 3 worker processes on PostgreSQL
+	groupIngest   = "ingest"    // R_raw, ingest closed loop, tracing on/off
+	groupAck      = "ack"       // open loop at fixed rates
+	groupDelivery = "delivery"  // jobs/s against the plain client
+	groupE2E      = "e2e"       // idle end-to-end latency
+	groupBacklog  = "backlog"   // a store of 1.1 M jobs against an empty one
+	groupLists    = "listviews" // console and API list views on a 1.1 M-job store
+	groupWorkers  = "workers"   // delivery with 1, 2 and 3 worker processes on PostgreSQL
 	// groupEvents (events.go): publish fan-out, CEL routing cost.
 )
 
-var allGroups = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers, groupEvents, groupBacklog}
+var allGroups = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers, groupEvents, groupBacklog, groupLists}
 
 type options struct {
 	rounds   int
@@ -107,7 +108,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if *only == "" {
 		o.only = []string{groupIngest, groupAck, groupDelivery, groupE2E, groupWorkers, groupEvents}
 		if o.backlog {
-			o.only = append(o.only, groupBacklog)
+			o.only = append(o.only, groupBacklog, groupLists)
 		}
 	} else {
 		for _, g := range strings.Split(*only, ",") {
@@ -186,6 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{groupWorkers, b.workersGroup},
 		{groupEvents, b.eventsGroup},
 		{groupBacklog, b.backlogGroup},
+		{groupLists, b.listViewsGroup},
 	} {
 		if !slices.Contains(opts.only, g.name) || ctx.Err() != nil {
 			continue

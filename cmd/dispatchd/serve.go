@@ -35,6 +35,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/api"
 	"github.com/dispatchd/dispatchd/internal/apikey"
 	"github.com/dispatchd/dispatchd/internal/config"
+	"github.com/dispatchd/dispatchd/internal/console"
 	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/gateway"
 	"github.com/dispatchd/dispatchd/internal/ingest"
@@ -95,10 +96,11 @@ type listener struct {
 // newGRPCServer returns a gRPC server with the services register adds,
 // health and reflection, API-key authentication on every method but
 // ingestion and health, and TLS when tlsConfig is set.
-func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, sources *ingest.Registry, register func(*grpc.Server)) *grpc.Server {
+// more interceptors run after authentication (the audit log).
+func newGRPCServer(tlsConfig *tls.Config, authn *apikey.Authenticator, tel *telemetry.Telemetry, sources *ingest.Registry, register func(*grpc.Server), more ...grpc.UnaryServerInterceptor) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
-		grpc.ChainUnaryInterceptor(apikey.UnaryServerInterceptor(authn, apikey.Exempt)),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{apikey.UnaryServerInterceptor(authn, apikey.Exempt)}, more...)...),
 		grpc.ChainStreamInterceptor(apikey.StreamServerInterceptor(authn, apikey.Exempt)),
 	}
 	opts = append(opts, server.GRPCOptions(server.GRPCLimits{
@@ -427,7 +429,11 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		dispatchdv1.RegisterKeyServiceServer(g, api.NewKeyServer(store, store, time.Now, log))
 		registerScheduleService(g, store, log)
 		dispatchdv1.RegisterEventServiceServer(g, api.NewEventServer(store, routes, time.Now, log))
+		dispatchdv1.RegisterRequestServiceServer(g, api.NewRequestServer(store, log))
+		dispatchdv1.RegisterStatsServiceServer(g, api.NewStatsServer(store, time.Now, log))
+		dispatchdv1.RegisterAuditServiceServer(g, api.NewAuditServer(store, log))
 	}
+	audit := api.AuditInterceptor(store, time.Now, log)
 	hasAPI := slices.Contains(settings.Roles, config.RoleAPI)
 	grpcServer := newGRPCServer(tlsConfig, authn, tel, sources, func(g *grpc.Server) {
 		if slices.Contains(settings.Roles, config.RoleIngest) {
@@ -436,7 +442,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		if hasAPI {
 			apiServers(g)
 		}
-	})
+	}, audit)
 
 	var listeners []listener
 
@@ -472,6 +478,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 		}
 		if slices.Contains(settings.Roles, config.RoleIngest) {
 			opts.Ingest = ingestServer
+			opts.RecordTooLarge = ingestServer.RecordTooLarge
 		} else {
 			conn, err := dialInternal(settings.IngestAddr, settings.InternalCAFile, tel)
 			if err != nil {
@@ -486,7 +493,7 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 			// The gateway reaches the API services through an in-memory
 			// gRPC server of their own, so REST calls pass the same
 			// interceptors (authentication) as gRPC calls.
-			inner := newGRPCServer(nil, authn, tel, sources, apiServers)
+			inner := newGRPCServer(nil, authn, tel, sources, apiServers, audit)
 			conn, serveInner, err := inMemory(inner, tel)
 			if err != nil {
 				return err
@@ -504,6 +511,15 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 			attrs = append(attrs, "api_addr", settings.APIAddr)
 		default:
 			log.Info("the API is not served by this gateway: no api role here and no DISPATCHD_API_ADDR")
+		}
+		if opts.API != nil {
+			// The console calls the API as any client does, through the
+			// same connection as REST.
+			con, err := console.New(console.Options{API: opts.API, TraceURL: settings.TraceURL, Now: time.Now, Log: log})
+			if err != nil {
+				return err
+			}
+			opts.Console = con
 		}
 		handler, err := gateway.New(ctx, opts)
 		if err != nil {

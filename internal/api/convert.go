@@ -86,6 +86,7 @@ func jobToProto(j job.Job) *dispatchdv1.Job {
 		IdempotencyKey:  j.IdempotencyKey,
 		CoalesceKey:     j.CoalesceKey,
 		OrderingKey:     j.OrderingKey,
+		TraceId:         traceID(j.TraceParent),
 	}
 }
 

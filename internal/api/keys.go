@@ -70,9 +70,15 @@ func (s *KeyServer) ListKeys(ctx context.Context, _ *dispatchdv1.ListKeysRequest
 	if err != nil {
 		return nil, fail(ctx, s.log, "ListKeys", err)
 	}
+	usage, err := s.usage(ctx)
+	if err != nil {
+		return nil, fail(ctx, s.log, "ListKeys", err)
+	}
 	resp := &dispatchdv1.ListKeysResponse{}
 	for i := len(keys) - 1; i >= 0; i-- { // newest first
-		resp.Keys = append(resp.Keys, keyToProto(keys[i]))
+		p := keyToProto(keys[i])
+		p.Usage = usage[keys[i].ID]
+		resp.Keys = append(resp.Keys, p)
 	}
 	return resp, nil
 }

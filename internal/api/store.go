@@ -49,3 +49,22 @@ type SourceStore interface {
 	DeleteSource(ctx context.Context, name string) error
 	SetSourcePaused(ctx context.Context, name string, paused bool, now time.Time) error
 }
+
+// BulkStore is what JobServer.BulkJobs uses.
+type BulkStore interface {
+	BulkJobs(ctx context.Context, f job.JobFilter, a job.BulkAction, dryRun bool, now time.Time) (job.BulkResult, error)
+}
+
+// ConsoleStore is what the request log, stats and audit servers use.
+type ConsoleStore interface {
+	ListRequests(ctx context.Context, f job.RequestFilter) ([]job.InboundRequest, error)
+	GetRequest(ctx context.Context, id string) (job.InboundRequest, error)
+	GetStats(ctx context.Context, q job.StatsQuery) (job.Stats, error)
+	RecordAudit(ctx context.Context, e job.AuditEntry) error
+	ListAuditEntries(ctx context.Context, beforeID string, limit int) ([]job.AuditEntry, error)
+}
+
+// KeyUsageStore reads the keys' requests per day.
+type KeyUsageStore interface {
+	ListKeyUsage(ctx context.Context, since time.Time) ([]job.KeyUsage, error)
+}

@@ -59,6 +59,8 @@ type Authenticator struct {
 
 	// failures limits failed authentications per client address.
 	failures *failureLimiter
+	// usage holds each key's requests not yet counted in the store.
+	usage map[string]*usage
 }
 
 // NewAuthenticator returns an Authenticator of the keys in store and, if
@@ -68,7 +70,7 @@ type Authenticator struct {
 // The bootstrap key is compared as given; the caller checks it with
 // CheckBootstrap first. It has scope admin.
 func NewAuthenticator(store Store, bootstrap string, now func() time.Time) *Authenticator {
-	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}, failures: newFailureLimiter()}
+	a := &Authenticator{store: store, now: now, touched: map[string]time.Time{}, failures: newFailureLimiter(), usage: map[string]*usage{}}
 	if bootstrap != "" {
 		a.bootstrap = Hash(bootstrap)
 	}
@@ -113,6 +115,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Principal{}, job.Errorf(job.CodeUnauthenticated, "the API key is revoked; ask for a new one")
 	}
 	a.touch(ctx, k.ID)
+	a.countUse(ctx, k.ID)
 	return Principal{KeyID: k.ID, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, Scope: k.Scope}, nil
 }
 

@@ -95,6 +95,14 @@ var (
 		scheduleSvc + "PauseSchedule":   adminsOnly,
 		scheduleSvc + "ResumeSchedule":  adminsOnly,
 		scheduleSvc + "TriggerSchedule": adminsOnly,
+
+		// The console's views: what came in, how it went, who did what.
+		"/dispatchd.v1.RequestService/ListRequests":   readers,
+		"/dispatchd.v1.RequestService/GetRequest":     readers,
+		"/dispatchd.v1.StatsService/GetStats":         readers,
+		"/dispatchd.v1.AuditService/ListAuditEntries": readers,
+		jobService + "BulkJobs":                       adminsOnly,
+		keyService + "GetKey":                         readers,
 	}
 )
 

@@ -80,6 +80,9 @@ type Settings struct {
 	AllowPlaintextSecrets bool
 	// EncryptPayloads seals event bodies and job payloads too.
 	EncryptPayloads bool
+	// TraceURL links the console's trace ids to a tracing UI: a URL
+	// template with {traceId}.
+	TraceURL string
 }
 
 // Env is a lookup of environment variables: the process environment
@@ -259,6 +262,14 @@ var settings = []setting{
 		duration(time.Minute, func(s *Settings) *time.Duration { return &s.Retention })},
 	{"dead-retention", "DISPATCHD_DEAD_RETENTION", "720h", "how long dead jobs are kept for replay",
 		duration(time.Hour, func(s *Settings) *time.Duration { return &s.DeadRetention })},
+	{"trace-url", "DISPATCHD_TRACE_URL", "", "link the console's trace ids to a tracing UI: a URL with {traceId}, e.g. http://127.0.0.1:16686/trace/{traceId}",
+		func(s *Settings, v string) error {
+			if v != "" && !strings.Contains(v, "{traceId}") {
+				return fmt.Errorf("%q has no {traceId}", v)
+			}
+			s.TraceURL = v
+			return nil
+		}},
 	{"pprof-addr", "DISPATCHD_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060",
 		addrOrEmpty(func(s *Settings) *string { return &s.PprofAddr })},
 	{"db-statement-timeout", "DISPATCHD_DB_STATEMENT_TIMEOUT", "30s", "PostgreSQL statement_timeout of every connection",

@@ -117,6 +117,7 @@ func TestParseEverySetting(t *testing.T) {
 		AllowPlaintextSecrets: true,
 		HTTPSOnly:             true,
 		EncryptPayloads:       true,
+		TraceURL:              "http://127.0.0.1:16686/trace/{traceId}",
 	}
 	values := map[string]string{
 		"http-addr":               "0.0.0.0:80",
@@ -142,6 +143,7 @@ func TestParseEverySetting(t *testing.T) {
 		"allow-plaintext-secrets": "true",
 		"https-only":              "true",
 		"encrypt-payloads":        "true",
+		"trace-url":               "http://127.0.0.1:16686/trace/{traceId}",
 	}
 	var args []string
 	env := map[string]string{}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -53,6 +55,11 @@ type Options struct {
 	Propagator     propagation.TextMapPropagator
 	// BodyLimit returns the body limit of a source.
 	BodyLimit func(source string) int64
+	// RecordTooLarge, when set, writes a webhook refused for its size to
+	// the inbound request log (the ingest service never sees it).
+	RecordTooLarge func(ctx context.Context, source string, size int64, headers map[string]string, message string)
+	// Console, when set, is served under /console/.
+	Console http.Handler
 	// Ready reports whether the process can serve (the store answers).
 	Ready func(ctx context.Context) error
 	// Metrics serves GET /metrics (Prometheus).
@@ -135,6 +142,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			"KeyService":      dispatchdv1.RegisterKeyServiceHandler,
 			"ScheduleService": dispatchdv1.RegisterScheduleServiceHandler,
 			"EventService":    dispatchdv1.RegisterEventServiceHandler,
+			"RequestService":  dispatchdv1.RegisterRequestServiceHandler,
+			"StatsService":    dispatchdv1.RegisterStatsServiceHandler,
+			"AuditService":    dispatchdv1.RegisterAuditServiceHandler,
 		} {
 			if err := register(ctx, gw, o.API); err != nil {
 				return nil, fmt.Errorf("gateway: register %s: %w", name, err)
@@ -169,7 +179,11 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			w.Write(o.OpenAPIYAML)
 		})
 	}
-	mux.Handle("POST /v1/webhooks/{source}", traced(readWebhookBody(o.BodyLimit, ingestGW, o.Log),
+	if o.Console != nil {
+		mux.Handle("/console/", o.Console)
+		mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	}
+	mux.Handle("POST /v1/webhooks/{source}", traced(readWebhookBody(o.BodyLimit, o.RecordTooLarge, ingestGW, o.Log),
 		func(*http.Request) string { return "POST /v1/webhooks/{source}" }))
 	// API paths hold ids: the span is named by the method only, and the
 	// gRPC spans under it name the call.
@@ -217,12 +231,26 @@ func (*webhookBody) Close() error { return nil }
 // readWebhookBody reads a webhook's body up to its source's limit: a
 // declared Content-Length over the limit is refused before a byte is read,
 // and a chunked body as soon as it passes the limit.
-func readWebhookBody(limit func(string) int64, next http.Handler, log *slog.Logger) http.Handler {
+func readWebhookBody(limit func(string) int64, record func(context.Context, string, int64, map[string]string, string), next http.Handler, log *slog.Logger) http.Handler {
+	tooLarge := func(w http.ResponseWriter, r *http.Request, source string, size int64, msg string) {
+		if record != nil {
+			headers := make(map[string]string, len(r.Header))
+			for name, values := range r.Header {
+				headers[strings.ToLower(name)] = strings.Join(values, ", ")
+			}
+			ctx := r.Context()
+			if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("x-forwarded-for", host))
+			}
+			record(ctx, source, size, headers, msg)
+		}
+		writeError(w, http.StatusRequestEntityTooLarge, job.CodePayloadTooLarge, msg)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		source := r.PathValue("source")
 		max := limit(source)
 		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, job.CodePayloadTooLarge,
+			tooLarge(w, r, source, r.ContentLength,
 				fmt.Sprintf("the body is %d bytes; source %q accepts at most %d", r.ContentLength, source, max))
 			return
 		}
@@ -230,8 +258,7 @@ func readWebhookBody(limit func(string) int64, next http.Handler, log *slog.Logg
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				writeError(w, http.StatusRequestEntityTooLarge, job.CodePayloadTooLarge,
-					fmt.Sprintf("the body is over the %d bytes source %q accepts", max, source))
+				tooLarge(w, r, source, max+1, fmt.Sprintf("the body is over the %d bytes source %q accepts", max, source))
 				return
 			}
 			// The error names the connection's addresses: it is logged,

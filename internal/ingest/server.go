@@ -51,6 +51,8 @@ type Server struct {
 	// routes are the subscriptions and schemas; nil: sources route to
 	// their named endpoints only.
 	routes *route.Registry
+	// requests keeps refused requests in the request log (nil: no log).
+	requests RequestRecorder
 }
 
 // SetRoutes gives the server the subscriptions of the endpoints and the
@@ -68,8 +70,9 @@ func NewServer(store EventStore, sources *Registry, now func() time.Time, log *s
 	if e, ok := store.(interface{ Engine() string }); ok {
 		db = e.Engine()
 	}
+	requests, _ := store.(RequestRecorder)
 	return &Server{store: store, sources: sources, now: now, log: log, tracer: tp.Tracer("github.com/dispatchd/dispatchd/internal/ingest"),
-		db: attribute.String("db.system.name", db), metrics: m}
+		db: attribute.String("db.system.name", db), metrics: m, requests: requests}
 }
 
 // ReceiveWebhook implements dispatchdv1.IngestServiceServer.
@@ -91,11 +94,21 @@ func (s *Server) ReceiveWebhook(ctx context.Context, req *dispatchdv1.ReceiveWeb
 
 func (s *Server) receive(ctx context.Context, req *dispatchdv1.ReceiveWebhookRequest) (job.Stored, error) {
 	trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(req.GetSource()))
-	e, err := s.prepare(ctx, req, s.now(), true)
+	now := s.now()
+	r := s.inbound(ctx, req, now)
+	e, err := s.prepare(ctx, req, now, true)
 	if err != nil {
+		s.recordRefused(ctx, r, req.GetBody(), err)
 		return job.Stored{}, err
 	}
-	return s.commit(ctx, e)
+	if s.requests != nil {
+		e.Request = &r
+	}
+	st, err := s.commit(ctx, e)
+	if err != nil && job.ErrorCode(err) != job.CodeUnavailable {
+		s.recordRefused(ctx, r, req.GetBody(), err)
+	}
+	return st, err
 }
 
 // commit stores the event in a span of its own: the wait for the shared

@@ -274,6 +274,10 @@ type PruneCutoffs struct {
 	DeadBefore time.Time
 	// EventsBefore: events received before it, once their jobs are gone.
 	EventsBefore time.Time
+	// RefusedBefore: request-log rows of refused and duplicate requests
+	// received before it (zero: none by age). Accepted ones go with
+	// EventsBefore. The stats' per-minute counts go 7 days before it.
+	RefusedBefore time.Time
 	// Batch is how many rows one statement deletes at most.
 	Batch int
 	// Now stamps the jobs that a prune marks dead because their endpoint

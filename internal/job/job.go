@@ -90,6 +90,9 @@ func (s State) Pending() bool {
 type NewEvent struct {
 	Event Event
 	Jobs  []Job
+	// Request, when set, is written to the inbound request log in the
+	// same commit: accepted, or duplicate when the delivery id was stored.
+	Request *InboundRequest
 }
 
 // Stored is the outcome of storing a NewEvent.

@@ -150,6 +150,46 @@ type Executor interface {
 	TouchKey(ctx context.Context, id string, now time.Time) error
 
 	ScheduleExecutor // schedules.go
+	// The console's queries (console.go).
+	InsertRequest(ctx context.Context, r RequestRow) error
+	// CountRequest adds n to the source's count of outcome in minute.
+	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error
+	// TrimRequests deletes the bucket's refused rows but the newest keep.
+	TrimRequests(ctx context.Context, bucket string, keep int) (int64, error)
+	ListRequests(ctx context.Context, f job.RequestFilter) ([]RequestRow, error)
+	GetRequest(ctx context.Context, id string) (RequestRow, error)
+	PruneRequests(ctx context.Context, acceptedBefore, refusedBefore time.Time, max int) (int64, error)
+	PruneRequestCounts(ctx context.Context, before time.Time) (int64, error)
+	// RequestSeries returns per-minute counts by outcome since since.
+	RequestSeries(ctx context.Context, source string, since time.Time) ([]SeriesRow, error)
+	// DeliverySeries returns attempts by outcome per bucket since since.
+	DeliverySeries(ctx context.Context, endpoint string, since time.Time, bucket time.Duration) ([]SeriesRow, error)
+	// RecentLatencies returns the latencies of the newest max attempts.
+	RecentLatencies(ctx context.Context, endpoint string, since time.Time, max int) ([]time.Duration, error)
+	// QueueDepth counts the jobs due at now; oldest is the earliest run
+	// time among them (zero when none).
+	QueueDepth(ctx context.Context, endpoint string, now time.Time) (depth int64, oldest time.Time, err error)
+	// ListBulkJobIDs returns up to max ids of jobs matching f in one of
+	// states, in id order after afterID.
+	ListBulkJobIDs(ctx context.Context, f job.JobFilter, states []job.State, afterID string, max int) ([]string, error)
+	InsertAuditEntry(ctx context.Context, e job.AuditEntry) error
+	ListAuditEntries(ctx context.Context, beforeID string, limit int) ([]job.AuditEntry, error)
+	CountKeyUse(ctx context.Context, keyID, day string, n int64) error
+	ListKeyUsage(ctx context.Context, sinceDay string) ([]job.KeyUsage, error)
+}
+
+// RequestRow is an inbound request as stored: the domain request with its
+// headers still JSON (Req.Headers is left nil by drivers).
+type RequestRow struct {
+	Req     job.InboundRequest
+	Headers []byte
+}
+
+// SeriesRow is one count of a time series.
+type SeriesRow struct {
+	At      time.Time
+	Outcome string
+	N       int64
 }
 
 // EventRow is an event as stored: its headers still JSON.

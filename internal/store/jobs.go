@@ -374,9 +374,10 @@ func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool
 			}
 			p.Events += n
 			if n < int64(c.Batch) {
-				return nil
+				break
 			}
 		}
+		return pruneRequests(ctx, ex, c)
 	})
 	p.Vacuumed = vacuumed
 	if err != nil {

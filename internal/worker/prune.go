@@ -60,6 +60,7 @@ func (p *Pruner) Once(ctx context.Context) {
 		FinishedBefore: now.Add(-p.Retention),
 		DeadBefore:     now.Add(-p.DeadRetention),
 		EventsBefore:   now.Add(-p.Retention),
+		RefusedBefore:  now.Add(-job.RefusedRetention),
 		Batch:          pruneBatch,
 		Now:            now,
 	})

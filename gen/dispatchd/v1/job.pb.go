@@ -96,6 +96,62 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_dispatchd_v1_job_proto_rawDescGZIP(), []int{0}
 }
 
+// BulkAction is what BulkJobs does to each matching job.
+type BulkAction int32
+
+const (
+	BulkAction_BULK_ACTION_UNSPECIFIED BulkAction = 0
+	// A dead or cancelled job is due again now (RetryJob).
+	BulkAction_BULK_ACTION_RETRY BulkAction = 1
+	// A job not yet delivered is cancelled (CancelJob).
+	BulkAction_BULK_ACTION_CANCEL BulkAction = 2
+	// A dead job is due again now (ReplayDeadJobs).
+	BulkAction_BULK_ACTION_REPLAY BulkAction = 3
+)
+
+// Enum value maps for BulkAction.
+var (
+	BulkAction_name = map[int32]string{
+		0: "BULK_ACTION_UNSPECIFIED",
+		1: "BULK_ACTION_RETRY",
+		2: "BULK_ACTION_CANCEL",
+		3: "BULK_ACTION_REPLAY",
+	}
+	BulkAction_value = map[string]int32{
+		"BULK_ACTION_UNSPECIFIED": 0,
+		"BULK_ACTION_RETRY":       1,
+		"BULK_ACTION_CANCEL":      2,
+		"BULK_ACTION_REPLAY":      3,
+	}
+)
+
+func (x BulkAction) Enum() *BulkAction {
+	p := new(BulkAction)
+	*p = x
+	return p
+}
+
+func (x BulkAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BulkAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_dispatchd_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (BulkAction) Type() protoreflect.EnumType {
+	return &file_dispatchd_v1_job_proto_enumTypes[1]
+}
+
+func (x BulkAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BulkAction.Descriptor instead.
+func (BulkAction) EnumDescriptor() ([]byte, []int) {
+	return file_dispatchd_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
 // RetryPolicy overrides the endpoint's retry schedule for one job. Set at
 // most one of preset, schedule; max_retries caps the number of retries of
 // whichever schedule applies.
@@ -200,8 +256,11 @@ type Job struct {
 	// is a base64 string of bytes that are not JSON (as in the delivery's
 	// "payloadEncoding").
 	PayloadEncoding string `protobuf:"bytes,16,opt,name=payload_encoding,json=payloadEncoding,proto3" json:"payload_encoding,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The W3C trace id of the webhook or call that made the job; empty when
+	// it was not traced.
+	TraceId       string `protobuf:"bytes,17,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -342,6 +401,13 @@ func (x *Job) GetOrderingKey() string {
 func (x *Job) GetPayloadEncoding() string {
 	if x != nil {
 		return x.PayloadEncoding
+	}
+	return ""
+}
+
+func (x *Job) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
 	}
 	return ""
 }
@@ -1611,6 +1677,200 @@ func (x *DispatchedJob) GetScheduledFor() *timestamppb.Timestamp {
 	return nil
 }
 
+// JobFilter selects jobs, as ListJobsRequest does.
+type JobFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         JobState               `protobuf:"varint,1,opt,name=state,proto3,enum=dispatchd.v1.JobState" json:"state,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	CreatedAfter  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobFilter) Reset() {
+	*x = JobFilter{}
+	mi := &file_dispatchd_v1_job_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobFilter) ProtoMessage() {}
+
+func (x *JobFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_job_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobFilter.ProtoReflect.Descriptor instead.
+func (*JobFilter) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_job_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *JobFilter) GetState() JobState {
+	if x != nil {
+		return x.State
+	}
+	return JobState_JOB_STATE_UNSPECIFIED
+}
+
+func (x *JobFilter) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *JobFilter) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *JobFilter) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *JobFilter) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+// BulkJobsRequest is a filter and an action.
+type BulkJobsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *JobFilter             `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Required.
+	Action BulkAction `protobuf:"varint,2,opt,name=action,proto3,enum=dispatchd.v1.BulkAction" json:"action,omitempty"`
+	// Count the jobs the action would change, and change none.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkJobsRequest) Reset() {
+	*x = BulkJobsRequest{}
+	mi := &file_dispatchd_v1_job_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkJobsRequest) ProtoMessage() {}
+
+func (x *BulkJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_job_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkJobsRequest.ProtoReflect.Descriptor instead.
+func (*BulkJobsRequest) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_job_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BulkJobsRequest) GetFilter() *JobFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *BulkJobsRequest) GetAction() BulkAction {
+	if x != nil {
+		return x.Action
+	}
+	return BulkAction_BULK_ACTION_UNSPECIFIED
+}
+
+func (x *BulkJobsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// BulkJobsResponse says how many jobs matched the filter in a state the
+// action applies to, and how many it changed (0 on a dry run).
+type BulkJobsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Matched       int64                  `protobuf:"varint,1,opt,name=matched,proto3" json:"matched,omitempty"`
+	Affected      int64                  `protobuf:"varint,2,opt,name=affected,proto3" json:"affected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkJobsResponse) Reset() {
+	*x = BulkJobsResponse{}
+	mi := &file_dispatchd_v1_job_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkJobsResponse) ProtoMessage() {}
+
+func (x *BulkJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_job_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkJobsResponse.ProtoReflect.Descriptor instead.
+func (*BulkJobsResponse) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_job_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BulkJobsResponse) GetMatched() int64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *BulkJobsResponse) GetAffected() int64 {
+	if x != nil {
+		return x.Affected
+	}
+	return 0
+}
+
 var File_dispatchd_v1_job_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_job_proto_rawDesc = "" +
@@ -1620,7 +1880,7 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x06preset\x18\x01 \x01(\tR\x06preset\x125\n" +
 	"\bschedule\x18\x02 \x03(\v2\x19.google.protobuf.DurationR\bschedule\x12\x1f\n" +
 	"\vmax_retries\x18\x03 \x01(\x05R\n" +
-	"maxRetries\"\x86\x05\n" +
+	"maxRetries\"\xa1\x05\n" +
 	"\x03Job\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x19\n" +
@@ -1642,7 +1902,8 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\r \x01(\tR\x0eidempotencyKey\x12!\n" +
 	"\fcoalesce_key\x18\x0e \x01(\tR\vcoalesceKey\x12!\n" +
 	"\fordering_key\x18\x0f \x01(\tR\vorderingKey\x12)\n" +
-	"\x10payload_encoding\x18\x10 \x01(\tR\x0fpayloadEncoding\"\xe6\x02\n" +
+	"\x10payload_encoding\x18\x10 \x01(\tR\x0fpayloadEncoding\x12\x19\n" +
+	"\btrace_id\x18\x11 \x01(\tR\atraceId\"\xe6\x02\n" +
 	"\x12DispatchJobRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x120\n" +
 	"\apayload\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\apayload\x12'\n" +
@@ -1723,7 +1984,20 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\rDispatchedJob\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12?\n" +
-	"\rscheduled_for\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor*\xcc\x01\n" +
+	"\rscheduled_for\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\"\xf1\x01\n" +
+	"\tJobFilter\x12,\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x16.dispatchd.v1.JobStateR\x05state\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12?\n" +
+	"\rcreated_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"\x8d\x01\n" +
+	"\x0fBulkJobsRequest\x12/\n" +
+	"\x06filter\x18\x01 \x01(\v2\x17.dispatchd.v1.JobFilterR\x06filter\x120\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x18.dispatchd.v1.BulkActionR\x06action\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"H\n" +
+	"\x10BulkJobsResponse\x12\x18\n" +
+	"\amatched\x18\x01 \x01(\x03R\amatched\x12\x1a\n" +
+	"\baffected\x18\x02 \x01(\x03R\baffected*\xcc\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13JOB_STATE_SCHEDULED\x10\x01\x12\x17\n" +
@@ -1732,7 +2006,13 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x12JOB_STATE_RETRYING\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_COMPLETED\x10\x05\x12\x12\n" +
 	"\x0eJOB_STATE_DEAD\x10\x06\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\a2\xf8\x06\n" +
+	"\x13JOB_STATE_CANCELLED\x10\a*p\n" +
+	"\n" +
+	"BulkAction\x12\x1b\n" +
+	"\x17BULK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11BULK_ACTION_RETRY\x10\x01\x12\x16\n" +
+	"\x12BULK_ACTION_CANCEL\x10\x02\x12\x16\n" +
+	"\x12BULK_ACTION_REPLAY\x10\x032\xc3\a\n" +
 	"\n" +
 	"JobService\x12R\n" +
 	"\vDispatchJob\x12 .dispatchd.v1.DispatchJobRequest\x1a!.dispatchd.v1.DispatchJobResponse\x12d\n" +
@@ -1742,7 +2022,8 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\fListAttempts\x12!.dispatchd.v1.ListAttemptsRequest\x1a\".dispatchd.v1.ListAttemptsResponse\x12L\n" +
 	"\tCancelJob\x12\x1e.dispatchd.v1.CancelJobRequest\x1a\x1f.dispatchd.v1.CancelJobResponse\x12I\n" +
 	"\bRetryJob\x12\x1d.dispatchd.v1.RetryJobRequest\x1a\x1e.dispatchd.v1.RetryJobResponse\x12[\n" +
-	"\x0eReplayDeadJobs\x12#.dispatchd.v1.ReplayDeadJobsRequest\x1a$.dispatchd.v1.ReplayDeadJobsResponse\x12p\n" +
+	"\x0eReplayDeadJobs\x12#.dispatchd.v1.ReplayDeadJobsRequest\x1a$.dispatchd.v1.ReplayDeadJobsResponse\x12I\n" +
+	"\bBulkJobs\x12\x1d.dispatchd.v1.BulkJobsRequest\x1a\x1e.dispatchd.v1.BulkJobsResponse\x12p\n" +
 	"\x15DispatchedDispatchJob\x12*.dispatchd.v1.DispatchedDispatchJobRequest\x1a+.dispatchd.v1.DispatchedDispatchJobResponse\x12a\n" +
 	"\x10DispatchedGetJob\x12%.dispatchd.v1.DispatchedGetJobRequest\x1a&.dispatchd.v1.DispatchedGetJobResponseB\xaa\x01\n" +
 	"\x10com.dispatchd.v1B\bJobProtoP\x01Z;github.com/dispatchd/dispatchd/gen/dispatchd/v1;dispatchdv1\xa2\x02\x03DXX\xaa\x02\fDispatchd.V1\xca\x02\fDispatchd\\V1\xe2\x02\x18Dispatchd\\V1\\GPBMetadata\xea\x02\rDispatchd::V1b\x06proto3"
@@ -1759,96 +2040,107 @@ func file_dispatchd_v1_job_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_job_proto_rawDescData
 }
 
-var file_dispatchd_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dispatchd_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_dispatchd_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_dispatchd_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_dispatchd_v1_job_proto_goTypes = []any{
 	(JobState)(0),                         // 0: dispatchd.v1.JobState
-	(*RetryPolicy)(nil),                   // 1: dispatchd.v1.RetryPolicy
-	(*Job)(nil),                           // 2: dispatchd.v1.Job
-	(*DispatchJobRequest)(nil),            // 3: dispatchd.v1.DispatchJobRequest
-	(*DispatchJobResponse)(nil),           // 4: dispatchd.v1.DispatchJobResponse
-	(*BatchDispatchJobsRequest)(nil),      // 5: dispatchd.v1.BatchDispatchJobsRequest
-	(*BatchDispatchJobsResponse)(nil),     // 6: dispatchd.v1.BatchDispatchJobsResponse
-	(*GetJobRequest)(nil),                 // 7: dispatchd.v1.GetJobRequest
-	(*ListJobsRequest)(nil),               // 8: dispatchd.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),              // 9: dispatchd.v1.ListJobsResponse
-	(*ListAttemptsRequest)(nil),           // 10: dispatchd.v1.ListAttemptsRequest
-	(*Attempt)(nil),                       // 11: dispatchd.v1.Attempt
-	(*ListAttemptsResponse)(nil),          // 12: dispatchd.v1.ListAttemptsResponse
-	(*CancelJobRequest)(nil),              // 13: dispatchd.v1.CancelJobRequest
-	(*RetryJobRequest)(nil),               // 14: dispatchd.v1.RetryJobRequest
-	(*ReplayDeadJobsRequest)(nil),         // 15: dispatchd.v1.ReplayDeadJobsRequest
-	(*ReplayDeadJobsResponse)(nil),        // 16: dispatchd.v1.ReplayDeadJobsResponse
-	(*DispatchedDispatchJobRequest)(nil),  // 17: dispatchd.v1.DispatchedDispatchJobRequest
-	(*DispatchedGetJobRequest)(nil),       // 18: dispatchd.v1.DispatchedGetJobRequest
-	(*GetJobResponse)(nil),                // 19: dispatchd.v1.GetJobResponse
-	(*CancelJobResponse)(nil),             // 20: dispatchd.v1.CancelJobResponse
-	(*RetryJobResponse)(nil),              // 21: dispatchd.v1.RetryJobResponse
-	(*DispatchedDispatchJobResponse)(nil), // 22: dispatchd.v1.DispatchedDispatchJobResponse
-	(*DispatchedGetJobResponse)(nil),      // 23: dispatchd.v1.DispatchedGetJobResponse
-	(*DispatchedJob)(nil),                 // 24: dispatchd.v1.DispatchedJob
-	(*durationpb.Duration)(nil),           // 25: google.protobuf.Duration
-	(*structpb.Value)(nil),                // 26: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),         // 27: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 28: google.protobuf.Struct
+	(BulkAction)(0),                       // 1: dispatchd.v1.BulkAction
+	(*RetryPolicy)(nil),                   // 2: dispatchd.v1.RetryPolicy
+	(*Job)(nil),                           // 3: dispatchd.v1.Job
+	(*DispatchJobRequest)(nil),            // 4: dispatchd.v1.DispatchJobRequest
+	(*DispatchJobResponse)(nil),           // 5: dispatchd.v1.DispatchJobResponse
+	(*BatchDispatchJobsRequest)(nil),      // 6: dispatchd.v1.BatchDispatchJobsRequest
+	(*BatchDispatchJobsResponse)(nil),     // 7: dispatchd.v1.BatchDispatchJobsResponse
+	(*GetJobRequest)(nil),                 // 8: dispatchd.v1.GetJobRequest
+	(*ListJobsRequest)(nil),               // 9: dispatchd.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),              // 10: dispatchd.v1.ListJobsResponse
+	(*ListAttemptsRequest)(nil),           // 11: dispatchd.v1.ListAttemptsRequest
+	(*Attempt)(nil),                       // 12: dispatchd.v1.Attempt
+	(*ListAttemptsResponse)(nil),          // 13: dispatchd.v1.ListAttemptsResponse
+	(*CancelJobRequest)(nil),              // 14: dispatchd.v1.CancelJobRequest
+	(*RetryJobRequest)(nil),               // 15: dispatchd.v1.RetryJobRequest
+	(*ReplayDeadJobsRequest)(nil),         // 16: dispatchd.v1.ReplayDeadJobsRequest
+	(*ReplayDeadJobsResponse)(nil),        // 17: dispatchd.v1.ReplayDeadJobsResponse
+	(*DispatchedDispatchJobRequest)(nil),  // 18: dispatchd.v1.DispatchedDispatchJobRequest
+	(*DispatchedGetJobRequest)(nil),       // 19: dispatchd.v1.DispatchedGetJobRequest
+	(*GetJobResponse)(nil),                // 20: dispatchd.v1.GetJobResponse
+	(*CancelJobResponse)(nil),             // 21: dispatchd.v1.CancelJobResponse
+	(*RetryJobResponse)(nil),              // 22: dispatchd.v1.RetryJobResponse
+	(*DispatchedDispatchJobResponse)(nil), // 23: dispatchd.v1.DispatchedDispatchJobResponse
+	(*DispatchedGetJobResponse)(nil),      // 24: dispatchd.v1.DispatchedGetJobResponse
+	(*DispatchedJob)(nil),                 // 25: dispatchd.v1.DispatchedJob
+	(*JobFilter)(nil),                     // 26: dispatchd.v1.JobFilter
+	(*BulkJobsRequest)(nil),               // 27: dispatchd.v1.BulkJobsRequest
+	(*BulkJobsResponse)(nil),              // 28: dispatchd.v1.BulkJobsResponse
+	(*durationpb.Duration)(nil),           // 29: google.protobuf.Duration
+	(*structpb.Value)(nil),                // 30: google.protobuf.Value
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 32: google.protobuf.Struct
 }
 var file_dispatchd_v1_job_proto_depIdxs = []int32{
-	25, // 0: dispatchd.v1.RetryPolicy.schedule:type_name -> google.protobuf.Duration
+	29, // 0: dispatchd.v1.RetryPolicy.schedule:type_name -> google.protobuf.Duration
 	0,  // 1: dispatchd.v1.Job.state:type_name -> dispatchd.v1.JobState
-	26, // 2: dispatchd.v1.Job.payload:type_name -> google.protobuf.Value
-	27, // 3: dispatchd.v1.Job.run_at:type_name -> google.protobuf.Timestamp
-	27, // 4: dispatchd.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	27, // 5: dispatchd.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	27, // 6: dispatchd.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	26, // 7: dispatchd.v1.DispatchJobRequest.payload:type_name -> google.protobuf.Value
-	27, // 8: dispatchd.v1.DispatchJobRequest.run_at:type_name -> google.protobuf.Timestamp
-	25, // 9: dispatchd.v1.DispatchJobRequest.delay:type_name -> google.protobuf.Duration
-	1,  // 10: dispatchd.v1.DispatchJobRequest.retry:type_name -> dispatchd.v1.RetryPolicy
-	2,  // 11: dispatchd.v1.DispatchJobResponse.job:type_name -> dispatchd.v1.Job
-	3,  // 12: dispatchd.v1.BatchDispatchJobsRequest.jobs:type_name -> dispatchd.v1.DispatchJobRequest
-	4,  // 13: dispatchd.v1.BatchDispatchJobsResponse.jobs:type_name -> dispatchd.v1.DispatchJobResponse
+	30, // 2: dispatchd.v1.Job.payload:type_name -> google.protobuf.Value
+	31, // 3: dispatchd.v1.Job.run_at:type_name -> google.protobuf.Timestamp
+	31, // 4: dispatchd.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	31, // 5: dispatchd.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	31, // 6: dispatchd.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 7: dispatchd.v1.DispatchJobRequest.payload:type_name -> google.protobuf.Value
+	31, // 8: dispatchd.v1.DispatchJobRequest.run_at:type_name -> google.protobuf.Timestamp
+	29, // 9: dispatchd.v1.DispatchJobRequest.delay:type_name -> google.protobuf.Duration
+	2,  // 10: dispatchd.v1.DispatchJobRequest.retry:type_name -> dispatchd.v1.RetryPolicy
+	3,  // 11: dispatchd.v1.DispatchJobResponse.job:type_name -> dispatchd.v1.Job
+	4,  // 12: dispatchd.v1.BatchDispatchJobsRequest.jobs:type_name -> dispatchd.v1.DispatchJobRequest
+	5,  // 13: dispatchd.v1.BatchDispatchJobsResponse.jobs:type_name -> dispatchd.v1.DispatchJobResponse
 	0,  // 14: dispatchd.v1.ListJobsRequest.state:type_name -> dispatchd.v1.JobState
-	27, // 15: dispatchd.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	27, // 16: dispatchd.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	2,  // 17: dispatchd.v1.ListJobsResponse.jobs:type_name -> dispatchd.v1.Job
-	27, // 18: dispatchd.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	25, // 19: dispatchd.v1.Attempt.latency:type_name -> google.protobuf.Duration
-	11, // 20: dispatchd.v1.ListAttemptsResponse.attempts:type_name -> dispatchd.v1.Attempt
-	27, // 21: dispatchd.v1.ReplayDeadJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	27, // 22: dispatchd.v1.ReplayDeadJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	28, // 23: dispatchd.v1.DispatchedDispatchJobRequest.payload:type_name -> google.protobuf.Struct
-	27, // 24: dispatchd.v1.DispatchedDispatchJobRequest.schedule_for:type_name -> google.protobuf.Timestamp
-	2,  // 25: dispatchd.v1.GetJobResponse.job:type_name -> dispatchd.v1.Job
-	2,  // 26: dispatchd.v1.CancelJobResponse.job:type_name -> dispatchd.v1.Job
-	2,  // 27: dispatchd.v1.RetryJobResponse.job:type_name -> dispatchd.v1.Job
-	24, // 28: dispatchd.v1.DispatchedDispatchJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
-	24, // 29: dispatchd.v1.DispatchedGetJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
-	27, // 30: dispatchd.v1.DispatchedJob.scheduled_for:type_name -> google.protobuf.Timestamp
-	3,  // 31: dispatchd.v1.JobService.DispatchJob:input_type -> dispatchd.v1.DispatchJobRequest
-	5,  // 32: dispatchd.v1.JobService.BatchDispatchJobs:input_type -> dispatchd.v1.BatchDispatchJobsRequest
-	7,  // 33: dispatchd.v1.JobService.GetJob:input_type -> dispatchd.v1.GetJobRequest
-	8,  // 34: dispatchd.v1.JobService.ListJobs:input_type -> dispatchd.v1.ListJobsRequest
-	10, // 35: dispatchd.v1.JobService.ListAttempts:input_type -> dispatchd.v1.ListAttemptsRequest
-	13, // 36: dispatchd.v1.JobService.CancelJob:input_type -> dispatchd.v1.CancelJobRequest
-	14, // 37: dispatchd.v1.JobService.RetryJob:input_type -> dispatchd.v1.RetryJobRequest
-	15, // 38: dispatchd.v1.JobService.ReplayDeadJobs:input_type -> dispatchd.v1.ReplayDeadJobsRequest
-	17, // 39: dispatchd.v1.JobService.DispatchedDispatchJob:input_type -> dispatchd.v1.DispatchedDispatchJobRequest
-	18, // 40: dispatchd.v1.JobService.DispatchedGetJob:input_type -> dispatchd.v1.DispatchedGetJobRequest
-	4,  // 41: dispatchd.v1.JobService.DispatchJob:output_type -> dispatchd.v1.DispatchJobResponse
-	6,  // 42: dispatchd.v1.JobService.BatchDispatchJobs:output_type -> dispatchd.v1.BatchDispatchJobsResponse
-	19, // 43: dispatchd.v1.JobService.GetJob:output_type -> dispatchd.v1.GetJobResponse
-	9,  // 44: dispatchd.v1.JobService.ListJobs:output_type -> dispatchd.v1.ListJobsResponse
-	12, // 45: dispatchd.v1.JobService.ListAttempts:output_type -> dispatchd.v1.ListAttemptsResponse
-	20, // 46: dispatchd.v1.JobService.CancelJob:output_type -> dispatchd.v1.CancelJobResponse
-	21, // 47: dispatchd.v1.JobService.RetryJob:output_type -> dispatchd.v1.RetryJobResponse
-	16, // 48: dispatchd.v1.JobService.ReplayDeadJobs:output_type -> dispatchd.v1.ReplayDeadJobsResponse
-	22, // 49: dispatchd.v1.JobService.DispatchedDispatchJob:output_type -> dispatchd.v1.DispatchedDispatchJobResponse
-	23, // 50: dispatchd.v1.JobService.DispatchedGetJob:output_type -> dispatchd.v1.DispatchedGetJobResponse
-	41, // [41:51] is the sub-list for method output_type
-	31, // [31:41] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	31, // 15: dispatchd.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	31, // 16: dispatchd.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	3,  // 17: dispatchd.v1.ListJobsResponse.jobs:type_name -> dispatchd.v1.Job
+	31, // 18: dispatchd.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	29, // 19: dispatchd.v1.Attempt.latency:type_name -> google.protobuf.Duration
+	12, // 20: dispatchd.v1.ListAttemptsResponse.attempts:type_name -> dispatchd.v1.Attempt
+	31, // 21: dispatchd.v1.ReplayDeadJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	31, // 22: dispatchd.v1.ReplayDeadJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	32, // 23: dispatchd.v1.DispatchedDispatchJobRequest.payload:type_name -> google.protobuf.Struct
+	31, // 24: dispatchd.v1.DispatchedDispatchJobRequest.schedule_for:type_name -> google.protobuf.Timestamp
+	3,  // 25: dispatchd.v1.GetJobResponse.job:type_name -> dispatchd.v1.Job
+	3,  // 26: dispatchd.v1.CancelJobResponse.job:type_name -> dispatchd.v1.Job
+	3,  // 27: dispatchd.v1.RetryJobResponse.job:type_name -> dispatchd.v1.Job
+	25, // 28: dispatchd.v1.DispatchedDispatchJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
+	25, // 29: dispatchd.v1.DispatchedGetJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
+	31, // 30: dispatchd.v1.DispatchedJob.scheduled_for:type_name -> google.protobuf.Timestamp
+	0,  // 31: dispatchd.v1.JobFilter.state:type_name -> dispatchd.v1.JobState
+	31, // 32: dispatchd.v1.JobFilter.created_after:type_name -> google.protobuf.Timestamp
+	31, // 33: dispatchd.v1.JobFilter.created_before:type_name -> google.protobuf.Timestamp
+	26, // 34: dispatchd.v1.BulkJobsRequest.filter:type_name -> dispatchd.v1.JobFilter
+	1,  // 35: dispatchd.v1.BulkJobsRequest.action:type_name -> dispatchd.v1.BulkAction
+	4,  // 36: dispatchd.v1.JobService.DispatchJob:input_type -> dispatchd.v1.DispatchJobRequest
+	6,  // 37: dispatchd.v1.JobService.BatchDispatchJobs:input_type -> dispatchd.v1.BatchDispatchJobsRequest
+	8,  // 38: dispatchd.v1.JobService.GetJob:input_type -> dispatchd.v1.GetJobRequest
+	9,  // 39: dispatchd.v1.JobService.ListJobs:input_type -> dispatchd.v1.ListJobsRequest
+	11, // 40: dispatchd.v1.JobService.ListAttempts:input_type -> dispatchd.v1.ListAttemptsRequest
+	14, // 41: dispatchd.v1.JobService.CancelJob:input_type -> dispatchd.v1.CancelJobRequest
+	15, // 42: dispatchd.v1.JobService.RetryJob:input_type -> dispatchd.v1.RetryJobRequest
+	16, // 43: dispatchd.v1.JobService.ReplayDeadJobs:input_type -> dispatchd.v1.ReplayDeadJobsRequest
+	27, // 44: dispatchd.v1.JobService.BulkJobs:input_type -> dispatchd.v1.BulkJobsRequest
+	18, // 45: dispatchd.v1.JobService.DispatchedDispatchJob:input_type -> dispatchd.v1.DispatchedDispatchJobRequest
+	19, // 46: dispatchd.v1.JobService.DispatchedGetJob:input_type -> dispatchd.v1.DispatchedGetJobRequest
+	5,  // 47: dispatchd.v1.JobService.DispatchJob:output_type -> dispatchd.v1.DispatchJobResponse
+	7,  // 48: dispatchd.v1.JobService.BatchDispatchJobs:output_type -> dispatchd.v1.BatchDispatchJobsResponse
+	20, // 49: dispatchd.v1.JobService.GetJob:output_type -> dispatchd.v1.GetJobResponse
+	10, // 50: dispatchd.v1.JobService.ListJobs:output_type -> dispatchd.v1.ListJobsResponse
+	13, // 51: dispatchd.v1.JobService.ListAttempts:output_type -> dispatchd.v1.ListAttemptsResponse
+	21, // 52: dispatchd.v1.JobService.CancelJob:output_type -> dispatchd.v1.CancelJobResponse
+	22, // 53: dispatchd.v1.JobService.RetryJob:output_type -> dispatchd.v1.RetryJobResponse
+	17, // 54: dispatchd.v1.JobService.ReplayDeadJobs:output_type -> dispatchd.v1.ReplayDeadJobsResponse
+	28, // 55: dispatchd.v1.JobService.BulkJobs:output_type -> dispatchd.v1.BulkJobsResponse
+	23, // 56: dispatchd.v1.JobService.DispatchedDispatchJob:output_type -> dispatchd.v1.DispatchedDispatchJobResponse
+	24, // 57: dispatchd.v1.JobService.DispatchedGetJob:output_type -> dispatchd.v1.DispatchedGetJobResponse
+	47, // [47:58] is the sub-list for method output_type
+	36, // [36:47] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_job_proto_init() }
@@ -1861,8 +2153,8 @@ func file_dispatchd_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_job_proto_rawDesc), len(file_dispatchd_v1_job_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   24,
+			NumEnums:      2,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	JobService_CancelJob_FullMethodName             = "/dispatchd.v1.JobService/CancelJob"
 	JobService_RetryJob_FullMethodName              = "/dispatchd.v1.JobService/RetryJob"
 	JobService_ReplayDeadJobs_FullMethodName        = "/dispatchd.v1.JobService/ReplayDeadJobs"
+	JobService_BulkJobs_FullMethodName              = "/dispatchd.v1.JobService/BulkJobs"
 	JobService_DispatchedDispatchJob_FullMethodName = "/dispatchd.v1.JobService/DispatchedDispatchJob"
 	JobService_DispatchedGetJob_FullMethodName      = "/dispatchd.v1.JobService/DispatchedGetJob"
 )
@@ -68,6 +69,11 @@ type JobServiceClient interface {
 	// ReplayDeadJobs makes every dead job matching the filter available
 	// again, like RetryJob, and says how many.
 	ReplayDeadJobs(ctx context.Context, in *ReplayDeadJobsRequest, opts ...grpc.CallOption) (*ReplayDeadJobsResponse, error)
+	// BulkJobs applies one action to every job a filter matches (not only
+	// one page), in batches of short transactions, and writes an audit
+	// entry. dry_run counts without changing anything. Errors:
+	// INVALID_ARGUMENT (no action, or a filter field).
+	BulkJobs(ctx context.Context, in *BulkJobsRequest, opts ...grpc.CallOption) (*BulkJobsResponse, error)
 	// DispatchedDispatchJob is the Dispatched-compatible POST
 	// /api/jobs/dispatch: the job goes to the API key's default endpoint, or
 	// the configuration's default_endpoint; the payload must be a JSON object
@@ -165,6 +171,16 @@ func (c *jobServiceClient) ReplayDeadJobs(ctx context.Context, in *ReplayDeadJob
 	return out, nil
 }
 
+func (c *jobServiceClient) BulkJobs(ctx context.Context, in *BulkJobsRequest, opts ...grpc.CallOption) (*BulkJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BulkJobsResponse)
+	err := c.cc.Invoke(ctx, JobService_BulkJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *jobServiceClient) DispatchedDispatchJob(ctx context.Context, in *DispatchedDispatchJobRequest, opts ...grpc.CallOption) (*DispatchedDispatchJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DispatchedDispatchJobResponse)
@@ -222,6 +238,11 @@ type JobServiceServer interface {
 	// ReplayDeadJobs makes every dead job matching the filter available
 	// again, like RetryJob, and says how many.
 	ReplayDeadJobs(context.Context, *ReplayDeadJobsRequest) (*ReplayDeadJobsResponse, error)
+	// BulkJobs applies one action to every job a filter matches (not only
+	// one page), in batches of short transactions, and writes an audit
+	// entry. dry_run counts without changing anything. Errors:
+	// INVALID_ARGUMENT (no action, or a filter field).
+	BulkJobs(context.Context, *BulkJobsRequest) (*BulkJobsResponse, error)
 	// DispatchedDispatchJob is the Dispatched-compatible POST
 	// /api/jobs/dispatch: the job goes to the API key's default endpoint, or
 	// the configuration's default_endpoint; the payload must be a JSON object
@@ -262,6 +283,9 @@ func (UnimplementedJobServiceServer) RetryJob(context.Context, *RetryJobRequest)
 }
 func (UnimplementedJobServiceServer) ReplayDeadJobs(context.Context, *ReplayDeadJobsRequest) (*ReplayDeadJobsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplayDeadJobs not implemented")
+}
+func (UnimplementedJobServiceServer) BulkJobs(context.Context, *BulkJobsRequest) (*BulkJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BulkJobs not implemented")
 }
 func (UnimplementedJobServiceServer) DispatchedDispatchJob(context.Context, *DispatchedDispatchJobRequest) (*DispatchedDispatchJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DispatchedDispatchJob not implemented")
@@ -434,6 +458,24 @@ func _JobService_ReplayDeadJobs_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_BulkJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BulkJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).BulkJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_BulkJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).BulkJobs(ctx, req.(*BulkJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_DispatchedDispatchJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DispatchedDispatchJobRequest)
 	if err := dec(in); err != nil {
@@ -508,6 +550,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReplayDeadJobs",
 			Handler:    _JobService_ReplayDeadJobs_Handler,
+		},
+		{
+			MethodName: "BulkJobs",
+			Handler:    _JobService_BulkJobs_Handler,
 		},
 		{
 			MethodName: "DispatchedDispatchJob",

@@ -22,6 +22,96 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetKeyRequest names a key.
+type GetKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKeyRequest) Reset() {
+	*x = GetKeyRequest{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKeyRequest) ProtoMessage() {}
+
+func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetKeyRequest) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+// GetKeyResponse describes a key.
+type GetKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey        *ApiKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKeyResponse) Reset() {
+	*x = GetKeyResponse{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKeyResponse) ProtoMessage() {}
+
+func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetKeyResponse) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetKeyResponse) GetApiKey() *ApiKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
 // ApiKey describes a key.
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -37,14 +127,17 @@ type ApiKey struct {
 	RevokedAt       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// What the key may do: "admin" (everything), "dispatch" (dispatch jobs
 	// and read their state) or "read" (view only).
-	Scope         string `protobuf:"bytes,8,opt,name=scope,proto3" json:"scope,omitempty"`
+	Scope string `protobuf:"bytes,8,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Requests made with the key per UTC day, the last 30 days, oldest
+	// first; days without a request are left out.
+	Usage         []*KeyUsageDay `protobuf:"bytes,9,rep,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +149,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +162,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{0}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ApiKey) GetKeyId() string {
@@ -128,6 +221,67 @@ func (x *ApiKey) GetScope() string {
 	return ""
 }
 
+func (x *ApiKey) GetUsage() []*KeyUsageDay {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+// KeyUsageDay is the number of requests a key made on one UTC day.
+type KeyUsageDay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD.
+	Day           string `protobuf:"bytes,1,opt,name=day,proto3" json:"day,omitempty"`
+	Requests      int64  `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyUsageDay) Reset() {
+	*x = KeyUsageDay{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyUsageDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyUsageDay) ProtoMessage() {}
+
+func (x *KeyUsageDay) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyUsageDay.ProtoReflect.Descriptor instead.
+func (*KeyUsageDay) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KeyUsageDay) GetDay() string {
+	if x != nil {
+		return x.Day
+	}
+	return ""
+}
+
+func (x *KeyUsageDay) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
 // CreateKeyRequest creates a key.
 type CreateKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -144,7 +298,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +310,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +323,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{1}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateKeyRequest) GetName() string {
@@ -205,7 +359,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +371,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +384,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{2}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateKeyResponse) GetKey() string {
@@ -256,7 +410,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +422,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +435,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{3}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{6}
 }
 
 // ListKeysResponse lists keys, newest first.
@@ -294,7 +448,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +460,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +473,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{4}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListKeysResponse) GetKeys() []*ApiKey {
@@ -339,7 +493,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +505,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +518,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{5}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeKeyResponse) GetApiKey() *ApiKey {
@@ -384,7 +538,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +550,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +563,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{6}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -423,7 +577,11 @@ var File_dispatchd_v1_key_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\n" +
-	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n" +
+	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n" +
+	"\rGetKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"?\n" +
+	"\x0eGetKeyResponse\x12-\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x14.dispatchd.v1.ApiKeyR\x06apiKey\"\xf1\x02\n" +
 	"\x06ApiKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -435,7 +593,11 @@ const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"lastUsedAt\x129\n" +
 	"\n" +
 	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x14\n" +
-	"\x05scope\x18\b \x01(\tR\x05scope\"g\n" +
+	"\x05scope\x18\b \x01(\tR\x05scope\x12/\n" +
+	"\x05usage\x18\t \x03(\v2\x19.dispatchd.v1.KeyUsageDayR\x05usage\";\n" +
+	"\vKeyUsageDay\x12\x10\n" +
+	"\x03day\x18\x01 \x01(\tR\x03day\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x03R\brequests\"g\n" +
 	"\x10CreateKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x10default_endpoint\x18\x02 \x01(\tR\x0fdefaultEndpoint\x12\x14\n" +
@@ -449,12 +611,13 @@ const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\x11RevokeKeyResponse\x12-\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x14.dispatchd.v1.ApiKeyR\x06apiKey\")\n" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId2\xf3\x01\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId2\xb8\x02\n" +
 	"\n" +
 	"KeyService\x12L\n" +
 	"\tCreateKey\x12\x1e.dispatchd.v1.CreateKeyRequest\x1a\x1f.dispatchd.v1.CreateKeyResponse\x12I\n" +
 	"\bListKeys\x12\x1d.dispatchd.v1.ListKeysRequest\x1a\x1e.dispatchd.v1.ListKeysResponse\x12L\n" +
-	"\tRevokeKey\x12\x1e.dispatchd.v1.RevokeKeyRequest\x1a\x1f.dispatchd.v1.RevokeKeyResponseB\xaa\x01\n" +
+	"\tRevokeKey\x12\x1e.dispatchd.v1.RevokeKeyRequest\x1a\x1f.dispatchd.v1.RevokeKeyResponse\x12C\n" +
+	"\x06GetKey\x12\x1b.dispatchd.v1.GetKeyRequest\x1a\x1c.dispatchd.v1.GetKeyResponseB\xaa\x01\n" +
 	"\x10com.dispatchd.v1B\bKeyProtoP\x01Z;github.com/dispatchd/dispatchd/gen/dispatchd/v1;dispatchdv1\xa2\x02\x03DXX\xaa\x02\fDispatchd.V1\xca\x02\fDispatchd\\V1\xe2\x02\x18Dispatchd\\V1\\GPBMetadata\xea\x02\rDispatchd::V1b\x06proto3"
 
 var (
@@ -469,35 +632,42 @@ func file_dispatchd_v1_key_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_key_proto_rawDescData
 }
 
-var file_dispatchd_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_dispatchd_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_dispatchd_v1_key_proto_goTypes = []any{
-	(*ApiKey)(nil),                // 0: dispatchd.v1.ApiKey
-	(*CreateKeyRequest)(nil),      // 1: dispatchd.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),     // 2: dispatchd.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),       // 3: dispatchd.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),      // 4: dispatchd.v1.ListKeysResponse
-	(*RevokeKeyResponse)(nil),     // 5: dispatchd.v1.RevokeKeyResponse
-	(*RevokeKeyRequest)(nil),      // 6: dispatchd.v1.RevokeKeyRequest
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*GetKeyRequest)(nil),         // 0: dispatchd.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),        // 1: dispatchd.v1.GetKeyResponse
+	(*ApiKey)(nil),                // 2: dispatchd.v1.ApiKey
+	(*KeyUsageDay)(nil),           // 3: dispatchd.v1.KeyUsageDay
+	(*CreateKeyRequest)(nil),      // 4: dispatchd.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),     // 5: dispatchd.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),       // 6: dispatchd.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),      // 7: dispatchd.v1.ListKeysResponse
+	(*RevokeKeyResponse)(nil),     // 8: dispatchd.v1.RevokeKeyResponse
+	(*RevokeKeyRequest)(nil),      // 9: dispatchd.v1.RevokeKeyRequest
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_dispatchd_v1_key_proto_depIdxs = []int32{
-	7, // 0: dispatchd.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	7, // 1: dispatchd.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	7, // 2: dispatchd.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	0, // 3: dispatchd.v1.CreateKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	0, // 4: dispatchd.v1.ListKeysResponse.keys:type_name -> dispatchd.v1.ApiKey
-	0, // 5: dispatchd.v1.RevokeKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	1, // 6: dispatchd.v1.KeyService.CreateKey:input_type -> dispatchd.v1.CreateKeyRequest
-	3, // 7: dispatchd.v1.KeyService.ListKeys:input_type -> dispatchd.v1.ListKeysRequest
-	6, // 8: dispatchd.v1.KeyService.RevokeKey:input_type -> dispatchd.v1.RevokeKeyRequest
-	2, // 9: dispatchd.v1.KeyService.CreateKey:output_type -> dispatchd.v1.CreateKeyResponse
-	4, // 10: dispatchd.v1.KeyService.ListKeys:output_type -> dispatchd.v1.ListKeysResponse
-	5, // 11: dispatchd.v1.KeyService.RevokeKey:output_type -> dispatchd.v1.RevokeKeyResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2,  // 0: dispatchd.v1.GetKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	10, // 1: dispatchd.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	10, // 2: dispatchd.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	10, // 3: dispatchd.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	3,  // 4: dispatchd.v1.ApiKey.usage:type_name -> dispatchd.v1.KeyUsageDay
+	2,  // 5: dispatchd.v1.CreateKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	2,  // 6: dispatchd.v1.ListKeysResponse.keys:type_name -> dispatchd.v1.ApiKey
+	2,  // 7: dispatchd.v1.RevokeKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	4,  // 8: dispatchd.v1.KeyService.CreateKey:input_type -> dispatchd.v1.CreateKeyRequest
+	6,  // 9: dispatchd.v1.KeyService.ListKeys:input_type -> dispatchd.v1.ListKeysRequest
+	9,  // 10: dispatchd.v1.KeyService.RevokeKey:input_type -> dispatchd.v1.RevokeKeyRequest
+	0,  // 11: dispatchd.v1.KeyService.GetKey:input_type -> dispatchd.v1.GetKeyRequest
+	5,  // 12: dispatchd.v1.KeyService.CreateKey:output_type -> dispatchd.v1.CreateKeyResponse
+	7,  // 13: dispatchd.v1.KeyService.ListKeys:output_type -> dispatchd.v1.ListKeysResponse
+	8,  // 14: dispatchd.v1.KeyService.RevokeKey:output_type -> dispatchd.v1.RevokeKeyResponse
+	1,  // 15: dispatchd.v1.KeyService.GetKey:output_type -> dispatchd.v1.GetKeyResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_key_proto_init() }
@@ -511,7 +681,7 @@ func file_dispatchd_v1_key_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_key_proto_rawDesc), len(file_dispatchd_v1_key_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -66,6 +66,30 @@ func (e ErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for V1BulkAction.
+const (
+	BULKACTIONCANCEL      V1BulkAction = "BULK_ACTION_CANCEL"
+	BULKACTIONREPLAY      V1BulkAction = "BULK_ACTION_REPLAY"
+	BULKACTIONRETRY       V1BulkAction = "BULK_ACTION_RETRY"
+	BULKACTIONUNSPECIFIED V1BulkAction = "BULK_ACTION_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the V1BulkAction enum.
+func (e V1BulkAction) Valid() bool {
+	switch e {
+	case BULKACTIONCANCEL:
+		return true
+	case BULKACTIONREPLAY:
+		return true
+	case BULKACTIONRETRY:
+		return true
+	case BULKACTIONUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for V1JobState.
 const (
 	V1JobStateJOBSTATEAVAILABLE   V1JobState = "JOB_STATE_AVAILABLE"
@@ -234,6 +258,10 @@ type V1ApiKey struct {
 	// Scope What the key may do: "admin" (everything), "dispatch" (dispatch jobs
 	// and read their state) or "read" (view only).
 	Scope *string `json:"scope,omitempty"`
+
+	// Usage Requests made with the key per UTC day, the last 30 days, oldest
+	// first; days without a request are left out.
+	Usage *[]V1KeyUsageDay `json:"usage,omitempty"`
 }
 
 // V1Attempt Attempt is one delivery attempt.
@@ -258,6 +286,22 @@ type V1Attempt struct {
 	StatusCode *int32 `json:"statusCode,omitempty"`
 }
 
+// V1AuditEntry AuditEntry is one action.
+type V1AuditEntry struct {
+	// Action e.g. jobs.bulk_retry, endpoint.pause, endpoint.rotate_secret, key.create.
+	Action  *string    `json:"action,omitempty"`
+	At      *time.Time `json:"at,omitempty"`
+	Detail  *string    `json:"detail,omitempty"`
+	EntryId *string    `json:"entryId,omitempty"`
+
+	// KeyId The API key that acted, and its name.
+	KeyId   *string `json:"keyId,omitempty"`
+	KeyName *string `json:"keyName,omitempty"`
+
+	// Target What it acted on (a name, an id, a filter).
+	Target *string `json:"target,omitempty"`
+}
+
 // V1BatchDispatchJobsRequest BatchDispatchJobsRequest holds up to 500 jobs.
 type V1BatchDispatchJobsRequest struct {
 	Jobs *[]V1DispatchJobRequest `json:"jobs,omitempty"`
@@ -266,6 +310,36 @@ type V1BatchDispatchJobsRequest struct {
 // V1BatchDispatchJobsResponse BatchDispatchJobsResponse holds the stored jobs in request order.
 type V1BatchDispatchJobsResponse struct {
 	Jobs *[]V1DispatchJobResponse `json:"jobs,omitempty"`
+}
+
+// V1BulkAction BulkAction is what BulkJobs does to each matching job.
+//
+//   - BULK_ACTION_RETRY: A dead or cancelled job is due again now (RetryJob).
+//   - BULK_ACTION_CANCEL: A job not yet delivered is cancelled (CancelJob).
+//   - BULK_ACTION_REPLAY: A dead job is due again now (ReplayDeadJobs).
+type V1BulkAction string
+
+// V1BulkJobsRequest BulkJobsRequest is a filter and an action.
+type V1BulkJobsRequest struct {
+	// Action BulkAction is what BulkJobs does to each matching job.
+	//
+	//  - BULK_ACTION_RETRY: A dead or cancelled job is due again now (RetryJob).
+	//  - BULK_ACTION_CANCEL: A job not yet delivered is cancelled (CancelJob).
+	//  - BULK_ACTION_REPLAY: A dead job is due again now (ReplayDeadJobs).
+	Action *V1BulkAction `json:"action,omitempty"`
+
+	// DryRun Count the jobs the action would change, and change none.
+	DryRun *bool `json:"dryRun,omitempty"`
+
+	// Filter JobFilter selects jobs, as ListJobsRequest does.
+	Filter *V1JobFilter `json:"filter,omitempty"`
+}
+
+// V1BulkJobsResponse BulkJobsResponse says how many jobs matched the filter in a state the
+// action applies to, and how many it changed (0 on a dry run).
+type V1BulkJobsResponse struct {
+	Affected *string `json:"affected,omitempty"`
+	Matched  *string `json:"matched,omitempty"`
 }
 
 // V1BulkPolicy BulkPolicy batches ready jobs into one POST.
@@ -616,6 +690,18 @@ type V1GetJobResponse struct {
 	Job *V1Job `json:"job,omitempty"`
 }
 
+// V1GetKeyResponse GetKeyResponse describes a key.
+type V1GetKeyResponse struct {
+	// ApiKey ApiKey describes a key.
+	ApiKey *V1ApiKey `json:"apiKey,omitempty"`
+}
+
+// V1GetRequestResponse GetRequestResponse holds the request.
+type V1GetRequestResponse struct {
+	// Request InboundRequest is one request to a source's webhook URL.
+	Request *V1InboundRequest `json:"request,omitempty"`
+}
+
 // V1GetScheduleResponse GetScheduleResponse is the schedule and its latest fires, newest first.
 type V1GetScheduleResponse struct {
 	Fires *[]V1ScheduleFire `json:"fires,omitempty"`
@@ -628,6 +714,51 @@ type V1GetScheduleResponse struct {
 type V1GetSourceResponse struct {
 	// Source Source is a source and its state.
 	Source *V1Source `json:"source,omitempty"`
+}
+
+// V1GetStatsResponse GetStatsResponse is the series and the figures of now.
+type V1GetStatsResponse struct {
+	BucketSeconds *string `json:"bucketSeconds,omitempty"`
+
+	// LatencyP50Us Latency of the newest attempts of the window (at most 10000), µs.
+	LatencyP50Us          *string         `json:"latencyP50Us,omitempty"`
+	LatencyP95Us          *string         `json:"latencyP95Us,omitempty"`
+	OldestReadyAgeSeconds *float64        `json:"oldestReadyAgeSeconds,omitempty"`
+	Points                *[]V1StatsPoint `json:"points,omitempty"`
+
+	// QueueDepth Jobs due now and not yet delivered, and how long the oldest has waited.
+	QueueDepth *string `json:"queueDepth,omitempty"`
+	Window     *string `json:"window,omitempty"`
+}
+
+// V1InboundRequest InboundRequest is one request to a source's webhook URL.
+type V1InboundRequest struct {
+	// BodyExcerpt Only in GetRequest, only for refused requests: the body's first 2 KiB.
+	BodyExcerpt *[]byte `json:"bodyExcerpt,omitempty"`
+
+	// EventId The event stored (accepted) or the first one (duplicate).
+	EventId *string `json:"eventId,omitempty"`
+
+	// Headers Only in GetRequest: the headers, credentials removed.
+	Headers *map[string]string `json:"headers,omitempty"`
+
+	// Outcome accepted, duplicate, unauthorized, too_large, invalid, rate_limited,
+	// unknown_source, unavailable.
+	Outcome *string `json:"outcome,omitempty"`
+
+	// Reason Why it was refused, as the sender was told (for a signature: which
+	// scheme and which check); for a duplicate, the first event.
+	Reason     *string    `json:"reason,omitempty"`
+	ReceivedAt *time.Time `json:"receivedAt,omitempty"`
+	RemoteAddr *string    `json:"remoteAddr,omitempty"`
+	RequestId  *string    `json:"requestId,omitempty"`
+
+	// Size The body's size in bytes.
+	Size   *string `json:"size,omitempty"`
+	Source *string `json:"source,omitempty"`
+
+	// StatusCode The HTTP status answered.
+	StatusCode *int32 `json:"statusCode,omitempty"`
 }
 
 // V1Job Job is one payload for one endpoint.
@@ -685,8 +816,31 @@ type V1Job struct {
 	//  - JOB_STATE_CANCELLED: Cancelled before delivery.
 	State *V1JobState `json:"state,omitempty"`
 
+	// TraceId The W3C trace id of the webhook or call that made the job; empty when
+	// it was not traced.
+	TraceId *string `json:"traceId,omitempty"`
+
 	// UpdatedAt Output only.
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+// V1JobFilter JobFilter selects jobs, as ListJobsRequest does.
+type V1JobFilter struct {
+	CreatedAfter  *time.Time `json:"createdAfter,omitempty"`
+	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
+	Endpoint      *string    `json:"endpoint,omitempty"`
+	Source        *string    `json:"source,omitempty"`
+
+	// State JobState is where a job is in its life.
+	//
+	//  - JOB_STATE_SCHEDULED: Waiting for its run time.
+	//  - JOB_STATE_AVAILABLE: Ready to be delivered.
+	//  - JOB_STATE_RUNNING: Being delivered under a worker's lease.
+	//  - JOB_STATE_RETRYING: Failed, waiting for its next attempt.
+	//  - JOB_STATE_COMPLETED: Delivered: the endpoint answered 2xx.
+	//  - JOB_STATE_DEAD: Not delivered and not retried any more (replayable).
+	//  - JOB_STATE_CANCELLED: Cancelled before delivery.
+	State *V1JobState `json:"state,omitempty"`
 }
 
 // V1JobState JobState is where a job is in its life.
@@ -700,9 +854,22 @@ type V1Job struct {
 //   - JOB_STATE_CANCELLED: Cancelled before delivery.
 type V1JobState string
 
+// V1KeyUsageDay KeyUsageDay is the number of requests a key made on one UTC day.
+type V1KeyUsageDay struct {
+	// Day YYYY-MM-DD.
+	Day      *string `json:"day,omitempty"`
+	Requests *string `json:"requests,omitempty"`
+}
+
 // V1ListAttemptsResponse ListAttemptsResponse lists a job's attempts.
 type V1ListAttemptsResponse struct {
 	Attempts *[]V1Attempt `json:"attempts,omitempty"`
+}
+
+// V1ListAuditEntriesResponse ListAuditEntriesResponse is one page.
+type V1ListAuditEntriesResponse struct {
+	Entries       *[]V1AuditEntry `json:"entries,omitempty"`
+	NextPageToken *string         `json:"nextPageToken,omitempty"`
 }
 
 // V1ListEndpointsResponse ListEndpointsResponse lists endpoints by name.
@@ -734,6 +901,12 @@ type V1ListJobsResponse struct {
 // V1ListKeysResponse ListKeysResponse lists keys, newest first.
 type V1ListKeysResponse struct {
 	Keys *[]V1ApiKey `json:"keys,omitempty"`
+}
+
+// V1ListRequestsResponse ListRequestsResponse is one page.
+type V1ListRequestsResponse struct {
+	NextPageToken *string             `json:"nextPageToken,omitempty"`
+	Requests      *[]V1InboundRequest `json:"requests,omitempty"`
 }
 
 // V1ListSchedulesResponse ListSchedulesResponse lists schedules by name.
@@ -1043,6 +1216,17 @@ type V1SourceSpec struct {
 	Tolerance *string `json:"tolerance,omitempty"`
 }
 
+// V1StatsPoint StatsPoint is one bucket of a series.
+type V1StatsPoint struct {
+	At *time.Time `json:"at,omitempty"`
+
+	// Deliveries Delivery attempts, by outcome (succeeded, retry, dead, …).
+	Deliveries *map[string]string `json:"deliveries,omitempty"`
+
+	// Received Requests received, by outcome (accepted, unauthorized, …).
+	Received *map[string]string `json:"received,omitempty"`
+}
+
 // V1TestEndpointResponse TestEndpointResponse holds the test attempt.
 type V1TestEndpointResponse struct {
 	// Attempt Attempt is one delivery attempt.
@@ -1084,6 +1268,12 @@ type V1UpdateScheduleResponse struct {
 type V1UpdateSourceResponse struct {
 	// Source Source is a source and its state.
 	Source *V1Source `json:"source,omitempty"`
+}
+
+// ListAuditEntriesParams defines parameters for ListAuditEntries.
+type ListAuditEntriesParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // ListEventsParams defines parameters for ListEvents.
@@ -1136,6 +1326,21 @@ type ListJobsParams struct {
 // ListJobsParamsState defines parameters for ListJobs.
 type ListJobsParamsState string
 
+// ListRequestsParams defines parameters for ListRequests.
+type ListRequestsParams struct {
+	Source  *string `form:"source,omitempty" json:"source,omitempty"`
+	Outcome *string `form:"outcome,omitempty" json:"outcome,omitempty"`
+
+	// PageSize At most this many (default 50, at most 500).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken From a previous response's next_page_token, with the same filters.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// AfterRequestId Only requests newer than this id: what a live view polls with.
+	AfterRequestId *string `form:"afterRequestId,omitempty" json:"afterRequestId,omitempty"`
+}
+
 // GetScheduleParams defines parameters for GetSchedule.
 type GetScheduleParams struct {
 	// FiresPageSize How many of the latest fires to return (default 20, at most 1000).
@@ -1143,6 +1348,15 @@ type GetScheduleParams struct {
 
 	// FiresBefore Returns the fires before this tick (paging).
 	FiresBefore *time.Time `form:"firesBefore,omitempty" json:"firesBefore,omitempty"`
+}
+
+// GetStatsParams defines parameters for GetStats.
+type GetStatsParams struct {
+	Source   *string `form:"source,omitempty" json:"source,omitempty"`
+	Endpoint *string `form:"endpoint,omitempty" json:"endpoint,omitempty"`
+
+	// Window 1h (per minute), 24h (per 15 minutes) or 7d (per hour); default 1h.
+	Window *string `form:"window,omitempty" json:"window,omitempty"`
 }
 
 // ReceiveWebhookJSONBody defines parameters for ReceiveWebhook.
@@ -1192,6 +1406,9 @@ type DispatchJobJSONRequestBody = V1DispatchJobRequest
 
 // BatchDispatchJobsJSONRequestBody defines body for BatchDispatchJobs for application/json ContentType.
 type BatchDispatchJobsJSONRequestBody = V1BatchDispatchJobsRequest
+
+// BulkJobsJSONRequestBody defines body for BulkJobs for application/json ContentType.
+type BulkJobsJSONRequestBody = V1BulkJobsRequest
 
 // ReplayDeadJobsJSONRequestBody defines body for ReplayDeadJobs for application/json ContentType.
 type ReplayDeadJobsJSONRequestBody = V1ReplayDeadJobsRequest
@@ -1318,6 +1535,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/jobs/{jobId} (the `DispatchedGetJob` operationId).
 	DispatchedGetJob(ctx context.Context, jobId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAuditEntries ListAuditEntries lists entries, newest first.
+	//
+	// Corresponds with GET /v1/audit (the `ListAuditEntries` operationId).
+	ListAuditEntries(ctx context.Context, params *ListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListEndpoints ListEndpoints lists every endpoint by name.
 	//
@@ -1515,6 +1737,26 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/jobs:batch (the `BatchDispatchJobs` operationId).
 	BatchDispatchJobs(ctx context.Context, body BatchDispatchJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// BulkJobsWithBody BulkJobs applies one action to every job a filter matches (not only
+	// one page), in batches of short transactions, and writes an audit
+	// entry. dry_run counts without changing anything. Errors:
+	// INVALID_ARGUMENT (no action, or a filter field).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+	BulkJobsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BulkJobs BulkJobs applies one action to every job a filter matches (not only
+	// one page), in batches of short transactions, and writes an audit
+	// entry. dry_run counts without changing anything. Errors:
+	// INVALID_ARGUMENT (no action, or a filter field).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+	BulkJobs(ctx context.Context, body BulkJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReplayDeadJobsWithBody ReplayDeadJobs makes every dead job matching the filter available
 	// again, like RetryJob, and says how many.
 	//
@@ -1550,10 +1792,26 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/keys (the `CreateKey` operationId).
 	CreateKey(ctx context.Context, body CreateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetKey GetKey describes one key, with its usage. Errors: NOT_FOUND.
+	//
+	// Corresponds with GET /v1/keys/{keyId} (the `GetKey` operationId).
+	GetKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RevokeKey RevokeKey revokes a key; it stops working at once. Errors: NOT_FOUND.
 	//
 	// Corresponds with POST /v1/keys/{keyId}:revoke (the `RevokeKey` operationId).
 	RevokeKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRequests ListRequests lists requests, newest first.
+	//
+	// Corresponds with GET /v1/requests (the `ListRequests` operationId).
+	ListRequests(ctx context.Context, params *ListRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRequest GetRequest shows one request with its headers and, when refused, the
+	// first 2 KiB of its body. Errors: NOT_FOUND.
+	//
+	// Corresponds with GET /v1/requests/{requestId} (the `GetRequest` operationId).
+	GetRequest(ctx context.Context, requestId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSchedules ListSchedules lists every schedule by name.
 	//
@@ -1721,6 +1979,12 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/sources/{name}:test (the `TestSource` operationId).
 	TestSource(ctx context.Context, name string, body TestSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetStats GetStats returns the series of a window (1h, 24h or 7d), for one
+	// source or endpoint or for all. Errors: INVALID_ARGUMENT (window).
+	//
+	// Corresponds with GET /v1/stats (the `GetStats` operationId).
+	GetStats(ctx context.Context, params *GetStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReceiveWebhookWithBody ReceiveWebhook stores one inbound webhook and answers only after the
 	// commit. A repeat of a delivery id already stored for the source answers
 	// with the original event and duplicate=true and stores nothing.
@@ -1797,6 +2061,21 @@ func (c *Client) DispatchedDispatchJob(ctx context.Context, body DispatchedDispa
 // Corresponds with GET /api/jobs/{jobId} (the `DispatchedGetJob` operationId).
 func (c *Client) DispatchedGetJob(ctx context.Context, jobId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDispatchedGetJobRequest(c.Server, jobId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAuditEntries ListAuditEntries lists entries, newest first.
+//
+// Corresponds with GET /v1/audit (the `ListAuditEntries` operationId).
+func (c *Client) ListAuditEntries(ctx context.Context, params *ListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditEntriesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2263,6 +2542,46 @@ func (c *Client) BatchDispatchJobs(ctx context.Context, body BatchDispatchJobsJS
 	return c.Client.Do(req)
 }
 
+// BulkJobsWithBody BulkJobs applies one action to every job a filter matches (not only
+// one page), in batches of short transactions, and writes an audit
+// entry. dry_run counts without changing anything. Errors:
+// INVALID_ARGUMENT (no action, or a filter field).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+func (c *Client) BulkJobsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBulkJobsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BulkJobs BulkJobs applies one action to every job a filter matches (not only
+// one page), in batches of short transactions, and writes an audit
+// entry. dry_run counts without changing anything. Errors:
+// INVALID_ARGUMENT (no action, or a filter field).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+func (c *Client) BulkJobs(ctx context.Context, body BulkJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBulkJobsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ReplayDeadJobsWithBody ReplayDeadJobs makes every dead job matching the filter available
 // again, like RetryJob, and says how many.
 //
@@ -2348,11 +2667,57 @@ func (c *Client) CreateKey(ctx context.Context, body CreateKeyJSONRequestBody, r
 	return c.Client.Do(req)
 }
 
+// GetKey GetKey describes one key, with its usage. Errors: NOT_FOUND.
+//
+// Corresponds with GET /v1/keys/{keyId} (the `GetKey` operationId).
+func (c *Client) GetKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RevokeKey RevokeKey revokes a key; it stops working at once. Errors: NOT_FOUND.
 //
 // Corresponds with POST /v1/keys/{keyId}:revoke (the `RevokeKey` operationId).
 func (c *Client) RevokeKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRequests ListRequests lists requests, newest first.
+//
+// Corresponds with GET /v1/requests (the `ListRequests` operationId).
+func (c *Client) ListRequests(ctx context.Context, params *ListRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRequestsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRequest GetRequest shows one request with its headers and, when refused, the
+// first 2 KiB of its body. Errors: NOT_FOUND.
+//
+// Corresponds with GET /v1/requests/{requestId} (the `GetRequest` operationId).
+func (c *Client) GetRequest(ctx context.Context, requestId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRequestRequest(c.Server, requestId)
 	if err != nil {
 		return nil, err
 	}
@@ -2759,6 +3124,22 @@ func (c *Client) TestSource(ctx context.Context, name string, body TestSourceJSO
 	return c.Client.Do(req)
 }
 
+// GetStats GetStats returns the series of a window (1h, 24h or 7d), for one
+// source or endpoint or for all. Errors: INVALID_ARGUMENT (window).
+//
+// Corresponds with GET /v1/stats (the `GetStats` operationId).
+func (c *Client) GetStats(ctx context.Context, params *GetStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetStatsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ReceiveWebhookWithBody ReceiveWebhook stores one inbound webhook and answers only after the
 // commit. A repeat of a delivery id already stored for the source answers
 // with the original event and duplicate=true and stores nothing.
@@ -2873,6 +3254,72 @@ func NewDispatchedGetJobRequest(server string, jobId string) (*http.Request, err
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAuditEntriesRequest constructs an http.Request for the ListAuditEntries method
+func NewListAuditEntriesRequest(server string, params *ListAuditEntriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/audit")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3783,6 +4230,46 @@ func NewBatchDispatchJobsRequestWithBody(server string, contentType string, body
 	return req, nil
 }
 
+// NewBulkJobsRequest calls the generic BulkJobs builder with application/json body
+func NewBulkJobsRequest(server string, body BulkJobsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewBulkJobsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewBulkJobsRequestWithBody constructs an http.Request for the BulkJobs method, with any body, and a specified content type
+func NewBulkJobsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/jobs:bulk")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewReplayDeadJobsRequest calls the generic ReplayDeadJobs builder with application/json body
 func NewReplayDeadJobsRequest(server string, body ReplayDeadJobsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3890,6 +4377,40 @@ func NewCreateKeyRequestWithBody(server string, contentType string, body io.Read
 	return req, nil
 }
 
+// NewGetKeyRequest constructs an http.Request for the GetKey method
+func NewGetKeyRequest(server string, keyId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "keyId", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRevokeKeyRequest constructs an http.Request for the RevokeKey method
 func NewRevokeKeyRequest(server string, keyId string) (*http.Request, error) {
 	var err error
@@ -3917,6 +4438,142 @@ func NewRevokeKeyRequest(server string, keyId string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListRequestsRequest constructs an http.Request for the ListRequests method
+func NewListRequestsRequest(server string, params *ListRequestsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/requests")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Outcome != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "outcome", *params.Outcome, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AfterRequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "afterRequestId", *params.AfterRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetRequestRequest constructs an http.Request for the GetRequest method
+func NewGetRequestRequest(server string, requestId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "requestId", requestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/requests/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4591,6 +5248,84 @@ func NewTestSourceRequestWithBody(server string, name string, contentType string
 	return req, nil
 }
 
+// NewGetStatsRequest constructs an http.Request for the GetStats method
+func NewGetStatsRequest(server string, params *GetStatsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/stats")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Endpoint != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "endpoint", *params.Endpoint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Window != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "window", *params.Window, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewReceiveWebhookRequest calls the generic ReceiveWebhook builder with application/json body
 func NewReceiveWebhookRequest(server string, source string, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4789,6 +5524,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/jobs/{jobId} (the `DispatchedGetJob` operationId).
 	DispatchedGetJobWithResponse(ctx context.Context, jobId string, reqEditors ...RequestEditorFn) (*DispatchedGetJobResponse, error)
+
+	// ListAuditEntriesWithResponse ListAuditEntries lists entries, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/audit (the `ListAuditEntries` operationId).
+	ListAuditEntriesWithResponse(ctx context.Context, params *ListAuditEntriesParams, reqEditors ...RequestEditorFn) (*ListAuditEntriesResponse, error)
 
 	// ListEndpointsWithResponse ListEndpoints lists every endpoint by name.
 	//
@@ -5014,6 +5756,26 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/jobs:batch (the `BatchDispatchJobs` operationId).
 	BatchDispatchJobsWithResponse(ctx context.Context, body BatchDispatchJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*BatchDispatchJobsResponse, error)
 
+	// BulkJobsWithBodyWithResponse BulkJobs applies one action to every job a filter matches (not only
+	// one page), in batches of short transactions, and writes an audit
+	// entry. dry_run counts without changing anything. Errors:
+	// INVALID_ARGUMENT (no action, or a filter field).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+	BulkJobsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BulkJobsResponse, error)
+
+	// BulkJobsWithResponse BulkJobs applies one action to every job a filter matches (not only
+	// one page), in batches of short transactions, and writes an audit
+	// entry. dry_run counts without changing anything. Errors:
+	// INVALID_ARGUMENT (no action, or a filter field).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+	BulkJobsWithResponse(ctx context.Context, body BulkJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*BulkJobsResponse, error)
+
 	// ReplayDeadJobsWithBodyWithResponse ReplayDeadJobs makes every dead job matching the filter available
 	// again, like RetryJob, and says how many.
 	//
@@ -5051,12 +5813,34 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/keys (the `CreateKey` operationId).
 	CreateKeyWithResponse(ctx context.Context, body CreateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateKeyResponse, error)
 
+	// GetKeyWithResponse GetKey describes one key, with its usage. Errors: NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/keys/{keyId} (the `GetKey` operationId).
+	GetKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*GetKeyResponse, error)
+
 	// RevokeKeyWithResponse RevokeKey revokes a key; it stops working at once. Errors: NOT_FOUND.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/keys/{keyId}:revoke (the `RevokeKey` operationId).
 	RevokeKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*RevokeKeyResponse, error)
+
+	// ListRequestsWithResponse ListRequests lists requests, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/requests (the `ListRequests` operationId).
+	ListRequestsWithResponse(ctx context.Context, params *ListRequestsParams, reqEditors ...RequestEditorFn) (*ListRequestsResponse, error)
+
+	// GetRequestWithResponse GetRequest shows one request with its headers and, when refused, the
+	// first 2 KiB of its body. Errors: NOT_FOUND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/requests/{requestId} (the `GetRequest` operationId).
+	GetRequestWithResponse(ctx context.Context, requestId string, reqEditors ...RequestEditorFn) (*GetRequestResponse, error)
 
 	// ListSchedulesWithResponse ListSchedules lists every schedule by name.
 	//
@@ -5246,6 +6030,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/sources/{name}:test (the `TestSource` operationId).
 	TestSourceWithResponse(ctx context.Context, name string, body TestSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*TestSourceResponse, error)
 
+	// GetStatsWithResponse GetStats returns the series of a window (1h, 24h or 7d), for one
+	// source or endpoint or for all. Errors: INVALID_ARGUMENT (window).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/stats (the `GetStats` operationId).
+	GetStatsWithResponse(ctx context.Context, params *GetStatsParams, reqEditors ...RequestEditorFn) (*GetStatsResponse, error)
+
 	// ReceiveWebhookWithBodyWithResponse ReceiveWebhook stores one inbound webhook and answers only after the
 	// commit. A repeat of a delivery id already stored for the source answers
 	// with the original event and duplicate=true and stores nothing.
@@ -5367,6 +6159,54 @@ func (r DispatchedGetJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DispatchedGetJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListAuditEntriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ListAuditEntriesResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditEntriesResponse) GetJSON200() *V1ListAuditEntriesResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListAuditEntriesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditEntriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditEntriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditEntriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditEntriesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6333,6 +7173,54 @@ func (r BatchDispatchJobsResponse) ContentType() string {
 	return ""
 }
 
+type BulkJobsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1BulkJobsResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BulkJobsResponse) GetJSON200() *V1BulkJobsResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r BulkJobsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r BulkJobsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BulkJobsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BulkJobsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BulkJobsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ReplayDeadJobsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6477,6 +7365,54 @@ func (r CreateKeyResponse) ContentType() string {
 	return ""
 }
 
+type GetKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1GetKeyResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetKeyResponse) GetJSON200() *V1GetKeyResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type RevokeKeyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6519,6 +7455,102 @@ func (r RevokeKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListRequestsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ListRequestsResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRequestsResponse) GetJSON200() *V1ListRequestsResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListRequestsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRequestsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRequestsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRequestsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRequestsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1GetRequestResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRequestResponse) GetJSON200() *V1GetRequestResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetRequestResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRequestResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7341,6 +8373,54 @@ func (r TestSourceResponse) ContentType() string {
 	return ""
 }
 
+type GetStatsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1GetStatsResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetStatsResponse) GetJSON200() *V1GetStatsResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetStatsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetStatsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetStatsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetStatsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetStatsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ReceiveWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveWebhook
 type ReceiveWebhookResponse429Headers struct {
 	RetryAfter *int
@@ -7488,6 +8568,19 @@ func (c *ClientWithResponses) DispatchedGetJobWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseDispatchedGetJobResponse(rsp)
+}
+
+// ListAuditEntriesWithResponse ListAuditEntries lists entries, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/audit (the `ListAuditEntries` operationId).
+func (c *ClientWithResponses) ListAuditEntriesWithResponse(ctx context.Context, params *ListAuditEntriesParams, reqEditors ...RequestEditorFn) (*ListAuditEntriesResponse, error) {
+	rsp, err := c.ListAuditEntries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditEntriesResponse(rsp)
 }
 
 // ListEndpointsWithResponse ListEndpoints lists every endpoint by name.
@@ -7870,6 +8963,38 @@ func (c *ClientWithResponses) BatchDispatchJobsWithResponse(ctx context.Context,
 	return ParseBatchDispatchJobsResponse(rsp)
 }
 
+// BulkJobsWithBodyWithResponse BulkJobs applies one action to every job a filter matches (not only
+// one page), in batches of short transactions, and writes an audit
+// entry. dry_run counts without changing anything. Errors:
+// INVALID_ARGUMENT (no action, or a filter field).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+func (c *ClientWithResponses) BulkJobsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BulkJobsResponse, error) {
+	rsp, err := c.BulkJobsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBulkJobsResponse(rsp)
+}
+
+// BulkJobsWithResponse BulkJobs applies one action to every job a filter matches (not only
+// one page), in batches of short transactions, and writes an audit
+// entry. dry_run counts without changing anything. Errors:
+// INVALID_ARGUMENT (no action, or a filter field).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/jobs:bulk (the `BulkJobs` operationId).
+func (c *ClientWithResponses) BulkJobsWithResponse(ctx context.Context, body BulkJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*BulkJobsResponse, error) {
+	rsp, err := c.BulkJobs(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBulkJobsResponse(rsp)
+}
+
 // ReplayDeadJobsWithBodyWithResponse ReplayDeadJobs makes every dead job matching the filter available
 // again, like RetryJob, and says how many.
 //
@@ -7937,6 +9062,19 @@ func (c *ClientWithResponses) CreateKeyWithResponse(ctx context.Context, body Cr
 	return ParseCreateKeyResponse(rsp)
 }
 
+// GetKeyWithResponse GetKey describes one key, with its usage. Errors: NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/keys/{keyId} (the `GetKey` operationId).
+func (c *ClientWithResponses) GetKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*GetKeyResponse, error) {
+	rsp, err := c.GetKey(ctx, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetKeyResponse(rsp)
+}
+
 // RevokeKeyWithResponse RevokeKey revokes a key; it stops working at once. Errors: NOT_FOUND.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -7948,6 +9086,33 @@ func (c *ClientWithResponses) RevokeKeyWithResponse(ctx context.Context, keyId s
 		return nil, err
 	}
 	return ParseRevokeKeyResponse(rsp)
+}
+
+// ListRequestsWithResponse ListRequests lists requests, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/requests (the `ListRequests` operationId).
+func (c *ClientWithResponses) ListRequestsWithResponse(ctx context.Context, params *ListRequestsParams, reqEditors ...RequestEditorFn) (*ListRequestsResponse, error) {
+	rsp, err := c.ListRequests(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRequestsResponse(rsp)
+}
+
+// GetRequestWithResponse GetRequest shows one request with its headers and, when refused, the
+// first 2 KiB of its body. Errors: NOT_FOUND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/requests/{requestId} (the `GetRequest` operationId).
+func (c *ClientWithResponses) GetRequestWithResponse(ctx context.Context, requestId string, reqEditors ...RequestEditorFn) (*GetRequestResponse, error) {
+	rsp, err := c.GetRequest(ctx, requestId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRequestResponse(rsp)
 }
 
 // ListSchedulesWithResponse ListSchedules lists every schedule by name.
@@ -8276,6 +9441,20 @@ func (c *ClientWithResponses) TestSourceWithResponse(ctx context.Context, name s
 	return ParseTestSourceResponse(rsp)
 }
 
+// GetStatsWithResponse GetStats returns the series of a window (1h, 24h or 7d), for one
+// source or endpoint or for all. Errors: INVALID_ARGUMENT (window).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/stats (the `GetStats` operationId).
+func (c *ClientWithResponses) GetStatsWithResponse(ctx context.Context, params *GetStatsParams, reqEditors ...RequestEditorFn) (*GetStatsResponse, error) {
+	rsp, err := c.GetStats(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetStatsResponse(rsp)
+}
+
 // ReceiveWebhookWithBodyWithResponse ReceiveWebhook stores one inbound webhook and answers only after the
 // commit. A repeat of a delivery id already stored for the source answers
 // with the original event and duplicate=true and stores nothing.
@@ -8367,6 +9546,39 @@ func ParseDispatchedGetJobResponse(rsp *http.Response) (*DispatchedGetJobRespons
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1DispatchedJob
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListAuditEntriesResponse parses an HTTP response from a ListAuditEntriesWithResponse call
+func ParseListAuditEntriesResponse(rsp *http.Response) (*ListAuditEntriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditEntriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ListAuditEntriesResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9044,6 +10256,39 @@ func ParseBatchDispatchJobsResponse(rsp *http.Response) (*BatchDispatchJobsRespo
 	return response, nil
 }
 
+// ParseBulkJobsResponse parses an HTTP response from a BulkJobsWithResponse call
+func ParseBulkJobsResponse(rsp *http.Response) (*BulkJobsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BulkJobsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1BulkJobsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseReplayDeadJobsResponse parses an HTTP response from a ReplayDeadJobsWithResponse call
 func ParseReplayDeadJobsResponse(rsp *http.Response) (*ReplayDeadJobsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9143,6 +10388,39 @@ func ParseCreateKeyResponse(rsp *http.Response) (*CreateKeyResponse, error) {
 	return response, nil
 }
 
+// ParseGetKeyResponse parses an HTTP response from a GetKeyWithResponse call
+func ParseGetKeyResponse(rsp *http.Response) (*GetKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1GetKeyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseRevokeKeyResponse parses an HTTP response from a RevokeKeyWithResponse call
 func ParseRevokeKeyResponse(rsp *http.Response) (*RevokeKeyResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9159,6 +10437,72 @@ func ParseRevokeKeyResponse(rsp *http.Response) (*RevokeKeyResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1RevokeKeyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListRequestsResponse parses an HTTP response from a ListRequestsWithResponse call
+func ParseListRequestsResponse(rsp *http.Response) (*ListRequestsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRequestsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ListRequestsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetRequestResponse parses an HTTP response from a GetRequestWithResponse call
+func ParseGetRequestResponse(rsp *http.Response) (*GetRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1GetRequestResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9737,6 +11081,39 @@ func ParseTestSourceResponse(rsp *http.Response) (*TestSourceResponse, error) {
 	return response, nil
 }
 
+// ParseGetStatsResponse parses an HTTP response from a GetStatsWithResponse call
+func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetStatsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1GetStatsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseReceiveWebhookResponse parses an HTTP response from a ReceiveWebhookWithResponse call
 func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9840,209 +11217,242 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39cts4tueroLRbFXuLlu2k0ztXrqkax3E67s44Xtu5PbPDrAORkIQ2BWgAULImlap5iH2G+/++wj7K",
-	"PMktHHwQFEFRSmwn6br/dDsiSHwdHJzP3/nYy/h0xhlhSvYGH3uCyBlnksA/ToXgQv+RcaYIU/pPPJsV",
-	"NMOKcrb/m+RM/yazCZli/dd/F2TUG/T+23711X3zVO6br3369Cnp5URmgs70R3qD3jFDRD8boA8Zz8kH",
-	"JPFSosWEZpMEfZgSKfGYfECLCVZIcTSid/2e/or9MIyU5TNOmboiYk4zcskVVqT6MRNEveD5Ujet9x1r",
-	"eUn+XhKpkIBnEmEk4fd+L+nNBJ8RoahZoLHAGbkggvK8+enXfIEKzsZITQjiRW6/gm4JmUkk6ZhRNkY7",
-	"ORnhslDo6Q+TBGGFplwq9OwA5Xgpd3WXajkjvUFPKkHZuKfnDd9pdvgW/sBFH11PCGJkYXs8QmPCiMCK",
-	"5GgxIQyR6UwtI5/+5H/hw99IpnRnKyv7bpYH6xVf03obv5pkVuAMljMnI8qobt1cUjkjWRclzQ/9qHTr",
-	"+Lgd7dbHdjonYmnIDfbl9fX1BRrhjCBBVCmYbI5I02TzQ1cKDwuCMMvRFGcTysieIDjXPx6h8eXFCcpw",
-	"URAh0ZgoRBUqZzMi9jIsSY6whM5hjGdsxJEgWJrVIKyc9gZ/61E2xwXNb7AYl1N99pLeDC8LjvMbxflN",
-	"gcWY9JJeyXCpJoQpfSZJ3kt6jKubES+Z/hsXekzLG3JHpZK9pDfCtCD5zUyQjLMctkB/mIgplZJydpMT",
-	"RuEzmlxuCjql5qslw3NMCz29XtKjTBHBcNFLelOiJjy/0b3iouALkvfeR2jWnuLmOv6qT/WCMIUWQh8W",
-	"vaDBSU8Qw1NqD9GIkiKP060gfy+pILleOtiwqsv3Eeq4yiYkLwtSo2r34zqqdm0ehKr9qFqp+oqXIiM1",
-	"Lud+6uJxYbsH5nBUIqloUSCcZWSm2U4bl0vZ9mzu0m61YXMzwec0J+KJDDheN43Yj7/vWuNrIpX5Ib62",
-	"1XO3plQv54IMJ5zfaiLOJiS7bS7s0H5uxMUUq96gN1wqEluGCcE5EfAOzs2RxcVF7VuNd+pjfMMXlvMg",
-	"8zF9pogMFslNvpPk7CFYsyBhi4c5JGY8rUdkfng8o7+QyNDM78j8OITh3JJlhOELonnpsartj57WnqLT",
-	"6CZZ8nbXUozNEUHQSypnWOlTvqfnhhXVd8g+ntH93/hQ7uf2OdwdEk1xTtCCqglSEypTdkuWaMyjh+WW",
-	"LM/yKC0UWKp3crvpaPqIfmwmyIjeRY4BcGchFcomWOBM6YuPj4Ax3JJlog+CvnPGjEqCqIrOQZA5v91u",
-	"oDLjs7ZLxfaNpniJcj5AaQ/nU8rSHtohWgpQE8rGuwlKe27Z9SO/BXpDUqavI32H6q9RgaTml7uIC5T2",
-	"9M/6jTklC8RZsdzdUKSaHx4rpWWwCImaB5qJcEZQTgoKAgs2vzdp1T5o2Xv79LycDomorSpl6tnTarj6",
-	"Qh8Tod8Z6tmfRbj9FVFGfNQL+xsfmlubMoTRsCxu0cXbq+vovhInisWfnBRYGjZGVaGfpz293bxUaU/v",
-	"TsYZI5kehPn3RKnZjd6IUpofhgXPbkl+g/NcECnT3r/++R+xcRRYEZYtoyPhpcr4NEJKKShIBVEkN70J",
-	"osTS/GmkqbRn6GHMGUl7LZRttKrTu4yI2L5X5+cX+sIdHPcW0ndF/IpUWGzJqczCnURl2gO/v4KgBZaI",
-	"cT8I3X8n9cSp/YWmKMf6fuZDae+F5gDaWqIJL3KJypnmI88PDuBwNg+D/lX/nyoyld03SdCRG1E1ASwE",
-	"Xm4xI7NKG03J7qqZk95oqbggOUxKnydhJ81FTsT9ztKOctNplsXtBS9oFrlMq2cIOAaRwCeXbhaKAwdz",
-	"TKE+hSm+uyQZF7lsfvjQ7vFGBJfoT/2KqVojnGIzQLgHFphazaIo0I6TQw+nm7PuE8wyUoSL2ei50STY",
-	"6gyeFWa3o3vbvaM/82Hr6EB0WVG9IyOMNUNG7pEIM0Tso+YInWjQJpMHwmZBlJYDEpTTMVUyQXug3d0c",
-	"eQXgx2dfYOBwFhSrdOwsJpJkN2l5cPAsG2JJfvwB/iaaO2OFCoL1Vv+YskpE2Y2bRpC59VUpGMkRZxnR",
-	"xzJkyU9kylpVjeRzjRihggLr/H6jTW6lw2g7LVsoax9y26wnnMBEE0SVbNUGSSDfbja3ddvZ3MQ+OgPZ",
-	"h3GF5IQvGMJjTNnmhxNm/AtZdlB+1aIi+rgu0CnYVzR5XB0bULD66yTrtuNTk1ypRCMuBv64HB4cBPJ1",
-	"oq/njDMleBESdX8LQbkafSAd6+7tvFfF40Dw7daxO0kYtmE99QZNAi4KKoUhEE20EbHYq4DrydSqikaB",
-	"igl/eu43t4c3//rnf6S9AdhuEVVHiN4Dna7YktqWYNXkVFGstE++Epf+PJvWVhRSzX09may2C5lc+yq5",
-	"J5vPomNDQ6tH61BrppFgM+H3b+vCXTGwOXeC20I0LJXmULDEU4IYZ+RLSKVu2dmOUOyqdpBJrVXAUIBO",
-	"WjbA/L7p8Nso5CXROmT3pR1vp+l51WvT/Hr3aYm32/DrHUsca9X55aYK1vxuo40zj/zGh1qYB/Up5rfB",
-	"BZEZidoCg2tbbz4RxqJhbG0ESTw1V/DI+ongB3+9O4NmytSESv3qE4msewYtJrQg+oLQykb8Ns5JgdcO",
-	"6qUx/CA8UkSA9Q90mT46vcuKUtK5tQuKkt3guAxKWkWWugHdtXsi26UWmpPpjIP1pHM1BZkRrLZYSnC7",
-	"6Scp44KOKcMFbAZlUhGcIz6CHaagyklwXKE2RgMqM2XjjlFqPXzjEWLhDXEkTzWP0+wUI0WnWlxmlZ7e",
-	"NJcakli3BcdsiX6+enuO5rgoSRLIeuiXF4iwjOckRzsMTHgSBqObpyzn5bAgcoDIHc6UtY08/T/Pn+32",
-	"jclJiQ0EoEvdzOr4+q2SHa8Vcn8FAxF3C1KNF6MlwQLhCcF5g0yB3msK/Rob1Qrr93RcLef7bl7SyqSa",
-	"jZysUFlhImpAaaIeIl+8FiUxumNwSm6M4RlM/aBP31GpNAX/xocDLTZO9D/0rbPAWpWErgMSGnJeEMz0",
-	"xL7UJFD5HLZhtrHWbqGGPF/qU3nx9uo64rxoMfco4VWqOGnZJp7nOYuoNWJ7UtvQMLTJ2TMnz6yWnlHt",
-	"8EWvLCcyvooFF7Qek88k/c3oneQ/GxJp28mfNTPVIqbhqrC01VMkjWvviUQLLvK4WbXFv+BWI7fLsY0J",
-	"ujni//Xu9N3pS7Sj703jmnl5dnVxfH3yWv86JPrIeEasVVHgcablyds/X7w5vT59maTs1fHZG/1GTnAO",
-	"vpqT4/OT0zdvTl9urKC16/vuCawoq1lQjOlEYUXux6dIJR4W7p0VSivVrFTgdeoj75hxJzBH7l3Yaz/G",
-	"nR8ODxK9ICNMC8rGKYMbj3MQLnZbqVQr/G9ZsewNlCjJmqFeQhhLlFRsl1eUZaRjPpUzRL9UCoKkfgvm",
-	"UmCpkCyzjEj5+eNt9W8aAaRjfOCSGtExuAtJVmBNjvZcjWjh/IN4Ro2VpHM4M1xKkq/vtf07wV0xE2RO",
-	"eSlNlMfp3YwKIjvp5x1TtKhce+4jzrBqQjkkHbMvWPHPsYgmvRKCCbY4NetP89vjUk2etp9p89zwyqyg",
-	"hKm9TJCcMEVxIdFY4JhF3LRs4ZDm4VWLfn3G3C4coXrUnI0SBJdBKQRhCjQeI2eomFq1Yuuru4gaberu",
-	"n6Sn+C1h70QRabx+Ta/sxsZXVD/Vg4WIrpBd0sg9MyRYkMi1OsKFJCgXfCZR2tN7xAX9B4SgDtALeAkZ",
-	"s7+hWGP2T3t9dDyUhKkB0kQZl66GZXHbTZeBI6zidsdaToneuyYyEMQYy/ZADOalFpMt86qUuio46vDp",
-	"wSQeC0Xyp8+fH/5bVK2piGiA0t5iIm8jThDNqzB69nRvuFQESWIu0B9/CP6tb7BZOSxoBpEmuwjnuT4J",
-	"VwqzHIsc/WqCmiSaH2K0Y4e0C5wBq1KQPjonWml1npOjlHUStZaTNyJq290FDDCu3lU8bQB96MWYtSyG",
-	"mSh0L0hGtEwh0ZwIOlrC9PR+xccxJ0xdL2cxWfaqHPp/asVMN0X6C2imhVit5hp1iKs9ScZTiHqkRZ5h",
-	"kcuU7aRGf+3/j7S3ewTWNK0rmLFKLarBF+HkbH6yR7SI0unJ6RvE9XbpFxJnvUhsiJgEcjCmr4ETHW1E",
-	"khYacMqkme3QjQtWXm+mIHY3V47dfca0XSmsaOYHK81SqgmC0B4fOHOkCWGJmKVLsNoYU4On2gTVOArI",
-	"iybcfU9vs+siqg1Mpjhbz68gxvjPxydoflgdFIl2GCG5RJaotba4uwm3mig1k+aebWo1o1ISpFsM9vfR",
-	"u8s3MkHkLiMzcHgzohZc3Epkg3QRlmgm6NwKq82upvjuhDNzTGP+f2uh0gobZWhU0PFEoRkRaCY48LeK",
-	"q/24u6HKxrG7nzcTE+x9Xil7r2wfTT8OYXNS8BkxMpvxbRkxTVr2tmdjNmXaG7gQp8CqR2XKPqYwaBP8",
-	"owUQqfB0Zv6ZY4XT3qe4GUjwu1g8oj5JC81ZoUHiNq+URAxmWMo/TbhUgxkXCu2cvD0/Pz25hsMHZDDY",
-	"39/tp+zSuam9OUu/qTU5NMXyluRH+nDkLoTa/Ka/MkVDnN0alpyy8MV4CBNW5A2dUvWiFFJtGEvmX7qc",
-	"ybUk5A17OwcDVDIbd74LTGioO6xLnmD6qno0xrEvsHrpf56ApAYh+TJ2vJRYomd3dzCkH+D/cqFZz86w",
-	"VOiHw4Pd0GDprn1LR/EjBt3q0/yOmY/FdACTsGCe6y//cHAAQwDWTSUagb1Ua3ZWULfSibWoOoFr98iw",
-	"Z2O21JKIZuKoiq2zORFUglZNSWjES5kxNuvx3hiJ9gaay/jEbBexHTcs4dmBrCyHz6dRglOF3JwTXL+5",
-	"gncEZlKTSfS6G9jjYQ60lsTqF9gTsOSjDAtNk9FBlUZCbjfmIjyUvChVxYmD86q5crfbXPfxfq3MrWfb",
-	"KnJfv7kCK/HF6Z9BG5WIG72usg5MrBVtRY/Br2hB1mgxJ0Sojia/kGVLixYtYk6iRhaQJ0APs1ZZ2KA+",
-	"ekOlkqggeE5qgooxSZbqC+LsbY7b9XJGWuQPI1K0KHpfLtL8RNSpl6MGNtzIhj/aqe4U3tmboFA1FWTK",
-	"5yTfNQHL3kgLwr2+MfQfUQmGxmdjZeLtIku9n3RlMyGkCoTGVVE2fvDjO7CGgNyeRYgIRDjrLiRM83Ab",
-	"XJthhQs+jrkNy1aSlI4c/WWrh7Qq3fz4Q9znZyxFMa5YtyEZ61IpjDyqz3Cczda+EouuvsPTWUHibn1n",
-	"xPdGNSvDj/y0Eq+YLbAES3nf6BNCqitC2Da0oXvY9p1WI12VbtqcFhj0r6ABGPSRN9Dpzxxp9gyqgp3Z",
-	"BIKcGdkwF2Z+qA9ppw8/0iiINWiPrfyc8Lr2Yer9XD/GsIVz7hgycFwEgnmN0if41CZurAzasfCOEUMz",
-	"48/aJnwZPFubhSv/RNRa31/9ebAjDxKK+xNR3fEYkUbeHWl/956FAit9F4yoIDKBoAXzr9hdDo22WGU3",
-	"iFdUkJgR4f4ipfSMOwJJGk3CUPkHDdKJOtKs+0zfIE521JeZuVHajrJ1WsoO07vN9wG3kVAkR5KjERZR",
-	"fbnFxh6oWysRL00RJ3RCrXU1fJ6Rvz3kZNNAE2AmZ/kGDiJrXHOpSFgiwUu9gppRHdk4br1PJo8rr/yd",
-	"aiJ4OTbX9/HF2UYemhFlILZ0+lJ+tReLTxpKTJpUDoqhgIH6HIDPX+lmQE6jiffarvVk/caHJrZ1o2XQ",
-	"13hLYv3KKtgoZpAsTJqU8+MjiWm+UW8rwTybR9dcB2pe5TDGEqXuHWfjAXEBO7HuCHGROPOm+4DSc7Gx",
-	"vtB8p0rvdVGbVaIzlojP8N9LkjItc8vdBHQYiF7iI+Dj8LuW9ZzlCRnbdAJSpe/4BmJ/9Htpzxqve/1g",
-	"2qf2ccdWGOkb5J3KlFXNnSpJitFR0IeTjVIG+pf5OZiCGT6silYzg2WRToB1qtITmbJ0dbxpb3ej3W8L",
-	"RWqcNscDqEQ79oRpsttFeUm+wGHZos00GJGlABCcsar0mu4elI0n6hQxrqDlqj/03hl46514pXzkE9hv",
-	"9KX49sXN1fXx9enNu/Ori9OTs1dnpy97SfPqhHeNC5AIUnkSKDNCDR2RfspShvZQ9c2rk9enL9+9OX05",
-	"QL+aYBA4lfoFUTIwYfVXXjn+9+OzN8cv3pwO0CXkoSmOhkHg3mr7y3fn52fnPw3Qi5W4kpLlRKuqCy5u",
-	"Ieq5IFg2urs8vb78K7z/CrhbghYrA2Xkzscurb7to1UGLtKT5IN6rIazCKKnd3err788PX45QOdchdyN",
-	"5XAWrfUOYbZEUy4I2gG3xxIPC7LbGIcLjBmgE5+YNiQjXoU8LkNQkrZdj+xc7Ve/ObVf7RbUf7PrWvvR",
-	"L1ftV70K9WZuNlEEkvnhGyqVE7japc9YK1SA3Qlbn4AT7taLfRuK3i4XfEMlRw/PaX8ds2g0s9NwNKav",
-	"Ii+KxTXRbSYSpnxtPBPvTe2YSqOdu8WsHWfNVGoO203n4s1K205mk4nUJmH0inHbyLcedUx907zoAo/J",
-	"Nb8lrM1CZ83EILK5AW10Q+h5rU+CXm2xft73YSF4jDn/QpYdcw5b2MN3S5ad2rtusw0H8Ulsm1KqU9I7",
-	"ht9oZufgrAFrGIhv8hlGiK1mAtJX1zzqjdwszK9r5mAabDMDa13YbPwXuJQbZARFmwUmERM9+ChmRRhK",
-	"t1Ur2mzVrvWQ6XhmAB1mpkij5qo+rL3pwrhDrCG2JSQ/0sh7NIwRxIcIdSZBPUxmT5DDg3wKT7uDZ8Mk",
-	"Hc08nT/C26ETZNTMIDvhfjJv+veY/rJhtH/l6mob4ksIFJthA1BgQ8Zkgkh/3LdpR9am1984mcC2e78B",
-	"QbaenEgrcKUAVUzwjBjfizWTaIkZtJmOvJqmhyswB8btWzH7qpYriKh5951StZhwCTHaiggIdyG5MxWC",
-	"1QOSu+hWAXbxg31p/Kc2YrJ9JePtEM5uGV8UJB8b0LRS4GGx9M5H0/ozs5QqKzqy8JDuuxCR6iGnaN6a",
-	"qATKJuzNDTX/+I0Pb2hu0tNqXIAz0hIk0mrqPQOv9oiaeJcgM8twu53V71vXsp98PIK2jVwgFdAeIp8A",
-	"CD0lRkQloqKfYO3A2iyR4vdBLFpBf0lwvhYcKdoMSVKQTEljYAZYJGRChiyV65vCsa/WrBQXybwZ17Jv",
-	"vQA7weavhWLIRjL26oTbD1GsnUERnvAFmmJmYYkWRBATBro0LLO+HO7JanRbzKHfNmTDcF9RUqy5fOCx",
-	"iW+BGwjWhQhztWLmd8w8dTEG9cHad9ZQ3Wrv5nmCTLhcgqznKEH2VCY2Ey5BQK6IC8TKorAccoAwW/Y3",
-	"XwhZTjcQbuPtAjlMQIPHEW/NYLrl23i7xxRw7Qg6JNxYq8jSPqyMC5GTa/3yqy3qnvkEeeThCmXlfl31",
-	"YThofHQW6YzPiRA0J/VAjicmZnJZueydf/g3PjTpeVilDORE/SsfoZkgkqjEv3GEpvjuRtgM2AzbyHFz",
-	"UvUL7hEfpQyQ0SGivYoRmM0KG7O4eertpgm3EJQbUvYTifiCbRrVbeYaC8oekrlFUqzcsw5kKBKW3ZLs",
-	"VJ2pFQvPnRYIqDLZ526aBGeTFY/kfdzgc367Hs6o0aR2EAH4NI5AtS2UUcsIozj3rYNd0xoAjwLUFJMk",
-	"GIdhun+8sADj+QuxwmKo2OvXI9a2EZpi7nDjAFq0AqndE2vVMuhllPj9IyeoOlf1E2mziJBFaHR7BInB",
-	"itc4m6xl+biHNlbaxwhamf/k9E0gdLoklnaCaI8Q8TqZXko/gBZksy/PbzpCGESgOH+pum+tJlBXL41i",
-	"pD8kDQREY9Vaoua3CF6vuQptsK5EO/osrC7aAFie30j4JCjrmkYdG9/oxFy1slr3xIZsh5FrPh8MGLq8",
-	"l8z4Akv1igrSGR9wDbZ9CJtTNLuF2Lk8CaMb9cggvpEL5GxlecoAv3RHVa/L0kBCGx1a/yjgk1ankLd0",
-	"NiP5F6TQ6zn93Aq00BoLy8jd5ksBLmlYCIBAFV8QHrFtovzXyoj/HJC6e8s7r0VVth4a/dQZdIFAYYvi",
-	"MZ1bHZOWCLBrS/kNsgfU3po9zJJ1lDFOMStx0WJpMiYZJeh4XINGCnamFXHbMoQkGBgXa4ei1+t+diqe",
-	"zR4+rbLZKz6X85jonWne/27W/JxlKTsVxibjjCTImrFs3D9wHIhZO5y0yL6Z4Gyd+fi5qZgi0c6UMshJ",
-	"4qVAOV7u8dHelDM1Qea/9qcFIbe7MI4fbcoXRgXBuQVo5SyX5otH6E9LgkWxTNCf4Avwl34d/sgxLZZJ",
-	"yv6k+yuWR+b0/8mk5h4eTNMe2pmWhaIzSE8yRr5q4h7s4x2jdykjM561pcWHJiWLHu+mvxJPA8FZY+Ki",
-	"OMCuBywQqgHYCxtpipR27lX6tuzvRs8XVVHJ4xRUDCqITSgTJXPY5WBincLOgjai72BNvaBrCcxyHk+G",
-	"04JMgSO0BOm8ISnpc2KwcSDZeTvniM+gcHIGH1mFyc/myEHDoo+f+i7Z739zFjnIxwydHZ8fQ7gW+odm",
-	"b46mT0t9UvYvsKDSMZwpwUyid9cnGxT40XQfd2BctYTtmd+tfGKt3/eO2HNvsDK/K/yYRjWgh0aRCXFE",
-	"7+8urz7aQlyrt4OjuD4yy2m8IwtBFdlzW7Ki6hdjLqiaTOPR+5Ur92cZY/y/elXMNTWZwtbdCqEnvraE",
-	"CZYHq7ge1g62sILWrHzkbdBxzhtkS8rWPN8B+lvaKBiY9t5vB2BBgkDndjiO16DWrVuUAI6DygHCYTEk",
-	"c/fWbPE7xlQHqfHTI8QIVRMi0B+9JWyqOWLuZvqXvZ+oel0O90wOpxaAxlRNymGSsn3oFIBylaAzsy0N",
-	"A9fueryRn9uQtSYtM59McRbkknr0CTvvBKU9OcFPn//oTW4TfGhLrJA7+DFlVVy4UZtC54QpBhQIKuZz",
-	"f2yRVoJQg+7NCtyQ979bu13ja13rKb57wfPli6VaQ/bo8ODpDwebZYUGsRCtnVZFl5qP2uFwGvQVQAS1",
-	"oOIkANFkMElChBwtO6UM0HEoMfA/FZZJgoZEUqNKBAgIsO7tFRIeAE7CekTvE0zCiRyrXb0yYrWlQUil",
-	"nZZSoQmekxpz64KhCL2FEdYnnBVPtlj4LKAQdoY3LpA3IwHLDa16gVHI7lDKQrMU2rE7Cbd4gSkzheKg",
-	"Jg30trvN5Lxxsm1ish3EQHp53QM9gyPexRRtfnuYs79OSzKwY0mTISeOg1u2nSDNUhM0xJJmwB1bAc8V",
-	"L4jAUajD5rk0t4HuwXBqjyyD/Gc2KGho5hmXiq+J3CBtOdYqsG+D0tpViGyLePdPrUPt8ms227iSwVgh",
-	"ysZEgiK54GWRt4YeOWm0K1bG5XqZrw1dNErcqBGvFfuriS1SXgK2uikgruhXTBlZU690zQQ6MCmaulx4",
-	"i0JN2ATRUYsfv1ajdSOR+NqYd7r95S0NncPcWSKb5q5tE5fj41ytR9w2zHi74ARYVeJRYhFWy82uH/TX",
-	"jEWoV/zsGGdbLIJb2oeLRTCOxVJQtQR8iFXvqrkGXnmxoCr80osULD++OLPFJV2Jzg8Vvg4oWsZ+8EHf",
-	"v7+Qpa2f2vdVbczFDEAcXEkl8MyjHb+8Ob44u/nl9K96Gdz95dAx/bwmSs1MNXXKRjzCdNz1QlkC4hrx",
-	"ybAQSFAqFykGlzHU8vhgIL3nh/vuctr/aFb+0wdkIOuwn/sAfYhjcQZL9wHttKzLruvd4059+JgC/0x7",
-	"WkiFpGSti1iuFPz66cORwTKzDLPi/bY6vMnL1IqCqU5tVFxJxJxY4Cwo0A3+nWp4/fnhBweGLRNbX4GM",
-	"CoOPZXQGa2OspnR8cdZLenMipFn1nMxBrJ8Rhme0N+g96x/0nwF2vZoAxTUB0000l5GCNc3DamqWHkdj",
-	"75mLn0hf7vleyvN3IMVH6vbfE1Z8JcUYq8/dnovuvMACT8+xIX8916CUJqzl04ODB5m/iRVqTDio9Nv2",
-	"NT+8fZMnD2ynnE6xWLatmFuqeHFgvXApa66cxyhEYw5xqA7PQJ+yStWtufcNzF8NXqhqeVN530NPM+g1",
-	"Q+J0HcNNUxYFy8djCVmifGjZXe+9nn81+I/gkvoEhcXJWno3WC1wbgSeEgXu97+1CvFQk743gFPWc4ZY",
-	"6wBrUlhFEKtyzvvfDYGZBVxPWz+dhmfSbs7anZwf7tdSQ6O7WMs97T3oisazYSMre+xwl0dlEdS0/dL1",
-	"rvXv0mvrQSFBeplb1iqwyq1t0nIB1Es4Phjnj5cNjSzjVoVDvxnG3lIw8/HIpD6A6Hohgzw6QGfn/378",
-	"5uzlzfHlT+/+fHp+naTs+M3l6fHLv96c/uXs6vpqPSWtntL9j5r6Phn5sCAmN2SF69ZKjjV5boSzwv++",
-	"IcYaL672eBtcHwAyK+2F5boT2mDOWdgiwIzop8zt/vnb65tXb9+dv0yQKWNyc3F5evL2/OXZ9dnb83i9",
-	"CVAlDMyRcbTZzw4s0pBuONVtCqLM3wbOaLeLJ0W5ewBu9z2SSgzA7/HoJOjdZ01GuYCng857o4zsUd2S",
-	"8YDbdP+X0coc6zOBnj7VTZ9f+W5pMS49HkmtlFhwpQlXeY8R9CkDZFq0A240MDwb37RmHXh5hEpJUCz6",
-	"ezdCmr7UUgePauKZ7n7WHTaAOId2bbmWKP898qY4IMDjkVKtfyQVn8nAZHRkc+iwQQHdfvtMvlH7/tVz",
-	"wb7HDWzJenu8HawPwGZ4SYRXQSJMBi8zQPG4Khfm/Fnb763JkPCZGy07HOEs3/PtFJvPN3hHrU3+eUTi",
-	"jAwDTfEtkGCQS2RrAxkzLi+AKl2dCknHjLKxizmgCu2oBXdOur0qyIUwSG7b9TndY4EzSOemPE9SJnlQ",
-	"+CfDDMkFVdkkKNRkk8RCHLTtz4Wyqdzx8xB6XL9Hfhf1Kz8eQYXdQ5UTiP0wrg7wVnv/J+MLYHkhUkng",
-	"yu7e1zlhak+5aLd2s1cFNvbwdq8mdtojG778AKzlK8BjG/hCTAH8usONEEv4Z8okIUxLiVoFMpALMWvZ",
-	"nLTtyAabIVvO1d9LIpbVwbL+xXVHKYm/Cc0+473Ad9/xdrQQgavQgLAp5VIVCgd0TGcQX+nU13UAxIew",
-	"380iY7sGY7EjNx6HxZD48oEcW2eECbDHbOmyHH0ZqucHQcmZg4PdtqHN8Jhc0X+0DKotOK05oleCT7Xg",
-	"5aKh3Xl6YqBBb3Q/N1B2MVmBVDKxXHLdAA2o3ddj/BG4w6/AewKLOzMJtx5UL/H4glWx9jVMpbK/r9B3",
-	"i1EW7WCTCZMAu/KqrnVJH4HEbZCmGRj9tDBhUi5rHPGJDCtWwMdc2Sgb2bqbpOzduQdQNU5rCEHSUgvj",
-	"ADU+perIYBAAWa+oxQFa04N5EGJIZhGK2BLL7JuRoKO4WI+omAfdm80P1wyC/MMoSS8ShbnbKYNkI4jz",
-	"DFOUXWnKo1VMCxtSCsmyLqY0ZXoVl7uJJnjdJzzBECHRR79a+JqVQvgJwg47zspfxhFt0SZMaTNTGNNh",
-	"OKE/VlUQNxAD9j9aNKl217Krd/KFLmWHWvVtGbS/Eln6ilWhKXvuS3FqevOVq2LVqhLdJGUQI+KysQDC",
-	"qnPbHURsq+z3s27QsdX/hTj+jSKOpyxlEMI14UKhquaZDUff8QU0diGwyxdfUJy3CU0GbL9eO6oLy/57",
-	"Qz2vwHA0f/KoST3AtWSaF9mak+ZPX6IE4hsBGdIvbARBvU2PIZX9YmsdaDOtaw1g31bKTw3t7stVjtpA",
-	"NlV86th5D6H3gJH+v7Seh9J6alCEj6vzAMEZjUdvcrKi8MBy2lU0xdy19gNrLVuDuu5Z8dlNKvdgynYY",
-	"N9mBvgptgr5Ml3nMMNjNgl/rIa9ODFfczOubjG8NwfgeMUQmiHi1KoxBYgCskDAGol2NSFldj/AxsJU6",
-	"keGi8Fx5Z1Wh2O2KbtwoTPV3GZy6Uj3xUbUITRNehzCoiWsDYbp2bj+sw9KqI7gqL7+zjYyWuXncm8qX",
-	"Naxt6pMAXdptENgRAMh8i+0dGDm13a9mVIvf3xn18/oaMayubxtV6Nh3ENOo0JAQFqiIS6LQjldKkpRV",
-	"UK4AUWN0kWhsUTz80fJ7qE03XFGjuYBhuFKNW7H6AYxlXWiKgaj9ndFTA5v3MSNVTNc+AMBVyPQ6KFDX",
-	"CvZvghhfWFEXp4yRhYXeXVCW88UR2EFcoUmTyS+RXizKSrJFCFtQU5Bx1RzbRsQ1GK7P7nqhHwdikXww",
-	"kbbR0xrBtq2tTdY0OFbPDw68pe6bkW8jI390sm6Mwcm69XVLkBZTuQDktwGiI2QqT6SMsjkuaJ64WhQo",
-	"KLlQJY1bXAa4P3NytxE1GqvcOh4Xwug/GC3Gqx1Eduhe6h18OzFY8WIGj8lwwwFYtuuCNMxaGrha54B0",
-	"/h/HgVNmWXBBbwly/NvAAtVqLXRRoytv1iqY/6IbPLiMXCvf9rjyMZQ2qurBoR0GcO561W/J0hblrd0x",
-	"VQp5Z7bYL2T5wIligGLekSNWtanSnRzA+TeWGBbitj92TtgvZFlfn1qYGq2A1aOEEByo/Y+3ZGkk2Tm/",
-	"XRtlbYHoNwo4hI9+UxLrKtL+Y3JQ27cF7Lc7dmTQrflMggdPs09s9229FSO2lbW6ia0M0hdmfHgu2SwV",
-	"+bis0vdfy6710LuReEGP1rshv/T4Jg/LNCuIlg7OudIwYA8hmss3xkMbQDWPzUg9BH1zueCAGuvwiILd",
-	"WYHobH5SNLtNmXEhMr5Yk4iL6nm4gasDOU9HyryrYz1Jrh73jdN0A2r9TtN0vyKp1AdQpenWSxZY2iBI",
-	"kIyL3EZGgV+Vj0zIiqEjqfCyj44hpa36BGBIoyHObjWhKYe7LxUWSmt6Lm3XZevagEB923dcGDHO1uag",
-	"eFg6afh9X7s6axb60WKcm3VS3Eo0lV/6aeCXPjxY45iGL1zck3f6MnAbmaHV/fbZLdqZ4THYJNeN53Pd",
-	"9w/uwfmKZyvoPTD7+1PhI8Kg1jbEDulTAefMHrqUhVTzGWdhTS70I7DN+xcdVuZYn8k3mwv9FWmwPoBG",
-	"LnRQv6zKhbbiOxZKGhtzykaCT1ckBLSRgHDfqdEbyw0bpUZ/z6JDvPL4I6dGe8Iy2p6/RbZmVW27uFmG",
-	"9Pe8jy0lNh87Q9rvpFUI9LlHcOyrSJL6sR/Yck8OONkmVENtCywIuIkyXI4nCpWzeyMIW0FnTQZpHVr1",
-	"u0wibYGRfcQ80voInNQa4KcatyMvlc06ligTnCUQ7Y4WE5DmDUUYZcHWa0EzUzfUluf0TpyqEJdWISr+",
-	"kbIt6QXiZztsRbbNw1uKTEdfy05keq9biUwJjpiNyJZy3NBC5MKUH9Q+ZKFxu6xDYbPQ2OGBc781y1Ad",
-	"GPjR7UKGBhoLtTneWs3Ogy1arnHAMo7i9p4V8qof181tPY7uvldLz9fa+rD7VTA2V/OTVomjYMdZyx1a",
-	"rSzf7Q75wX8lU4HZm8BQsHIs4xdhk22vUfkfem8eQOEP5xfO4ttV9r8WDYXdNxV9V+o4hDyDWm+2EheA",
-	"naWsQjsLaztvHI+Ysq0V+k0uhs2U+e+W8wTD/2qKvCEbEwMT1O62ucjPD54ZeyUEuexBwliCJLeFkGaC",
-	"zylktd4SMtPvU4Fq1VxMTCJUCd5+9zc0Any3+x+O/+sZAOyGQ+qoDHbP15Dfbs+2gD8LWc33ezs15/LN",
-	"Ap9Fa/w/NuxZOIg1oGfWfGBBz1zpzJT5HOconJnhTQQ5zhQCmmGFCkJlKcj2ZN2NXva9C1nVHL5B8o3U",
-	"wnpccDUnXpUgortKWGoieDmeBBfnE4myCcluJfrXP/9vVRswSZldCcAdSZBbWVuXOqkVqNKvOvQ9qTiU",
-	"LKUK4ktTtkl9rw7abpS0CSm7WTvLnaUnElkqTBC5w5kqlghrSZKpQVXihEpk6yPaCjOAHIEXaLhUxJV4",
-	"g0Bu/QOcYv0HnFxJwP+JSpZNMBuTHO0wrtBC4NmM5Lu2nI1baFMQCOUko7mVXgJsjdaiPKbeo2E2pt4j",
-	"lCb68AJLmn3wbMVUGTKlEqHMnelOJvDUoXkMScEX/h2uJkTEnCBop2S3jC+YHb1J/313/fr0/Prs5Pj6",
-	"9CXaqRAbubC8MGULwdk4QVMqpaYCKJyKC/1+Mx95iosRF1O9sjxf+pdSVic2/ZGA2hJbmcaF3frlhWqR",
-	"u0nKLk+v3r67PDm9Of3L6+N3VzDYWkuBFTHNj1CGBVRVAoHxjI34prBNiPHFEZJ4RGyURDTt+dLApdmS",
-	"Tl1JSOdQInVU00d8aa0Ekf64j9LekMyXaa+POlKWZGj7/MzgkCtb8hC5mlSDRo3XHVzYO8xFiIRPXT1R",
-	"oMUqNMNWvvVjdSigdEtIvcj43jF652rem3wjq+D5koxo5///v+doSln3eHxBxy8e1of5YRJWbkWv/3x8",
-	"snf1+vjp8x8hOCnv+876msLtUU+QJHMicIEk0bQDkBVLJGdaa+4cvz+j243fFEQeoA+uLjAMfELuYNRu",
-	"U4NRtg7kL3uvy+HelRvG3tPnP37eUFbIbk2HtpqzBctZbrtzpprnB2UnXTJ6ZyaZzA+rheiat/lONfHt",
-	"RvHrsxOkQEyEW/hOASxdda2ZZ7RKkGtfD2g6w4J04Lx8gci2WmJvaZDx5rgoyVGopE/x0gkSVo7og+gS",
-	"fp5niqg9qQTB03o3Pk5rSBmGfV2dQ0PAuq6qgD6R5t7Asi5vG/BZkFY8IEtwVUzx3Y1+7wakgb6ZWckK",
-	"ImvmB+O7gusU2XUzIG0JWkyoluUF8flgEvEZ/ntJjITRdPw8dDpTeCN9nnj6wz2OyEmwje5tPt0NFuNy",
-	"CjKbvnzfXb/a+wNsgwGnq0kKgdhheRTII1aGZbwuR2AUyrjhduacyKDsq53z4cPPuWS4VBMtEWbYV5uN",
-	"CFr67NvJJsjKXHrS1s3dWosY5vHDw8+DcXUDZWv1prlVhS3Byrp09VAOnz38UCya543i/KbAYkwGEdlx",
-	"5ZjD4J7+28MPTt/nN7bMeWxclaSq2YQV4nVvgX2zyYKvjPSj5dIFpsqFyrqs/X7sIqhib/Uonx88exRi",
-	"dxmKcLYhf3GBfeLsOsnbF2G1tEWlLZSwayGIHne9PkdftyVte4O/va9bOUP+HGKGUjbUR8pr81rVMzq0",
-	"fq6VW4umRrT2rleqj44dficfQaZ+JZnjQgD2oV3sUX097XdT5qG+nCUlgC71GD1/1NdWpSpLt5uhbn8G",
-	"2n+g29fXoCro+7f3WhiBmq9RJSlUNfb2JkrN9nCea5GnFIUtrzvY3z98+j/7B/2D/uHgDwd/OOjpb9qh",
-	"RODg7LCQq9FJDFCXpghfGMDMb8IX1pwxJFmlrk37KTPZzKZwbaPmLtrpLLm7C/CJxw6+wMAgm1qeencA",
-	"NtZDLZ3BHRBgOsqUfUwNToUpv2vBFFb+WfvHOeAsmJ8c6nHvkys6bA04DiWSs1WcWR9jVTJFC0ThgM6M",
-	"z54LU940JxiEUyuOBlnFEUzyOog/mmKGx9ZSUm0DbAwWAV4nUryPfDHHlHW79uB9LbQZ7Em0Y6gbpT3T",
-	"Nu3tomGpUpZhZs7WkCBn4wkKuIHpi9xpIcHwH+tEkqWJWrKzXq1O0ALH7uZtcZSJD3MYLq2Iwl18VIUP",
-	"HBaGSZmhT1gwFyEBx1uP030WLNSGnL33RD93MW62EACUijUuMhBlXbp+C4GH0w2RX5tzrXECh0AfeHIg",
-	"mtO76vroFGcTgw5mDXXS8Dirr1QJCiuWtgSBAAnRQ9Yc6fiTXyBAG0+ZA2CGEKGVYjuqblIMeWgTSjll",
-	"9vKgDpZVGivg6+vrCzSyalt7sW6nL0wwywFsWQt6ZsG9xTKwZTo0/mDx63y2ufpV7qo/X3YHpb4uIItd",
-	"Ap9jkAoLihEEYUHIPRwGSPmYYDmpYC6CEQTZsREFux4R6cfgA2gHelKlACOy4cGAwq51Rj0c2CaT+QdX",
-	"WiY4Q+RuJoiU+nRTZjHj0T84Iwmwap+ib3BlNMv2dcDBKayVHE3gVcrq1iwkZS08BG3LQhJN2ZqBJMgG",
-	"EZvLFoKh0E6QmWPRmMPw54JY5BvNBQEjFpgHCFJY2DqWjKOCM/3hIINtN9jB1bDVyDaGlvoao7aOqMAx",
-	"KwSdA5j/ji2JXSN88Fft9pELA91s5VPWzb03WfmUdXPvulfi0/tP/xkAAP//",
+	"7L1rchs5ti46FQTvjTB5I0VLftTem4qOaFmWyyq7bV1L2tV1O+vKIBMkUUoCbAApil3hiB7EGUP/Pz/O",
+	"BPZQeiQnsBaQiWQi+bAl2e6z/1TJSWTitbCwnt/6vTOSs7kUTBjdGfzeUUzPpdAM/nGilFT2j5EUhglj",
+	"/6Tzec5H1HApHv+mpbDP9GjKZtT+9X8rNu4MOv/X4+qrj/FX/Ri/9unTp6STMT1SfG4/0hl0jgRh9rcB",
+	"+TiSGftINF1qspjy0TQhH2dMazphH8liSg0xkoz5bb9jv+I+DCMV2VxyYc6ZuuEj9kEaalj1cKSYeSGz",
+	"pW1a7zvW8gP7a8G0IQp+04QSDc/7naQzV3LOlOG4QBNFR+yMKS6z5qdfywXJpZgQM2VE5pn7CrlmbK6J",
+	"5hPBxYR0MzamRW7Ik2fThFBDZlIb8nSfZHSpe7ZLs5yzzqCjjeJi0rHzhu80O3wPf9C8Ty6mjAi2cD0e",
+	"kgkTTFHDMrKYMkHYbG6WkU9/Kp/I4W9sZGxnKyt7Oc+C9Yqvab1NuZpsntMRLGfGxlxw27q5pHrORpso",
+	"6eagHJVtHR+3p9362E5umFoiucG+vL64OCNjOmJEMVMooZsjsjTZ/NC5ocOcESoyMqOjKRdsTzGa2YeH",
+	"ZPLh7JiMaJ4zpcmEGcINKeZzpvZGVLOMUA2dwxhPxVgSxajG1WCimHUGf+lwcUNznl1RNSlm9uwlnTld",
+	"5pJmV0bKq5yqCesknULQwkyZMPZMsqyTdIQ0V2NZCPs3ze2YllfslmujO0lnTHnOsqu5YiMpMtgC+2Gm",
+	"ZlxrLsVVxgSHz1hyucr5jONXC0FvKM/t9DpJhwvDlKB5J+nMmJnK7Mr2SvNcLljW+TVCs+4UN9fxZ3uq",
+	"F0wYslD2sNgFDU56QgSdcXeIxpzlWZxuFftrwRXL7NLBhlVd/hqhjvPRlGVFzmpU7R+uo2rf5l6ouhxV",
+	"K1Wfy0KNWI3L+UebeFzY7p45HNdEG57nhI5GbG7ZThuXS8XubO6D22pkc3Mlb3jG1CMdcLzNNOI+/uum",
+	"Nb5g2uCD+NpWv/s15XY5F2w4lfLaEvFoykbXzYUdus+NpZpR0xl0hkvDYsswZTRjCt6hGR5Zmp/VvtV4",
+	"pz7Gt3LhOA/Bj9kzxXSwSH7yG0nOHYI1CxK2uJ9DguNpPSI3B0dz/oZFhobPCT4cwnCu2TLC8BWzvPTI",
+	"1PbHTmvP8Fl0kxx5+2spxuaYYuQl13Nq7Cnfs3Ojhts75DGd88e/yaF+nLnf4e7QZEYzRhbcTImZcp2K",
+	"a7YkExk9LNdseZpFaSGn2lzq3aZj6SP6sbliY34bOQbAnZU2ZDSlio6MvfjkGBjDNVsm9iDYO2ciuGaE",
+	"m+gcFLuR17sNVI/kvO1ScX2TGV2STA5I2qHZjIu0Q7rMSgFmysWkl5C045fd/lRugd2QVNjryN6h9mtc",
+	"EW35ZY9IRdKOfWzfuOFsQaTIl3E2VsTvPXc26puMA54zRS4vjq0EmMBDu4VeJEwso2XapALW+xAewvuy",
+	"MIQS5c4cVYzkbGyILGC1uWEzvfl0vWHLSzvgl3TZqU4XVcr+u+W4GWMFysh5wx8sR5SCkYzlHKQvis+b",
+	"B8/90ELI7td3xWzIVI1EuDBPn1Rrb6WTCVP2naHdytPI1XXODMrCdn1/k0MUQbgglAyL/JqcvT+/iG4n",
+	"83Jl/JfjnGrkydzk9ve0Y2lXFibtWFIbSSHYyA4C/z01Zn5lqarQ+GCYy9E1y65olimmddr559//ERtH",
+	"Tg0To2V0JLIwIzmLEF0K2l7ODMuwN8WMWuKfKBqmHSTuiRQs7bQcU1QRT25HTMX2vWIGb/gLzwX8W8Re",
+	"fPH73lC1I9vFhTuOCuj75f4qRhZUEyHLQdj+N1JPC7UXGTcnwqjYBVP+5mmejuJXHT5vfoH1J33gPH1L",
+	"hVewPQlh7lrpz2mhWfBvlN+uUJhJ4DbDyyu6wHSnC81Qnsfp3E6w5YyW11CTIo7OToG7Gcub7Q2RJSDs",
+	"c6NBHmm71t613UXGqkCmhflz1weRgnQpdGC7I9z2SsY8N0z1tlSBbw5eWDbiL++f5FA77t3svK0lmco8",
+	"06SY25vw+f4+bnKDLuxT+/8tuXXQkR/Rlkw7Mk48GltNyR1lnJM93dpIxTKYlGWi/hKSKmPqbmfpRrnt",
+	"NIv8+ig4ayCl2Tldvn1zdXR8cfr+3dXlu/Ozk+PTV6cnLzuronP1vj3RoJfaR3YVSCaZtrvJ6GhKZnaA",
+	"Vk/9TQ77qUgF2SNhJx9OLj78MiBHJLPChFRkRMWI5Tkumv14VjBCJ5QLIuSCdD/Yo/+THPb6jW8dH707",
+	"PnlrP2ZfFdKQJTP+emWZ/Vj19e4x/Bn/0oeTs7dH1bDaRjLP6fIlo5mddi80UrQvY2PuK89wDo2GdjhR",
+	"+wFu5fqjV2+AihiedGA0VGzBjtdTYkBOlkeq5YciwsSPZSGMFyzwfGAHZCGLPLMispgw5H74NxFShAxw",
+	"KGXOKHSCE9g8tJ/k8BU2XXMUNhz0lRZoh53KBZlRscTJzFB9ceYYWFsQmkAwtk9T4eYKhmI4ITjT8jvc",
+	"uFlnpLtv+TMlmVoSVYheZGfGY2b5+Kq898Oz2HXhRrdN4/ZFOpM5Hy3jy4O/ERArmQbNYOm5npFw5XvJ",
+	"sT6PGb39wEZSZbr54QN3J2wlldhJ3v5MuVljjqE4QNB8FpQ7W1qek663vBzMtr/8SgbSTjmNJsHVUGN0",
+	"0btgK+JuHR3IOyvG5sgIY80ICkvasoZSpmqM0CvDbVaowLySM2M134RkfMKNTsgekP7VYWny+uHpF5j0",
+	"vc/Amdm6i6lmo6u02N9/OhpSzX54Bn8ze79QQ3Jm9caDH1JRKeW9uDOAoJ5rCiVAZhoxe6xDuf2RTkWr",
+	"cS35XLN9aJKDdf51q01upcNoO3sTGOcR8dtsJ5zARBOQQNvsnyyw6Gw3t3Xb2dzEPjmFm8re4noqFwJv",
+	"3u0PJ8z4DVtuoPyqRUX0cevXRlNWRZNH1bFpF+E3HZ+arYZrMpZqUB6Xg/39wKKUWB1uJIVRMg+Jur+D",
+	"aagafWAPst27ea8ahAJTz2ar8kYShm1YT71Bk4CLghENCcQSbeSiLI2e68nUGUdRt4pZCOzcr64Prv75",
+	"93+knQF4Kwk3h/ba/mI6XfGetC3BqpOloljtfvlKXPrzvDg7UUg19/VkstouZHLtq+R/2X4WGzY0tPO3",
+	"DrXmDAg2E55/WxfuikvJO9D9FpJhYSyHgiWeNeT2nUml7svYjVDcqm4gk1qrgKEAnbRsAD7fdvhtFPKS",
+	"5WybSzveztLzapxC8+ubT0u83ZZf37DEsVYbv9w02TS/22jj7YlWQzcSzS2xSAWaMz1iUe9XcG3bzWcK",
+	"zd7e8aDpDK/gsYuMgAfl9e5deKkwU67tq480cQEJZDHlObMXhFU24rdxxnK6dlAv0XxB6NjqlNCJ1WX6",
+	"5OR2lBea3zgniSrEFY3LoKxVZKm7jH27R2sMjzxjs7kEE/vG1VRszqjZYSkh0ASVZan4hAuao+1FaAPm",
+	"oTHsMAdVTkOoBmljNGBi42KyYZRgsdp2hFSxypyUCjBkG0KJ4TMrLovKrtd0ECJJrNuCI7EkP52/f0du",
+	"aF6wJJD1yJsXhImRzFhGugL8PBoGY5unIpPFMGd6QNgtHRlnS33y/z9/2uujX8IZ5dczLTCsOR3fvlWI",
+	"o7VC7s/gRZB+QarxUrJkVBE6ZTRrkCnQe02hX2NuX2H9JR1Xy/nrZl7SyqSajbysUFltI2pAgXF+kS9e",
+	"qIKh7hickit0taJ1yOrTt1wbZxAdWLERrKP21llQq0pC13GT15eaBCov+y7MNtbaL9RQZkt7Ks/en19E",
+	"3PUt5h6jSpUqTlquScnzvNvMeTpLUtvSMLTN2cOTh6tlZ1Q7fNEry4uMr2LhdK3H5DNJfzt6Z9lPSCJt",
+	"O/kTGrKp46qwtNWvRGMwyyNNFlJlcTdMi4PLr0bmlmMXP2VzxP/v5cnlyUvStfcmBiO8PD0/O7o4fm2f",
+	"Dpk9MpVdXyoCPA5bHr//09nbk4uTl0kqXh2dvrVvZIxmEJ2A5vW3Jy+3VtDa9X3/C6yoqFlQ0HRinMPx",
+	"y6NouKbD3L+zQmmFmRcG4iz6pPTe+xOYEf8u7HU5xu6zg/3ELsiY8pyLSSrgxpMShIteK5Vahf+9yJed",
+	"gVEFWzPUDxC4GSUV1+U5FyO2YT6Vx9y+VChGtH2rCv7QxWjEtP788bZG9KAAsmF8ELcw5hMIkGGjnIKb",
+	"SXgvgI+IoXOOVpKNwwFHdra+1/bvBHfFXLEbLguNcY0nt3OumN5IP5fC8LyK//Af8YZVDF7UfCK+YMU/",
+	"xyKadAoIn9vh1Kw/ze+PCjN90n6m8XfklaOcM2H2RoplTBhOc00misYs4tiyhUPij+ct+vWp8LtwSOpx",
+	"4i4uHlwGhVJMGNB4UM4wMbVqxdZXdyk3wwVq7uKkY+Q1E5cqFuOwfk3P3cbGV9T+WvqKQ3bJI/fMkFHF",
+	"ItfqmOaakUzJuSZpx+6RVPxvkHQxIC/gJYJmf6RYNPunnT45GmomzIBYooxLV8Miv97O01kJyY7bHY1N",
+	"bLQv8Vcnxji2F4SkOeZVKXVVOPDBk/1pPGyOZU+ePz/4j6haUxHRgKSdxVRfR5wglldR8vTJ3nBpGNEM",
+	"L9AfngX/tjfYvBjmfASxlT1Cs8yehHNDRUZVRn7GMF5Nbg4o6boh9YAzUFMo1ifvmFVavefkMBUbidrK",
+	"yVsRtevuDAYYV+8qnjaAPuxizFsWAycK3Ss2Ylam0OSGKT5ewvTsfsXHccOEuVjOY7LseTEs/2kVM9uU",
+	"2C+QuRVirZqL6pA0e5pNZhDnz/NsRFWmU9FNUX/t/z9pp3cI1jSrK+BYtRXV4Iu6FsC48WRXLvMVi9jJ",
+	"WyLtdtkXEm+9SFxQtAZyQNPXwIuOLjzTCg00FRpnO/TjgpW3m6mY282VY3eXUdznhho+KgercSnNlEAw",
+	"axldeWgJYUmEo0uw2qCpoaTahNQ4CsiLmOC1Z7fZdxHVBqYzOlrPryCr5k9Hx+TmoDoomnQFY5kmjqit",
+	"ttjbhltNjZlrvGebWs240IzYFoPHj8nlh7c6Iex2xObg8BbMLKS61sSlpRCqyVzxm3p0XNDVjN4eS4HH",
+	"NOb/dxYqq7BxQcY5n0wNxOrOlQT+VnG1H3pbqmyS+vt5OzHB3eeVsvfK9dH04zBxw3I5ZyizoW8LxTTt",
+	"2Nuey1LQaWfgw1UCqx7Xqfg9hUFjhKgVQLShszn+M6OGpp1PcTOQkrexAEl7khaWs0KDxG9eoZkazKnW",
+	"f5xKbQZzqQzpHr9/9+7k+AIOH5DB4PHjXj8VH7ybujRn2TetJkdmVF+z7NAejswnDeEz+5UZGdLRNbLk",
+	"VIQvxuNcqWFv+YybF4XSZsuA4/KlD3O9loRKw153f0AK4TKtesCEhrbDuuQJpq+qRzSOfYHVy/7zGCQ1",
+	"SELTseNl1JI8vb2FIT2D/+uFZT3dYWHIs4P9Xmiw9Ne+o6P4EYNu7Wm+FPixmA6AKXr4u/3ys/19GAKw",
+	"bq7JGOylVrNzgrqTTpxF1QtcvUNkz2i2tJKIZeKkCsB2WYBcg1bNWWjESwUam+14r1CivYLmOj4x10Vs",
+	"x5ElPN3XleXw+SxKcCbX23OCi7fn8I6iQlsyiV53A3c88EBbSax+gT0CSz4ZUWVpMp6+gBJyuzGX0KGW",
+	"eWEqThycV8uVN7vNbR+/rpW57WxbRe6Lt+dgJT47+RNoo5pI1Osq68DUWdFW9Bj6iudsjRZzzJTZ0OQN",
+	"W7a0aNEibljUyALyBOhhzioLG9Qnb7k2muSM3rCaoIImycJ8QWaZy+q+WM5Zi/yBIkWLovflIs2PzJyU",
+	"ctTAhRu5cGk31W5eOnsTEqqmis3kDct6mKJTGmlBuLc3hv0jKsHw+GycTLxb+kHpJ13ZTAipAqFxVZSN",
+	"H/z4DqwhIL9nESICEc65CyFU32dgjKihuZzE3IZFK0lqT47lZWuHtCrdxKMxvaUoxhXrNiS0LhUK5VF7",
+	"huNstvaVWGrCLZ3NcxZ363sjfmlUczL8uJxWUipmC6rBUt5HfUJpc86Y2IU2bA+7vtNqpKsAFprTAoP+",
+	"OTQAgz4pDXT2M4eWPYOq4GY2hUwYwbbM/rw5sId0ow8/0iiINWiPrfyc8Lr2Ydr9XD/GsIV37iAZeC7i",
+	"opyt0qfkzKUqrgzas/ANI4Zm6M/aJd0BPFvbpTf8yMxa31/992BH7iUU90dm1sa31X/fnIe7a0hb66ic",
+	"N2/tyFbaBGvlrqTm+FTlUlw/wFMxlIXIyhSd1oFuDmeJNCq9ue556ZjJqbFX6ZgrphOI+cB/xeYCjXYg",
+	"Uj+IV1yxmA3m7gLN7Iw3xOE0moSZSfca42R7NtTo9WMLW5S75dRA4XMpJmAmkWMi5CIi1BWja2bOQWXU",
+	"2yVDuAzRs+f7lxH17i3+6q8/Rx3O81zmbi+4yOQiyBvY39/f7yXkv/6X3k4G8IP4j+eXWw4b05s/MJot",
+	"jyYsNuN2ZRhuiJ3I2G7NmQ/bXiXivxasYC/Z3Eyb64cpYAWDHCm7i408rCrtJcTIAOGWagiVwgCIzUuC",
+	"u7C1hLjCbiLm8/B3Lyt6ydvIMjTzkS6BLJwe19Q0WrOArZpv5buKtyaokI/Bjz0uNMt8p3pQSvCPtPOE",
+	"PiFv+Iva+rTpMXAft6Wd4u3uhNiuByQBS1gVcGHn3y0jXnr3ZMFtrghO2305qt9EVZjW/G4/vYSUk0kI",
+	"QgRJxf9mfyjBgxLiIIYSEmL9JKkoxLWQC3GFRAAf8Ng/LQnh3ge+moi79LK02+/EIx9pJjKm4Ccj84x0",
+	"UVkq7cUDhP9KhYuzRVQgPpoinErv0GlXwTSr3WxXtD5HybMbYdhRlqkWvRF2si1chP9tjTbySBPbwNKE",
+	"pe0tWWp1c+2UD3/h0a6wEfEGuC/IhY9G4bjYG3ukvOHJ7hWqo216gL93Nvjtj/z15LACiJZkTFV0Ci0O",
+	"+sBWuxIu27SPhBEsa+MUPi9CoD1eddso1VbO14gucZ45D3Zhj6Qs7ApaLefQJYHZfULYk6wKljJTJYsJ",
+	"6v5HZ6dbhXeMuQCbx8ZAjJ+dVlrCUiQIxOGzpO1AywTCz1/pZjRvo0kZ8rU2DOY3OcTEmK2WIafatODQ",
+	"rayCS4ECswQCcXhRjGjKs616W4kE3j409yKwEVfRZlST1L/jHURga6DeJnRIpEq8b9R/AOAdXKIQNO9W",
+	"aFherqhwwagmck7/WrBUAAfsJWAAhdBnOQYtBp5bFundVgQd2wmYpMqOryBw2L6Xdpznu9MPpn3ift6w",
+	"FWi6A2NJ5Qer5s6NZvn4MOjDG1ZSAcZbfBxMAYePoBeKhcuivfXL21kf6VSkq+NNO72tdr8tjrlx2jwP",
+	"4Jp03QmzZNezwuwXRDu1mEIbjMhRAOgXNLirN/dgXDDyRvvEObRE58iItQmGPz89JtCA8KxUdxyhAj5D",
+	"nuMQwRjkVs1zSrvpqXDCjd1T+FLcj1gL6brza6T1Zn7VEgVR/kQ0y9nIgAtIg2T2lmsTIihkkun2wE4f",
+	"DLSdGOXeesHGUrHtXwvvyF0loZ2opXUdz00ZBO/RQ356/+Lq/OLo4mQtdoh/F6PBmGJVUAkXaKDhY+bB",
+	"Qqpvnh+/Pnl5+fbk5YD8jHHBwGPtC6oQ4M3sr7xy9J9Hp2+PXrw9GRBQnK0SNwxyOFbbf7h89+703Y8D",
+	"8mIlxLgAsZyShVTXkACXM6ob3QGgB7z/Cu6qhCxWBirYbWlMWH27DFwe+KQflg3qYbteNiVPbm9XX395",
+	"cvRyQN7JEPHE69/OkUuoWJKZVIx0IQJmaVWXXmMcPkZ6QI5LjIIh0GfJkkOwk7Zdj+xc7Wm5ObWnbgvq",
+	"z9y61h6Wy1V7aleh3szPpgU+JQR2a/CE4McyjxSMKpYxeh0dzbTIDqUAgd6h1EWyR2K9/PLLL7/s/elP",
+	"ey9ftihn2M/no3dY/uVVhHaLXKwVyTnOEENgvDqyXlHZ0sbk8fG2tOnD8DyQGGebJhJpWalfExZzuZR5",
+	"KdtOoII8ixjJ7FE/oxN2Ia+Z2NpGZcfuXTobptho5jbLcwsrIpYqUty9tMtsQxyHbferdLxumkqjnT9u",
+	"zjm7Ziq1KMxt51L6inedzDYT2ZbgbtiOO+AdZxtJLeZ2d7EfoEr5AW1NkusBklZbrJ/3Xbj9HmLOb9hy",
+	"w5zDFu7wXbPlRp+SbbMLmymRKbalVI+hun70q63W79omdla/p7ac2qoDcPspeu/Yhjk2mrlt8m64NTyy",
+	"bPIZ3r+dZgLC+qZ51Bv5WeDTNXPABrvMwLn1thv/GS30FkgG0WaBLxKznh4kHAKGstmdHG226lC+TxgR",
+	"HMAG/26kUXNV79fRe4ZhXC6ApMWxFmlURmKh/bVMbdgI3nA/iAQB9gApoQfa/SVbggvY+8GbUMr4GbAo",
+	"cEGCrOq7QQzo32Ha/pZZylWIXtsQX0KCy5wisJpLddEJAUBfzHFxFpD+1knQrt2vWxBk68mJtAL3M1DF",
+	"lM4Zxow5w9cj7xbagAfQjMwLPBFx03rMtWMvYaZqUcneArCYSl0iTM6p1iwLbW8QwuZS6rZNDIof7A/o",
+	"EnSZXu0rGW9H6OhayEXOsgmWNygUHebLMmgSW38mukIVvkJcIRf/XcikK/HUedYKsACWEdibK47/+E0O",
+	"r3iGsBo1LiAFawlub/UynYK3eszRThAgSiC3665+f9VpG3e0t5ELRFy4Q1QCl0BPCcpzTFX0E6wdOLo0",
+	"MfIuiCWEwm29B6LNSnOrh9rVfYKpDh5HVRPp2dc3a3Tdbl3aD1GsXQxndsEUw/S1JbLM1dA7/OXzbUWe",
+	"db/iLF9z+cDPGJcPNxCsC1N4tVJR7hj+6mOj64N176yhutXe8ffEGeES4pzWCXGnMnEIHgkBciVSEVHk",
+	"ueOQA0LFsr/9QuhitoVwG29Xi5O0DR5GvMXBbJZv4+0eUsB1I9gg4cZaRZb2fmVcDzm+bpj1FvWI4oSU",
+	"cUIVOuTdhhiHaWzx0TmEZnnDlOIZqwegP8Jcr2UVK+tDU36TQ4QVoSYVICfap3JM5oppZpLyjUMyo7dX",
+	"yiH3jOi8aS7Hn+Q4FRCyBJm4VXAuwmLvBhm0LVAQJBOGlP1IE7kQ22aj4lxjyaRDduPKhFSRIR4cNZJO",
+	"2gLSUJ2pFSPWrRUIuEHULD9NwNWvB0PcxQ1+I6/Xw7A2mtQOIpQous949XhFytbBrmkNQK0B2iOCm8Th",
+	"Y+8e5zioxvaFGMex+nXr1yPWthETjnc4eisXrQDQd8RarQz6IUr85U9eUA2ib9F0ThyyvN8jADQyssbZ",
+	"dA2dwP/ocjzL3CYn8x+fvA2ETp98304Q7cFppU5ml7IcQAsi85fjMhwSCiJQnL9U3bfW/ayrl6gY2Q+5",
+	"wgaNVWvJ9t0h6bbm13bxp5p07VlYXbQBsLxyI+GToKxbGvVsfKsTc97Kav0vLtU0TBkpcSyAoes7QfTK",
+	"qTavuGIbQ5MuwH0B+SqGj64hacVF0JcBSy4URyribWVZKqDuQtdUr+sCi7ehDm0fKvik0yn0NZ/PWfYF",
+	"0F92Tj+1AsS15vAJdrv9UkD8BCwElG5QXxCZtSvA19dC8voccO07w8uqpTO1Hhr7qzfoAoHCFsWTqXY6",
+	"Ji3BpxeO8htkD9VGavYwR9b9eFUUUdC8xdKEJhmj+GRSg3QNdqY13cAxhCQYmFRrh2LX6252Ko7CFf5a",
+	"oXBVfK4los3y/st583OOpXSr2gBCCpYQZ8Zy+crAcSBc9mDaIvuOVCxBojIfP8faxpp0Z1wAloIsFMno",
+	"ck+O92ZSmCnB/7pHC8auezCOHxxUBSU5o5krLCFFpvGLh+SPS0ZVvkzIH+EL8Jd9Hf7IKM+XSSr+aPvL",
+	"l4d4+v+IkEIH+7O0Q7qzIjd8nrPSxF9NvAQpvBT8NhVsLkdtcF6hScmVRvTTXwn+gqDLCfPhOGDXAxYI",
+	"dTvdhU0sRWo39wp2Svd70fPFTVTyOAEVgyvmgDBUIXyNNjCxzmBnQRuxd7ClXtC1FBWZjIN4WEEmpxFa",
+	"AhiikJTsOUFMTwBp2s05UmZ+ezlDjp3CVM7m0Je0IL9/6nuQkv9PishBPhLk9OjdEcQWkr9Z9uZp+qSw",
+	"J+XxGVVce4YzY1RocnlxvEUpbkv3cQfGeUvEMD538omzft850uidwWH+S+FeNup23zf6ZVj/4O7u8uqj",
+	"LcS1ejt4iusTXE70jiwUN2zPb8mKqp9PpOJmOosnDlWu3J9aMuO8KuabIsKRc7dCdE1ZOBXzdMAqbofV",
+	"pQ4O3ZmVD0sbdJzzBigvuhWfaED+YskY/TJcise/aSnSzq+7Ae+xIMeiHUbwNah16xYlgBHkekBoWLYc",
+	"796aLb6LpjqA9JodEsG4mTJF/lBawmaWI2Z+pn/e+5Gb18VwD7FnrAA04WZaDJNUPIZOocCHUXyO29Iw",
+	"cPXW4yT+1IYIPG2Z+XRGRwEGTpkF6eadkLSjp/TJ8x9Kk9uUHrj6wewWHqaiSklJfLnD0jmBZbsDQQU/",
+	"94cWaSUINdi8WYEb8u53q7dpfK1rPaO3L2S2fLE0a8ieHOw/eba/XdplEAvR2mlVHr35UzuMZ4O+AmjT",
+	"FjRPqGXrsBRDZE8rO6UCUD05Q9jSCoMxIUOmOaoSAXIb5uO2Vna7Bxi8D1VE+V2B4HmRY7WrVyhWOxoE",
+	"CKBZASn4N2yHsuh1b2GE9SlvxdMtFj4HhFpWJJWKlGYkYLmhVS8wCrkdSkVoliJdt5Nwi+dQqpXOME0O",
+	"rYi9XSZXGifbJqbbwdd0Ka+XBWrAEe9jira/PfDsr9OSEC45aTLkxHNwx7YTYllqQoZU8xFwx9ZCTUbm",
+	"TNEoRHvzXOJtYHtATl0iYpLyM5tlYjfPFqm4AqRoCi/lb94IgaggGMKDgCKxjIVdqn57fMp1MAfbIH9F",
+	"UC/Lwv+WEQF2ndXhSBfgoVnGsoS4eucZo1lC/vn3f/Si8Ac+i/8ux1iyJP/x+hgrYIU6mkLLGOOC6QXT",
+	"W0BpxVoFvgsTwLS0pqfskJTSPtRNPutmGwzkAKmaiwnTQc3jtrAyv7Cb4qB8ZiZ+begjjeIGq1EUAOFn",
+	"jBszpXbj7A6AAmpfgeM9Y1rTCVszgQ04iU09PZSQxrIQWUL4uCVGI+m4AWwde3OBprvNsRAtDX0whLcy",
+	"N02Zu6JBxcdZB0ZvH2a8XXACnJr4IHEmOJjNaxtv95BxJm4EG85srFVkae8vzgSdxoXiZgmYhauec7zi",
+	"X5W3VVWMtJFfeyTI0dlplZMI8tXHCvMVlGi0DX20stUbtjzHwj/9stJq4nGAhlIabRSdlxV4Xl4dnZ1e",
+	"vTn5xS6Dl018xYZyXlNj5p1PdlpcjGWE6XjRgYsERHFWYixAkEhhfBQgCFpQX/Ijlpm6OXjsBY/Hv+PK",
+	"f/pIEEadlnMfkI/x+hDB0n0k3ZZ16fneSyzkj7+nwD/TjlVAAOvC6pmOKwVPP308RHxtxzAr3g8uq1uX",
+	"7m+VwBkzU+liTjVTN8yBOU8+nB2j764aXv/m4KMv0KQTV/OPjXPEbMbL1tmPqykdnZ12ks4NUxpXPWM3",
+	"oLLNmaBz3hl0nvb3+0+hnpqZAsU1i3hhpB5qOJbmYTUtS49XCOuUiUAvHN6uM7QgPdctKf6oI4bn+rOz",
+	"tnoZUNq91C+rJFS06N3u+cjdM6ro7B1F8rdzBREMeQes5ZP9/XuZP8aBNSaMV67LxY9/rRzeY4RfAbZT",
+	"zGZULdtWzC9V9eOe/SA1fJhjUf9UNFeuxM0nEwkxxh4mx56yyoxRC91A6Pka5G3V8qqKrAijCEBnHTKv",
+	"xyI3TUW0gBudaEhXl0PH7jq/2vlXg/8d3I2f7OJN2Fp6R/xQODeKzpiB0Iq/tCpoVt2zD+wp63gju3Nu",
+	"NimsIohVOefXfxkCwwVcT1s/noRn0m3O2p28OXhMi4yb1h1czQxv7iDs018LppbVRs3phJ3zv7FOuDdb",
+	"QIO1fw2TKL/eVrfm0kd2/cjXKRoXOfFj6n8xLawOoUxeh381U2j9psM7jW2vJbS3bn1pm+nc++o2c/gf",
+	"dmkrM5Rb13qcV5Ax6he2ipX0a5u03PsoJZ5U1Vjv58Kvd7Pmpo82rOqpi5pG9M3c56ujfnAyqQ8gul4E",
+	"i6AMyOm7/zx6e/ry6ujDj5d/Onl3kaTi6O2Hk6OXv1yd/Pn0/OJ8PSWtntLHv1vq+4RqQc4w3Wvlsq1V",
+	"P29h1PULFf73Dd2n8TrvD7fB9QEQXOlSR6rHlSD8vQNBBMyifir87r97f3H16v3lu5cJwYqqV2cfTo7f",
+	"v3t5enH6/l289CVokAiaiL5z99mBwy20DWe2Tc4M/o3giL1NPCnK3QOc/e+RVGK1BB6OToLey0ToKBco",
+	"6WDjvVFE9qhuwLrHbbr7y2hljvWZQE+f6t6Mr3y3tNgUH46kVqo9ulCuBu9B/Y4LcFWQLnjGwZeE4SaW",
+	"ddDlISk0I7GEjl6ENMuqzxt4VLO0Su+z7rABhC61G0lq2BffI2+KY3w8HCnV+ifayLkOLIWHLi2WcvN5",
+	"24cphO37V0/v/B43sCWR9eF2sD4Al7SpCV3FfcGkfIE162hVudy7qHffW0x6KpOxWnY4wlm+59spNp9v",
+	"8I5am8/3gMQZGQaZ0WsgwSA90JUpRuu9zIEqfclMzSeCi4kPI+KGdM1Cet/sXhW35qwbvRKmYQJAu3Om",
+	"uMySVGgZ1CAeUUH0gpvRNKgZ7fI+QxzO3c+FcegM8fMQOtq/R34XDSd4OIIKu4d6DtoVcGAZBimUbm9f",
+	"ISUEHwoiGDbv6w0TZs/4ANZ2s1cFkXj/dq8m4uMDG77KATjLV4AiOShrQgeV4DwUjFrCP1OhGRNWSrQq",
+	"EKKoxKxlN6xtR7bYjC0Nz86tvO4otRiZodlnvBeEbGx4O1oT0QcJEYpVZV1aPteIzuz9ICudltVHAMQl",
+	"amRfG+y+aTAOu3jrcThYmC8fyJHzQWHODBVLn7hcVsR+vh9Uv93f77UN7fNdECthn0rOrODlExz8eXqE",
+	"0NRXtp8rI6+ZSFZQ0jA8U68b4Lfg1VgBaf0KvCewuAvMoS/9GEmJr0kgwcITYwtTqezvK/TdYpQlXYrJ",
+	"bQmwq1LVdZEIhyBxY90KAUY/K0xgFnWNIz7SYfFM+JivYO2C1XtJKi7flQDeGKsAkWdWahESCpfMuDnE",
+	"yEUg6xW1OABguzcPQgycMEIRO8ITfjMSdBTq7gEV86B73PxwzSBvJwx8LkWiEI4hFZA/CKHbIerA3MpB",
+	"SujDVZgaFyUO+e8+TDwVdhWXvcQSvO0TfqEQGNMnPztEqiA54uqaLRNCPRykk78w/sAByGCVdWCBJSwb",
+	"+UOJCbGNGPD4dwcQ1x5R4EuvfmEkgQei+7YM2l+JLMvi2aEpGx6UuCZlEe1Y4ezENkkFhAb5BEtApdu4",
+	"7R7YulX2+8k22LDV/13x4huteJGKVEDk3lQqQ6ry6y7DpFuW4+pBPF9ZyslI2SY0YTGWehnrTbVUvreq",
+	"GxW+leVPJRBaB6BqheVFlhEZtcQ/y4JnENYKYK/lwkYqeLTpMayyX+ysA22nda3B4NxJ+akBWH65ylEb",
+	"yLaKTx0O8z70HjDS/7fWc19aTw1d9GF1HiA41HiwXlZd4YHldKsIzBm0H1hr3RrLd8eKTy+p3IOp6AqJ",
+	"Cb+eR/QS8mW6zENGP28X81yPdPZiuJE4r28yrDnE13zAEJkg0NmpMAiuAvA/YQxEuxqRiroeUYY+V+oE",
+	"FM3zXLm7qlD0NgW1bhWd/C8Zk4yT+jpahKWJUodAINS1gTCbdu5xWCOrPTzZN/rX2shoCbIHjjb2RZJr",
+	"m/ooAIwvq/xz4WoT7LC9A5RT2/1qqFr8653Rcl5fI4bV9+2iCj37DmIaDRkyJgIVcckM6ZZKSZJWVdwR",
+	"dQp1kWhsUTz80fF7qHQ7XFGjpYJh+MLPO7H6AYxlXWgKok7/i9FTA277ISNVsOsyAMDX2y51UKCuFTjv",
+	"hAi5cKIuTYVgC4emveAik4tDsIP4stUIzqGJXSwuCrZDCFtQoVhI0xzbVsQ1GK5P6nthfw7EIn1vIm2j",
+	"pzWCbVtbl6OL0HTP9/dLS903I99GRv7gZN0Yg5d16+uWECumSgVgjgPCxwSLyaSCixua8yzx5WVIUEWl",
+	"wgpwUCtwf2bsdjtqLPLrNcRY5Nf3S4Oug3WkV2+CAHyBG4IK4lwN3xTZlaN+eGpzXXtIf6AiXCJLbRhq",
+	"AWzULyNgTHv0ZynyZSq8oxSdOkPXQI6d+TXw8GiE9QJUOjD2Qwpgakeqln2SqeWVKgQZyUIYXUZSjaZU",
+	"TOxVTcUSKgSVfDgVTfOCkG4CDuLUjRtsDttxXbQ+r7vLwwow90bv8UI9Edq4k1I9306sYbwOz0MKFuEA",
+	"nHjhg5FwLfEUeEe7ZzBe0kiFEzVyfs2Il1OQ9GtlgjZRoy8+2qqAvrEN7l0XrBVXfVg9EKryVdVaSVdA",
+	"JRK76tdsae8vlo9rp7pCyNiYFfmGLe85IRIKcGzIhazaVGl9vjbHN5YAGZYceejcxzdsWV+fWjgmr2qC",
+	"RAkhOFCPf79myw3GOaSMzdG08KVvywT3dfYIOybY19DJEWByLR35haYTtsEst2nPBli7Zt3V7OrefJfb",
+	"1yzs85C3nuvb1Qdyp+wQi2nIuYboApDC3FnbfSvDqtOtd5pHsbvvsFtfEWAn33HTW/p/qqM0aVZCzS3t",
+	"OAhCwRZwT1OBa8WzgYeqzvkNIzecLchc5jmK+W1jAce8o4gNcc73bxNvlGp/WFmohHdEecgvdTv8hnuh",
+	"9Rg+/l35lV17G3oRZhuWqoK9+oZuRTeFr3MzlhoZlDKzN6NbpWaUGxVZgoCRio0LzbIEgXPRNfmEvOEv",
+	"rGJtX7FS3wYe3EYAtXL5rYy4rMd//xpGo/T/Ax+tsv8aAktZcSWSU1IWadlS1yihD+9X4ajQGzdoHSsN",
+	"A9E6BHr8xvSPBoblQyshZeWx5nKBoITHdMwhNsHAMcVHho+uU4FhZkIu1oC1kDpWSxAOQ3w0TCrKcJj1",
+	"JLl63LeGcgmo9TuFcvmKpFIfQAXlUq9U52jD3gUjqTIXPQ+xd8jggekzKBiz7JMjgD2oPgGlg8iQjq4t",
+	"oRlfbk0bqgzh4xLaxSO6uKQRqylvuDRinK1NMrhfOmmImK99eW2H+O9KW+E6GemsAZVI/iQQyQ/218jk",
+	"8IWzOxLMPwShRTi0emzn6Jp053QCfut14/ncEM97F6a+4tkKeg9CQ8pTUcpTOdWY1gKnAs6ZO3SpCKnm",
+	"M87CGrycB2Cbdy86rMyxPpNvFi/nK9JgfQANvJygbHWFl+PMKFQZjXEIqRhb/b0uIZCtBIS7hs/ZWm7Y",
+	"Cj7nexYdahP4WvA5JWGh1a28RXZmVW27uB2Kzve8j/UZfDUUnXInnUJgzz2BY19FG9eP/cBV+fX1chzo",
+	"DpQ0pIpBKNGIFpOpIcX8zgjCFU5dgzJSr7rwXQKNtFSYeECskfoIvNQalFbA0DRZGIdMo8lISZFARiRZ",
+	"TEGaR4pAZcGV6SRzmfPRsgzh8IE+Vf1lq0LoIGhiR3oBE/sGW5Frc/+WIuzoa9mJsPe6lQgrL8ZsRK6C",
+	"/5YWIu/JuFf7kKuasck6FDYLjR1lTY1vzTJUrxny4HYhpIHGQm2PyVuz81BXSAOD9IQkcXvPCnnVj+v2",
+	"th5Pd9+rpedrbX3Y/SpgL24CRhM7cBGw46zlDq1Wlu92h8rBfyVTAe5NYChYOZbxi7DJtteo/Pe9N/eg",
+	"8IfzC2fx7Sr7X4uGwu6bij48XoHFhRLfrgAzAOKmokLE9Svfiocby1lJxc4K/TYXw3bK/HfLeYLhfzVF",
+	"HskG40dBzveV4AGv5vn+U7RXQoDoHoAKJERLV/92ruQNB5/wNWNz+z5XpFbEE/NWcmrquW/b7f6WRoDv",
+	"dv/D8X89A4DbcIAX0cHuTSgXn7FnO0Dkhqzm+72dmnP5ZsFxw0F+NWjccBBrgHGd+cAB40KKEM/zVJQ4",
+	"OFHIW+RNjHjOFILeUkNyxnWh2O5kvRnh9nsXsqo5fIPkGymT+7AAvF68KkBE90VyzVTJYjINLs5Hmoym",
+	"bHStyT///j+qkvBJKtxKADZdQvzKYsqPTmq1a+2rPq9IG2mJgHADuRmp2Kb07ybaNnRNfKvVSaDBPce2",
+	"bgupVN/jgynpzpkiMy4Kw3oJefLMPTl47h7qHpGK/FuGj6eyUL3DskDgQWsYJybXdr6uImoX/ivpobbr",
+	"GuSIdqVTx5biYXFI92CKKw4L3EuACUvBUuHkRhkAM0qFqCd53m5jIl38cl03sENpUG2jRmvIj5vFoP0N",
+	"8KiMQk0Iu6Ujky8JtfqPMIOqZifX5IYpPua+ZCpg4tEFGS4N8/XoIUXVPoB52T/gvtEMvPakEJAEyDLM",
+	"O1woOp+zrOfqs3r2gBVuScZGPHMyd4Aa2FplNi3295+O8IqEv7HW7scXVPPRx/IyxLK5MF6syY/daQjR",
+	"LCM4hyyXi/IdaaZMxVx3pFuIayEXwo0egY0uL16fvLs4PT66OHlJuhUWvVTuBk/FQkkxSciMa215l/3F",
+	"0Ny+39z/Gc3HUs3syspsWb6UijqLtB8JeGTiSq36RKtyeXM+46aXpOLDyfn7yw/HJ1cnf359dHkOg621",
+	"VNQwbH5IRlQBrYOacyrGcltAWiLk4pBoOmYuticK6PQBgaBdjeJN8Ar2WvXRQ16LLmtFJ4T1J32Sdobs",
+	"Zpl2+mQDGIMOLfafGdJ0bqjIqMqIL7KMBye8sro0d5KXZ7Thr24ySItVQBGSY8CBXX0DviNYeGR8l4Lf",
+	"WnKUInPFjZ1ZwsicKSpGjHT/63/CjbF5PIbPmDZ0Nv/iYX28OUjwJA+pZj88I6//dHS8d/766MnzHyCk",
+	"LuuXnfUthbujnhDNbpiiOdHM0g6A8S2JntMR0xvHX57R3cb/Izevi+GAfNRT+uT5D3/AgU/ZLYzab2ow",
+	"ytaB/HnvdTHcO/fD2Hvy/IfPG8oK2a3pEN/YczCgy113TvE5G5CPxk26EPwWJ5ncHFQLsWne+J1q4ruN",
+	"4uenx8SAcgMCxq0BwO3qWsPfeAX90b4e0HROFdsgbn2BorFaM36JmN83NC/YYWhamtGlF3+d9NsHaST8",
+	"vBwZZva0UYzO6t2U0YVDLijs6+ocGjKTvX7dUXiEKQlWAKhpiVhWA2TsMnkquCpm9PbKvncF0kAfZ1aI",
+	"nOma0Qw9rnCdErduCD+dkMWUWw1UsRLpQhM5p38tGEoYTXflfSewhzfS50mcz+5wRF4obXTvkEKuqJoU",
+	"M5DZ7OV7efFq799hGxB2uyYpBGKH41EgjzjNS8i6HEFJqJmF25lJhsA4aHJwcz64/zkXghZmaiXCkeX0",
+	"yPYigpY9+26yCXEyl520C86A687fJtXF5+bx7P7nIaS5GstCZHbT/KrCllDjAhHsUA6e3v9QXJ2CKyPl",
+	"VU7VhA0isuPKMYfBPfmP+x+cvc+vQBK1m90cVyWpWjbhhHjbW2CVb7Lgc5R+rFy6oNz4AG+PR9aPXQRV",
+	"xLgd5fP9pw9C7B6TAs42IFYsaAkJtE7yBnIPTizXrgRcz4GrPux6fY4KzkaF4mbZGfzl17ptPuTPYTUE",
+	"Lob2SJU2KIQM0gur10lhlVuHE81SgSvVJ0e+MgHo8qFkTnMFqO5uscf19XTfTUWZm+vtf0FRhhJ99A/2",
+	"2qpUZe13M1TtT8FmFej29TWwFMbfMFgOK4xopm7iSlKoauztTY2Z79EssyJPoXIrARkzHzx+fPDk3/r7",
+	"/f3+weDf9/99v2O/6YYSA7WrhubyIG0vfsF9PmRQ98k/MjIVZ+/PL0jUTpFU2O2ABwg5k31y5B+W+chU",
+	"sVRcs7mx0kFuryyUU7hy8RmHgb5OumX2ZbkDPS++pOJgf38f6mS4rezSPCd1dd6F7uipFUssaQGKMUy2",
+	"h7bGJ8/AfAbSiZMkV9I1o1pPabwhsH+IFe7NSfZAFGC/V3KGhszqhAP6WkK0dAVlcJnnSloBJNgTlyJu",
+	"FeNwcDXDUSQxPij174S1xVSSjGcwjuBDYctOFBTdfyZzKGgM4aoBkKoslQ9nAQYN8xyyUaXaz/qpQKyj",
+	"GTNTmRHBWFb67a/ZknTjliDb49X1wdU///6PHhQROPIgfohxBRedN8wFgMOnIC8ElQ10Kn5PEa0x7SQk",
+	"7ThIwZV/1v7xDtAG8ZGv/dP5lLh6dM5E7WslSLFabaWMIi2E4TnhwMznGJUkFZlYiStjNAu2IsAcilTm",
+	"qpeyIzMq6MRZ1aptgI2hKqhaQYzsE/+yTsXm4AV439IMVmAgXeSEJO1g27TTI8PCpGJEBfLhISPeHhiU",
+	"MQfjPru1Rx/vKucm1wXGZbpZr9boaylK5uftqgmxMpBruHTirMdHC6rkhOVRU1EdqjIGDK4CO07/WfDB",
+	"ITmX/mH7u4/ideXwUoGkzRV0XoJ5tRB4ON2w/klzrrVbw9dhC3zVwErKYIQ+OaGjKWJkO6OuxvuwkdK+",
+	"YpVNCCgbEB/pHC7+LisXKEF7ty9DBEGQKyVnTd38HN63zYJCqXCCBvfFSTRajF9fXJyRsVPx190uqFtO",
+	"qcig5JBVCnDBS+t2YPf2NemCxa/fyc3Vr1BSyvPldlBb0QIwrpA5CwBdASUawkwhqQgOAyS1TameVmCP",
+	"wQgCHJbIhVKP+S7HUKYIDOykCgVuMuTBUIuMw62GrmGX2wziz0hJQdjtXDGt7enmwlVOI3+TgiXAqksA",
+	"L0RXtSzbM/oMwl7sfWQJvErK35mFpKKFh5BdWUhiKdsykIS4NAkUzCDck3SD3ENXkyhM8MiZw3+1XBAq",
+	"pQDzgCuZKuOUNQnyiL19qhzdXnjzrgTmR7Yx9EXWGLVztQehJ0rxGyhp17V0n4o64YNHvtcnPtB9u5VP",
+	"xWbuvc3Kp2Iz9677XT/9+ul/BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -34,6 +34,16 @@ type Attempt struct {
 	ResponseExcerpt string
 }
 
+type AuditEntry struct {
+	ID      string
+	At      time.Time
+	KeyID   string
+	KeyName string
+	Action  string
+	Target  string
+	Detail  string
+}
+
 type Endpoint struct {
 	Name           string
 	Spec           []byte
@@ -93,6 +103,35 @@ type Job struct {
 	Retry          []byte
 	TraceParent    string
 	PayloadEventID *string
+}
+
+type KeyUsage struct {
+	KeyID string
+	Day   string
+	N     int64
+}
+
+type Request struct {
+	ID          string
+	Source      string
+	Bucket      string
+	Accepted    bool
+	ReceivedAt  time.Time
+	Outcome     string
+	Reason      string
+	StatusCode  int32
+	Size        int64
+	RemoteAddr  string
+	EventID     string
+	Headers     string
+	BodyExcerpt []byte
+}
+
+type RequestCount struct {
+	Source  string
+	Minute  time.Time
+	Outcome string
+	N       int64
 }
 
 type Schedule struct {

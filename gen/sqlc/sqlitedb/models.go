@@ -30,6 +30,16 @@ type Attempt struct {
 	ResponseExcerpt string
 }
 
+type AuditEntry struct {
+	ID      string
+	At      int64
+	KeyID   string
+	KeyName string
+	Action  string
+	Target  string
+	Detail  string
+}
+
 type Endpoint struct {
 	Name           string
 	Spec           string
@@ -89,6 +99,35 @@ type Job struct {
 	Retry          *string
 	TraceParent    string
 	PayloadEventID *string
+}
+
+type KeyUsage struct {
+	KeyID string
+	Day   string
+	N     int64
+}
+
+type Request struct {
+	ID          string
+	Source      string
+	Bucket      string
+	Accepted    int64
+	ReceivedAt  int64
+	Outcome     string
+	Reason      string
+	StatusCode  int64
+	Size        int64
+	RemoteAddr  string
+	EventID     string
+	Headers     string
+	BodyExcerpt []byte
+}
+
+type RequestCount struct {
+	Source  string
+	Minute  int64
+	Outcome string
+	N       int64
 }
 
 type Schedule struct {

@@ -45,6 +45,7 @@ func Exercise(t *testing.T, opener Opener) {
 	exerciseSchedules(t, setup)
 	exerciseCatalog(t, setup)
 	exerciseIntegrity(t, setup)
+	exerciseConsole(t, setup)
 }
 
 // ignoreBatch leaves out how many events shared a commit: it depends on

@@ -1,0 +1,88 @@
+-- name: InsertRequest :exec
+INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
+VALUES (@id, @source, @bucket, @accepted, @received_at, @outcome, @reason, @status_code, @size, @remote_addr, @event_id, @headers, @body_excerpt);
+
+-- name: TrimRequests :execrows
+-- Keeps the newest @skip + 1 refused or duplicate rows of a bucket.
+DELETE FROM requests
+WHERE NOT requests.accepted AND requests.bucket = @trim_bucket AND requests.id < coalesce((
+    SELECT r.id FROM requests AS r WHERE NOT r.accepted AND r.bucket = @trim_bucket
+    ORDER BY r.id DESC LIMIT 1 OFFSET @skip), '');
+
+-- name: CountRequest :exec
+INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute, @outcome, @n)
+ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n;
+
+-- name: ListRequests :many
+-- Newest first; before_id continues a previous page.
+SELECT * FROM requests
+WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('outcome')::text IS NULL OR outcome = sqlc.narg('outcome'))
+  AND (sqlc.narg('after_id')::text IS NULL OR id > sqlc.narg('after_id'))
+  AND (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: GetRequest :one
+SELECT * FROM requests WHERE id = @id;
+
+-- name: PruneRequests :execrows
+DELETE FROM requests WHERE id IN (
+    SELECT r.id FROM requests AS r
+    WHERE r.received_at < (CASE WHEN r.accepted THEN @accepted_before::timestamptz ELSE @refused_before::timestamptz END)
+    LIMIT @max_rows);
+
+-- name: PruneRequestCounts :execrows
+DELETE FROM request_counts WHERE minute < @before;
+
+-- name: RequestSeries :many
+SELECT minute, outcome, sum(n)::bigint AS n FROM request_counts
+WHERE minute >= @since AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+GROUP BY minute, outcome ORDER BY minute;
+
+-- name: DeliverySeries :many
+-- Attempts per bucket of @bucket seconds and outcome.
+SELECT date_bin(make_interval(secs => @bucket_secs::bigint), a.started_at, 'epoch'::timestamptz)::timestamptz AS at, a.outcome, count(*) AS n
+FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.started_at >= @since AND (sqlc.narg('endpoint')::text IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+GROUP BY 1, a.outcome ORDER BY 1;
+
+-- name: RecentLatencies :many
+-- The latencies of the newest attempts of the window: a sample for p50/p95.
+SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.started_at >= @since AND (sqlc.narg('endpoint')::text IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+ORDER BY a.started_at DESC LIMIT @max_rows;
+
+-- name: QueueDepth :one
+SELECT count(*) AS depth, coalesce(min(run_at), 'epoch'::timestamptz)::timestamptz AS oldest_ready FROM jobs
+WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
+  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'));
+
+-- name: ListBulkJobIDs :many
+-- One batch of the jobs a bulk action matches, in id order after after_id.
+SELECT id FROM jobs
+WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
+  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
+  AND state = ANY(@states::text[])
+  AND id > @after_id
+ORDER BY id
+LIMIT @max_rows;
+
+-- name: InsertAuditEntry :exec
+INSERT INTO audit_entries (id, at, key_id, key_name, action, target, detail)
+VALUES (@id, @at, @key_id, @key_name, @action, @target, @detail);
+
+-- name: ListAuditEntries :many
+SELECT * FROM audit_entries
+WHERE (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC LIMIT @page_size;
+
+-- name: CountKeyUse :exec
+INSERT INTO key_usage (key_id, day, n) VALUES (@key_id, @day, @n)
+ON CONFLICT (key_id, day) DO UPDATE SET n = key_usage.n + excluded.n;
+
+-- name: ListKeyUsage :many
+SELECT * FROM key_usage WHERE day >= @since ORDER BY key_id, day;

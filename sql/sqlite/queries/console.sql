@@ -1,0 +1,92 @@
+-- name: InsertRequest :exec
+INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
+VALUES (@id, @source, @bucket, @accepted, @received_at, @outcome, @reason, @status_code, @size, @remote_addr, @event_id, @headers, @body_excerpt);
+
+-- name: TrimRequests :execrows
+-- Keeps the newest @skip + 1 refused or duplicate rows of a bucket.
+DELETE FROM requests
+WHERE requests.accepted = 0 AND requests.bucket = @trim_bucket AND requests.id < coalesce((
+    SELECT id FROM requests AS r WHERE r.accepted = 0 AND r.bucket = @trim_bucket
+    ORDER BY r.id DESC LIMIT 1 OFFSET @skip), '');
+
+-- name: CountRequest :exec
+INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute, @outcome, @n)
+ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n;
+
+-- name: ListRequests :many
+-- Newest first; before_id continues a previous page.
+SELECT * FROM requests
+WHERE (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('outcome') IS NULL OR outcome = sqlc.narg('outcome'))
+  AND (sqlc.narg('after_id') IS NULL OR id > sqlc.narg('after_id'))
+  AND (sqlc.narg('before_id') IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: GetRequest :one
+SELECT * FROM requests WHERE id = @id;
+
+-- name: PruneRequests :execrows
+DELETE FROM requests WHERE id IN (
+    SELECT r.id FROM requests AS r
+    WHERE r.received_at < (CASE WHEN r.accepted = 1 THEN @accepted_before ELSE @refused_before END)
+    LIMIT @max_rows);
+
+-- name: PruneRequestCounts :execrows
+DELETE FROM request_counts WHERE minute < @before;
+
+-- name: RequestSeries :many
+SELECT minute, outcome, CAST(sum(n) AS INTEGER) AS n FROM request_counts
+WHERE minute >= @since AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
+GROUP BY minute, outcome ORDER BY minute;
+
+-- name: DeliverySeries :many
+-- Attempts per bucket of @bucket microseconds and outcome. CROSS JOIN
+-- makes SQLite read attempts by time (the index on started_at) and look
+-- each job up, instead of scanning every job.
+SELECT CAST(a.started_at / @bucket_us * @bucket_us AS INTEGER) AS at, a.outcome, count(*) AS n
+FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
+WHERE a.started_at >= @since AND (sqlc.narg('endpoint') IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+GROUP BY 1, a.outcome ORDER BY 1;
+
+-- name: RecentLatencies :many
+-- The latencies of the newest attempts of the window: a sample for p50/p95.
+SELECT a.latency_us FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
+WHERE a.started_at >= @since AND (sqlc.narg('endpoint') IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+ORDER BY a.started_at DESC LIMIT @max_rows;
+
+-- name: QueueDepth :one
+-- The partial index of waiting jobs reads only those; without the hint
+-- SQLite may scan every job because of the optional endpoint.
+SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs INDEXED BY jobs_ready
+WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
+  AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'));
+
+-- name: ListBulkJobIDs :many
+-- One batch of the jobs a bulk action matches, in id order after after_id.
+SELECT id FROM jobs
+WHERE (sqlc.narg('state') IS NULL OR state = sqlc.narg('state'))
+  AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
+  AND instr(@states, ',' || state || ',') > 0 -- @states: ',dead,cancelled,'
+  AND id > @after_id
+ORDER BY id
+LIMIT @max_rows;
+
+-- name: InsertAuditEntry :exec
+INSERT INTO audit_entries (id, at, key_id, key_name, action, target, detail)
+VALUES (@id, @at, @key_id, @key_name, @action, @target, @detail);
+
+-- name: ListAuditEntries :many
+SELECT * FROM audit_entries
+WHERE (sqlc.narg('before_id') IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC LIMIT @page_size;
+
+-- name: CountKeyUse :exec
+INSERT INTO key_usage (key_id, day, n) VALUES (@key_id, @day, @n)
+ON CONFLICT (key_id, day) DO UPDATE SET n = key_usage.n + excluded.n;
+
+-- name: ListKeyUsage :many
+SELECT * FROM key_usage WHERE day >= @since ORDER BY key_id, day;
