@@ -81,11 +81,11 @@ breaking:
 fuzz:
 	GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME)
 
-## soak: fault tests under load on both engines: SIGKILL x SOAK_KILLS (10) at SOAK_RATE (250)
+## soak: fault tests under load on both engines: SIGKILL x SOAK_KILLS (10) at SOAK_RATE (200)
 ## webhooks/s, a 10 s store outage, an endpoint outage, and SOAK_GROWTH (10m) at SOAK_RATE
 ## with a 1 min retention, showing the store stays the same size. CI runs a shorter form.
 SOAK_KILLS  ?= 10
-SOAK_RATE   ?= 250
+SOAK_RATE   ?= 200
 SOAK_GROWTH ?= 10m
 soak:
 	SOAK_KILLS=$(SOAK_KILLS) SOAK_RATE=$(SOAK_RATE) SOAK_GROWTH=$(SOAK_GROWTH) \
