@@ -265,3 +265,16 @@ type FinishRow struct {
 	RunAt      time.Time // zero: keep the run time
 	FinishedAt time.Time // zero: not finished (a retry)
 }
+
+// Rows converts the rows a query returned, or passes its error on: the
+// one loop every driver's list adapter would otherwise write again.
+func Rows[R, T any](rows []R, err error, convert func(R) T) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = convert(r)
+	}
+	return out, nil
+}

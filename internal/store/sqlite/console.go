@@ -30,14 +30,7 @@ func (e *executor) ListRequests(ctx context.Context, f job.RequestFilter) ([]sto
 	rows, err := e.q.ListRequests(ctx, e.db, sqlitedb.ListRequestsParams{
 		Source: orNil(f.Source), Outcome: orNil(f.Outcome), AfterID: orNil(f.AfterID), BeforeID: orNil(f.BeforeID), PageSize: int64(f.Limit),
 	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]store.RequestRow, len(rows))
-	for i, r := range rows {
-		out[i] = requestRow(r)
-	}
-	return out, nil
+	return store.Rows(rows, err, requestRow)
 }
 
 func (e *executor) GetRequest(ctx context.Context, id string) (store.RequestRow, error) {
