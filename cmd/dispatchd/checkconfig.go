@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dispatchd/dispatchd/internal/config"
-	"github.com/dispatchd/dispatchd/internal/ingest"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/server"
 	"github.com/dispatchd/dispatchd/internal/ssrf"
@@ -39,11 +38,6 @@ func checkConfig(ctx context.Context, args []string, getenv func(string) string,
 	settings, file, err := loadConfig("check-config", args, getenv, stderr)
 	if err != nil {
 		return err
-	}
-	for i := range file.Sources {
-		if _, err := ingest.NewSource(job.Source{SourceSpec: file.Sources[i].Spec()}); err != nil {
-			return err
-		}
 	}
 	if _, err := server.LoadTLS(settings.TLSCertFile, settings.TLSKeyFile); err != nil {
 		return err

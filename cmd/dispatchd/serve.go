@@ -51,6 +51,7 @@ import (
 	"github.com/dispatchd/dispatchd/internal/store/postgres"
 	"github.com/dispatchd/dispatchd/internal/store/sqlite"
 	"github.com/dispatchd/dispatchd/internal/telemetry"
+	"github.com/dispatchd/dispatchd/internal/verify"
 	"github.com/dispatchd/dispatchd/internal/worker"
 )
 
@@ -60,14 +61,15 @@ const sourceReloadInterval = 5 * time.Second
 
 // declareSources upserts the file's sources and removes the ones the file
 // declared before but no longer does: a source taken out of the file must
-// stop accepting webhooks.
-func declareSources(ctx context.Context, store job.Store, file *config.File, log *slog.Logger) error {
+// stop accepting webhooks. The file's sources go into registry with the
+// verifiers their validation built.
+func declareSources(ctx context.Context, store job.Store, file *config.File, registry *ingest.Registry, log *slog.Logger) error {
 	now := time.Now()
 	specs := make([]job.SourceSpec, len(file.Sources))
-	declared := map[string]bool{}
+	declared := map[string]verify.Verifier{}
 	for i := range file.Sources {
 		specs[i] = file.Sources[i].Spec()
-		declared[specs[i].Name] = true
+		declared[specs[i].Name] = file.Sources[i].Verifier()
 	}
 	if err := store.UpsertSources(ctx, specs, job.OriginConfig, now); err != nil {
 		return fmt.Errorf("declare the configured sources: %w", err)
@@ -77,11 +79,19 @@ func declareSources(ctx context.Context, store job.Store, file *config.File, log
 		return fmt.Errorf("list the sources: %w", err)
 	}
 	for _, src := range existing {
-		if src.Origin == job.OriginConfig && !declared[src.Name] {
+		if src.Origin != job.OriginConfig {
+			continue
+		}
+		v, ok := declared[src.Name]
+		if !ok {
 			if err := store.DeleteSource(ctx, src.Name); err != nil {
 				return fmt.Errorf("remove source %s, no longer in the file: %w", src.Name, err)
 			}
 			log.Info("source removed: the configuration file no longer declares it", "source", src.Name)
+			continue
+		}
+		if err := registry.Put(src, v); err != nil {
+			return fmt.Errorf("load source %s: %w", src.Name, err)
 		}
 	}
 	return nil
@@ -132,7 +142,7 @@ const maxWebhookHeaderBytes = server.MaxHeaderBytes + 1<<10
 func grpcMessageLimit(msg any, sources *ingest.Registry) int {
 	switch msg.(type) {
 	case *dispatchdv1.ReceiveWebhookRequest:
-		return int(max(sources.LargestBodyBytes(), config.DefaultMaxBodyBytes)) + maxWebhookHeaderBytes
+		return int(max(sources.LargestBodyBytes(), job.DefaultMaxBodyBytes)) + maxWebhookHeaderBytes
 	case *dispatchdv1.DispatchJobRequest, *dispatchdv1.BatchDispatchJobsRequest:
 		return gateway.MaxJobsBodyBytes
 	case *dispatchdv1.DispatchedDispatchJobRequest:
@@ -174,7 +184,7 @@ func dialInternal(addr, caFile string, tel *telemetry.Telemetry) (*grpc.ClientCo
 	return grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(config.MaxMaxBodyBytes+1<<20)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(job.MaxMaxBodyBytes+1<<20)),
 	)
 }
 
@@ -370,7 +380,8 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	if err := store.UpsertEndpoints(ctx, specs, job.OriginConfig, time.Now()); err != nil {
 		return fmt.Errorf("declare the configured endpoints: %w", err)
 	}
-	if err := declareSources(ctx, store, file, log); err != nil {
+	sources := ingest.NewRegistry(store, log)
+	if err := declareSources(ctx, store, file, sources, log); err != nil {
 		return err
 	}
 	if err := declareSchedules(ctx, store, file, time.Now()); err != nil {
@@ -379,7 +390,6 @@ func serveProcess(ctx context.Context, args []string, getenv func(string) string
 	if err := store.DeclareEventTypes(ctx, file.EventTypeSpecs(), time.Now()); err != nil {
 		return fmt.Errorf("declare the configured event types: %w", err)
 	}
-	sources := ingest.NewRegistry(store, log)
 	if err := sources.Load(ctx); err != nil {
 		return fmt.Errorf("load the sources: %w", err)
 	}

@@ -7,34 +7,27 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
-	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/job"
 )
 
 // egressFromProto copies an API definition's signing and egress fields
-// into the file's shape, which validates them.
-func egressFromProto(e *config.Endpoint, p *dispatchdv1.EndpointSpec) {
+// into the spec.
+func egressFromProto(e *job.EndpointSpec, p *dispatchdv1.EndpointSpec) {
 	e.Ed25519Key = p.GetEd25519Key()
-	if p.Hmac != nil {
-		v := p.GetHmac()
-		e.HMAC = &v
-	}
-	if p.Bearer != nil {
-		v := p.GetBearer()
-		e.Bearer = &v
-	}
-	e.Proxy = p.GetProxy()
+	e.NoHMAC = p.Hmac != nil && !p.GetHmac()
+	e.NoBearer = p.Bearer != nil && !p.GetBearer()
+	e.Egress.Proxy = p.GetProxy()
 	if t := p.GetTls(); t != nil {
-		e.TLS = &config.EndpointTLS{ClientCertFile: t.GetClientCertFile(), ClientKeyFile: t.GetClientKeyFile(), CAFile: t.GetCaFile()}
+		e.Egress.ClientCertFile, e.Egress.ClientKeyFile, e.Egress.CAFile = t.GetClientCertFile(), t.GetClientKeyFile(), t.GetCaFile()
 	}
 	if o := p.GetOauth2(); o != nil {
-		e.OAuth2 = &config.OAuth2{TokenURL: o.GetTokenUrl(), ClientID: o.GetClientId(), ClientSecret: o.GetClientSecret(), Scopes: o.GetScopes()}
+		e.Egress.OAuth2 = &job.OAuth2Spec{TokenURL: o.GetTokenUrl(), ClientID: o.GetClientId(), ClientSecret: o.GetClientSecret(), Scopes: o.GetScopes()}
 	}
 	if len(p.GetHeaders()) > 0 {
-		e.Headers = maps.Clone(p.GetHeaders())
+		e.Egress.Headers = maps.Clone(p.GetHeaders())
 	}
-	e.HTTPSOnly = p.GetHttpsOnly()
+	e.Egress.HTTPSOnly = p.GetHttpsOnly()
 }
 
 // egressToProto shows the signing and egress fields; the ed25519 key and

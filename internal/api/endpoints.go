@@ -9,11 +9,10 @@ import (
 	"time"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
-	"github.com/dispatchd/dispatchd/internal/config"
-	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
+	"github.com/dispatchd/dispatchd/internal/specs"
 )
 
 // Secret rotation grace periods.
@@ -26,17 +25,17 @@ const (
 type EndpointServer struct {
 	dispatchdv1.UnimplementedEndpointServiceServer
 
-	store  EndpointStore
-	client *delivery.Client // for test deliveries
-	now    func() time.Time
-	log    *slog.Logger
-	routes *route.Registry // nil: none to reload
+	store    EndpointStore
+	delivery Delivery
+	now      func() time.Time
+	log      *slog.Logger
+	routes   *route.Registry // nil: none to reload
 }
 
-// NewEndpointServer returns an EndpointServer; client sends test
-// deliveries (with the same SSRF guard as the worker's).
-func NewEndpointServer(store EndpointStore, client *delivery.Client, now func() time.Time, log *slog.Logger) *EndpointServer {
-	return &EndpointServer{store: store, client: client, now: now, log: log}
+// NewEndpointServer returns an EndpointServer; d checks endpoints' URLs
+// and sends test deliveries (with the same SSRF guard as the worker's).
+func NewEndpointServer(store EndpointStore, d Delivery, now func() time.Time, log *slog.Logger) *EndpointServer {
+	return &EndpointServer{store: store, delivery: d, now: now, log: log}
 }
 
 // newSecret returns a Standard Webhooks secret of 24 random bytes.
@@ -46,21 +45,21 @@ func newSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
-// endpointFromProto validates an API definition by the rules of the
-// configuration file and returns the spec (defaults applied).
+// endpointFromProto validates an API definition by the rules the file's
+// endpoints follow too, and returns the spec (defaults applied).
 func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []string) (job.EndpointSpec, error) {
 	if p == nil {
 		return job.EndpointSpec{}, invalid("spec", "required")
 	}
-	e := config.Endpoint{
+	e := job.EndpointSpec{
 		Name:                name,
 		URL:                 p.GetUrl(),
 		Secrets:             secrets,
-		Timeout:             config.Duration(p.GetTimeout().AsDuration()),
+		Timeout:             p.GetTimeout().AsDuration(),
 		MaxConcurrency:      int(p.GetMaxConcurrency()),
 		RetryClientErrors:   p.GetRetryClientErrors(),
 		RetryOnlyUnanswered: p.GetRetryOnlyUnanswered(),
-		DisableAfter:        config.Duration(p.GetDisableAfter().AsDuration()),
+		DisableAfter:        p.GetDisableAfter().AsDuration(),
 		EventTypes:          p.GetEventTypes(),
 		Filter:              p.GetFilter(),
 		Transform:           p.GetTransform(),
@@ -69,29 +68,26 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 	if r := p.GetRetry(); r != nil {
 		e.Retry.Preset = r.GetPreset()
 		for _, d := range r.GetSchedule() {
-			e.Retry.Schedule = append(e.Retry.Schedule, config.Duration(d.AsDuration()))
+			e.Retry.Schedule = append(e.Retry.Schedule, d.AsDuration())
 		}
+		e.Retry.MaxRetries = int(r.GetMaxRetries())
 	}
 	if b := p.GetBulk(); b != nil {
-		e.Bulk = &config.Bulk{MaxRecords: int(b.GetMaxRecords()), MaxWait: config.Duration(b.GetMaxWait().AsDuration())}
+		e.Bulk = &job.BulkSpec{MaxRecords: int(b.GetMaxRecords()), MaxWait: b.GetMaxWait().AsDuration()}
 	}
 	if p.GetRateLimitRps() != 0 || p.GetRateLimitBurst() != 0 {
-		e.RateLimit = &config.RateLimit{RPS: p.GetRateLimitRps(), Burst: int(p.GetRateLimitBurst())}
+		e.RateLimit = &job.RateLimitSpec{RPS: p.GetRateLimitRps(), Burst: int(p.GetRateLimitBurst())}
 	}
 	egressFromProto(&e, p)
-	if err := config.ValidateEndpoint(&e, "spec"); err != nil {
+	if err := specs.Endpoint(&e, "spec"); err != nil {
 		return job.EndpointSpec{}, job.Errorf(job.CodeInvalid, "%v", err)
 	}
-	spec := e.Spec()
-	if r := p.GetRetry(); r != nil {
-		spec.Retry.MaxRetries = int(r.GetMaxRetries())
-	}
-	return spec, nil
+	return e, nil
 }
 
 // CreateEndpoint implements dispatchdv1.EndpointServiceServer.
 func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.CreateEndpointRequest) (*dispatchdv1.CreateEndpointResponse, error) {
-	if err := config.ValidName(req.GetName()); err != nil {
+	if err := specs.Name(req.GetName()); err != nil {
 		return nil, rpcerr.Status(invalid("name", "%v", err))
 	}
 	secret := req.GetSecret()
@@ -102,7 +98,7 @@ func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.Cr
 	if err != nil {
 		return nil, rpcerr.Status(err)
 	}
-	if err := s.client.CheckURL(ctx, spec.URL, spec.Egress); err != nil {
+	if err := s.delivery.CheckURL(ctx, spec.URL, spec.Egress); err != nil {
 		return nil, rpcerr.Status(invalid("spec.url", "%v", err))
 	}
 	if err := s.store.CreateEndpoint(ctx, spec, s.now()); err != nil {
@@ -161,7 +157,7 @@ func (s *EndpointServer) UpdateEndpoint(ctx context.Context, req *dispatchdv1.Up
 	if err != nil {
 		return nil, rpcerr.Status(err)
 	}
-	if err := s.client.CheckURL(ctx, spec.URL, spec.Egress); err != nil {
+	if err := s.delivery.CheckURL(ctx, spec.URL, spec.Egress); err != nil {
 		return nil, rpcerr.Status(invalid("spec.url", "%v", err))
 	}
 	spec.PreviousSecretExpiresAt = ep.PreviousSecretExpiresAt
@@ -255,9 +251,9 @@ func (s *EndpointServer) RotateEndpointSecret(ctx context.Context, req *dispatch
 	spec := ep.EndpointSpec
 	spec.Secrets = []string{secret, ep.Secrets[0]}
 	spec.PreviousSecretExpiresAt = now.Add(grace)
-	// The new secret is checked by the file's rules too.
-	check := config.Endpoint{Name: spec.Name, URL: spec.URL, Secrets: spec.Secrets, Ed25519Key: spec.Ed25519Key}
-	if err := config.ValidateEndpoint(&check, "spec"); err != nil {
+	// The new secret is checked by the rules of every endpoint's secrets.
+	check := job.EndpointSpec{Name: spec.Name, URL: spec.URL, Secrets: spec.Secrets, Ed25519Key: spec.Ed25519Key}
+	if err := specs.Endpoint(&check, "spec"); err != nil {
 		return nil, rpcerr.Status(invalid("secret", "%v", err))
 	}
 	if err := s.store.UpdateEndpointSpec(ctx, spec, now); err != nil {
@@ -277,11 +273,6 @@ func (s *EndpointServer) TestEndpoint(ctx context.Context, req *dispatchdv1.Test
 	now := s.now()
 	payload, _ := json.Marshal(map[string]string{"type": "dispatchd.test", "endpoint": ep.Name, "sentAt": now.UTC().Format(time.RFC3339)})
 	a := job.Attempt{ID: job.NewID("att", now), JobID: job.NewID("job", now), Number: 1, StartedAt: now}
-	res := s.client.Deliver(ctx, delivery.Request{
-		Endpoint: delivery.EndpointFromSpec(ep.EndpointSpec, now),
-		Records:  []delivery.Record{{JobID: a.JobID, AttemptID: a.ID, AttemptNumber: 1, Payload: payload}},
-	})
-	a.Latency, a.StatusCode, a.Outcome = res.Latency, res.StatusCode, res.Outcome.String()
-	a.ErrorClass, a.Error, a.ResponseExcerpt = res.ErrorClass, res.Error, res.Excerpt
+	a = s.delivery.SendTest(ctx, ep.EndpointSpec, a, payload)
 	return &dispatchdv1.TestEndpointResponse{Attempt: attemptToProto(a)}, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
 	"github.com/dispatchd/dispatchd/internal/apikey"
-	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/retry"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
@@ -96,7 +95,7 @@ func (s *JobServer) newJob(ctx context.Context, req *dispatchdv1.DispatchJobRequ
 	}
 	limit := ep.MaxPayloadBytes
 	if limit <= 0 {
-		limit = config.DefaultMaxPayloadBytes
+		limit = job.DefaultMaxPayloadBytes
 	}
 	if len(payload) > limit {
 		return job.Job{}, invalid(field+"payload", "%d bytes as JSON; endpoint %q accepts at most %d (store large data elsewhere and send a reference)", len(payload), ep.Name, limit)

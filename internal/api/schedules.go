@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
-	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/schedule"
 )
@@ -59,7 +58,7 @@ func (s *ScheduleServer) specFromProto(ctx context.Context, name string, p *disp
 	}
 	limit := ep.MaxPayloadBytes
 	if limit <= 0 {
-		limit = config.DefaultMaxPayloadBytes
+		limit = job.DefaultMaxPayloadBytes
 	}
 	if len(spec.Payload) > limit {
 		return nil, invalid("spec.payload", "%d bytes; the endpoint takes at most %d", len(spec.Payload), limit)

@@ -2,14 +2,15 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
-	"github.com/dispatchd/dispatchd/internal/config"
-	"github.com/dispatchd/dispatchd/internal/ingest"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
+	"github.com/dispatchd/dispatchd/internal/specs"
+	"github.com/dispatchd/dispatchd/internal/verify"
 )
 
 // SourceServer implements dispatchdv1.SourceServiceServer.
@@ -17,68 +18,96 @@ type SourceServer struct {
 	dispatchdv1.UnimplementedSourceServiceServer
 
 	store   SourceStore
-	sources *ingest.Registry
-	ingest  *ingest.Server
+	sources SourceRegistry
+	checker WebhookChecker
 	now     func() time.Time
 	log     *slog.Logger
 }
 
 // NewSourceServer returns a SourceServer. Changes are loaded into sources
-// at once; other processes pick them up at their next reload.
-func NewSourceServer(store SourceStore, sources *ingest.Registry, ingestServer *ingest.Server, now func() time.Time, log *slog.Logger) *SourceServer {
-	return &SourceServer{store: store, sources: sources, ingest: ingestServer, now: now, log: log}
+// at once; other processes pick them up at their next reload. checker
+// dry-runs webhooks for TestSource.
+func NewSourceServer(store SourceStore, sources SourceRegistry, checker WebhookChecker, now func() time.Time, log *slog.Logger) *SourceServer {
+	return &SourceServer{store: store, sources: sources, checker: checker, now: now, log: log}
 }
 
-// sourceFromProto validates an API definition by the rules of the
-// configuration file and returns the spec (defaults applied).
-func (s *SourceServer) sourceFromProto(ctx context.Context, name string, p *dispatchdv1.SourceSpec, secrets []string) (job.SourceSpec, error) {
+// sourceFromProto validates an API definition by the rules the file's
+// sources follow too, and returns the spec (defaults applied) with the
+// verifier that validation built. previousExpires is when the rotation
+// the secrets are in ends (zero: none).
+func (s *SourceServer) sourceFromProto(ctx context.Context, name string, p *dispatchdv1.SourceSpec, secrets []string, previousExpires time.Time) (job.SourceSpec, verify.Verifier, error) {
 	if p == nil {
-		return job.SourceSpec{}, invalid("spec", "required")
+		return job.SourceSpec{}, nil, invalid("spec", "required")
 	}
-	src := config.Source{
-		Name: name,
-		Verify: config.Verify{
-			Scheme: p.GetScheme(), Secrets: secrets, Header: p.GetHeader(), Algorithm: p.GetAlgorithm(),
-			Encoding: p.GetEncoding(), Prefix: p.GetPrefix(), Tolerance: config.Duration(p.GetTolerance().AsDuration()),
-			PublicKey: p.GetPublicKey(),
-		},
+	src := job.SourceSpec{
+		Name:   name,
+		Scheme: p.GetScheme(), Secrets: secrets, Header: p.GetHeader(), Algorithm: p.GetAlgorithm(),
+		Encoding: p.GetEncoding(), Prefix: p.GetPrefix(), Tolerance: p.GetTolerance().AsDuration(),
+		PublicKey:    p.GetPublicKey(),
 		MaxBodyBytes: p.GetMaxBodyBytes(),
 		ContentTypes: p.GetContentTypes(),
-		Routes:       config.RouteNames(p.GetRoutes()...),
+		Routes:       p.GetRoutes(),
+
+		PreviousSecretExpiresAt: previousExpires,
 	}
 	for _, r := range p.GetRouteRules() {
-		src.Routes = append(src.Routes, config.Route{Endpoint: r.GetEndpoint(), Subscribers: r.GetSubscribers(), Filter: r.GetFilter(), Transform: r.GetTransform()})
+		rule := job.RouteRule{Endpoint: r.GetEndpoint(), Subscribers: r.GetSubscribers(), Filter: r.GetFilter(), Transform: r.GetTransform()}
+		if !rule.Subscribers && rule.Filter == "" && rule.Transform == "" {
+			// A rule that is only a name is stored as one, as the file's is.
+			src.Routes = append(src.Routes, rule.Endpoint)
+			continue
+		}
+		src.RouteRules = append(src.RouteRules, rule)
 	}
 	if h, j := p.GetEventTypeHeader(), p.GetEventTypeJson(); h != "" || j != "" {
-		src.EventType = &config.Idempotency{Header: h, JSON: j}
+		src.EventType = &job.ValueRef{Header: h, JSON: j}
 	}
 	if p.GetRateLimitRps() != 0 || p.GetRateLimitBurst() != 0 {
-		src.RateLimit = &config.RateLimit{RPS: p.GetRateLimitRps(), Burst: int(p.GetRateLimitBurst())}
+		src.RateLimit = &job.RateLimitSpec{RPS: p.GetRateLimitRps(), Burst: int(p.GetRateLimitBurst())}
 	}
 	if h, j := p.GetIdempotencyHeader(), p.GetIdempotencyJson(); h != "" || j != "" {
-		src.Idempotency = &config.Idempotency{Header: h, JSON: j}
+		src.DeliveryID = &job.ValueRef{Header: h, JSON: j}
 	}
 	if j := p.GetCoalesceKeyJson(); j != "" {
-		src.CoalesceKey = &config.Idempotency{JSON: j}
+		src.CoalesceKey = &job.ValueRef{JSON: j}
 	}
 	if j := p.GetOrderingKeyJson(); j != "" {
-		src.OrderingKey = &config.Idempotency{JSON: j}
+		src.OrderingKey = &job.ValueRef{JSON: j}
 	}
 	for _, r := range p.GetRequired() {
-		src.Required = append(src.Required, config.RequiredField{Pointer: r.GetPointer(), Type: r.GetType()})
+		src.Required = append(src.Required, job.RequiredField{Pointer: r.GetPointer(), Type: r.GetType()})
 	}
 	endpoints, err := s.store.ListEndpoints(ctx)
 	if err != nil {
-		return job.SourceSpec{}, err
+		return job.SourceSpec{}, nil, err
 	}
 	exists := map[string]bool{}
 	for _, e := range endpoints {
 		exists[e.Name] = true
 	}
-	if err := config.ValidateSource(&src, "spec", func(n string) bool { return exists[n] }); err != nil {
-		return job.SourceSpec{}, job.Errorf(job.CodeInvalid, "%v", err)
+	v, err := specs.Source(&src, "spec", func(n string) error {
+		if !exists[n] {
+			return fmt.Errorf("endpoint %q does not exist", n)
+		}
+		return nil
+	})
+	if err != nil {
+		return job.SourceSpec{}, nil, job.Errorf(job.CodeInvalid, "%v", err)
 	}
-	return src.Spec(), nil
+	return src, v, nil
+}
+
+// install makes a source just written take effect in this process now,
+// with the verifier its validation built, and returns it as stored.
+func (s *SourceServer) install(ctx context.Context, name string, v verify.Verifier) (*dispatchdv1.Source, error) {
+	src, err := s.store.GetSource(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.sources.Put(src, v); err != nil {
+		s.log.WarnContext(ctx, "source not loaded after a change; the periodic reload will retry", "source", name, "error", err)
+	}
+	return sourceToProto(src, s.now()), nil
 }
 
 // reload makes a change take effect in this process now.
@@ -110,22 +139,21 @@ func (s *SourceServer) apiSource(ctx context.Context, name string) (job.Source, 
 
 // CreateSource implements dispatchdv1.SourceServiceServer.
 func (s *SourceServer) CreateSource(ctx context.Context, req *dispatchdv1.CreateSourceRequest) (*dispatchdv1.CreateSourceResponse, error) {
-	if err := config.ValidName(req.GetName()); err != nil {
+	if err := specs.Name(req.GetName()); err != nil {
 		return nil, rpcerr.Status(invalid("name", "%v", err))
 	}
 	var secrets []string
 	if req.GetSecret() != "" {
 		secrets = []string{req.GetSecret()}
 	}
-	spec, err := s.sourceFromProto(ctx, req.GetName(), req.GetSpec(), secrets)
+	spec, v, err := s.sourceFromProto(ctx, req.GetName(), req.GetSpec(), secrets, time.Time{})
 	if err != nil {
 		return nil, fail(ctx, s.log, "CreateSource", err)
 	}
 	if err := s.store.CreateSource(ctx, spec, s.now()); err != nil {
 		return nil, fail(ctx, s.log, "CreateSource", err)
 	}
-	s.reload(ctx)
-	src, err := s.get(ctx, spec.Name)
+	src, err := s.install(ctx, spec.Name, v)
 	if err != nil {
 		return nil, fail(ctx, s.log, "CreateSource", err)
 	}
@@ -160,16 +188,15 @@ func (s *SourceServer) UpdateSource(ctx context.Context, req *dispatchdv1.Update
 	if err != nil {
 		return nil, fail(ctx, s.log, "UpdateSource", err)
 	}
-	spec, err := s.sourceFromProto(ctx, old.Name, req.GetSpec(), old.Secrets)
+	// The rotation's end is part of the spec the verifier is built from.
+	spec, v, err := s.sourceFromProto(ctx, old.Name, req.GetSpec(), old.Secrets, old.PreviousSecretExpiresAt)
 	if err != nil {
 		return nil, fail(ctx, s.log, "UpdateSource", err)
 	}
-	spec.PreviousSecretExpiresAt = old.PreviousSecretExpiresAt
 	if err := s.store.UpdateSourceSpec(ctx, spec, s.now()); err != nil {
 		return nil, fail(ctx, s.log, "UpdateSource", err)
 	}
-	s.reload(ctx)
-	src, err := s.get(ctx, spec.Name)
+	src, err := s.install(ctx, spec.Name, v)
 	if err != nil {
 		return nil, fail(ctx, s.log, "UpdateSource", err)
 	}
@@ -234,14 +261,14 @@ func (s *SourceServer) RotateSourceSecret(ctx context.Context, req *dispatchdv1.
 		spec.Secrets = append(spec.Secrets, old.Secrets[0])
 	}
 	spec.PreviousSecretExpiresAt = now.Add(grace)
-	if _, err := ingest.NewSource(job.Source{SourceSpec: spec}); err != nil {
-		return nil, rpcerr.Status(invalid("secret", "%v", err))
+	v, err := verify.New(specs.VerifyConfig(spec))
+	if err != nil {
+		return nil, rpcerr.Status(invalid("secret", "source %s: %v", spec.Name, err))
 	}
 	if err := s.store.UpdateSourceSpec(ctx, spec, now); err != nil {
 		return nil, fail(ctx, s.log, "RotateSourceSecret", err)
 	}
-	s.reload(ctx)
-	src, err := s.get(ctx, spec.Name)
+	src, err := s.install(ctx, spec.Name, v)
 	if err != nil {
 		return nil, fail(ctx, s.log, "RotateSourceSecret", err)
 	}
@@ -250,7 +277,7 @@ func (s *SourceServer) RotateSourceSecret(ctx context.Context, req *dispatchdv1.
 
 // TestSource implements dispatchdv1.SourceServiceServer.
 func (s *SourceServer) TestSource(ctx context.Context, req *dispatchdv1.TestSourceRequest) (*dispatchdv1.TestSourceResponse, error) {
-	deliveryID, err := s.ingest.Check(ctx, &dispatchdv1.ReceiveWebhookRequest{Source: req.GetName(), Body: req.GetBody(), Headers: req.GetHeaders()})
+	deliveryID, err := s.checker.Check(ctx, &dispatchdv1.ReceiveWebhookRequest{Source: req.GetName(), Body: req.GetBody(), Headers: req.GetHeaders()})
 	if err != nil {
 		if job.ErrorCode(err) == job.CodeInternal || job.ErrorCode(err) == job.CodeUnavailable {
 			return nil, fail(ctx, s.log, "TestSource", err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"time"
 
+	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/verify"
 )
 
 // Each server declares the slice of the store it uses (the store
@@ -67,4 +69,32 @@ type ConsoleStore interface {
 // KeyUsageStore reads the keys' requests per day.
 type KeyUsageStore interface {
 	ListKeyUsage(ctx context.Context, since time.Time) ([]job.KeyUsage, error)
+}
+
+// The API reaches ingestion and delivery only through these: main wires
+// in the real ones (ingest.Registry, ingest.Server, delivery.Client).
+
+// SourceRegistry is ingestion's set of sources, which SourceServer keeps
+// current in this process after each change.
+type SourceRegistry interface {
+	// Load reads every source from the store again.
+	Load(ctx context.Context) error
+	// Put makes one source, as stored, take effect now, with the verifier
+	// its validation built.
+	Put(src job.Source, v verify.Verifier) error
+}
+
+// WebhookChecker dry-runs a webhook through ingestion's checks without
+// storing it (TestSource); it returns the delivery id it would have used.
+type WebhookChecker interface {
+	Check(ctx context.Context, req *dispatchdv1.ReceiveWebhookRequest) (string, error)
+}
+
+// Delivery is what EndpointServer needs of delivery: the SSRF and egress
+// check of an endpoint's URL, and test deliveries.
+type Delivery interface {
+	CheckURL(ctx context.Context, rawURL string, egress job.EgressSpec) error
+	// SendTest delivers payload once as attempt a of an unstored job and
+	// returns a with its outcome.
+	SendTest(ctx context.Context, ep job.EndpointSpec, a job.Attempt, payload []byte) job.Attempt
 }

@@ -3,16 +3,12 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/route"
 )
-
-// PayloadFormats are the values of an endpoint's payload_format.
-var PayloadFormats = []string{job.PayloadEnvelope, job.PayloadStandardWebhooks}
 
 // EventType declares an event type: a name, what it means, and
 // optionally the JSON Schema its events must satisfy.
@@ -102,56 +98,6 @@ func RoutesOf(spec job.SourceSpec) Routes {
 		out = append(out, Route{Endpoint: r.Endpoint, Subscribers: r.Subscribers, Filter: r.Filter, Transform: r.Transform})
 	}
 	return out
-}
-
-func (s *Source) validateRoutes(p string, add func(path, format string, args ...any)) {
-	for i, r := range s.Routes {
-		rp := fmt.Sprintf("%s.routes[%d]", p, i)
-		switch {
-		case r.Subscribers && r.Endpoint != "":
-			add(rp, "set endpoint or subscribers: true, not both")
-		case !r.Subscribers && r.Endpoint == "":
-			add(rp, "set endpoint (a name) or subscribers: true")
-		case r.Subscribers && r.Transform != "":
-			add(rp+".transform", "a route to subscribers takes each subscription's transform; set it on the endpoints")
-		}
-		if r.Filter != "" {
-			if _, err := route.CompileFilter(r.Filter); err != nil {
-				add(rp+".filter", "%v", err)
-			}
-		}
-		if r.Transform != "" {
-			if _, err := route.CompileTransform(r.Transform); err != nil {
-				add(rp+".transform", "%v", err)
-			}
-		}
-	}
-}
-
-func (e *Endpoint) validateSubscription(p string, add func(path, format string, args ...any)) {
-	for i, pat := range e.EventTypes {
-		if err := route.CheckPattern(pat); err != nil {
-			add(fmt.Sprintf("%s.event_types[%d]", p, i), "%v", err)
-		}
-	}
-	if e.Filter != "" {
-		if _, err := route.CompileFilter(e.Filter); err != nil {
-			add(p+".filter", "%v", err)
-		}
-	}
-	if e.Transform != "" {
-		if _, err := route.CompileTransform(e.Transform); err != nil {
-			add(p+".transform", "%v", err)
-		}
-	}
-	if (e.Filter != "" || e.Transform != "") && len(e.EventTypes) == 0 {
-		add(p, "filter and transform apply to the subscription: set event_types too")
-	}
-	switch e.PayloadFormat {
-	case "", job.PayloadEnvelope, job.PayloadStandardWebhooks: // "": envelope, and the spec stays as it was
-	default:
-		add(p+".payload_format", "%q: one of %s", e.PayloadFormat, strings.Join(PayloadFormats, ", "))
-	}
 }
 
 func (f *File) validateEventTypes(add func(path, format string, args ...any)) {

@@ -38,7 +38,7 @@ sources:
 	}
 	spec := f.Sources[0].Spec()
 	if diff := cmp.Diff(job.SourceSpec{
-		Name: "shop", Scheme: "none", MaxBodyBytes: DefaultMaxBodyBytes, ContentTypes: []string{"application/json"},
+		Name: "shop", Scheme: "none", MaxBodyBytes: job.DefaultMaxBodyBytes, ContentTypes: []string{"application/json"},
 		Routes:     []string{"orders"},
 		RouteRules: []job.RouteRule{{Subscribers: true, Filter: `type != "order.test"`}},
 		EventType:  &job.ValueRef{JSON: "/type"},

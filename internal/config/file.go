@@ -2,40 +2,22 @@ package config
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"mime"
 	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dispatchd/dispatchd/internal/job"
-	"github.com/dispatchd/dispatchd/internal/jsonpointer"
-	"github.com/dispatchd/dispatchd/internal/retry"
+	"github.com/dispatchd/dispatchd/internal/specs"
 	"github.com/dispatchd/dispatchd/internal/verify"
-)
-
-// Defaults of the declarative file.
-const (
-	DefaultMaxBodyBytes    = 10240
-	MaxMaxBodyBytes        = 16 << 20 // a webhook store is no file upload service
-	DefaultEndpointTimeout = 30 * time.Second
-	MaxBulkRecords         = 500
-	MaxBulkWait            = time.Minute // a batch waits in memory under a lease
-	DefaultDisableAfter    = 5 * 24 * time.Hour
-	DefaultMaxConcurrency  = 16
-	// DefaultMaxPayloadBytes is the payload limit of dispatched jobs, as
-	// the Dispatched service has it.
-	DefaultMaxPayloadBytes = 10240
 )
 
 // File is the declarative configuration: sources that receive webhooks,
@@ -107,6 +89,10 @@ type Source struct {
 	// EventType is where each webhook's event type is; absent: the
 	// scheme's default (github, stripe, standard-webhooks), else none.
 	EventType *Idempotency `yaml:"event_type"`
+
+	// spec and verifier are what validation made of the source.
+	spec     job.SourceSpec
+	verifier verify.Verifier
 }
 
 // Verify is how a source's requests are authenticated.
@@ -149,9 +135,6 @@ type RequiredField struct {
 	// empty accepts any.
 	Type string `yaml:"type"`
 }
-
-// JSONTypes are the values RequiredField.Type takes.
-var JSONTypes = []string{"string", "number", "integer", "boolean", "object", "array", "null"}
 
 // Endpoint is an HTTP destination of jobs.
 type Endpoint struct {
@@ -206,6 +189,9 @@ type Endpoint struct {
 	Transform string `yaml:"transform"`
 	// PayloadFormat is envelope (default) or standard-webhooks.
 	PayloadFormat string `yaml:"payload_format"`
+
+	// spec is what validation made of the endpoint.
+	spec job.EndpointSpec
 }
 
 // EndpointTLS are an endpoint's TLS files, all PEM.
@@ -230,9 +216,6 @@ type Retry struct {
 	Schedule    []Duration   `yaml:"schedule"`
 	Exponential *Exponential `yaml:"exponential"`
 }
-
-// RetryPresets are the named schedules.
-var RetryPresets = retry.Presets
 
 // Exponential backoff: Initial, multiplied by Factor after each attempt,
 // capped at Max, until Window has passed since the first attempt.
@@ -544,9 +527,6 @@ func elemPath(path string, i int) string {
 	return fmt.Sprintf("%s[%d]", path, i)
 }
 
-// names are used in URLs (/v1/webhooks/{source}) and logs.
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 func (f *File) validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) {
@@ -560,16 +540,13 @@ func (f *File) validate() error {
 		if e.Name != "" {
 			p += " (" + e.Name + ")"
 		}
-		switch {
-		case e.Name == "":
-			add(p+".name", "required")
-		case !namePattern.MatchString(e.Name):
-			add(p+".name", "%q: use lower-case letters, digits, - and _ (at most 63, starting with a letter or digit)", e.Name)
-		case endpoints[e.Name]:
+		if err := specs.Name(e.Name); err != nil {
+			add(p+".name", "%v", err)
+		} else if endpoints[e.Name] {
 			add(p+".name", "%q is declared twice", e.Name)
 		}
 		endpoints[e.Name] = true
-		e.validate(p, add)
+		errs = append(errs, e.validate(p)...)
 	}
 
 	sources := map[string]bool{}
@@ -579,21 +556,13 @@ func (f *File) validate() error {
 		if s.Name != "" {
 			p += " (" + s.Name + ")"
 		}
-		switch {
-		case s.Name == "":
-			add(p+".name", "required")
-		case !namePattern.MatchString(s.Name):
-			add(p+".name", "%q: use lower-case letters, digits, - and _ (at most 63, starting with a letter or digit)", s.Name)
-		case sources[s.Name]:
+		if err := specs.Name(s.Name); err != nil {
+			add(p+".name", "%v", err)
+		} else if sources[s.Name] {
 			add(p+".name", "%q is declared twice", s.Name)
 		}
 		sources[s.Name] = true
-		s.validate(p, add)
-		for j, r := range s.Routes {
-			if r.Endpoint != "" && !endpoints[r.Endpoint] {
-				add(fmt.Sprintf("%s.routes[%d]", p, j), "endpoint %q is not declared under endpoints", r.Endpoint)
-			}
-		}
+		errs = append(errs, s.validate(p, endpoints)...)
 	}
 	if o := f.OperationalWebhook; o != nil {
 		if u, err := url.Parse(o.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
@@ -612,142 +581,73 @@ func (f *File) validate() error {
 	return errors.Join(errs...)
 }
 
-func (s *Source) validate(p string, add func(path, format string, args ...any)) {
-	if len(s.Verify.Secrets) > 0 && s.Verify.Secret != "" {
-		add(p+".verify", "use secret or secrets, not both")
+// joined returns the errors err joins, so that the file's errors stay one
+// flat list.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
 	}
-	if s.Verify.Scheme == "" {
-		add(p+".verify.scheme", "required; one of %s (none accepts unauthenticated requests)", schemeList())
-	} else if _, err := verify.New(s.VerifyConfig()); err != nil {
-		add(p+".verify", "%v", err)
-	}
-
-	switch {
-	case s.MaxBodyBytes == 0:
-		s.MaxBodyBytes = DefaultMaxBodyBytes
-	case s.MaxBodyBytes < 0 || s.MaxBodyBytes > MaxMaxBodyBytes:
-		add(p+".max_body_bytes", "%d: want 1 to %d", s.MaxBodyBytes, MaxMaxBodyBytes)
-	}
-
-	if rl := s.RateLimit; rl != nil {
-		switch {
-		case rl.RPS <= 0 || math.IsInf(rl.RPS, 0) || math.IsNaN(rl.RPS):
-			add(p+".rate_limit.rps", "must be a positive number of requests a second")
-		case rl.Burst < 0:
-			add(p+".rate_limit.burst", "must not be negative")
-		case rl.Burst == 0:
-			// Capped: converting a float beyond the int range is undefined.
-			rl.Burst = int(max(1, min(math.Ceil(rl.RPS), math.MaxInt32)))
-		}
-	}
-
-	s.validateRoutes(p, add)
-	for key, ref := range map[string]*Idempotency{"idempotency": s.Idempotency, "coalesce_key": s.CoalesceKey, "ordering_key": s.OrderingKey, "event_type": s.EventType} {
-		switch {
-		case ref == nil:
-		case (ref.Header == "") == (ref.JSON == ""):
-			add(p+"."+key, "set exactly one of header (a request header) or json (a JSON pointer such as /id)")
-		case ref.JSON != "" && pointerError(ref.JSON) != nil:
-			add(p+"."+key+".json", "%q: %v, e.g. /id or /data/object/id", ref.JSON, pointerError(ref.JSON))
-		case ref.Header != "" && !validHeaderName(ref.Header):
-			add(p+"."+key+".header", "%q is not a header name", ref.Header)
-		}
-	}
-
-	if len(s.ContentTypes) == 0 {
-		s.ContentTypes = []string{"application/json"}
-	}
-	for i, ct := range s.ContentTypes {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || len(params) > 0 || !strings.Contains(mt, "/") {
-			add(fmt.Sprintf("%s.content_types[%d]", p, i), "%q is not a media type such as application/json", ct)
-			continue
-		}
-		s.ContentTypes[i] = mt
-	}
-
-	for i, r := range s.Required {
-		rp := fmt.Sprintf("%s.required[%d]", p, i)
-		if err := pointerError(r.Pointer); err != nil {
-			add(rp+".pointer", "%q: %v, e.g. /data/id", r.Pointer, err)
-		}
-		if r.Type != "" && !slices.Contains(JSONTypes, r.Type) {
-			add(rp+".type", "%q: one of %s", r.Type, strings.Join(JSONTypes, ", "))
-		}
-	}
-	if len(s.Required) > 0 && !slices.Contains(s.ContentTypes, "application/json") {
-		add(p+".required", "required fields need application/json among content_types")
-	}
-}
-
-// ValidName reports whether name can name a source or an endpoint.
-func ValidName(name string) error {
-	if name == "" {
-		return errors.New("required")
-	}
-	if !namePattern.MatchString(name) {
-		return fmt.Errorf("%q: use lower-case letters, digits, - and _ (at most 63, starting with a letter or digit)", name)
+	if err != nil {
+		return []error{err}
 	}
 	return nil
 }
 
-// ValidateEndpoint checks an endpoint defined through the API by the rules
-// of the file, and applies the same defaults. Errors name the fields under
-// prefix (e.g. "spec.url").
-func ValidateEndpoint(e *Endpoint, prefix string) error {
+func (s *Source) validate(p string, endpoints map[string]bool) []error {
 	var errs []error
-	e.validate(prefix, func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
-	})
-	return errors.Join(errs...)
-}
-
-// ValidateSource checks a source defined through the API by the rules of
-// the file, and applies the same defaults; routes must name endpoints that
-// exist. Errors name the fields under prefix.
-func ValidateSource(s *Source, prefix string, endpointExists func(string) bool) error {
-	var errs []error
-	add := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	if len(s.Verify.Secrets) > 0 && s.Verify.Secret != "" {
+		errs = append(errs, fmt.Errorf("%s.verify: use secret or secrets, not both", p))
 	}
-	s.validate(prefix, add)
-	for i, r := range s.Routes {
-		if r.Endpoint != "" && !endpointExists(r.Endpoint) {
-			add(fmt.Sprintf("%s.routes[%d]", prefix, i), "endpoint %q does not exist", r.Endpoint)
+	sp := s.toSpec()
+	v, err := specs.Source(&sp, p, func(name string) error {
+		if !endpoints[name] {
+			return fmt.Errorf("endpoint %q is not declared under endpoints", name)
 		}
-	}
-	return errors.Join(errs...)
+		return nil
+	})
+	s.spec, s.verifier = sp, v
+	return append(errs, joined(err)...)
 }
 
-// Spec returns the source as the domain stores it. Call it on a validated
-// file (defaults applied).
-func (s *Source) Spec() job.SourceSpec {
-	v := s.VerifyConfig()
-	spec := job.SourceSpec{
+// Spec returns the source as the domain stores it, defaults applied. Call
+// it on a validated file.
+func (s *Source) Spec() job.SourceSpec { return s.spec }
+
+// Verifier returns the verifier that validating the source built; hand it
+// on rather than build another.
+func (s *Source) Verifier() verify.Verifier { return s.verifier }
+
+// toSpec writes the file's source in the domain's shape, as it is.
+func (s *Source) toSpec() job.SourceSpec {
+	secrets := s.Verify.Secrets
+	if s.Verify.Secret != "" {
+		secrets = []string{s.Verify.Secret}
+	}
+	sp := job.SourceSpec{
 		Name:         s.Name,
-		Scheme:       string(v.Scheme),
-		Secrets:      v.Secrets,
-		Header:       v.Header,
-		Algorithm:    v.Algorithm,
-		Encoding:     v.Encoding,
-		Prefix:       v.Prefix,
-		Tolerance:    v.Tolerance,
-		PublicKey:    v.PublicKey,
+		Scheme:       s.Verify.Scheme,
+		Secrets:      secrets,
+		Header:       s.Verify.Header,
+		Algorithm:    s.Verify.Algorithm,
+		Encoding:     s.Verify.Encoding,
+		Prefix:       s.Verify.Prefix,
+		Tolerance:    time.Duration(s.Verify.Tolerance),
+		PublicKey:    s.Verify.PublicKey,
 		MaxBodyBytes: s.MaxBodyBytes,
 		DeliveryID:   valueRef(s.Idempotency),
 		CoalesceKey:  valueRef(s.CoalesceKey),
 		OrderingKey:  valueRef(s.OrderingKey),
-		ContentTypes: s.ContentTypes,
+		ContentTypes: slices.Clone(s.ContentTypes),
 		EventType:    valueRef(s.EventType),
 	}
-	spec.Routes, spec.RouteRules = s.Routes.split()
+	sp.Routes, sp.RouteRules = s.Routes.split()
 	if rl := s.RateLimit; rl != nil {
-		spec.RateLimit = &job.RateLimitSpec{RPS: rl.RPS, Burst: rl.Burst}
+		sp.RateLimit = &job.RateLimitSpec{RPS: rl.RPS, Burst: rl.Burst}
 	}
 	for _, r := range s.Required {
-		spec.Required = append(spec.Required, job.RequiredField{Pointer: r.Pointer, Type: r.Type})
+		sp.Required = append(sp.Required, job.RequiredField{Pointer: r.Pointer, Type: r.Type})
 	}
-	return spec
+	return sp
 }
 
 func valueRef(r *Idempotency) *job.ValueRef {
@@ -757,155 +657,28 @@ func valueRef(r *Idempotency) *job.ValueRef {
 	return &job.ValueRef{Header: r.Header, JSON: r.JSON}
 }
 
-// VerifyConfig returns the source's verification settings.
-func (s *Source) VerifyConfig() verify.Config {
-	secrets := s.Verify.Secrets
-	if s.Verify.Secret != "" {
-		secrets = []string{s.Verify.Secret}
+func (e *Endpoint) validate(p string) []error {
+	var errs []error
+	if e.Secret != "" && len(e.Secrets) > 0 {
+		errs = append(errs, fmt.Errorf("%s: use secret or secrets, not both", p))
 	}
-	return verify.Config{
-		Scheme:    verify.Scheme(s.Verify.Scheme),
-		Secrets:   secrets,
-		Header:    s.Verify.Header,
-		Algorithm: s.Verify.Algorithm,
-		Encoding:  s.Verify.Encoding,
-		Prefix:    s.Verify.Prefix,
-		Tolerance: time.Duration(s.Verify.Tolerance),
-		PublicKey: s.Verify.PublicKey,
-	}
+	sp := e.toSpec()
+	err := specs.Endpoint(&sp, p)
+	e.spec = sp
+	return append(errs, joined(err)...)
 }
 
-func (e *Endpoint) validate(p string, add func(path, format string, args ...any)) {
-	if u, err := url.Parse(e.URL); e.URL == "" {
-		add(p+".url", "required")
-	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		add(p+".url", "%q: want an absolute http:// or https:// URL", e.URL)
-	} else if u.User != nil {
-		add(p+".url", "credentials in the URL would be sent to every redirect and log; use secret")
-	}
+// Spec returns the endpoint as the domain stores it, defaults applied.
+// Call it on a validated file.
+func (e *Endpoint) Spec() job.EndpointSpec { return e.spec }
 
-	secrets := e.Secrets
-	switch {
-	case e.Secret != "" && len(e.Secrets) > 0:
-		add(p, "use secret or secrets, not both")
-	case e.Secret != "":
-		secrets = []string{e.Secret}
-	}
-	hmacOn, bearerOn := e.HMAC == nil || *e.HMAC, e.Bearer == nil || *e.Bearer
-	switch {
-	case len(secrets) == 0 && (hmacOn || (bearerOn && e.OAuth2 == nil)):
-		add(p+".secret", "required: it signs every delivery (Authorization: Bearer and webhook-signature)")
-	case len(secrets) > 2:
-		add(p+".secrets", "at most 2 (current and previous)")
-	}
-	for i, sec := range secrets {
-		if strings.TrimSpace(sec) != sec || strings.ContainsFunc(sec, unicode.IsControl) {
-			// It goes into headers: a stray newline would fail every delivery.
-			add(fmt.Sprintf("%s.secrets[%d]", p, i), "has leading or trailing whitespace or a control character (a stray newline?)")
-		} else if b64, ok := strings.CutPrefix(sec, "whsec_"); ok {
-			if key, err := base64.StdEncoding.DecodeString(b64); err != nil || len(key) < 16 {
-				add(fmt.Sprintf("%s.secrets[%d]", p, i), `a "whsec_" secret is followed by the base64 of at least 16 bytes`)
-			}
-		} else if len(sec) < 16 {
-			add(fmt.Sprintf("%s.secrets[%d]", p, i), "too short: use at least 16 characters")
-		}
-	}
-
-	switch {
-	case e.Timeout == 0:
-		e.Timeout = Duration(DefaultEndpointTimeout)
-	case e.Timeout < 0 || time.Duration(e.Timeout) > 5*time.Minute:
-		add(p+".timeout", "%s: want more than 0 and at most 5m", time.Duration(e.Timeout))
-	}
-
-	r := e.Retry
-	set := 0
-	for _, b := range []bool{r.Preset != "", len(r.Schedule) > 0, r.Exponential != nil} {
-		if b {
-			set++
-		}
-	}
-	switch {
-	case set > 1:
-		add(p+".retry", "set one of preset, schedule or exponential")
-	case r.Preset != "" && !slices.Contains(RetryPresets, r.Preset):
-		add(p+".retry.preset", "%q: one of %s", r.Preset, strings.Join(RetryPresets, ", "))
-	}
-	for i, d := range r.Schedule {
-		if d <= 0 {
-			add(fmt.Sprintf("%s.retry.schedule[%d]", p, i), "must be positive")
-		}
-	}
-	if x := r.Exponential; x != nil {
-		if x.Initial <= 0 {
-			add(p+".retry.exponential.initial", "required, positive")
-		}
-		if x.Factor == 0 {
-			x.Factor = 2
-		} else if !(x.Factor >= 1 && x.Factor <= 10) { // NaN too
-			add(p+".retry.exponential.factor", "%g: want 1 to 10", x.Factor)
-		}
-		if x.Window <= 0 {
-			add(p+".retry.exponential.window", "required: how long after the first attempt retries stop, e.g. 48h")
-		}
-		if x.Max < 0 {
-			add(p+".retry.exponential.max", "must not be negative")
-		}
-	}
-
-	if b := e.Bulk; b != nil {
-		if b.MaxRecords < 1 || b.MaxRecords > MaxBulkRecords {
-			add(p+".bulk.max_records", "%d: want 1 to %d", b.MaxRecords, MaxBulkRecords)
-		}
-		if b.MaxWait < 0 || time.Duration(b.MaxWait) > MaxBulkWait {
-			add(p+".bulk.max_wait", "%s: want 0 to %s", time.Duration(b.MaxWait), MaxBulkWait)
-		}
-	}
-
-	if e.RetryClientErrors && e.RetryOnlyUnanswered {
-		add(p+".retry_only_unanswered", "cannot be set with retry_client_errors: one retries client errors, the other no answer at all")
-	}
-	switch {
-	case e.MaxConcurrency == 0:
-		e.MaxConcurrency = DefaultMaxConcurrency
-	case e.MaxConcurrency < 0 || e.MaxConcurrency > 1000:
-		add(p+".max_concurrency", "%d: want 1 to 1000", e.MaxConcurrency)
-	}
-	if rl := e.RateLimit; rl != nil {
-		switch {
-		case !(rl.RPS > 0) || math.IsInf(rl.RPS, 0):
-			add(p+".rate_limit.rps", "must be a positive number of deliveries a second")
-		case rl.Burst < 0:
-			add(p+".rate_limit.burst", "must not be negative")
-		case rl.Burst == 0:
-			rl.Burst = int(max(1, min(math.Ceil(rl.RPS), math.MaxInt32)))
-		}
-	}
-	switch {
-	case e.DisableAfter == 0:
-		e.DisableAfter = Duration(DefaultDisableAfter)
-	case e.DisableAfter < 0:
-		add(p+".disable_after", "must be positive")
-	}
-	e.validateSubscription(p, add)
-	switch {
-	case e.MaxPayloadBytes == 0:
-		e.MaxPayloadBytes = DefaultMaxPayloadBytes
-	case e.MaxPayloadBytes < 0 || e.MaxPayloadBytes > MaxMaxBodyBytes:
-		add(p+".max_payload_bytes", "%d: want 1 to %d", e.MaxPayloadBytes, MaxMaxBodyBytes)
-	}
-	e.validateSigning(p, add, hmacOn)
-	e.validateEgress(p, add)
-}
-
-// Spec returns the endpoint as the domain stores it. Call it on a
-// validated file (defaults applied).
-func (e *Endpoint) Spec() job.EndpointSpec {
+// toSpec writes the file's endpoint in the domain's shape, as it is.
+func (e *Endpoint) toSpec() job.EndpointSpec {
 	secrets := e.Secrets
 	if e.Secret != "" {
 		secrets = []string{e.Secret}
 	}
-	spec := job.EndpointSpec{
+	sp := job.EndpointSpec{
 		Name:                e.Name,
 		URL:                 e.URL,
 		Secrets:             secrets,
@@ -930,55 +703,24 @@ func (e *Endpoint) Spec() job.EndpointSpec {
 		},
 	}
 	if t := e.TLS; t != nil {
-		spec.Egress.ClientCertFile, spec.Egress.ClientKeyFile, spec.Egress.CAFile = t.ClientCertFile, t.ClientKeyFile, t.CAFile
+		sp.Egress.ClientCertFile, sp.Egress.ClientKeyFile, sp.Egress.CAFile = t.ClientCertFile, t.ClientKeyFile, t.CAFile
 	}
 	if o := e.OAuth2; o != nil {
-		spec.Egress.OAuth2 = &job.OAuth2Spec{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes}
+		sp.Egress.OAuth2 = &job.OAuth2Spec{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes}
 	}
 	for _, d := range e.Retry.Schedule {
-		spec.Retry.Schedule = append(spec.Retry.Schedule, time.Duration(d))
+		sp.Retry.Schedule = append(sp.Retry.Schedule, time.Duration(d))
 	}
 	if x := e.Retry.Exponential; x != nil {
-		spec.Retry.Exponential = &job.ExponentialSpec{
+		sp.Retry.Exponential = &job.ExponentialSpec{
 			Initial: time.Duration(x.Initial), Factor: x.Factor, Max: time.Duration(x.Max), Window: time.Duration(x.Window),
 		}
 	}
 	if b := e.Bulk; b != nil {
-		spec.Bulk = &job.BulkSpec{MaxRecords: b.MaxRecords, MaxWait: time.Duration(b.MaxWait)}
+		sp.Bulk = &job.BulkSpec{MaxRecords: b.MaxRecords, MaxWait: time.Duration(b.MaxWait)}
 	}
 	if rl := e.RateLimit; rl != nil {
-		spec.RateLimit = &job.RateLimitSpec{RPS: rl.RPS, Burst: rl.Burst}
+		sp.RateLimit = &job.RateLimitSpec{RPS: rl.RPS, Burst: rl.Burst}
 	}
-	return spec
-}
-
-func schemeList() string {
-	var names []string
-	for _, s := range verify.Schemes() {
-		names = append(names, string(s))
-	}
-	return strings.Join(names, ", ")
-}
-
-// validHeaderName reports whether h is a header field name: an RFC 9110
-// token.
-func validHeaderName(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		if !alnum && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return h != ""
-}
-
-// pointerError says what is wrong with a JSON pointer to a field of the
-// body (the whole body, "", is not a field).
-func pointerError(p string) error {
-	if p == "" {
-		return errors.New("a JSON pointer starts with /")
-	}
-	_, err := jsonpointer.Parse(p)
-	return err
+	return sp
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/dispatchd/dispatchd/internal/job"
 )
 
 // lines joins YAML lines, so that line numbers in the tests can be read
@@ -40,16 +42,13 @@ func TestParseFileExample(t *testing.T) {
 				MaxBodyBytes: 10240,
 				RateLimit:    &RateLimit{RPS: 100, Burst: 200},
 				Idempotency:  &Idempotency{Header: "webhook-id"},
-				ContentTypes: []string{"application/json"},
 				Required:     []RequiredField{{Pointer: "/type", Type: "string"}},
 				Routes:       RouteNames("demo-receiver"),
 			},
 			{
-				Name:         "standard",
-				Verify:       Verify{Scheme: "standard-webhooks", Secret: "whsec_ZGlzcGF0Y2hkLWRlbW8tc2VjcmV0LTMyLWJ5dGVzIQ=="},
-				MaxBodyBytes: DefaultMaxBodyBytes,
-				ContentTypes: []string{"application/json"},
-				Routes:       RouteNames("demo-receiver"),
+				Name:   "standard",
+				Verify: Verify{Scheme: "standard-webhooks", Secret: "whsec_ZGlzcGF0Y2hkLWRlbW8tc2VjcmV0LTMyLWJ5dGVzIQ=="},
+				Routes: RouteNames("demo-receiver"),
 			},
 		},
 		DefaultEndpoint: "demo-receiver",
@@ -59,18 +58,21 @@ func TestParseFileExample(t *testing.T) {
 			Secret:  "whsec_ZGVtby1lbmRwb2ludC1zaWduaW5nLWtleSE=",
 			Timeout: Duration(30 * time.Second),
 			Retry:   Retry{Preset: "dispatched"},
-			// Defaults:
-			MaxConcurrency:  DefaultMaxConcurrency,
-			DisableAfter:    Duration(DefaultDisableAfter),
-			MaxPayloadBytes: DefaultMaxPayloadBytes,
 		}},
 	}
 	got, err := ParseFile(data, mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, ignoreSpecs); diff != "" {
 		t.Errorf("ParseFile(examples/dispatchd.yaml) with defaults (-want +got):\n%s", diff)
+	}
+	if sp := got.Sources[1].Spec(); sp.MaxBodyBytes != job.DefaultMaxBodyBytes || !cmp.Equal(sp.ContentTypes, []string{"application/json"}) {
+		t.Errorf("sources[1] spec = %+v, want the default body limit and content type", sp)
+	}
+	if sp := got.Endpoints[0].Spec(); sp.MaxConcurrency != job.DefaultMaxConcurrency || sp.DisableAfter != job.DefaultDisableAfter ||
+		sp.MaxPayloadBytes != job.DefaultMaxPayloadBytes {
+		t.Errorf("endpoints[0] spec = %+v, want the defaults", sp)
 	}
 
 	// The environment replaces the defaults.
@@ -85,11 +87,11 @@ func TestParseFileExample(t *testing.T) {
 	want.Sources[0].Verify.Secret = "a-real-secret-from-the-vault"
 	want.Sources[1].Verify.Secret = epSecret
 	want.Endpoints[0].Secret = epSecret
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, ignoreSpecs); diff != "" {
 		t.Errorf("ParseFile(examples/dispatchd.yaml) with secrets set (-want +got):\n%s", diff)
 	}
-	if got.Endpoints[0].Timeout != Duration(DefaultEndpointTimeout) {
-		t.Errorf("timeout = %v, want %v", time.Duration(got.Endpoints[0].Timeout), DefaultEndpointTimeout)
+	if got := got.Endpoints[0].Spec().Timeout; got != job.DefaultEndpointTimeout {
+		t.Errorf("timeout = %v, want %v", got, job.DefaultEndpointTimeout)
 	}
 }
 
@@ -141,54 +143,65 @@ func TestParseFileDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &File{
-		Sources: []Source{
-			{
-				Name: "a", Verify: Verify{Scheme: "none"}, MaxBodyBytes: DefaultMaxBodyBytes,
-				RateLimit:    &RateLimit{RPS: 0.5, Burst: 1},
-				ContentTypes: []string{"application/json", "text/plain"},
-				Routes:       RouteNames("orders"),
-			},
-			{
-				Name: "b", Verify: Verify{Scheme: "none"}, MaxBodyBytes: DefaultMaxBodyBytes,
-				RateLimit:    &RateLimit{RPS: 2.5, Burst: 3},
-				ContentTypes: []string{"application/json"},
-			},
-			{
-				Name: "c", Verify: Verify{Scheme: "none"}, MaxBodyBytes: MaxMaxBodyBytes,
-				RateLimit:    &RateLimit{RPS: 1e300, Burst: math.MaxInt32},
-				ContentTypes: []string{"application/json"},
-			},
+	wantSources := []job.SourceSpec{
+		{
+			Name: "a", Scheme: "none", MaxBodyBytes: job.DefaultMaxBodyBytes,
+			RateLimit:    &job.RateLimitSpec{RPS: 0.5, Burst: 1},
+			ContentTypes: []string{"application/json", "text/plain"},
+			Routes:       []string{"orders"},
 		},
-		Endpoints: []Endpoint{
-			{
-				Name: "orders", URL: "https://orders.example/hook",
-				Secrets: []string{epSecret, "an-older-secret-of-16+"},
-				Timeout: Duration(DefaultEndpointTimeout),
-				Retry: Retry{Exponential: &Exponential{
-					Initial: Duration(time.Second), Factor: 2, Window: Duration(48 * time.Hour),
-				}},
-				Bulk:            &Bulk{MaxRecords: 500},
-				MaxConcurrency:  DefaultMaxConcurrency,
-				DisableAfter:    Duration(DefaultDisableAfter),
-				MaxPayloadBytes: DefaultMaxPayloadBytes,
-			},
-			{
-				Name: "other", URL: "http://10.0.0.1:8080", Secret: epSecret,
-				Timeout: Duration(5 * time.Minute),
-				Retry: Retry{Schedule: []Duration{
-					Duration(30 * time.Second), Duration(2 * time.Minute), Duration(5 * time.Minute),
-				}},
-				MaxConcurrency:  DefaultMaxConcurrency,
-				DisableAfter:    Duration(DefaultDisableAfter),
-				MaxPayloadBytes: DefaultMaxPayloadBytes,
-			},
+		{
+			Name: "b", Scheme: "none", MaxBodyBytes: job.DefaultMaxBodyBytes,
+			RateLimit:    &job.RateLimitSpec{RPS: 2.5, Burst: 3},
+			ContentTypes: []string{"application/json"},
+		},
+		{
+			Name: "c", Scheme: "none", MaxBodyBytes: job.MaxMaxBodyBytes,
+			RateLimit:    &job.RateLimitSpec{RPS: 1e300, Burst: math.MaxInt32},
+			ContentTypes: []string{"application/json"},
 		},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseFile (-want +got):\n%s", diff)
+	wantEndpoints := []job.EndpointSpec{
+		{
+			Name: "orders", URL: "https://orders.example/hook",
+			Secrets: []string{epSecret, "an-older-secret-of-16+"},
+			Timeout: job.DefaultEndpointTimeout,
+			Retry: job.RetrySpec{Exponential: &job.ExponentialSpec{
+				Initial: time.Second, Factor: 2, Window: 48 * time.Hour,
+			}},
+			Bulk:            &job.BulkSpec{MaxRecords: 500},
+			MaxConcurrency:  job.DefaultMaxConcurrency,
+			DisableAfter:    job.DefaultDisableAfter,
+			MaxPayloadBytes: job.DefaultMaxPayloadBytes,
+		},
+		{
+			Name: "other", URL: "http://10.0.0.1:8080", Secrets: []string{epSecret},
+			Timeout:         5 * time.Minute,
+			Retry:           job.RetrySpec{Schedule: []time.Duration{30 * time.Second, 2 * time.Minute, 5 * time.Minute}},
+			MaxConcurrency:  job.DefaultMaxConcurrency,
+			DisableAfter:    job.DefaultDisableAfter,
+			MaxPayloadBytes: job.DefaultMaxPayloadBytes,
+		},
+	}
+	var gotSources []job.SourceSpec
+	for i := range got.Sources {
+		gotSources = append(gotSources, got.Sources[i].Spec())
+	}
+	var gotEndpoints []job.EndpointSpec
+	for i := range got.Endpoints {
+		gotEndpoints = append(gotEndpoints, got.Endpoints[i].Spec())
+	}
+	if diff := cmp.Diff(wantSources, gotSources); diff != "" {
+		t.Errorf("source specs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantEndpoints, gotEndpoints); diff != "" {
+		t.Errorf("endpoint specs (-want +got):\n%s", diff)
 	}
 }
+
+// ignoreSpecs leaves out of a comparison of files what validation made of
+// them; the tests check that through Spec.
+var ignoreSpecs = cmpopts.IgnoreUnexported(Source{}, Endpoint{})
 
 func TestParseFileExpand(t *testing.T) {
 	env := mapEnv(map[string]string{
@@ -239,23 +252,23 @@ func TestParseFileExpand(t *testing.T) {
 			wantString(t, "secret", f.Sources[0].Verify.Secret, "${SECRET}")
 		}},
 		{"into a number", source("    verify: {scheme: none}", "    rate_limit:", "      rps: ${RATE}", "      burst: ${BURST}"), func(t *testing.T, f *File) {
-			if diff := cmp.Diff(&RateLimit{RPS: 2.5, Burst: 7}, f.Sources[0].RateLimit); diff != "" {
+			if diff := cmp.Diff(&job.RateLimitSpec{RPS: 2.5, Burst: 7}, f.Sources[0].Spec().RateLimit); diff != "" {
 				t.Errorf("rate_limit (-want +got):\n%s", diff)
 			}
 		}},
 		{"quoted, into a number", source("    verify: {scheme: none}", `    rate_limit: {rps: "${RATE}", burst: '${BURST}'}`), func(t *testing.T, f *File) {
-			if diff := cmp.Diff(&RateLimit{RPS: 2.5, Burst: 7}, f.Sources[0].RateLimit); diff != "" {
+			if diff := cmp.Diff(&job.RateLimitSpec{RPS: 2.5, Burst: 7}, f.Sources[0].Spec().RateLimit); diff != "" {
 				t.Errorf("rate_limit (-want +got):\n%s", diff)
 			}
 		}},
 		{"default into a number", source("    verify: {scheme: none}", "    max_body_bytes: ${MAX_BODY:-2048}"), func(t *testing.T, f *File) {
-			if got := f.Sources[0].MaxBodyBytes; got != 2048 {
+			if got := f.Sources[0].Spec().MaxBodyBytes; got != 2048 {
 				t.Errorf("max_body_bytes = %d, want 2048", got)
 			}
 		}},
 		{"empty number takes the default", source("    verify: {scheme: none}", "    max_body_bytes: ${EMPTY:-}"), func(t *testing.T, f *File) {
-			if got := f.Sources[0].MaxBodyBytes; got != DefaultMaxBodyBytes {
-				t.Errorf("max_body_bytes = %d, want %d", got, DefaultMaxBodyBytes)
+			if got := f.Sources[0].Spec().MaxBodyBytes; got != job.DefaultMaxBodyBytes {
+				t.Errorf("max_body_bytes = %d, want %d", got, job.DefaultMaxBodyBytes)
 			}
 		}},
 		{"into a duration and a URL", lines(
@@ -277,8 +290,8 @@ func TestParseFileExpand(t *testing.T) {
 			"    secret: "+epSecret,
 			"    timeout: \"${EMPTY:-}${UNSET:-}\"",
 		), func(t *testing.T, f *File) {
-			if got := time.Duration(f.Endpoints[0].Timeout); got != DefaultEndpointTimeout {
-				t.Errorf("timeout = %v, want %v", got, DefaultEndpointTimeout)
+			if got := f.Endpoints[0].Spec().Timeout; got != job.DefaultEndpointTimeout {
+				t.Errorf("timeout = %v, want %v", got, job.DefaultEndpointTimeout)
 			}
 		}},
 		{"in a list", source("    verify: {scheme: bearer, secrets: [\"${SECRET}\", \"${OLD:-the-previous-secret}\"]}"), func(t *testing.T, f *File) {
@@ -987,9 +1000,8 @@ func TestParseFileAnchors(t *testing.T) {
 	}
 	want := Endpoint{
 		Name: "audit", URL: "https://audit.example/hook", Secret: epSecret, Timeout: Duration(10 * time.Second),
-		MaxConcurrency: DefaultMaxConcurrency, DisableAfter: Duration(DefaultDisableAfter), MaxPayloadBytes: DefaultMaxPayloadBytes,
 	}
-	if diff := cmp.Diff(want, f.Endpoints[1]); diff != "" {
+	if diff := cmp.Diff(want, f.Endpoints[1], ignoreSpecs); diff != "" {
 		t.Errorf("merged endpoint (-want +got):\n%s", diff)
 	}
 
@@ -1040,20 +1052,19 @@ func TestParseFileSecondDocumentMarker(t *testing.T) {
 	}
 }
 
-// TestVerifyConfig: secret wins over secrets (validation refuses both),
-// and every field is passed on.
-func TestVerifyConfig(t *testing.T) {
+// TestSourceSpecSecrets: secret wins over secrets (validation refuses
+// both), and every verify field is passed on.
+func TestSourceSpecSecrets(t *testing.T) {
 	s := Source{Verify: Verify{
 		Scheme: "hmac", Secret: "s1", Header: "X-Sig", Algorithm: "sha1", Encoding: "base64", Prefix: "sha1=",
-		Tolerance: Duration(time.Minute),
 	}}
-	got := s.VerifyConfig()
+	got := s.toSpec()
 	if got.Scheme != "hmac" || len(got.Secrets) != 1 || got.Secrets[0] != "s1" || got.Header != "X-Sig" ||
-		got.Algorithm != "sha1" || got.Encoding != "base64" || got.Prefix != "sha1=" || got.Tolerance != time.Minute {
-		t.Errorf("VerifyConfig() = %+v", got)
+		got.Algorithm != "sha1" || got.Encoding != "base64" || got.Prefix != "sha1=" {
+		t.Errorf("toSpec() = %+v", got)
 	}
-	s.Verify.Secret, s.Verify.Secrets = "", []string{"a", "b"}
-	if got := s.VerifyConfig().Secrets; !cmp.Equal(got, []string{"a", "b"}) {
-		t.Errorf("VerifyConfig().Secrets = %q, want [a b]", got)
+	s.Verify.Secret, s.Verify.Secrets, s.Verify.Tolerance = "", []string{"a", "b"}, Duration(time.Minute)
+	if got := s.toSpec(); !cmp.Equal(got.Secrets, []string{"a", "b"}) || got.Tolerance != time.Minute {
+		t.Errorf("toSpec() secrets, tolerance = %q, %v, want [a b], 1m", got.Secrets, got.Tolerance)
 	}
 }

@@ -19,6 +19,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/jsonpointer"
+	"github.com/dispatchd/dispatchd/internal/retry"
+	"github.com/dispatchd/dispatchd/internal/specs"
 	"github.com/dispatchd/dispatchd/internal/verify"
 )
 
@@ -177,8 +181,18 @@ func FuzzParseFile(f *testing.F) {
 		if err := again.validate(); err != nil {
 			t.Fatalf("validate on a parsed file: %v", err)
 		}
-		if diff := cmp.Diff(file, again); diff != "" {
+		if diff := cmp.Diff(file, again, ignoreSpecs); diff != "" {
 			t.Fatalf("validate changed a parsed file (-first +validated again):\n%s", diff)
+		}
+		for i := range file.Sources {
+			if diff := cmp.Diff(file.Sources[i].Spec(), again.Sources[i].Spec()); diff != "" {
+				t.Fatalf("sources[%d]: validating again changed the spec (-first +again):\n%s", i, diff)
+			}
+		}
+		for i := range file.Endpoints {
+			if diff := cmp.Diff(file.Endpoints[i].Spec(), again.Endpoints[i].Spec()); diff != "" {
+				t.Fatalf("endpoints[%d]: validating again changed the spec (-first +again):\n%s", i, diff)
+			}
 		}
 	})
 }
@@ -188,20 +202,18 @@ func checkValid(t *testing.T, f *File) {
 	t.Helper()
 	endpoints := map[string]bool{}
 	for i, e := range f.Endpoints {
-		if !namePattern.MatchString(e.Name) || endpoints[e.Name] {
+		if specs.Name(e.Name) != nil || endpoints[e.Name] {
 			t.Fatalf("endpoints[%d]: name %q invalid or declared twice", i, e.Name)
 		}
 		endpoints[e.Name] = true
 		if _, err := parseURL(e.URL); err != nil {
 			t.Fatalf("endpoints[%d]: url %q: %v", i, e.URL, err)
 		}
-		secrets := e.Secrets
-		if e.Secret != "" {
-			if len(e.Secrets) > 0 {
-				t.Fatalf("endpoints[%d]: secret and secrets", i)
-			}
-			secrets = []string{e.Secret}
+		if e.Secret != "" && len(e.Secrets) > 0 {
+			t.Fatalf("endpoints[%d]: secret and secrets", i)
 		}
+		sp := e.Spec()
+		secrets := sp.Secrets
 		if len(secrets) < 1 || len(secrets) > 2 {
 			t.Fatalf("endpoints[%d]: %d secrets", i, len(secrets))
 		}
@@ -210,69 +222,73 @@ func checkValid(t *testing.T, f *File) {
 				t.Fatalf("endpoints[%d]: secret %q accepted", i, s)
 			}
 		}
-		if d := time.Duration(e.Timeout); d <= 0 || d > 5*time.Minute {
+		if d := sp.Timeout; d <= 0 || d > 5*time.Minute {
 			t.Fatalf("endpoints[%d]: timeout %v", i, d)
 		}
 		kinds := 0
-		for _, b := range []bool{e.Retry.Preset != "", len(e.Retry.Schedule) > 0, e.Retry.Exponential != nil} {
+		for _, b := range []bool{sp.Retry.Preset != "", len(sp.Retry.Schedule) > 0, sp.Retry.Exponential != nil} {
 			if b {
 				kinds++
 			}
 		}
-		if kinds > 1 || (e.Retry.Preset != "" && !slices.Contains(RetryPresets, e.Retry.Preset)) {
-			t.Fatalf("endpoints[%d]: retry %+v", i, e.Retry)
+		if kinds > 1 || (sp.Retry.Preset != "" && !slices.Contains(retry.Presets, sp.Retry.Preset)) {
+			t.Fatalf("endpoints[%d]: retry %+v", i, sp.Retry)
 		}
-		for _, d := range e.Retry.Schedule {
+		for _, d := range sp.Retry.Schedule {
 			if d <= 0 {
-				t.Fatalf("endpoints[%d]: schedule step %v", i, time.Duration(d))
+				t.Fatalf("endpoints[%d]: schedule step %v", i, d)
 			}
 		}
-		if x := e.Retry.Exponential; x != nil && (x.Initial <= 0 || x.Window <= 0 || x.Max < 0 || !(x.Factor >= 1 && x.Factor <= 10)) {
+		if x := sp.Retry.Exponential; x != nil && (x.Initial <= 0 || x.Window <= 0 || x.Max < 0 || !(x.Factor >= 1 && x.Factor <= 10)) {
 			t.Fatalf("endpoints[%d]: exponential %+v", i, *x)
 		}
-		if b := e.Bulk; b != nil && (b.MaxRecords < 1 || b.MaxRecords > MaxBulkRecords || b.MaxWait < 0) {
+		if b := sp.Bulk; b != nil && (b.MaxRecords < 1 || b.MaxRecords > job.MaxBulkRecords || b.MaxWait < 0) {
 			t.Fatalf("endpoints[%d]: bulk %+v", i, *b)
 		}
 	}
 
 	sources := map[string]bool{}
 	for i, s := range f.Sources {
-		if !namePattern.MatchString(s.Name) || sources[s.Name] {
+		if specs.Name(s.Name) != nil || sources[s.Name] {
 			t.Fatalf("sources[%d]: name %q invalid or declared twice", i, s.Name)
 		}
 		sources[s.Name] = true
-		if s.MaxBodyBytes < 1 || s.MaxBodyBytes > MaxMaxBodyBytes {
-			t.Fatalf("sources[%d]: max_body_bytes %d", i, s.MaxBodyBytes)
+		sp := s.Spec()
+		if sp.MaxBodyBytes < 1 || sp.MaxBodyBytes > job.MaxMaxBodyBytes {
+			t.Fatalf("sources[%d]: max_body_bytes %d", i, sp.MaxBodyBytes)
 		}
-		if len(s.ContentTypes) == 0 {
+		if len(sp.ContentTypes) == 0 {
 			t.Fatalf("sources[%d]: no content types", i)
 		}
-		for _, ct := range s.ContentTypes {
+		for _, ct := range sp.ContentTypes {
 			if mt, params, err := mime.ParseMediaType(ct); err != nil || mt != ct || len(params) > 0 || !strings.Contains(ct, "/") {
 				t.Fatalf("sources[%d]: content type %q", i, ct)
 			}
 		}
-		if len(s.Required) > 0 && !slices.Contains(s.ContentTypes, "application/json") {
+		if len(sp.Required) > 0 && !slices.Contains(sp.ContentTypes, "application/json") {
 			t.Fatalf("sources[%d]: required fields without application/json", i)
 		}
-		for _, r := range s.Required {
-			if pointerError(r.Pointer) != nil || (r.Type != "" && !slices.Contains(JSONTypes, r.Type)) {
+		for _, r := range sp.Required {
+			if !fieldPointer(r.Pointer) || (r.Type != "" && !slices.Contains(specs.JSONTypes, r.Type)) {
 				t.Fatalf("sources[%d]: required %+v", i, r)
 			}
 		}
-		if _, err := verify.New(s.VerifyConfig()); err != nil {
+		if s.Verifier() == nil {
+			t.Fatalf("sources[%d]: validated without a verifier", i)
+		}
+		if _, err := verify.New(specs.VerifyConfig(sp)); err != nil {
 			t.Fatalf("sources[%d]: verify.New: %v", i, err)
 		}
 		if s.Verify.Secret != "" && len(s.Verify.Secrets) > 0 {
 			t.Fatalf("sources[%d]: secret and secrets", i)
 		}
-		if rl := s.RateLimit; rl != nil && (!(rl.RPS > 0) || math.IsInf(rl.RPS, 0) || rl.Burst < 1) {
+		if rl := sp.RateLimit; rl != nil && (!(rl.RPS > 0) || math.IsInf(rl.RPS, 0) || rl.Burst < 1) {
 			t.Fatalf("sources[%d]: rate limit %+v", i, *rl)
 		}
-		if id := s.Idempotency; id != nil {
+		if id := sp.DeliveryID; id != nil {
 			if (id.Header == "") == (id.JSON == "") ||
-				(id.JSON != "" && pointerError(id.JSON) != nil) ||
-				(id.Header != "" && !validHeaderName(id.Header)) {
+				(id.JSON != "" && !fieldPointer(id.JSON)) ||
+				(id.Header != "" && !specs.HeaderName(id.Header)) {
 				t.Fatalf("sources[%d]: idempotency %+v", i, *id)
 			}
 		}
@@ -285,6 +301,12 @@ func checkValid(t *testing.T, f *File) {
 	if f.DefaultEndpoint != "" && !endpoints[f.DefaultEndpoint] {
 		t.Fatalf("default_endpoint %q is not declared", f.DefaultEndpoint)
 	}
+}
+
+// fieldPointer reports whether p is a JSON pointer to a field of a body.
+func fieldPointer(p string) bool {
+	_, err := jsonpointer.Parse(p)
+	return p != "" && err == nil
 }
 
 // FuzzExpand checks ${VAR} and ${VAR:-default} against refExpand, through

@@ -29,11 +29,6 @@ import (
 
 // Limits of one delivery.
 const (
-	// DefaultTimeout bounds an attempt whose Endpoint.Timeout is zero. It
-	// matches what Bevy and Dispatched give their receivers.
-	DefaultTimeout = 30 * time.Second
-	// MaxBatchRecords is the most records one bulk POST may carry.
-	MaxBatchRecords = 500
 	// MaxResponseBytes is how much of a response body is read, after
 	// decompression. It is enough for {"failedJobIds": […]} naming every
 	// record of a full batch; the rest is never read.
@@ -55,7 +50,7 @@ type Endpoint struct {
 	// with its raw bytes.
 	Secrets []string
 	// Timeout bounds the whole attempt: connect, TLS, headers and body.
-	// Zero means DefaultTimeout.
+	// Zero means job.DefaultEndpointTimeout.
 	Timeout time.Duration
 	// RetryClientErrors makes 3xx and 4xx other than 408/410/429 retryable
 	// instead of failed for good, for receivers known to answer 4xx for
@@ -117,7 +112,7 @@ type Request struct {
 	// Endpoint is where the POST goes and how it is signed.
 	Endpoint Endpoint
 	// Records are the jobs carried: exactly one when BatchID is empty, 1 to
-	// MaxBatchRecords otherwise.
+	// job.MaxBulkRecords otherwise.
 	Records []Record
 	// BatchID, when set, makes this a bulk POST whose body is
 	// {"batchId": BatchID, "records": [envelopes…]} and whose webhook-id is
@@ -345,7 +340,7 @@ func (c *Client) Deliver(ctx context.Context, r Request) Result {
 
 	timeout := r.Endpoint.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = job.DefaultEndpointTimeout
 	}
 	limit := timeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -594,8 +589,8 @@ func build(r Request) (msgID string, body []byte, err error) {
 		return "", nil, errors.New("no records to deliver")
 	case r.BatchID == "" && len(r.Records) > 1:
 		return "", nil, fmt.Errorf("%d records without a batch id: only a bulk POST carries more than one", len(r.Records))
-	case len(r.Records) > MaxBatchRecords:
-		return "", nil, fmt.Errorf("%d records: a bulk POST carries at most %d", len(r.Records), MaxBatchRecords)
+	case len(r.Records) > job.MaxBulkRecords:
+		return "", nil, fmt.Errorf("%d records: a bulk POST carries at most %d", len(r.Records), job.MaxBulkRecords)
 	}
 	msgID = r.BatchID
 	if msgID == "" {

@@ -22,6 +22,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/dispatchd/dispatchd/internal/job"
 )
 
 // decodeJSON decodes b keeping numbers exact, so 1 and 1.0 differ.
@@ -514,7 +516,7 @@ func TestBadRequest(t *testing.T) {
 		{"two records without a batch id", func(r *Request) { r.Records = append(r.Records, r.Records[0]) }},
 		{"too many records", func(r *Request) {
 			r.BatchID = "batch"
-			r.Records = make([]Record, MaxBatchRecords+1)
+			r.Records = make([]Record, job.MaxBulkRecords+1)
 			for i := range r.Records {
 				r.Records[i] = Record{JobID: fmt.Sprint(i), AttemptNumber: 1}
 			}

@@ -3,7 +3,7 @@
 //
 // A [Request] carries one job (the body is the envelope
 // {"jobId","attemptId","attempt","attemptNumber","payload"}) or, for a bulk
-// endpoint, up to [MaxBatchRecords] jobs ({"batchId","records":[…]}). Every
+// endpoint, up to [job.MaxBulkRecords] jobs ({"batchId","records":[…]}). Every
 // POST is authenticated twice, so receivers of either family work unchanged:
 // "Authorization: Bearer <secret>" for Dispatched-style receivers, and the
 // Standard Webhooks headers webhook-id, webhook-timestamp and

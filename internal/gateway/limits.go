@@ -12,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 
-	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/rpcerr"
 )
@@ -25,8 +24,8 @@ import (
 const (
 	// MaxJobsBodyBytes caps POST /v1/jobs and /v1/jobs:batch: one job's
 	// payload may be as large as an endpoint's max_payload_bytes allows
-	// (at most config.MaxMaxBodyBytes), and a batch carries several.
-	MaxJobsBodyBytes = config.MaxMaxBodyBytes + 1<<20
+	// (at most job.MaxMaxBodyBytes), and a batch carries several.
+	MaxJobsBodyBytes = job.MaxMaxBodyBytes + 1<<20
 	// MaxDispatchedBodyBytes caps the Dispatched-compatible
 	// POST /api/jobs/dispatch, whose payload is at most 10 KB.
 	MaxDispatchedBodyBytes = 64 << 10

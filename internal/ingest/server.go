@@ -254,7 +254,7 @@ func (s *Server) verify(ctx context.Context, src *Source, h http.Header, body []
 	_, span := s.tracer.Start(ctx, "verify", trace.WithAttributes(
 		telemetry.AttrSource.String(src.Name), attribute.String("dispatchd.verify.scheme", src.spec.Scheme)))
 	defer span.End()
-	err := src.verifierAt(now).Verify(h, body, now)
+	err := src.verifier.Verify(h, body, now)
 	if err != nil {
 		class := "invalid"
 		for _, c := range []struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	"strings"
@@ -13,10 +14,10 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/dispatchd/dispatchd/internal/config"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
 	"github.com/dispatchd/dispatchd/internal/route"
+	"github.com/dispatchd/dispatchd/internal/specs"
 	"github.com/dispatchd/dispatchd/internal/verify"
 )
 
@@ -28,11 +29,9 @@ type Source struct {
 	Paused       bool
 
 	spec job.SourceSpec
-	// verifier accepts every secret; current only the first, for after a
-	// rotation's grace period (previousExpires).
-	verifier        verify.Verifier
-	current         verify.Verifier
-	previousExpires time.Time
+	// verifier is built once per version of the spec; it knows when a
+	// rotation's previous secret stops passing.
+	verifier verify.Verifier
 
 	limiter      *rate.Limiter // nil: unlimited
 	contentTypes []string
@@ -85,42 +84,31 @@ func newValueRef(what string, ref *job.ValueRef) (valueRef, error) {
 	return v, nil
 }
 
-// NewSource prepares a source. Its errors name what is wrong with the
-// spec; a spec that passed config or API validation does not fail.
-func NewSource(src job.Source) (*Source, error) {
+// NewSource prepares a source with the verifier that validating its spec
+// built (specs.Source), or, when v is nil, builds one. Its errors name what
+// is wrong with the spec; a spec that passed validation does not fail.
+func NewSource(src job.Source, v verify.Verifier) (*Source, error) {
 	spec := src.SourceSpec
-	vc := verify.Config{
-		Scheme: verify.Scheme(spec.Scheme), Secrets: spec.Secrets, Header: spec.Header,
-		Algorithm: spec.Algorithm, Encoding: spec.Encoding, Prefix: spec.Prefix, Tolerance: spec.Tolerance,
-		PublicKey: spec.PublicKey,
-	}
-	v, err := verify.New(vc)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", spec.Name, err)
-	}
-	current := v
-	if len(spec.Secrets) > 1 {
-		vc.Secrets = spec.Secrets[:1]
-		if current, err = verify.New(vc); err != nil {
+	if v == nil {
+		var err error
+		if v, err = verify.New(specs.VerifyConfig(spec)); err != nil {
 			return nil, fmt.Errorf("source %s: %w", spec.Name, err)
 		}
 	}
 	s := &Source{
-		Name:            spec.Name,
-		MaxBodyBytes:    spec.MaxBodyBytes,
-		Routes:          spec.Routes,
-		Paused:          src.Paused,
-		spec:            spec,
-		verifier:        v,
-		current:         current,
-		previousExpires: spec.PreviousSecretExpiresAt,
-		contentTypes:    spec.ContentTypes,
+		Name:         spec.Name,
+		MaxBodyBytes: spec.MaxBodyBytes,
+		Routes:       spec.Routes,
+		Paused:       src.Paused,
+		spec:         spec,
+		verifier:     v,
+		contentTypes: spec.ContentTypes,
 	}
 	if s.MaxBodyBytes <= 0 {
-		s.MaxBodyBytes = config.DefaultMaxBodyBytes
+		s.MaxBodyBytes = job.DefaultMaxBodyBytes
 	}
 	if len(s.contentTypes) == 0 {
-		s.contentTypes = []string{"application/json"}
+		s.contentTypes = []string{job.DefaultContentType}
 	}
 	for _, r := range spec.Required {
 		p, err := jsonpointer.Parse(r.Pointer)
@@ -174,15 +162,6 @@ func schemeEventType(s verify.Scheme) *job.ValueRef {
 	return nil
 }
 
-// verifierAt is the verifier for a request at now: after a rotation's
-// grace period, the previous secret no longer passes.
-func (s *Source) verifierAt(now time.Time) verify.Verifier {
-	if !s.previousExpires.IsZero() && !now.Before(s.previousExpires) {
-		return s.current
-	}
-	return s.verifier
-}
-
 // schemeDeliveryID is where each scheme's senders put their delivery id.
 func schemeDeliveryID(s verify.Scheme) *job.ValueRef {
 	switch s {
@@ -233,7 +212,7 @@ func (r *Registry) Load(ctx context.Context) error {
 			next[src.Name] = prev
 			continue
 		}
-		s, err := NewSource(src)
+		s, err := NewSource(src, nil)
 		if err != nil {
 			errs = append(errs, err) // the others still load
 			continue
@@ -244,6 +223,22 @@ func (r *Registry) Load(ctx context.Context) error {
 	r.byName = next
 	r.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// Put makes one source, as the store now holds it, take effect at once,
+// with the verifier its validation built; the next Load keeps it while the
+// stored spec stays the same.
+func (r *Registry) Put(src job.Source, v verify.Verifier) error {
+	s, err := NewSource(src, v)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := maps.Clone(r.byName)
+	next[s.Name] = s
+	r.byName = next
+	return nil
 }
 
 // Run reloads the sources every interval until ctx ends, so changes made
@@ -285,7 +280,7 @@ func (r *Registry) MaxBodyBytes(name string) int64 {
 	if src, ok := r.Get(name); ok {
 		return src.MaxBodyBytes
 	}
-	return config.DefaultMaxBodyBytes
+	return job.DefaultMaxBodyBytes
 }
 
 // allow takes a token from the source's bucket, or says how long until one

@@ -66,6 +66,9 @@ type Config struct {
 	// PublicKey, "whpk_<base64>", verifies Standard Webhooks v1a (ed25519)
 	// signatures, beside or instead of the secrets. StandardWebhooks only.
 	PublicKey string
+	// PreviousSecretExpiresAt ends a rotation: from then on only
+	// Secrets[0] passes. Zero: both pass for as long as both are set.
+	PreviousSecretExpiresAt time.Time
 }
 
 // Verifier checks the authenticity of one request.
@@ -134,6 +137,25 @@ func New(cfg Config) (Verifier, error) {
 		return nil, errors.New("tolerance must not be negative")
 	}
 
+	v, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Secrets) < 2 || cfg.PreviousSecretExpiresAt.IsZero() {
+		return v, nil
+	}
+	// The current secret alone passed the same checks as a pair.
+	cur := cfg
+	cur.Secrets = cfg.Secrets[:1]
+	current, err := build(cur)
+	if err != nil {
+		return nil, err
+	}
+	return rotating{both: v, current: current, expires: cfg.PreviousSecretExpiresAt}, nil
+}
+
+// build returns the scheme's Verifier for a checked cfg.
+func build(cfg Config) (Verifier, error) {
 	// The constructors that can fail return concrete pointers; check err
 	// here so a failure yields a nil Verifier, not an interface holding a
 	// nil pointer.
@@ -165,6 +187,20 @@ func New(cfg Config) (Verifier, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// rotating accepts the previous secret until the rotation's grace period
+// ends, then only the current one.
+type rotating struct {
+	both, current Verifier
+	expires       time.Time
+}
+
+func (r rotating) Verify(h http.Header, body []byte, now time.Time) error {
+	if now.Before(r.expires) {
+		return r.both.Verify(h, body, now)
+	}
+	return r.current.Verify(h, body, now)
 }
 
 func known(s Scheme) bool {

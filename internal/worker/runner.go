@@ -97,14 +97,14 @@ func concurrencyOf(ep job.Endpoint) int {
 	if ep.MaxConcurrency > 0 {
 		return ep.MaxConcurrency
 	}
-	return DefaultConcurrency
+	return job.DefaultMaxConcurrency
 }
 
 func timeoutOf(ep job.Endpoint) time.Duration {
 	if ep.Timeout > 0 {
 		return ep.Timeout
 	}
-	return delivery.DefaultTimeout
+	return job.DefaultEndpointTimeout
 }
 
 // run claims and delivers until ctx ends, then waits for the deliveries
@@ -174,7 +174,7 @@ func (r *runner) step(ctx context.Context) time.Duration {
 			return 0, 0, 0
 		}
 		if fresh.Bulk != nil {
-			batch = max(1, min(fresh.Bulk.MaxRecords, delivery.MaxBatchRecords))
+			batch = max(1, min(fresh.Bulk.MaxRecords, job.MaxBulkRecords))
 		}
 		r.mu.Lock()
 		free := concurrencyOf(fresh) - r.inflight
@@ -495,7 +495,7 @@ func (r *runner) recordHealth(ctx context.Context, ep job.Endpoint, res delivery
 	}
 	limit := ep.DisableAfter
 	if limit <= 0 {
-		limit = DefaultDisableAfter
+		limit = job.DefaultDisableAfter
 	}
 	if !ok && now.Sub(since) >= limit {
 		r.disable(ctx, ep, fmt.Sprintf("every delivery has failed since %s (limit %s); last: %s",

@@ -22,8 +22,6 @@ const (
 	// DefaultRefreshInterval is how soon an endpoint created elsewhere
 	// gets a runner here.
 	DefaultRefreshInterval = time.Second
-	DefaultConcurrency     = 16
-	DefaultDisableAfter    = 5 * 24 * time.Hour
 )
 
 // Notifier tells operators about what needs them. Calls must not block.
