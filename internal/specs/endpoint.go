@@ -169,16 +169,7 @@ func checkSubscription(e *job.EndpointSpec, p string, add func(path, format stri
 			add(fmt.Sprintf("%s.event_types[%d]", p, i), "%v", err)
 		}
 	}
-	if e.Filter != "" {
-		if _, err := route.CompileFilter(e.Filter); err != nil {
-			add(p+".filter", "%v", err)
-		}
-	}
-	if e.Transform != "" {
-		if _, err := route.CompileTransform(e.Transform); err != nil {
-			add(p+".transform", "%v", err)
-		}
-	}
+	checkCEL(e.Filter, e.Transform, p, add)
 	if (e.Filter != "" || e.Transform != "") && len(e.EventTypes) == 0 {
 		add(p, "filter and transform apply to the subscription: set event_types too")
 	}
@@ -186,6 +177,20 @@ func checkSubscription(e *job.EndpointSpec, p string, add func(path, format stri
 	case "", job.PayloadEnvelope, job.PayloadStandardWebhooks: // "": envelope, and the spec stays as it was
 	default:
 		add(p+".payload_format", "%q: one of %s", e.PayloadFormat, strings.Join(PayloadFormats, ", "))
+	}
+}
+
+// checkCEL compiles a filter and a transformation (either may be empty).
+func checkCEL(filter, transform, p string, add func(path, format string, args ...any)) {
+	if filter != "" {
+		if _, err := route.CompileFilter(filter); err != nil {
+			add(p+".filter", "%v", err)
+		}
+	}
+	if transform != "" {
+		if _, err := route.CompileTransform(transform); err != nil {
+			add(p+".transform", "%v", err)
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/dispatchd/dispatchd/internal/job"
-	"github.com/dispatchd/dispatchd/internal/route"
 	"github.com/dispatchd/dispatchd/internal/verify"
 )
 
@@ -130,16 +129,7 @@ func checkRoutes(s *job.SourceSpec, p string, routeTo func(string) error, add fu
 		case r.Endpoint != "":
 			checkEndpoint(rp, r.Endpoint)
 		}
-		if r.Filter != "" {
-			if _, err := route.CompileFilter(r.Filter); err != nil {
-				add(rp+".filter", "%v", err)
-			}
-		}
-		if r.Transform != "" {
-			if _, err := route.CompileTransform(r.Transform); err != nil {
-				add(rp+".transform", "%v", err)
-			}
-		}
+		checkCEL(r.Filter, r.Transform, rp, add)
 	}
 }
 
