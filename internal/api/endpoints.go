@@ -87,7 +87,7 @@ func endpointFromProto(name string, p *dispatchdv1.EndpointSpec, secrets []strin
 
 // CreateEndpoint implements dispatchdv1.EndpointServiceServer.
 func (s *EndpointServer) CreateEndpoint(ctx context.Context, req *dispatchdv1.CreateEndpointRequest) (*dispatchdv1.CreateEndpointResponse, error) {
-	if err := specs.Name(req.GetName()); err != nil {
+	if err := job.CheckName(req.GetName()); err != nil {
 		return nil, rpcerr.Status(invalid("name", "%v", err))
 	}
 	secret := req.GetSecret()

@@ -139,7 +139,7 @@ func (s *SourceServer) apiSource(ctx context.Context, name string) (job.Source, 
 
 // CreateSource implements dispatchdv1.SourceServiceServer.
 func (s *SourceServer) CreateSource(ctx context.Context, req *dispatchdv1.CreateSourceRequest) (*dispatchdv1.CreateSourceResponse, error) {
-	if err := specs.Name(req.GetName()); err != nil {
+	if err := job.CheckName(req.GetName()); err != nil {
 		return nil, rpcerr.Status(invalid("name", "%v", err))
 	}
 	var secrets []string

@@ -540,7 +540,7 @@ func (f *File) validate() error {
 		if e.Name != "" {
 			p += " (" + e.Name + ")"
 		}
-		if err := specs.Name(e.Name); err != nil {
+		if err := job.CheckName(e.Name); err != nil {
 			add(p+".name", "%v", err)
 		} else if endpoints[e.Name] {
 			add(p+".name", "%q is declared twice", e.Name)
@@ -556,7 +556,7 @@ func (f *File) validate() error {
 		if s.Name != "" {
 			p += " (" + s.Name + ")"
 		}
-		if err := specs.Name(s.Name); err != nil {
+		if err := job.CheckName(s.Name); err != nil {
 			add(p+".name", "%v", err)
 		} else if sources[s.Name] {
 			add(p+".name", "%q is declared twice", s.Name)

@@ -202,7 +202,7 @@ func checkValid(t *testing.T, f *File) {
 	t.Helper()
 	endpoints := map[string]bool{}
 	for i, e := range f.Endpoints {
-		if specs.Name(e.Name) != nil || endpoints[e.Name] {
+		if job.CheckName(e.Name) != nil || endpoints[e.Name] {
 			t.Fatalf("endpoints[%d]: name %q invalid or declared twice", i, e.Name)
 		}
 		endpoints[e.Name] = true
@@ -249,7 +249,7 @@ func checkValid(t *testing.T, f *File) {
 
 	sources := map[string]bool{}
 	for i, s := range f.Sources {
-		if specs.Name(s.Name) != nil || sources[s.Name] {
+		if job.CheckName(s.Name) != nil || sources[s.Name] {
 			t.Fatalf("sources[%d]: name %q invalid or declared twice", i, s.Name)
 		}
 		sources[s.Name] = true

@@ -3,7 +3,6 @@ package schedule
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	_ "time/tzdata" // zones work on hosts without /usr/share/zoneinfo
@@ -20,8 +19,6 @@ const (
 	// MaxJitter bounds the delay added to a fire's job.
 	MaxJitter = 24 * time.Hour
 )
-
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // parser accepts 5 fields or 6 with leading seconds, and the @ macros.
 var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -41,8 +38,8 @@ type Spec struct {
 // CodeInvalid whose message names the field.
 func Compile(s job.ScheduleSpec) (*Spec, error) {
 	c := &Spec{ScheduleSpec: s}
-	if !namePattern.MatchString(s.Name) {
-		return nil, invalid("name", "%q: lower-case letters, digits, '-' and '_', at most 63", s.Name)
+	if err := job.CheckName(s.Name); err != nil {
+		return nil, invalid("name", "%v", err)
 	}
 	expr := strings.TrimSpace(s.Cron)
 	switch {

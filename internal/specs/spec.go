@@ -3,25 +3,10 @@ package specs
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
 )
-
-// names are used in URLs (/v1/webhooks/{source}) and logs.
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// Name reports whether name can name a source or an endpoint.
-func Name(name string) error {
-	if name == "" {
-		return errors.New("required")
-	}
-	if !namePattern.MatchString(name) {
-		return fmt.Errorf("%q: use lower-case letters, digits, - and _ (at most 63, starting with a letter or digit)", name)
-	}
-	return nil
-}
 
 // problems collects the errors of one spec, each under its field's path.
 type problems []error

@@ -150,15 +150,3 @@ func TestSourceErrorsTogether(t *testing.T) {
 		t.Fatalf("Source = %v, want 3 joined errors", err)
 	}
 }
-
-func TestName(t *testing.T) {
-	for name, want := range map[string]string{
-		"orders": "", "a-b_c9": "", "": "required", "Orders": "use lower-case letters",
-		strings.Repeat("a", 64): "at most 63",
-	} {
-		err := Name(name)
-		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
-			t.Errorf("Name(%q) = %v, want %q", name, err, want)
-		}
-	}
-}
