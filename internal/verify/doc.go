@@ -4,7 +4,9 @@
 // Each source is configured with one [Scheme] and one or two secrets. Two
 // secrets exist for rotation: while a source moves from an old secret to a new
 // one, a request signed with either is accepted, so the sender and dispatchd
-// need not change at the same instant.
+// need not change at the same instant. When the rotation has an end
+// (Config.PreviousSecretExpiresAt), the one Verifier [New] builds accepts only
+// the current secret from then on, so a source version needs one build.
 //
 // Signatures are checked over the raw body bytes exactly as received, before
 // any decoding, because re-encoding JSON changes the bytes and breaks the
