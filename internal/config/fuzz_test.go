@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
@@ -288,7 +289,7 @@ func checkValid(t *testing.T, f *File) {
 		if id := sp.DeliveryID; id != nil {
 			if (id.Header == "") == (id.JSON == "") ||
 				(id.JSON != "" && !fieldPointer(id.JSON)) ||
-				(id.Header != "" && !specs.HeaderName(id.Header)) {
+				(id.Header != "" && !httpguts.ValidHeaderFieldName(id.Header)) {
 				t.Fatalf("sources[%d]: idempotency %+v", i, *id)
 			}
 		}

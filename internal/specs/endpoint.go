@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/dispatchd/dispatchd/internal/delivery"
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/retry"
@@ -240,7 +242,7 @@ func checkEgress(e *job.EndpointSpec, p string, add func(path, format string, ar
 	for name, v := range g.Headers {
 		hp := p + ".headers." + name
 		switch {
-		case !HeaderName(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			add(hp, "%q is not a header name", name)
 		case strings.EqualFold(name, "Authorization") && (!e.NoBearer || g.OAuth2 != nil):
 			add(hp, "Authorization is set by dispatchd; use bearer: false (and no oauth2) to send your own")

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/verify"
 )
@@ -66,7 +68,7 @@ func checkSource(s *job.SourceSpec, p string, routeTo func(string) error, add fu
 			add(p+"."+ref.key, "set exactly one of header (a request header) or json (a JSON pointer such as /id)")
 		case r.JSON != "" && pointerError(r.JSON) != nil:
 			add(p+"."+ref.key+".json", "%q: %v, e.g. /id or /data/object/id", r.JSON, pointerError(r.JSON))
-		case r.Header != "" && !HeaderName(r.Header):
+		case r.Header != "" && !httpguts.ValidHeaderFieldName(r.Header):
 			add(p+"."+ref.key+".header", "%q is not a header name", r.Header)
 		}
 	}

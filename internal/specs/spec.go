@@ -3,7 +3,6 @@ package specs
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/dispatchd/dispatchd/internal/jsonpointer"
 )
@@ -16,18 +15,6 @@ func (ps *problems) add(path, format string, args ...any) {
 }
 
 func (ps problems) err() error { return errors.Join(ps...) }
-
-// HeaderName reports whether h is a header field name: an RFC 9110 token.
-func HeaderName(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		if !alnum && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return h != ""
-}
 
 // pointerError says what is wrong with a JSON pointer to a field of the
 // body (the whole body, "", is not a field).

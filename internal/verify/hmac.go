@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 const githubHeader = "X-Hub-Signature-256"
@@ -48,7 +50,7 @@ func newHMAC(cfg Config) (*hmacVerifier, error) {
 	if v.header == "" {
 		return nil, errors.New("hmac needs a header naming where the signature is")
 	}
-	if !isToken(v.header) {
+	if !httpguts.ValidHeaderFieldName(v.header) {
 		return nil, errors.New("hmac header must be a bare header name such as X-Signature, without spaces, a colon or other punctuation")
 	}
 	switch strings.ToLower(cfg.Algorithm) {
@@ -68,18 +70,6 @@ func newHMAC(cfg Config) (*hmacVerifier, error) {
 		return nil, fmt.Errorf("unknown hmac encoding %q; one of: hex, base64", cfg.Encoding)
 	}
 	return v, nil
-}
-
-// isToken reports whether s can be a header name: an RFC 9110 token.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		if !alnum && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // rawKeys uses each secret's bytes as the HMAC key, as GitHub and most
