@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
@@ -45,8 +46,9 @@ func (s *SourceServer) sourceFromProto(ctx context.Context, name string, p *disp
 		Encoding: p.GetEncoding(), Prefix: p.GetPrefix(), Tolerance: p.GetTolerance().AsDuration(),
 		PublicKey:    p.GetPublicKey(),
 		MaxBodyBytes: p.GetMaxBodyBytes(),
-		ContentTypes: p.GetContentTypes(),
-		Routes:       p.GetRoutes(),
+		// Cloned: validation normalises them and rules add names, in place.
+		ContentTypes: slices.Clone(p.GetContentTypes()),
+		Routes:       slices.Clone(p.GetRoutes()),
 
 		PreviousSecretExpiresAt: previousExpires,
 	}
