@@ -302,8 +302,7 @@ const listRequests = `-- name: ListRequests :many
 SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests
 WHERE ($1::text IS NULL OR source = $1)
   AND ($2::text IS NULL OR outcome = $2)
-  AND ($3::text IS NULL OR id > $3)
-  AND ($4::text IS NULL OR id < $4)
+  AND id > $3 AND id < $4
 ORDER BY id DESC
 LIMIT $5
 `
@@ -311,14 +310,132 @@ LIMIT $5
 type ListRequestsParams struct {
 	Source   *string
 	Outcome  *string
-	AfterID  *string
-	BeforeID *string
+	AfterID  string
+	BeforeID string
 	PageSize int32
 }
 
-// Newest first; before_id continues a previous page.
+// Newest first in id order (the primary key); the id range is after_id (live
+// tail) to before_id (the page). The store core picks this shape when no
+// indexed filter is given.
 func (q *Queries) ListRequests(ctx context.Context, db DBTX, arg ListRequestsParams) ([]Request, error) {
 	rows, err := db.Query(ctx, listRequests,
+		arg.Source,
+		arg.Outcome,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Request
+	for rows.Next() {
+		var i Request
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Bucket,
+			&i.Accepted,
+			&i.ReceivedAt,
+			&i.Outcome,
+			&i.Reason,
+			&i.StatusCode,
+			&i.Size,
+			&i.RemoteAddr,
+			&i.EventID,
+			&i.Headers,
+			&i.BodyExcerpt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRequestsByOutcome = `-- name: ListRequestsByOutcome :many
+SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests
+WHERE ($1::text IS NULL OR source = $1)
+  AND outcome = $2
+  AND id > $3 AND id < $4
+ORDER BY id DESC
+LIMIT $5
+`
+
+type ListRequestsByOutcomeParams struct {
+	Source   *string
+	Outcome  *string
+	AfterID  string
+	BeforeID string
+	PageSize int32
+}
+
+// One outcome's requests, on its index.
+func (q *Queries) ListRequestsByOutcome(ctx context.Context, db DBTX, arg ListRequestsByOutcomeParams) ([]Request, error) {
+	rows, err := db.Query(ctx, listRequestsByOutcome,
+		arg.Source,
+		arg.Outcome,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Request
+	for rows.Next() {
+		var i Request
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Bucket,
+			&i.Accepted,
+			&i.ReceivedAt,
+			&i.Outcome,
+			&i.Reason,
+			&i.StatusCode,
+			&i.Size,
+			&i.RemoteAddr,
+			&i.EventID,
+			&i.Headers,
+			&i.BodyExcerpt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRequestsBySource = `-- name: ListRequestsBySource :many
+SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests
+WHERE source = $1
+  AND ($2::text IS NULL OR outcome = $2)
+  AND id > $3 AND id < $4
+ORDER BY id DESC
+LIMIT $5
+`
+
+type ListRequestsBySourceParams struct {
+	Source   *string
+	Outcome  *string
+	AfterID  string
+	BeforeID string
+	PageSize int32
+}
+
+// One source's requests, on its index.
+func (q *Queries) ListRequestsBySource(ctx context.Context, db DBTX, arg ListRequestsBySourceParams) ([]Request, error) {
+	rows, err := db.Query(ctx, listRequestsBySource,
 		arg.Source,
 		arg.Outcome,
 		arg.AfterID,

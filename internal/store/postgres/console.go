@@ -26,13 +26,6 @@ func (e *executor) TrimRequests(ctx context.Context, bucket string, keep int) (i
 	return e.q.TrimRequests(ctx, e.db, pgdb.TrimRequestsParams{TrimBucket: bucket, Skip: int32(keep - 1)})
 }
 
-func (e *executor) ListRequests(ctx context.Context, f job.RequestFilter) ([]store.RequestRow, error) {
-	rows, err := e.q.ListRequests(ctx, e.db, pgdb.ListRequestsParams{
-		Source: nullable(f.Source), Outcome: nullable(f.Outcome), AfterID: nullable(f.AfterID), BeforeID: nullable(f.BeforeID), PageSize: int32(f.Limit),
-	})
-	return store.Rows(rows, err, requestRow)
-}
-
 func (e *executor) GetRequest(ctx context.Context, id string) (store.RequestRow, error) {
 	r, err := e.q.GetRequest(ctx, e.db, id)
 	return requestRow(r), noRows(err)

@@ -26,13 +26,6 @@ func (e *executor) TrimRequests(ctx context.Context, bucket string, keep int) (i
 	return e.q.TrimRequests(ctx, e.db, sqlitedb.TrimRequestsParams{TrimBucket: bucket, Skip: int64(keep - 1)})
 }
 
-func (e *executor) ListRequests(ctx context.Context, f job.RequestFilter) ([]store.RequestRow, error) {
-	rows, err := e.q.ListRequests(ctx, e.db, sqlitedb.ListRequestsParams{
-		Source: orNil(f.Source), Outcome: orNil(f.Outcome), AfterID: orNil(f.AfterID), BeforeID: orNil(f.BeforeID), PageSize: int64(f.Limit),
-	})
-	return store.Rows(rows, err, requestRow)
-}
-
 func (e *executor) GetRequest(ctx context.Context, id string) (store.RequestRow, error) {
 	r, err := e.q.GetRequest(ctx, e.db, id)
 	return requestRow(r), noRows(err)

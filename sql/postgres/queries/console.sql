@@ -14,12 +14,31 @@ INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute
 ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n;
 
 -- name: ListRequests :many
--- Newest first; before_id continues a previous page.
+-- Newest first in id order (the primary key); the id range is after_id (live
+-- tail) to before_id (the page). The store core picks this shape when no
+-- indexed filter is given.
 SELECT * FROM requests
 WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
   AND (sqlc.narg('outcome')::text IS NULL OR outcome = sqlc.narg('outcome'))
-  AND (sqlc.narg('after_id')::text IS NULL OR id > sqlc.narg('after_id'))
-  AND (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListRequestsBySource :many
+-- One source's requests, on its index.
+SELECT * FROM requests
+WHERE source = sqlc.narg('source')
+  AND (sqlc.narg('outcome')::text IS NULL OR outcome = sqlc.narg('outcome'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListRequestsByOutcome :many
+-- One outcome's requests, on its index.
+SELECT * FROM requests
+WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND outcome = sqlc.narg('outcome')
+  AND id > @after_id AND id < @before_id
 ORDER BY id DESC
 LIMIT @page_size;
 

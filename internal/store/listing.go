@@ -1,0 +1,139 @@
+package store
+
+import (
+	"time"
+
+	"github.com/dispatchd/dispatchd/internal/job"
+)
+
+// The list views' rule: every page is one range read of one index whose
+// order is the page's order (the filter's columns, then id, newest
+// first). The core chooses the index from the filters given; the drivers
+// have one query per index (sql/*/queries: ListJobsBy…, ListEventsBy…,
+// ListRequestsBy…), because an optional filter written as
+// "(? IS NULL OR col = ?)" cannot use an index on SQLite. A filter without
+// an index of its own is checked on the rows the chosen index yields. Time
+// ranges narrow the id range: ids start with their creation millisecond
+// (job.NewID): a start bounds the ids read, an end is checked on the rows. No
+// page counts rows.
+
+// ListIndex names the index a list query reads.
+type ListIndex int
+
+// The indexes of the list queries (sql/*/schema/0016_list_indexes.sql and
+// earlier migrations).
+const (
+	// ByID reads the primary key: no indexed filter was given.
+	ByID ListIndex = iota
+	ByState
+	ByEndpoint
+	ByEndpointState
+	BySource
+	BySourceState
+	ByType
+	ByDeliveryID
+	ByOutcome
+)
+
+// IDRange is the part of a table's id order a page reads: after AfterID
+// and before BeforeID (both exclusive; neither is ever empty of meaning:
+// "" and job.IDCeiling stand for the open ends).
+type IDRange struct {
+	AfterID, BeforeID string
+}
+
+// idRange narrows the page's bounds (afterID, beforeID: "" when open) by
+// the start of a time range of rows whose ids were made with prefix. Only
+// the start: an id's time is never earlier than its row's creation time,
+// but it may be later (NewID keeps ids increasing when it is given an
+// earlier time than before, as a clock stepped back or a catch-up tick
+// does), so an end of the range cannot bound the ids; the time condition
+// checks it row by row, reading from the newest row of the range's start.
+func idRange(prefix, afterID, beforeID string, from time.Time) IDRange {
+	r := IDRange{AfterID: afterID, BeforeID: beforeID}
+	if r.BeforeID == "" {
+		r.BeforeID = job.IDCeiling(prefix)
+	}
+	if !from.IsZero() {
+		// Ids of from's millisecond are at least IDAt(from); the one id
+		// equal to it (a zero random part) is as good as impossible, and
+		// one millisecond earlier keeps even that one.
+		if lo := job.IDAt(prefix, from.Add(-time.Millisecond)); lo > r.AfterID {
+			r.AfterID = lo
+		}
+	}
+	return r
+}
+
+// JobQuery is one page of jobs for a driver: the filter, the index the
+// core chose for it and the id range to read.
+type JobQuery struct {
+	Filter job.JobFilter
+	Index  ListIndex
+	IDRange
+}
+
+// jobQuery chooses the index for f: an endpoint or a source with the
+// state when there is one, else whichever of them is given. Both an
+// endpoint and a source: the endpoint's index (a source routes to few
+// endpoints, so its rows rarely fail the source check).
+func jobQuery(f job.JobFilter) JobQuery {
+	q := JobQuery{Filter: f, IDRange: idRange("job", "", f.BeforeID, f.CreatedAfter)}
+	state := f.State != ""
+	switch {
+	case f.Endpoint != "" && state:
+		q.Index = ByEndpointState
+	case f.Endpoint != "":
+		q.Index = ByEndpoint
+	case f.Source != "" && state:
+		q.Index = BySourceState
+	case f.Source != "":
+		q.Index = BySource
+	case state:
+		q.Index = ByState
+	}
+	return q
+}
+
+// EventQuery is one page of events for a driver.
+type EventQuery struct {
+	Filter job.EventFilter
+	Index  ListIndex
+	IDRange
+}
+
+// eventQuery chooses the index for f: a delivery id names one event per
+// source, so its index wins; then the source, then the type.
+func eventQuery(f job.EventFilter) EventQuery {
+	q := EventQuery{Filter: f, IDRange: idRange("evt", "", f.BeforeID, f.ReceivedAfter)}
+	switch {
+	case f.DeliveryID != "":
+		q.Index = ByDeliveryID
+	case f.Source != "":
+		q.Index = BySource
+	case f.Type != "":
+		q.Index = ByType
+	}
+	return q
+}
+
+// RequestQuery is one page of the inbound request log for a driver.
+type RequestQuery struct {
+	Filter job.RequestFilter
+	Index  ListIndex
+	IDRange
+}
+
+// requestQuery chooses the index for f. An outcome other than accepted
+// has few rows (refused and duplicate rows are capped per source), so its
+// index wins over the source's; accepted rows are most of a source's.
+func requestQuery(f job.RequestFilter) RequestQuery {
+	q := RequestQuery{Filter: f, IDRange: idRange("req", f.AfterID, f.BeforeID, time.Time{})}
+	switch {
+	case f.Outcome != "" && (f.Outcome != job.OutcomeAccepted || f.Source == ""):
+		q.Index = ByOutcome
+	case f.Source != "":
+		q.Index = BySource
+	}
+	return q
+}
