@@ -72,7 +72,9 @@ func (e *executor) ListEvents(ctx context.Context, q store.EventQuery) ([]store.
 		rows, err := e.q.ListEventsByDeliveryID(ctx, e.db, sqlitedb.ListEventsByDeliveryIDParams{
 			Source: orNil(source), Type: orNil(typ), DeliveryID: &delivery,
 			ReceivedAfter: after, ReceivedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n})
-		return store.Rows(rows, err, func(r sqlitedb.ListEventsByDeliveryIDRow) store.EventRow { return eventListRow(sqlitedb.ListEventsRow(r)) })
+		return store.Rows(rows, err, func(r sqlitedb.ListEventsByDeliveryIDRow) store.EventRow {
+			return eventListRow(sqlitedb.ListEventsRow(r))
+		})
 	}
 	return nil, fmt.Errorf("list events: no query for index %d", q.Index)
 }
