@@ -204,7 +204,7 @@ func (c *Console) requestDetail(w http.ResponseWriter, r *request) {
 // jobFilter reads the jobs filter of a query or a form.
 func jobFilter(get func(string) string) (*dispatchdv1.JobFilter, map[string]string) {
 	vals := map[string]string{}
-	for _, k := range []string{"state", "endpoint", "source", "after", "before"} {
+	for _, k := range []string{"state", "endpoint", "source", "after", "before", "text"} {
 		vals[k] = strings.TrimSpace(get(k))
 	}
 	f := &dispatchdv1.JobFilter{State: stateValue(vals["state"]), Endpoint: vals["endpoint"], Source: vals["source"]}
@@ -225,7 +225,7 @@ func (c *Console) jobList(w http.ResponseWriter, r *request) {
 	f, vals := jobFilter(q.Get)
 	resp, err := c.jobs.ListJobs(r.ctx, &dispatchdv1.ListJobsRequest{
 		State: f.GetState(), Endpoint: f.GetEndpoint(), Source: f.GetSource(), CreatedAfter: f.GetCreatedAfter(), CreatedBefore: f.GetCreatedBefore(),
-		PageToken: q.Get("page"),
+		Text: vals["text"], PageToken: q.Get("page"),
 	})
 	if err != nil {
 		c.apiError(w, r, err)
@@ -237,7 +237,8 @@ func (c *Console) jobList(w http.ResponseWriter, r *request) {
 		nq.Set("page", tok)
 		next = "/console/jobs?" + nq.Encode()
 	}
-	c.render(w, r, "jobs", "Jobs", map[string]any{"Jobs": resp.GetJobs(), "Next": next, "F": vals, "States": jobStates, "Back": r.URL.RequestURI()})
+	c.render(w, r, "jobs", "Jobs", map[string]any{"Jobs": resp.GetJobs(), "Next": next, "F": vals, "States": jobStates, "Back": r.URL.RequestURI(),
+		"Searched": resp.GetSearched()})
 }
 
 var bulkActions = map[string]dispatchdv1.BulkAction{

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"time"
 
 	"github.com/dispatchd/dispatchd/internal/job"
@@ -136,4 +138,40 @@ func requestQuery(f job.RequestFilter) RequestQuery {
 		q.Index = BySource
 	}
 	return q
+}
+
+// searchBatch is how many jobs a payload search reads per query.
+const searchBatch = 500
+
+// SearchJobs returns the jobs of f whose payload contains text (ASCII
+// case-insensitive), newest first: it reads the filter's jobs in keyset
+// order, opens their payloads (sealed or kept in their event) and keeps
+// the matching ones, until f.Limit match or job.SearchScanLimit are read.
+func (s *Store) SearchJobs(ctx context.Context, f job.JobFilter, text string) (job.JobSearch, error) {
+	needle := bytes.ToLower([]byte(text))
+	var out job.JobSearch
+	page := f
+	for out.Searched < job.SearchScanLimit {
+		page.Limit = min(searchBatch, job.SearchScanLimit-out.Searched)
+		jobs, err := s.ListJobs(ctx, page)
+		if err != nil {
+			return job.JobSearch{}, err
+		}
+		for _, j := range jobs {
+			out.Searched++
+			if bytes.Contains(bytes.ToLower(j.Payload), needle) {
+				out.Jobs = append(out.Jobs, j)
+				if len(out.Jobs) == f.Limit {
+					out.ResumeID = j.ID
+					return out, nil
+				}
+			}
+		}
+		if len(jobs) < page.Limit {
+			return out, nil // every job of the filter is searched
+		}
+		page.BeforeID = jobs[len(jobs)-1].ID
+	}
+	out.ResumeID = page.BeforeID
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,67 @@ func exerciseListing(t *testing.T, setup setupFunc) {
 					}
 				}
 			}
+		}
+	})
+
+	t.Run("SearchJobsByPayloadText", func(t *testing.T) {
+		t.Parallel()
+		s, _ := setup(t)
+		ss, ok := s.(interface {
+			SearchJobs(ctx context.Context, f job.JobFilter, text string) (job.JobSearch, error)
+		})
+		if !ok {
+			t.Fatal("the store has no SearchJobs")
+		}
+		if err := s.UpsertEndpoints(ctx, []job.EndpointSpec{{Name: "a", URL: "https://example.com/a", Secrets: []string{"0123456789abcdef"}}}, job.OriginConfig, t0); err != nil {
+			t.Fatal(err)
+		}
+		var want []string // newest first
+		for i := range 9 {
+			at := t0.Add(time.Duration(i) * time.Second)
+			payload := fmt.Sprintf(`{"order":%d,"note":"plain"}`, i)
+			if i%3 == 1 {
+				payload = fmt.Sprintf(`{"order":%d,"note":"Gift WRAP please"}`, i)
+			}
+			j := job.Job{ID: job.NewID("job", at), Endpoint: "a", Payload: []byte(payload), State: job.StateAvailable, RunAt: at, CreatedAt: at, UpdatedAt: at}
+			if _, err := s.DispatchJobs(ctx, []job.Job{j}); err != nil {
+				t.Fatal(err)
+			}
+			if i%3 == 1 {
+				want = append([]string{j.ID}, want...)
+			}
+		}
+		// Pages of 2: the first two matches, then the last one; the
+		// search of the second page reads on to the oldest job and ends.
+		f := job.JobFilter{Endpoint: "a", Limit: 2}
+		first, err := ss.SearchJobs(ctx, f, "gift wrap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(first.Jobs) != 2 || first.ResumeID != first.Jobs[1].ID || first.Searched != 5 {
+			t.Fatalf("first page: %d jobs, resume %q, searched %d; want 2, the second's id, 5", len(first.Jobs), first.ResumeID, first.Searched)
+		}
+		f.BeforeID = first.ResumeID
+		second, err := ss.SearchJobs(ctx, f, "gift wrap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.ResumeID != "" || second.Searched != 4 {
+			t.Errorf("second page: resume %q, searched %d; want the end and 4", second.ResumeID, second.Searched)
+		}
+		var got []string
+		for _, j := range append(first.Jobs, second.Jobs...) {
+			got = append(got, j.ID)
+			if !strings.Contains(string(j.Payload), "Gift WRAP") {
+				t.Errorf("job %s: payload %s, want it opened and matching", j.ID, j.Payload)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("matches (-want +got):\n%s", diff)
+		}
+		none, err := ss.SearchJobs(ctx, job.JobFilter{Limit: 10}, "no such text")
+		if err != nil || len(none.Jobs) != 0 || none.ResumeID != "" || none.Searched != 9 {
+			t.Errorf("no match: %+v, %v; want nothing, every job searched", none, err)
 		}
 	})
 }
