@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +176,53 @@ func TestConsoleAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("ReadKeySeesButCannotAct", func(t *testing.T) {
+			read, err := keys.CreateKey(ctx, &dispatchdv1.CreateKeyRequest{Name: "viewer", Scope: "read"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			who := rest(t, "GET", svc.httpURL+"/v1/whoami", read.GetKey(), nil)
+			if who.status != 200 || who.json(t)["scope"] != "read" {
+				t.Fatalf("GET /v1/whoami with a read key: %d %s", who.status, who.body)
+			}
+			// Each page and the actions it offers to an admin key.
+			pages := map[string][]string{
+				"/console/jobs":      {`action="/console/jobs/bulk"`},
+				"/console/endpoints": {`/pause"`, `/test"`, `/replay"`},
+				"/console/keys":      {`id="key-create"`, `/revoke"`},
+				"/console/sources":   {`/test"`},
+			}
+			admin, reader := consoleLogin(t, svc.httpURL, bootstrap), consoleLogin(t, svc.httpURL, read.GetKey())
+			for path, actions := range pages {
+				adminPage, readPage := consoleGet(t, admin, svc.httpURL+path), consoleGet(t, reader, svc.httpURL+path)
+				for _, a := range actions {
+					if !strings.Contains(adminPage, a) {
+						t.Errorf("%s as admin: no %s", path, a)
+					}
+					if strings.Contains(readPage, a) {
+						t.Errorf("%s as a read key: offers %s", path, a)
+					}
+				}
+			}
+			// The server refuses the action anyway.
+			csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(consoleGet(t, reader, svc.httpURL+"/console/jobs"))
+			if csrf == nil {
+				t.Fatal("no CSRF token on the read key's page")
+			}
+			req, _ := http.NewRequest("POST", svc.httpURL+"/console/endpoints/receiver/pause", strings.NewReader(url.Values{"csrf": {csrf[1]}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", svc.httpURL)
+			resp, err := reader.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			ep, err := endpoints.GetEndpoint(ctx, &dispatchdv1.GetEndpointRequest{Name: "receiver"})
+			if err != nil || ep.GetEndpoint().GetPaused() {
+				t.Errorf("after a read key's pause: paused=%v, %v; want not paused", ep.GetEndpoint().GetPaused(), err)
+			}
+		})
+
 		t.Run("KeyUsage", func(t *testing.T) {
 			created, err := keys.CreateKey(ctx, &dispatchdv1.CreateKeyRequest{Name: "reporting"})
 			if err != nil {
@@ -199,4 +250,39 @@ func TestConsoleAPI(t *testing.T) {
 			}
 		})
 	})
+}
+
+// consoleLogin logs in to the console with key and returns a client that
+// holds the session cookie and does not follow redirects.
+func consoleLogin(t *testing.T, base, key string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("POST", base+"/console/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("console login: %d", resp.StatusCode)
+	}
+	return c
+}
+
+// consoleGet returns a console page's HTML.
+func consoleGet(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return string(b)
 }

@@ -191,6 +191,7 @@ type page struct {
 	Title       string
 	Nav         string
 	CSRF        string
+	Scope       string // the session key's scope, for the "can" function
 	Flash       string
 	FlashSecret string
 	Error       string
@@ -200,7 +201,7 @@ type page struct {
 func (c *Console) render(w http.ResponseWriter, r *request, name, title string, data any) {
 	p := page{Title: title, Nav: name, Data: data}
 	if r != nil {
-		p.CSRF = r.sess.csrf
+		p.CSRF, p.Scope = r.sess.csrf, r.sess.scope
 		p.Flash, p.FlashSecret = c.sessions.takeFlash(r.sess)
 	}
 	c.renderPage(w, name, p, http.StatusOK)
@@ -277,7 +278,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderPage(w, "login", page{Title: "Log in", Error: st.Message()}, http.StatusUnauthorized)
 		return
 	}
-	c.sessions.create(w, r, key)
+	// The scope decides which actions the pages offer; the API refuses
+	// the others anyway. Unknown (an error) offers none.
+	who, err := c.keys.WhoAmI(ctx, &dispatchdv1.WhoAmIRequest{})
+	if err != nil {
+		c.o.Log.Warn("console: whoami failed; offering no actions", "err", err)
+	}
+	c.sessions.create(w, r, key, who.GetScope())
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 

@@ -13,9 +13,16 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/internal/apikey"
 )
 
 var funcs = template.FuncMap{
+	// can reports whether scope may call the method ("JobService/RetryJob"):
+	// the pages show an action only to a key that may take it (the API
+	// refuses the others anyway), by the API's own table of scopes.
+	"can": func(scope, method string) bool {
+		return apikey.Authorize(apikey.Scope(scope), "/dispatchd.v1."+method) == nil
+	},
 	"time": func(t *timestamppb.Timestamp) string {
 		if t == nil || (t.GetSeconds() == 0 && t.GetNanos() == 0) {
 			return "—"

@@ -75,22 +75,24 @@ type JobQuery struct {
 	IDRange
 }
 
-// jobQuery chooses the index for f: an endpoint or a source with the
-// state when there is one, else whichever of them is given. Both an
-// endpoint and a source: the endpoint's index (a source routes to few
-// endpoints, so its rows rarely fail the source check).
+// jobQuery chooses the index for f: a source or an endpoint with the
+// state when there is one, else whichever of them is given. Both a source
+// and an endpoint: the source's index, checking the endpoint on its rows.
+// A source fans out to a few endpoints, so few of its rows fail that
+// check; an endpoint may take jobs from a busy source and a quiet one,
+// and the quiet one's rows would be found only after reading the other's.
 func jobQuery(f job.JobFilter) JobQuery {
 	q := JobQuery{Filter: f, IDRange: idRange("job", "", f.BeforeID, f.CreatedAfter)}
 	state := f.State != ""
 	switch {
-	case f.Endpoint != "" && state:
-		q.Index = ByEndpointState
-	case f.Endpoint != "":
-		q.Index = ByEndpoint
 	case f.Source != "" && state:
 		q.Index = BySourceState
 	case f.Source != "":
 		q.Index = BySource
+	case f.Endpoint != "" && state:
+		q.Index = ByEndpointState
+	case f.Endpoint != "":
+		q.Index = ByEndpoint
 	case state:
 		q.Index = ByState
 	}

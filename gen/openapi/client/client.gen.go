@@ -1275,6 +1275,15 @@ type V1UpdateSourceResponse struct {
 	Source *V1Source `json:"source,omitempty"`
 }
 
+// V1WhoAmIResponse WhoAmIResponse is the calling key.
+type V1WhoAmIResponse struct {
+	KeyId *string `json:"keyId,omitempty"`
+	Name  *string `json:"name,omitempty"`
+
+	// Scope admin, dispatch or read.
+	Scope *string `json:"scope,omitempty"`
+}
+
 // ListAuditEntriesParams defines parameters for ListAuditEntries.
 type ListAuditEntriesParams struct {
 	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
@@ -2025,6 +2034,12 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/webhooks/{source} (the `ReceiveWebhook` operationId).
 	ReceiveWebhook(ctx context.Context, source string, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WhoAmI WhoAmI describes the calling key: its id, name and scope (any scope
+	// may ask). The console hides what the scope may not do.
+	//
+	// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+	WhoAmI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // DispatchedDispatchJobWithBody DispatchedDispatchJob is the Dispatched-compatible POST
@@ -3191,6 +3206,22 @@ func (c *Client) ReceiveWebhookWithBody(ctx context.Context, source string, para
 // Corresponds with POST /v1/webhooks/{source} (the `ReceiveWebhook` operationId).
 func (c *Client) ReceiveWebhook(ctx context.Context, source string, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReceiveWebhookRequest(c.Server, source, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WhoAmI WhoAmI describes the calling key: its id, name and scope (any scope
+// may ask). The console hides what the scope may not do.
+//
+// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+func (c *Client) WhoAmI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWhoAmIRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -5477,6 +5508,33 @@ func NewReceiveWebhookRequestWithBody(server string, source string, params *Rece
 	return req, nil
 }
 
+// NewWhoAmIRequest constructs an http.Request for the WhoAmI method
+func NewWhoAmIRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/whoami")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -6090,6 +6148,14 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/webhooks/{source} (the `ReceiveWebhook` operationId).
 	ReceiveWebhookWithResponse(ctx context.Context, source string, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveWebhookResponse, error)
+
+	// WhoAmIWithResponse WhoAmI describes the calling key: its id, name and scope (any scope
+	// may ask). The console hides what the scope may not do.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+	WhoAmIWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoAmIResponse, error)
 }
 
 type DispatchedDispatchJobResponse struct {
@@ -8548,6 +8614,54 @@ func (r ReceiveWebhookResponse) ContentType() string {
 	return ""
 }
 
+type WhoAmIResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1WhoAmIResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WhoAmIResponse) GetJSON200() *V1WhoAmIResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WhoAmIResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WhoAmIResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WhoAmIResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WhoAmIResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WhoAmIResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DispatchedDispatchJobWithBodyWithResponse DispatchedDispatchJob is the Dispatched-compatible POST
 // /api/jobs/dispatch: the job goes to the API key's default endpoint, or
 // the configuration's default_endpoint; the payload must be a JSON object
@@ -9518,6 +9632,20 @@ func (c *ClientWithResponses) ReceiveWebhookWithResponse(ctx context.Context, so
 		return nil, err
 	}
 	return ParseReceiveWebhookResponse(rsp)
+}
+
+// WhoAmIWithResponse WhoAmI describes the calling key: its id, name and scope (any scope
+// may ask). The console hides what the scope may not do.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+func (c *ClientWithResponses) WhoAmIWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoAmIResponse, error) {
+	rsp, err := c.WhoAmI(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWhoAmIResponse(rsp)
 }
 
 // ParseDispatchedDispatchJobResponse parses an HTTP response from a DispatchedDispatchJobWithResponse call
@@ -11235,6 +11363,39 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 	return response, nil
 }
 
+// ParseWhoAmIResponse parses an HTTP response from a WhoAmIWithResponse call
+func ParseWhoAmIResponse(rsp *http.Response) (*WhoAmIResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WhoAmIResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1WhoAmIResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
@@ -11381,104 +11542,106 @@ var swaggerSpec = []string{
 	"myRkCKB+VocjXcDNZhnLEuIKwWeMZgn559//0YviQnh4g7scY8mS/MfrY6wQJ+owEy1jjAumF0xvgTEW",
 	"axX4LkyAX9Oat7NDtk77UDf5rJttMJADpGouJkwHxaDbwsr8wm6Kg/Ipq/i1oY80ihusRlFkiJ8xbsyU",
 	"2o2zOwA8qn0FjveMaU0nbM0ENgBINvX0UEIay0JkCeHjlhiNpOMGsHXszQWa7jbHQrQ09MEQ3srcNGXu",
-	"CpMVH2cdMb59mPF2wQlwauKDxJngYDavbbzdQ8aZuBFsOLOxVpGlvb84E3QaF4qbJYA5rnrO8Yp/Vd5W",
-	"VZXWRuLxkSBHZ6dVsibIV58qMFxQotE29MnKVm/Y8hwrIvXLErSJB0gaSmm0UXReliZ6eXl0dnr55uQX",
-	"uwxeNvGlLMp5TY2Zdz7baXExlhGm40UHLhIQxVkJPgFBIoXxUYAgaEHhzU9Yf+v64LEXPB7/jiv/+RNB",
-	"fHlazn1APsULZwRL94l0W9al53svQaI//Z4C/0w7VgEBEBCrZzquFPz6+dMhAo87hlnxfnBZ3TgcBKsE",
-	"zpiZShdzqpm6Zg7levLh7Bh9d9Xw+tcHn3zlKp24YohsnCOYNV62zn5cTeno7LSTdK6Z0rjqGbsGlW3O",
-	"BJ3zzqDztL/ffwqF5swUKK5Z3Qwj9VDDsTQPq2lZerx0WqdMBHrhgIidoQXpuW5J8UcdwU3Xn521Zd2A",
-	"0u6lsFsloaJF72bPR+6eUUVn7yiSv50riGDIO2Atn+zv38v8MQ6sMWG8ch1IQfxr5fAeIy4NsJ1iNqNq",
-	"2bZifqmqh3v2g9TwYc5g4VLRXLmyoACZSIgx9vhB9pRVZoxa6AZi8tewgKuWl1VkRRhFADrrkHk9Frlp",
-	"KqKV7ehEQx6/HDp21/nVzr8a/O/gbvxsF2/C1tI7AqvCuVF0xgyEVvylVUGz6p79wZ6yjjeyO+dmk8Iq",
-	"gliVc379lyEwXMD1tPXjSXgm3eas3cnrg8e0yLhp3cHVlPnmDsI+/bVgallt1JxO2Dn/G+uEe7NFYmn7",
-	"1zCJ8uttdSvIQGTXj3wBp3GREz+m/hfTwuoQyqx++FczhdZvOrzT2PZapn/r1pe2mc69r24T3OBhl7Yy",
-	"Q7l1rcd5BRmjfmGrWEm/tknLvY9S4klVpvZ+Lvx6N2tu+mjDqtC8qGlE38x9vjrqByeT+gCi60WwOsyA",
-	"nL77z6O3py8vjz78+PFPJ+8uklQcvf1wcvTyl8uTP5+eX5yvp6TVU/r4d0t9n1EtyBmme61ctrWy8C2M",
-	"un6hwv++ofs0XgD/4Ta4PgCCK13qSPW4EqwL4NAhAcypnwq/++/eX1y+ev/x3cuEYKnZy7MPJ8fv3708",
-	"vTh9/y5eExQ0SESTRN+5++zAATrahjPbJmcG/0bUyN4mnhTl7kEBgu+RVGJFFh6OToLey0ToKBco6WDj",
-	"vVFE9qhuwLrHbbr7y2hljvWZQE+f696Mr3y3tNgUH46kVspgulCuBu9B/Y4LcFWQLnjGwZeE4SaWddDl",
-	"ISk0I7GEjl6ENMty2Bt4VLPmTO9Wd9gAQpfajSQ17IvvkTfFMT4ejpRq/QOCkA4shYcuLZZyc7vtwxTC",
-	"9v2rp3d+jxvYksj6cDtYH4BL2tQATFXDfcGkfIHF/GhV0t27qHffW0x6KpOxWnY4wlm+59spNp9v8I5a",
-	"m8/3gMQZGQaZ0SsgwSA90NVvRuu9zIEqfS1RzSeCi4kPI+KGdM1Cet/sXhW35qwbvRKmYQIIxHOmuMyS",
-	"VGgZFGceUUH0gpvRNCim7fI+Q4DS3c+FcegM8fMQOtq/R34XDSd4OIIKu4dCF9pVtmAZBimUbm9fOiYE",
-	"HwoiGDbv6zUTZs/4ANZ2s1eFHXn/dq8mFOYDG77KATjLVwCvOSiLZQcl8jwUjFrCP1OhGRNWSrQqEKKo",
-	"xKxl9kl8R7bYjC0Nz86tvO4otRiZodkt3gtCNja8HS0W6YOECMVyuy4tn2uErfZ+kJVOy7IsAOISNbKv",
-	"DXbfNBgH6rz1OBwszJcP5Mj5oDBnhoqlT1wuS4U/3w/KAu/v99qGdnsXxErYp5IzK3j5BAd/nh4hZvcl",
-	"YIEC0meygpKG4Zl63QC/Ba/GCnrtV+A9gcVdYA596cdISnxNAgkWnhhbmEplf1+h7xajLOlSTG5LgF2V",
-	"qq6LRDgEiRsLeggw+llhArOoaxzxkQ6risLHfGlvF6zeS1Lx8V2JbI6xChB5ZqUWIaGiy4ybQ4xcBLJe",
-	"UYsDALZ78yDEwAkjFLEjPOE3I0FHoe4eUDEPusfND9cM8nbCwOdSJArhGBA4GEO3Q9SBuZWDlNCHqzA1",
-	"Lkoc8t99mHgq7Coue4kleNsnPKEQGOOgkKkgQXLE5RVbJoR6OEgnf2H8gQOQwfLzwAJLWDbyhxITYhsx",
-	"4PHvDiCuPaLA16T9wkgCD0T3bRm0vxJZllXFQ1M2/FDimpTVxWMVxRPbJBUQGkRX0KTXb7tH/G6V/X6y",
-	"DTZs9X+XAvlGS4GkIhUQuTeVypCqLr3LMOmWdcp6EM9X1rgyUrYJTVilpl7fe1ORme+tHEmFb2X5UwmE",
-	"1gGoWmF5kWVERi3xz7ISHIS1AthrubCR0iZtegyr7Bc760DbaV1rMDh3Un5qAJZfrnLUBrKt4lOHw7wP",
-	"vQeM9P+naj3xTUKoJR/IaO9dyoWraWAs0+xa7rLHhWZCc8OvWa9PzrC5TsWMLi1jZ2KklnNHdQqq7GoI",
-	"tlwCF5JzJhxX9PUVnFaQCog4VoNKJ1GMZjrcmH3cN5cLKSEf1a2ID9BKhdNsoIsaXikXZZ9t62fn+ZUV",
-	"xhow68Oqi0AGqCxiDba6rgiU6JYblhc2CchUt4ZB3rHO2Esqz2oqukJirrRnr72EfJka+JCB49uFi9eD",
-	"xL0GYyTO65uMCA+hSR8wuiiIEXfaH+LSAHJSGD7SroGloq6ClVHjlSYGhRj9hdZd1cV6m+KBtwrs/pcM",
-	"58ZJfR0FzNJEqX4hhuzaGKJNO/c4rLvWHtntG/1rbWS0rN0DB2r7wtu1TX0UYO37DQITDJR12GF7Byji",
-	"t7skUSv71zuj5by+Rviv79sFZHr2HYSDGjJkTATa9ZIZ0i31uSQVFbA1AHahGhcNy4pHjjp+D9WThysW",
-	"CKlgGL6Y+E6sfgBjWRfVg4Dd/2L01EAqf8ggH+y6jJ3wNdxL9R2oawUJPSFCLpyoS1Mh2MIBkS+4yOTi",
-	"EExIvhQ64prosrrcDtF/QdVrIU1zbFsR12C4Ph/yhX0ciEX63kTaRk9rBNu2ti69GVH9njtd75uSbyMj",
-	"f3CybozBy7r1dUuIFVOlAhzMAeFjgnV4UsHFNc15lvjKPCQoQFPBLDiUGrg/M3azHTUW+dUaYizyq/ul",
-	"QdfBOtKrN0HswsCDQwVxXppviuzKUT88tbmufTUEoCJcIkttGKUCbNQvI8Bze+BsKfJlKrw9B/1hQ9dA",
-	"jp3lOnCOaTTbAKAf+EkgezK1I1XLPsnU8lIVgoxkIYwug9BGUyom9qqmYgnFlUo+nIqmeUFINwGHDuvG",
-	"DTaH7bguGu7X3eVh8Zx7o/d4jaMIbdxJlaNvJ0wzXsLoIQWLcABOvPBxXLiWeAp8jIJnMF7SSIUTNXJ+",
-	"xYiXUyIWy03U6Ou2tiqgb2yDe9cFa3VpH1YPhIKGVaFb0hVQxMWu+hVb2vuL5ePaqa7ARTYmlL5hy3vO",
-	"JYXaJRvSSKs2VUakL2vyjeWOhtVaHjpt9A1b1tenFsnKq3IqUUIIDtTj36/YcoNxDiljcyAyfOnbMsF9",
-	"nT3Cjgn2NXRyBJhcyxiIQkOh8LVmuU17NsCyP+uuZlcy6LvcvmZNpIe89VzfrrSSO2WHvoq6hsAMkMLc",
-	"Wdt9K8OC3a13mgcAvO+IZV9MYSdHatPR/N8+5rKIbG5px6E3Cij6b6ZU4FrxbOBRvnN+zcg1Zwsyl3mO",
-	"Yn7bWCCmwVHEhhDx+7eJN6rcP6wsVCJjojzkl7oducS90HoMH/+u/MquvQ29CLMNS1XBXn1Dt6Kbwte5",
-	"GUuNDKrA2ZvRrVIzQJCKLEGsTcXGhWZZgqET6Jp8Qt7wF1axtq9YqW8DD24jAG9QX8+Iz8tW936yyq6+",
-	"0tEq+6+B15TFaiLpOGV9my11jRI18n4Vjgr4coPWsdIwEK1DjMxvTP9owH8+tBJSFm1rLhcISnhMxxxi",
-	"EwwcU/zJ8NFVKjBCT8jFGpwbUoe5CcJhiI+GSUUZDrOeJFeP+9YoOAG1fqcoOF+RVOoDqFBw6kX+HG3Y",
-	"u2AkVeYSD3z4G0SEIx1pQ5d9cgSIEdUnoOoSGdLRlSU04yvVaUOVIXxcouJ4MByXb2M15Q2XRoyztUkG",
-	"90snDRHztY/0cwGCrioYrpORzhpQieRPApH8YH+NTA5fOLsjwfxDEFqEQ6uHxY6uSHdOJ+C3Xjee20bH",
-	"3rsw9RXPVtB7EBpSnopSnsqpxowgOBVwztyhS0VINbc4C2ughh6Abd696LAyx/pMvlmooa9Ig/UBNKCG",
-	"gorfFdSQM6NQZTTGIaRibPX3uoRAthIQ7hp5aGu5YSvkoe9ZdKhN4GshD5WEhVa38hbZmVW17eJ2AETf",
-	"8z7WZ/DVAIjKnXQKgT33BI59FW1cP/YDVyDZlxpyeEVQDZIqBqFEI1pMpoYU8zsjCFdzdg1AS71gxXeJ",
-	"0dJSnOMBYVrqI/BSa1CVAkPTZGEcqI8mIyVFAsmkZDEFaR4pApUFV+GUzGXOR8syhMMH+lSlq60KoYOg",
-	"iR3pBUzsG2xFrs39W4qwo69lJ8Le61YiLFoZsxFhjcttLUTek3Gv9iFXcGSTdShsFho7ynIk35plqF5u",
-	"5cHtQkgDjYXaHs64ZuehrgYJBukJSeL2nhXyqh/X7W09nu6+V0vP19r6sPtVrGPcBIwmdrgsYMdZyx1a",
-	"rSzf7Q6Vg/9KpgLcm8BQsHIs4xdhk22vUfnve2/uQeEP5xfO4ttV9r8WDYXdNxV9+HkFURiqo7va1YAl",
-	"nIoKTNivfCuUcCxnJRU7K/TbXAzbKfPfLecJhv/VFHkkG4wfBTnfF9EHqJ/n+0/RXgkBonuAx+By6alJ",
-	"xVzJaw4+4SvG5vZ9rkit/inmreTU1HPfttv9LY0A3+3+h+P/egYAt+GAzKKD3ZtQLm6xZzugC4es5vu9",
-	"nZpz+WZxhcNBfjVU4XAQazCFnfnAYQpDihDP81SUEEJRtGCH80E8ZwrxgqkhOeO6UGx3st4MDvy9C1nV",
-	"HL5B8o1UGH5Y7GIvXhUgovv6wmaqZDGZBhfnI01GUza60uSff/8fVTX9JBVuJQDWLyF+ZTHlRye1sr/2",
-	"VZ9XpI20REA4osmkYpuqyZto29A18a1WJ4EG9xzbui0aVX2PD6akO2eKzLgoDOsl5Mkz98vBc/ej7hGp",
-	"yL9l+PNUFqp3WNZWPGgN48Tk2s7XVUTtwn8lPdR2XYMc0a7q7NhSPCwO6R5MccVhgXsJMGEpWCqc3CgD",
-	"TEupEPUkz9ttTKSLX67rBnYoDaptlLcN+XGzjra/AR6VUagJYTd0ZPIloVb/EWZQlTvlmlwzxcfcV5sF",
-	"OEG6IMOlYb6UP6So2h9gXvYPuG80A689KQQkAbIM8w4Xis7nLOu50raePWBxYJKxEc+czB0ALrYW6E2L",
-	"/f2nI7wi4W8sU/zpBdV89Km8DLHiMIx3aJ+47jSEaJYRnEOWy0X5DkBYxVx3pFuIKyEXwo0egY0+Xrw+",
-	"eXdxenx0cfKSdCsYf6ncDZ6KhZJikpAZ19ryLvvE0Ny+39z/Gc3HUs3syspsWb6UijqLtB8JeGTiqtT6",
-	"RKtyeXM+46aXpOLDyfn7jx+OTy5P/vz66OM5DLbWUlHDsPkhGVEFtA5qzqkYy22xfImQi0Oi6Zi52J4o",
-	"oNMHxNB25Z03wSvYa9VHD3ktuiyznRDWn/RJ2hmy62Xa6ZMNYAw6tNjfMqTp3FCRUZURX58aD054ZXVp",
-	"7iQvz2jDp24ySItVQBGSY8CBXWkIviPOemR8HwW/seQoRebqQjuzhJE5U1SMGOn+1/+EG2PzeAyfMW3o",
-	"bP7Fw/p0fZDgSR5SzX54Rl7/6eh47/z10ZPnP0BIXdYvO+tbCndHPSGaXTNFc6KZpR3AMVwSPacjpjeO",
-	"vzyju43/R25eF8MB+aSn9MnzH/6AA5+yGxi139RglK0D+fPe62K4d+6Hsffk+Q+3G8oK2a3pEN/Ycwiq",
-	"y113TvE5G5BPxk26EPwGJ5lcH1QLsWne+J1q4ruN4uenx8SAcgMCxo0BrPLqWsNnvIL+aF8PaDqniokt",
-	"kAVvp2islttfIlz6Nc0LdhialmZ06cVfJ/32QRoJPy9Hhpk9bRSjs3o3ZXThkAsK+7o6h4bMZK9fdxQe",
-	"YUqCFQBqWiJWJAEZu0yeCq6KGb25tO9dgjTQx5kVIme6ZjRDjysiQrp1Q+TuhCym3GqgipVIF5rIOf1r",
-	"wVDCaLor7zuBPbyRbidxPrvDEXmhtNG9Qwq5pGpSzEBms5fvx4tXe/8O24CI5TVJIRA7HI8CecRpXkLW",
-	"5QhKQs0s3M5MMgTGQZODm/PB/c+5ELQwUysRjiynR7YXEbTs2XeTTYiTueykXXAGXHf+NqkuPjePZ/c/",
-	"DyHN5VgWIrOb5lcVtoQaF4hgh3Lw9P6H4hBlL42UlzlVEzaIyI4rxxwG9+Q/7n9w9j6/BEnUbnZzXJWk",
-	"atmEE+Jtb4FVvsmCz1H6sXLpgnLjA7w9Hlk/dhFUEeN2lM/3nz4IsXtMCjjbgFixoCUk0DrJG8g9OLFc",
-	"u+p5PQeu+rDrdRsVnI0Kxc2yM/jLr3XbfMifw0ISXAztkSptUAgZpBdWr5PCKrcOYpulAleqT458UQfQ",
-	"5UPJnOYKAPHdYo/r6+m+m4oyN9fb/4J6FiX66B/stVWpytrvZqjan4LNKtDt62tgKYy/YbAcVhhBNOaY",
-	"khSqGnt7U2PmezTLrMhTqNxKQMbMB48fHzz5t/5+f79/MPj3/X/f79hvuqHEQO2qobk8SNuLX3CfDxmU",
-	"zPI/GZmKs/fnFyRqp0gq2HvAA4ScyT458j+W+chUsVRcsbmx0kFuryyUU7hy8RmHgb5OumX2ZbkDPS++",
-	"pOJgf38fSoy4rezSPCd1dd6F7ugpYGILhijGMNke2hqfPAPzGUgnTpJcSdeMaj2l8YbA/iHMujcn2QNR",
-	"gP1eyRkaMqsTDuhrCdHS1eLBZZ4raQWQYE9cirhVjMPB1QxHkcT4IuPlBqOwtphKkvEMxhF8KGzZiUKV",
-	"+89kDgWNIVw1AFL5yoJ4FmDQMM8hG1Wq/ayfCsQ6mjEzlRkRjGWl3/6KLUk3bgmyPV5eHVz+8+//6EH9",
-	"hSMP4ocYVwid7gxzAeDwKcgLQVEInYrfU0RrTDsJSTsOUnDln7V/vAO0QfzJl03qfE5cKT9novZlJqRY",
-	"LVRTRpEWwvCccGDmc4xKkopMrMSVMZoFWxFgDkWKmtWrAJIZFXTirGrVNsDGUBUU/CBG9ol/Wadic/AC",
-	"vG9pBotXkC5yQpJ2sG3a6ZFhYVIxogL58JARbw8MKsCDcZ/d2KOPd5Vzk+sC4zLdrFfLG7bUc/PzdoWY",
-	"WBnINVw6cdbjowUFhsLKsqmoDlUZAwZXgR2n/yz44JCcS/+wfe6jeF0lwVQgaXMFnZdgXi0EHk43LB3T",
-	"nGvt1vAl7AJfNbCSMhihT07oaIoY2c6oq/E+bKS0r1hlEwLKBsRHcg/fj3dZuUAJ2rt9BScIglyp1mvq",
-	"5ufwvm3WYkqFEzS4r+ui0WL8+uLijIydir/udkHdckpFBtWarFKAC15atwO7ty/nFyx+/U5urn6FklKe",
-	"L7eD2ooWgHGFzFkA6Aoo0RBmCklFcBggqW1K9bQCewxGEOCwRC6Uesx3OYYyRWBgJ1UocJMhD4Yybhxu",
-	"NXQNu9xmEH9GSgrCbuaKaW1PNxeu6Bz5mxQsAVZdAnghuqpl2Z7RZxD2Yu8jS+BVUv7OLCQVLTyE7MpC",
-	"EkvZloEkxKVJoGAG4Z6kG+QeunJOYYJHzhz+q+WCUGQGmAdcyVQZp6xJkEfs7VPl6PbCm3clMD+yjaEv",
-	"ssaonas9CD1Ril9DNcCupftU1AkfPPK9PvGB7tutfCo2c+9tVj4Vm7l33e/6+dfP/zsAAP//",
+	"CpMVH2cdMb59mPF2wQlwauKDxJngYDavbbzdQ8aZuBFsOLOxVpGlvd84k5+n8mh22j7I+vMqdSzPnW4c",
+	"TTXZ1R/TUjgXiuUmJaYuGuhotpXrDT3iheJmCUiVq2EBKL+8Kq/iqgRtI6v6SJCjs9MqExWEx08V0i9Y",
+	"CNDw9cmO8Q1bnmO5p35ZXzfx6E9DKY02is7LuksvL4/OTi/fnPxi5+UFL1+no5zX1Jh557OdFhdjGdko",
+	"LxfZFbN6BiuRNSACpjA+xBGkSKgq+gmLi10fPPZS1ePfkaw+fyIInk/LuQ/Ip3hVkGDpPpFuy7r0fO8l",
+	"Avan31O4HNKO1a4A4cQq0Y7lBr9+/nSIqOruNqguNvDH3TiQB6vhzpiZShdQq5m6Zg7Ce/Lh7Bgdk9Xw",
+	"+tcHn3xZLp24So9snCNSN0oSzjheTeno7LSTdK6Z0rjqGbsGfXTOBJ3zzqDztL/ffwpV9MwUKK5Zug3D",
+	"EFF9s+cGVtOemHhduE6Z5fTCoSw7KxLSc91M5PkYIreuZwxra9YBpd1L1bpK/EZz5c2eD0s+o4rO3lEk",
+	"fztXkC+R88BaPtnfv5f5Y5BbY8IoTzgEhvjXyuE9RtAdYDvFbEbVsm3F/FJVD/fsB6nhw5zBwqWiuXJl",
+	"tQQykRBA7cGR7CmrbDS1uBQsOFADOq5aXlZhI2GIBCjkQ+aVdOSmqYiW7aMTDSAFcujYXedXO/9q8L+D",
+	"L/WzXbwJW0vviBoL50bRGTMQN/KXVu3T6rL2B3vKOv5ecZ7bJoVVBLF6a/z6L0NguIDraevHk/BMus1Z",
+	"u5PXB49pkXHTuoOreADNHYR9+mvB1LLaqDmdsHP+N9YJ92aLrNn2r2GG6Nfb6lYEhciuH/nqVOMiJ35M",
+	"/S+mhdUhlJAF8K9mfrDfdHinse01GIPWrS8NT517X90mcsPDLm1lY3PrWg9iC9Jh/cJWgaB+bZOWex+l",
+	"xJOqBu/9XPj1btbc9NGGVRV9UVP3vpn7fHXUD04m9QFE14tg6ZsBOX33n0dvT19eHn348eOfTt5dJKk4",
+	"evvh5OjlL5cnfz49vzhfT0mrp/Tx75b6PqNakDPMZVu5bGs171sYdf1Chf99Q/dpvLr/w21wfQAEV7rU",
+	"kepBM1j0wEFfAlJVPxV+99+9v7h89f7ju5cJwTq6l2cfTo7fv3t5enH6/l284ClokAiViYEB7rMDh1Zp",
+	"G85sm5wZ/BshMXubeFKUuwfVFb5HUolVkHg4Ogl6L7O8o1ygpION90YR2aO6de4et+nuL6OVOdZnAj19",
+	"rrtqvvLd0mIwfTiSWqnx6eLUGrwH9TsuwA9DuuD2B0cZxtJY1kGXh6TQjMSyVXoR0ixrfW/gUc2COr1b",
+	"3WEDiMtqN5LUgD2+R94UBzB5OFKq9Q/wSDqwFB66nF/Kze22D/Mj2/evnrv6PW5gS5buw+1gfQAuI1UD",
+	"6lYN1AYRBwRWKqRVvXrvf999bzGjq8w0a9nhCGf5nm+n2Hy+wTtqbbLiAxJnZBhkRq+ABIPcR1ecGq33",
+	"Mgeq9IVSNZ8ILiY+Roob0jUL6R3Pe1VQnrNu9EoMignAK8+Z4jJLUqFlUHl6RAXRC25G06BSuEtqDdFX",
+	"dz8XxkFPxM9DGEXwPfK7aKzEwxFU2D1U8dCubAfLMAKj9On7ujghslIQnrF5X6+ZMHvGR+e2m70qYMz7",
+	"t3s1cT4f2PBVDsBZvgLs0EFZCTyo/+dxbtQS/pkKzZiwUqJVgRAiJmYts0/iO7LFZmxpeHY+83VHqcXI",
+	"DM1u8V4Qj7Lh7WglTB8BRSjWEnaYA1wjJrf3g6x0WtacAYSaqJF9bST/psE4xOqtx+Ewb758IEfOB4UJ",
+	"QVQsfVZ2WQf9+X5Q83h/v9c2tNu7IFZiWpWcWcHLZ2/48/QIAckvAegUYEyTFQg4jD3V6wb4LXg1VqB5",
+	"vwLvCSzuAgECSj9GUoKHEsge8cTYwlQq+/sKfbcYZUmXYuZeAuyqVHVdJMIhSNxYrUSA0c8KE5giXuOI",
+	"j3RYMhU+5uuWu0j8XpKKj+9K2HaMVYCwOiu1CAnlambcHGJYJpD1ilocoMvdmwchhrwYoYgdsRe/GQk6",
+	"iuP3gIp50D1ufrhmkJQURnWXIlGINYGoyBiXHkIqzK0cpIQ+XMXgcSHwkNzvY+BTYVdx2Usswds+4QmF",
+	"wBiH80wFCTI/Lq/YMiHUY106+QvjDxw6DtbWBxZYYs6RP5SAF9uIAY9/d+h37REFvuDuF0YSeJS9b8ug",
+	"/ZXIsiyZHpqy4YcStKUsnR4rl57YJqmA0CC6ApW9fts9nHmr7PeTbbBhq/+7zsk3WuckFamAyL2pVIZU",
+	"Rfdd+ky3LMLWg3i+soCXkbJNaMISPPXi5Zsq6HxvtVYq8C7Ln0qUtw7g8ArLiywjMmqJf5Zl7iCsFZBs",
+	"y4WN1G1p02NYZb/YWQfaTutaAzC6k/JTQ+f8cpWjNpBtFZ861ud96D1gpP8/VeuJbxLiSPlARnvvUi5c",
+	"wQZjmWbXcpc9LjQTmht+zXp9cobNdSpmdGkZOxMjtZw7qlNQQlhDsOUSuJCcM+G4oi8e4bSCVEDEsRpU",
+	"OoliNNPhxuzjvrlETwnJtm5FfIBWKpxmA13UwFi5KPtsWz87z6+sMNZQZx9WXQQyQGURC8zVdUWgRLfc",
+	"sLywSUCmujUM8o51xl5SeVZT0RUSE8E9e+0l5MvUwIcMHN8uXLweJO41GCNxXt9kRHiIu/qA0UVBjLjT",
+	"/hB0B2ChwvCRdg0sFXUVrIwarzQxqDLpL7Tuqi7W2xQPvFVg979kODdO6usoYJYmSvULAXLXxhBt2rnH",
+	"YVG59shu3+hfayOjNfseOFDbVxWvbeqjoJCA3yAwwUDNih22d4AifrtLErWyf70zWs7ra4T/+r5dQKZn",
+	"30E4qCFDxkSgXS+ZId1Sn0tSUaF2Q7IjqnHRsKx45Kjj91AaerhigZAKhuErpe/E6gcwlnVRPYhG/i9G",
+	"Tw0Y9ocM8sGuy9gJX6C+VN+BulZg3hMi5MKJujQVgi0cyvqCi0wuDsGE5Ou8I2iLLkvn7RD9F5T0FtI0",
+	"x7YVcQ2G6/MhX9jHgVik702kbfS0RrBta+tytxGy8LnT9b4p+TYy8gcn68YYvKxbX7eEWDFVKgD5HBA+",
+	"JlhkKBVcXNOcZ4kvO0SC6joVhoSD4IH7M2M321FjkV+tIcYiv7pfGnQdrCO9ehMEZgw8OFQQ56X5psiu",
+	"HPXDU5vr2pd6ACrCJbLUhlEqwEb9MgL2uEcFlyJfpsLbc9AfNnQN5NhZrgPnmEazDaAVgp8EsidTO1K1",
+	"7JNMLS9VIchIFsLoMghtNKViYq9qKpZQOarkw6lomheEdBNw0Ldu3GBz2I7rouF+3V0eVga6N3qPF3CK",
+	"0MadlHD6dsI04/WZHlKwCAfgxAsfx4VriafAxyh4BuMljVQ4USPnV4x4OSVisdxEjb4obasC+sY2uHdd",
+	"sFZ092H1QKjWWFXxJV0BFWrsql+xpb2/WD6uneoKXGRjQukbtrznXFIozLIhjbRqU2VEeuCYbyx3NCxF",
+	"89Bpo2/Ysr4+tUhWXtWKiRJCcKAe/w4APGuNc0gZmwOREcrnmzLBfZ09wo4J9jV0cgSYXMsYiEJDFfS1",
+	"ZrlNezbAmkbrrmZXD+m73L5mwaeHvPVc365ulDtlh75EvIbADJDC3FnbfSvDauStd5pHN7zviGVfKWIn",
+	"R2rT0fzfPuayQm5uacdBUwq2gHuaClwrng08hHnOrxm55mxB5jLPUcxvGwvENDiK2BAifv828UYJ/4eV",
+	"hUrYT5SH/FK3I5e4F1qP4ePflV/ZtbehF2G2Yakq2Ktv6FZ0U/g6N2OpkUGJO3szulVqBghSkSUIJKrY",
+	"uNAsSzB0Al2TT8gb/sIq1vYVK/Vt4MFtBOAN6usZ8XnZ6t5PVtnVVzpaZf818JqyEk8kHacs3rOlrlFC",
+	"Yt6vwlGhem7QOlYaBqJ1CAD6jekfDWzTh1ZCyop0zeUCQQmP6ZhDbIKBY4o/GT66SgVG6Am5WINzQ+ow",
+	"N0E4DPHRMKkow2HWk+Tqcd8aBSeg1u8UBecrkkp9ABUKTr2CoaMNexeMpMpc4oEPf4OIcKQjbeiyT44A",
+	"MaL6BJSUIkM6urKEZnwZPm2oMoSPS1QcD4bj8m2sprzh0ohxtjbJ4H7ppCFivvaRfi5A0JU8w3Uy0lkD",
+	"KpH8SSCSH+yvkcnhC2d3JJh/CEKLcGj1sNjRFenO6QT81uvGc9vo2HsXpr7i2Qp6D0JDylNRylM51ZgR",
+	"BKcCzpk7dKkIqeYWZ2EN1NADsM27Fx1W5lifyTcLNfQVabA+gAbUUFDOvIIacmYUqozGOIRUjK3+XpcQ",
+	"yFYCwl0jD20tN2yFPPQ9iw61CXwt5KGSsNDqVt4iO7Oqtl3cDoDoe97H+gy+GgBRuZNOIbDnnsCxr6KN",
+	"68d+4Ko/+zpKDq8ISl1SxSCUaESLydSQYn5nBOEK6q4BaKlX4/guMVpaKo88IExLfQReag1KbmBomiyM",
+	"A/XRZKSkSCCZlCymIM0jRaCy4Mq3krnM+WhZhnD4QJ+qLrdVIXQQNLEjvYCJfYOtyLW5f0sRdvS17ETY",
+	"e91KhBU5YzYiLOC5rYXIezLu1T7kqqlssg6FzUJjR1lr5VuzDNVryTy4XQhpoLFQ28MZ1+w81NUgwSA9",
+	"IUnc3rNCXvXjur2tx9Pd92rp+VpbH3a/inWMm4DRxA6XBew4a7lDq5Xlu92hcvBfyVSAexMYClaOZfwi",
+	"bLLtNSr/fe/NPSj84fzCWXy7yv7XoqGw+6aiDz+vIApD6XdXmBuwhFNRgQn7lW+FEo7lrKRiZ4V+m4th",
+	"O2X+u+U8wfC/miKPZIPxoyDn4w8O6uf5/lO0V0KA6B7gMbhcempSMVfymoNP+IqxuX2fK1Ir7op5Kzk1",
+	"9dy37XZ/SyPAd7v/4fi/ngHAbTggs+hg9yaUi1vs2Q7owiGr+X5vp+Zcvllc4XCQXw1VOBzEGkxhZz5w",
+	"mMKQIsTzPBUlhFAULdjhfBDPmUK8YGpIzrguFNudrDeDA3/vQlY1h2+QfCPlkx8Wu9iLVwWI6L54spkq",
+	"WUymwcX5SJPRlI2uNPnn3/8HKTGuk1S4lQBYv4T4lcWUH53UahrbV31ekTbSEgHhiCaTim1KQm+ibUPX",
+	"xLdanQQa3HNs67ZoVPU9PpiS7pwpMuOiMKyXkCfP3C8Hz92PukekIv+W4c9TWajeYVlb8aA1jBOTaztf",
+	"VxG1C/+V9FDbdQ1yRLuqs2NL8bA4pHswxRWHBe4lwISlYKlwcqMMMC2lQtSTPG+3MZEufrmuG9ihNKi2",
+	"Ud425MfNIuH+BnhURqEmhN3QkcmXhFr9R5hBVe6Ua3LNFB9zX20W4ATpggyXxpmrXYqq/QHmZf+A+0Yz",
+	"8NqTQkASIMsw73Ch6HzOsp4rbevZAxYHJhkb8czJ3AHgYmuB3rTY3386wisS/sYyxZ9eUM1Hn8rLECsO",
+	"w3iH9onrTkOIZhnBOWS5XJTvAIRVzHVHuoW4EnIh3OgR2OjjxeuTdxenx0cXJy9Jt4Lxl8rd4KlYKCkm",
+	"CZlxrS3vsk8Mze37zf2f0Xws1cyurMyW5UupqLNI+5GARyauSq1PtCqXN+czbnpJKj6cnL//+OH45PLk",
+	"z6+PPp7DYGstFTUMmx+SEVVA66DmnIqx3BbLlwi5OCSajpmL7YkCOn1ADG1X3nkTvIK9Vn30kNeiyxri",
+	"CWH9SZ+knSG7XqadPtkAxqBDi/0tQ5rODRUZVRnx9anx4IRXVpfmTvLyjDZ86iaDtFgFFCE5BhzYlYbg",
+	"O+KsR8b3UfAbS45SZK4utDNLGJkzRcWIke5//U+4MTaPx/AZ04bO5l88rE/XBwme5CHV7Idn5PWfjo73",
+	"zl8fPXn+A4TUZf2ys76lcHfUE6LZNVM0J5pZ2gEcwyXRczpieuP4yzO62/h/5OZ1MRyQT3pKnzz/4Q84",
+	"8Cm7gVH7TQ1G2TqQP++9LoZ7534Ye0+e/3C7oayQ3ZoO8Y09h6C63HXnFJ+zAflk3KQLwW9wksn1QbUQ",
+	"m+aN36kmvtsofn56TAwoNyBg3BjAKq+uNXzGK+iP9vWApnOqmNgCWfB2isZquf0lwqVf07xgh6FpaUaX",
+	"Xvx10m8fpJHw83JkmNnTRjE6q3dTRhcOuaCwr6tzaMhM9vp1R+ERpiRYAaCmJWJFEpCxy+Sp4KqY0ZtL",
+	"+94lSAN9nFkhcqZrRjP0uCIipFs3RO5OyGLKrQaqWIl0oYmc078WDCWMprvyvhPYwxvpdhLnszsckRdK",
+	"G907pJBLqibFDGQ2e/l+vHi19++wDYhYXpMUArHD8SiQR5zmJWRdjqAk1MzC7cwkQ2AcNDm4OR/c/5wL",
+	"QQsztRLhyHJ6ZHsRQcuefTfZhDiZy07aBWfAdedvk+ric/N4dv/zENJcjmUhMrtpflVhS6hxgQh2KAdP",
+	"738oDlH20kh5mVM1YYOI7LhyzGFwT/7j/gdn7/NLkETtZjfHVUmqlk04Id72Fljlmyz4HKUfK5cuKDc+",
+	"wNvjkfVjF0EVMW5H+Xz/6YMQu8ekgLMNiBULWkICrZO8gdyDE8u1q57Xc+CqD7tet1HB2ahQ3Cw7g7/8",
+	"WrfNh/w5LCTBxdAeqdIGhZBBemH1OimscusgtlkqcKX65MgXdQBdPpTMaa4AEN8t9ri+nu67qShzc739",
+	"L6hnUaKP/sFeW5WqrP1uhqr9Kdismrr9VNIZbzVJ/TyVR7PT+w3cwj6+gu0FOw5gCbA2V57bg3DFlgNE",
+	"wHJYxLi+IzlnpEvFEv9E4Guqr5yxYSSFljkjUzAxgLEQ9S/7mm0KcG+yPRW+Tpl2YfkbBkRqRUTEyI6p",
+	"rqECuLc3NWa+R7PMCqKFyq1casx88PjxwZN/6+/39/sHg3/f//f9jv2mG0cMarAiGJedanvxx8BnqQaF",
+	"zPxPRqbi7P35BYlaj5KqGAGgNEIma58c+R/LLHGqWCqu2NxYmS23ggRKj1y5qJnDwIpCumVObHkuel6o",
+	"TMXB/v4+FH5xB6xL85zUjSwuoEpPAalcMMSWhsn20AL85BkYNUFmdPL9ShJtVBctTWoE9g/B772Rz1Jr",
+	"AV4VJWcBxQDfBUy8hGjpKiThMs+VtIch2BOXuD8pFAsHVzPnReAKioyXG4wi9GIqScYzGEfwobBlJwog",
+	"7z+TOWw6hiDiABPm6z3iCYJBwzyHbFQZXGb9VCAC1YyZqcyIYCwroymu2JJ04/Y52+Pl1cHlP//+jx5U",
+	"xTjy0IqIPIaA9s5cGsBAn4IUF5Tq0Kn4PUUMzbSTkLTjgB5X/ln7xzvAgMSffDGrzufEFVh0jgNf/EOK",
+	"1fJBZWxvIQzPCYcrdo6xYlKRiZWDM0azYCsCJKhIqbl6bUYyo4JOHGOrtgE2hqqgDAsxsk/8yzoVm0NK",
+	"4H1LM1hShHTxfiJpB9umnR4ZFiYVIyrwdhwy4q20QV1+cLmwG3v0UYJwwQu6wGhZN+vVopMtVfb8vF15",
+	"LFaG1w2XTsnwqHVB2aew3m8qqkNVRubBBW3H6T8LnlEk59Jrb5/72GpX3zEVSNpcQeclxFoLgYfTDQv6",
+	"NOdau8t9YcEgggBYSRki0icndDRF5HJnatcopTSABlZs5QkBFRCiVrkvqoASRrlACXohfF0tCE1dqaFs",
+	"6k6BUApqVshKhRP/uK+2o/FqfX1xcUbGzvCy7nZBjX9KRQY1tKyqhgte+hwCb4Qvshgsfl1Saq5+dWGX",
+	"58vtoLYCHyCPIXMWAIUDpg0I/oVULzgMkGo4pXpaQXAGIwhEgsiFUo/EL8dQJm4M7KQKBc5L5MFQXI/D",
+	"rYYOe5dxDkLpSElB2M1cMa3t6ebClQIkf5OCJcCqS1g1xLy1LNsz+gyCkex9ZAm8gkrYmYWkooWHkF1Z",
+	"SGIp2zKQhLjkFRSXIQiXdIOMUFdkK0y7yZlD5bVcEEr/APOAK5kq41RoCfKIvX2qzOleePOupEtEtjH0",
+	"ENcYtQuACAKClOLXUKOxa+k+FXXChziJXp/49IPtVj4Vm7n3Niufis3cu+4N//zr5/8dAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
