@@ -1,9 +1,9 @@
 package api
 
 import (
+	"context"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"context"
 	"log/slog"
 	"time"
 
