@@ -176,6 +176,25 @@ func TestConsoleAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("EventsView", func(t *testing.T) {
+			admin := consoleLogin(t, svc.httpURL, bootstrap)
+			list := consoleGet(t, admin, svc.httpURL+"/console/events?source=shop")
+			m := regexp.MustCompile(`href="/console/events/(evt_[0-9A-Z]+)"`).FindStringSubmatch(list)
+			if m == nil {
+				t.Fatalf("events of shop: no event listed:\n%s", list)
+			}
+			if other := consoleGet(t, admin, svc.httpURL+"/console/events?source=nope"); strings.Contains(other, "/console/events/evt_") {
+				t.Errorf("events of an unknown source list an event")
+			}
+			detail := consoleGet(t, admin, svc.httpURL+"/console/events/"+m[1])
+			if !strings.Contains(detail, "{&#34;order&#34;:1}") || !strings.Contains(detail, `href="/console/jobs/job_`) || !strings.Contains(detail, "content-type") {
+				t.Errorf("event detail: want the body, a job and the headers:\n%s", detail)
+			}
+			if strings.Contains(detail, "shop-secret") || strings.Contains(strings.ToLower(detail), ">authorization<") {
+				t.Errorf("event detail shows a credential:\n%s", detail)
+			}
+		})
+
 		t.Run("ReadKeySeesButCannotAct", func(t *testing.T) {
 			read, err := keys.CreateKey(ctx, &dispatchdv1.CreateKeyRequest{Name: "viewer", Scope: "read"})
 			if err != nil {

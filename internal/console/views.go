@@ -215,16 +215,19 @@ func jobFilter(get func(string) string) (*dispatchdv1.JobFilter, map[string]stri
 		vals[k] = strings.TrimSpace(get(k))
 	}
 	f := &dispatchdv1.JobFilter{State: stateValue(vals["state"]), Endpoint: vals["endpoint"], Source: vals["source"]}
-	parse := func(s string) *timestamppb.Timestamp {
-		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return timestamppb.New(t)
-			}
-		}
-		return nil
-	}
-	f.CreatedAfter, f.CreatedBefore = parse(vals["after"]), parse(vals["before"])
+	f.CreatedAfter, f.CreatedBefore = parseTime(vals["after"]), parseTime(vals["before"])
 	return f, vals
+}
+
+// parseTime reads a time field of a filter form (datetime-local gives
+// "2006-01-02T15:04", taken as UTC); nil when empty or not a time.
+func parseTime(s string) *timestamppb.Timestamp {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return timestamppb.New(t)
+		}
+	}
+	return nil
 }
 
 func (c *Console) jobList(w http.ResponseWriter, r *request) {
