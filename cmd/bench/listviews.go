@@ -151,6 +151,11 @@ func addListViewRows(ctx context.Context, path string) error {
 	defer db.Close()
 	now := time.Now()
 	for _, stmt := range []string{
+		// The pending jobs were made after the completed ones, so their ids
+		// (kept increasing by job.NewID) carry the end of the fill, not the
+		// hour-old times fillStore gives them: the service makes an id and
+		// its created_at from one clock, so do the same here.
+		fmt.Sprintf(`UPDATE jobs SET created_at = %d WHERE state = 'available'`, now.UnixMicro()),
 		`UPDATE jobs SET state = 'dead' WHERE rowid % 2000 = 7 AND state = 'completed'`,
 		`UPDATE jobs SET endpoint = 'rare' WHERE rowid % 5000 = 11 AND state = 'completed'`,
 		`UPDATE events SET source = 'bench-rare' WHERE rowid % 5000 = 13`,

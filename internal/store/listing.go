@@ -35,6 +35,9 @@ const (
 	ByType
 	ByDeliveryID
 	ByOutcome
+	// ByTime reads a time window (both ends given) on the time's index
+	// and sorts it by id: for a window without an indexed filter.
+	ByTime
 )
 
 // IDRange is the part of a table's id order a page reads: after AfterID
@@ -95,6 +98,8 @@ func jobQuery(f job.JobFilter) JobQuery {
 		q.Index = ByEndpoint
 	case state:
 		q.Index = ByState
+	case !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero():
+		q.Index = ByTime
 	}
 	return q
 }
@@ -117,6 +122,8 @@ func eventQuery(f job.EventFilter) EventQuery {
 		q.Index = BySource
 	case f.Type != "":
 		q.Index = ByType
+	case !f.ReceivedAfter.IsZero() && !f.ReceivedBefore.IsZero():
+		q.Index = ByTime
 	}
 	return q
 }

@@ -239,6 +239,84 @@ func (q *Queries) ListJobs(ctx context.Context, db DBTX, arg ListJobsParams) ([]
 	return items, nil
 }
 
+const listJobsByCreated = `-- name: ListJobsByCreated :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs INDEXED BY jobs_created_at
+WHERE (?1 IS NULL OR state = ?1)
+  AND (?2 IS NULL OR endpoint = ?2)
+  AND (?3 IS NULL OR source = ?3)
+  AND created_at >= ?4 AND created_at < ?5
+  AND id > ?6 AND id < ?7
+ORDER BY id DESC
+LIMIT ?8
+`
+
+type ListJobsByCreatedParams struct {
+	State         interface{}
+	Endpoint      interface{}
+	Source        interface{}
+	CreatedAfter  *int64
+	CreatedBefore *int64
+	AfterID       string
+	BeforeID      string
+	PageSize      int64
+}
+
+// A time window with no indexed filter: the window's jobs on the time's
+// index, sorted by id (the cost grows with the window, not the table).
+func (q *Queries) ListJobsByCreated(ctx context.Context, db DBTX, arg ListJobsByCreatedParams) ([]Job, error) {
+	rows, err := db.QueryContext(ctx, listJobsByCreated,
+		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listJobsByEndpoint = `-- name: ListJobsByEndpoint :many
 SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs INDEXED BY jobs_endpoint_id
 WHERE (?1 IS NULL OR state = ?1)

@@ -217,6 +217,78 @@ func (q *Queries) ListEventsByDeliveryID(ctx context.Context, db DBTX, arg ListE
 	return items, nil
 }
 
+const listEventsByReceived = `-- name: ListEventsByReceived :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_received_at
+WHERE (?1 IS NULL OR source = ?1)
+  AND (?2 IS NULL OR type = ?2)
+  AND (?3 IS NULL OR delivery_id = ?3)
+  AND received_at >= ?4 AND received_at < ?5
+  AND id > ?6 AND id < ?7
+ORDER BY id DESC
+LIMIT ?8
+`
+
+type ListEventsByReceivedParams struct {
+	Source         interface{}
+	Type           interface{}
+	DeliveryID     interface{}
+	ReceivedAfter  *int64
+	ReceivedBefore *int64
+	AfterID        string
+	BeforeID       string
+	PageSize       int64
+}
+
+type ListEventsByReceivedRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  int64
+}
+
+// A time window with no indexed filter: the window's events on the time's
+// index, sorted by id (the cost grows with the window, not the table).
+func (q *Queries) ListEventsByReceived(ctx context.Context, db DBTX, arg ListEventsByReceivedParams) ([]ListEventsByReceivedRow, error) {
+	rows, err := db.QueryContext(ctx, listEventsByReceived,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByReceivedRow
+	for rows.Next() {
+		var i ListEventsByReceivedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEventsBySource = `-- name: ListEventsBySource :many
 SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_source_id
 WHERE source = ?1

@@ -22,6 +22,8 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 	switch q.Index {
 	case store.ByID:
 		return jobRows(e.q.ListJobs(ctx, e.db, p))
+	case store.ByTime:
+		return jobRows(e.q.ListJobsByCreated(ctx, e.db, pgdb.ListJobsByCreatedParams(p)))
 	case store.ByState:
 		return jobRows(e.q.ListJobsByState(ctx, e.db, pgdb.ListJobsByStateParams(p)))
 	case store.ByEndpoint:
@@ -47,6 +49,9 @@ func (e *executor) ListEvents(ctx context.Context, q store.EventQuery) ([]store.
 	case store.ByID:
 		rows, err := e.q.ListEvents(ctx, e.db, p)
 		return store.Rows(rows, err, eventListRow)
+	case store.ByTime:
+		rows, err := e.q.ListEventsByReceived(ctx, e.db, pgdb.ListEventsByReceivedParams(p))
+		return store.Rows(rows, err, func(r pgdb.ListEventsByReceivedRow) store.EventRow { return eventListRow(pgdb.ListEventsRow(r)) })
 	case store.BySource:
 		rows, err := e.q.ListEventsBySource(ctx, e.db, pgdb.ListEventsBySourceParams(p))
 		return store.Rows(rows, err, func(r pgdb.ListEventsBySourceRow) store.EventRow { return eventListRow(pgdb.ListEventsRow(r)) })

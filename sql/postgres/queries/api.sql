@@ -15,6 +15,18 @@ WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
 ORDER BY id DESC
 LIMIT @page_size;
 
+-- name: ListJobsByCreated :many
+-- A time window with no indexed filter: the window's jobs on the time's
+-- index, sorted by id (the cost grows with the window, not the table).
+SELECT * FROM jobs
+WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
+  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND created_at >= sqlc.narg('created_after') AND created_at < sqlc.narg('created_before')
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
 -- name: ListJobsByState :many
 -- One state (dead, retrying, however rare) on its index.
 -- The id range is the page (before_id) narrowed by the time range.
