@@ -68,7 +68,9 @@ func (e *executor) ListEvents(ctx context.Context, q store.EventQuery) ([]store.
 		rows, err := e.q.ListEventsByReceived(ctx, e.db, sqlitedb.ListEventsByReceivedParams{
 			Source: orNil(source), Type: orNil(typ), DeliveryID: orNil(delivery),
 			ReceivedAfter: &from, ReceivedBefore: &to, AfterID: lo, BeforeID: hi, PageSize: n})
-		return store.Rows(rows, err, func(r sqlitedb.ListEventsByReceivedRow) store.EventRow { return eventListRow(sqlitedb.ListEventsRow(r)) })
+		return store.Rows(rows, err, func(r sqlitedb.ListEventsByReceivedRow) store.EventRow {
+			return eventListRow(sqlitedb.ListEventsRow(r))
+		})
 	case store.BySource:
 		rows, err := e.q.ListEventsBySource(ctx, e.db, sqlitedb.ListEventsBySourceParams{
 			Source: &source, Type: orNil(typ), DeliveryID: orNil(delivery),
