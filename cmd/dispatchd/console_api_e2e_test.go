@@ -207,7 +207,7 @@ func TestConsoleAPI(t *testing.T) {
 			// Each page and the actions it offers to an admin key.
 			pages := map[string][]string{
 				"/console/jobs":      {`action="/console/jobs/bulk"`},
-				"/console/endpoints": {`/pause"`, `/test"`, `/replay"`},
+				"/console/endpoints": {`action="/console/endpoints/receiver/`, `/test"`, `/replay"`},
 				"/console/keys":      {`id="key-create"`, `/revoke"`},
 				"/console/sources":   {`/test"`},
 			}
@@ -228,7 +228,15 @@ func TestConsoleAPI(t *testing.T) {
 			if csrf == nil {
 				t.Fatal("no CSRF token on the read key's page")
 			}
-			req, _ := http.NewRequest("POST", svc.httpURL+"/console/endpoints/receiver/pause", strings.NewReader(url.Values{"csrf": {csrf[1]}}.Encode()))
+			before, err := endpoints.GetEndpoint(ctx, &dispatchdv1.GetEndpointRequest{Name: "receiver"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			action := "pause"
+			if before.GetEndpoint().GetPaused() {
+				action = "resume"
+			}
+			req, _ := http.NewRequest("POST", svc.httpURL+"/console/endpoints/receiver/"+action, strings.NewReader(url.Values{"csrf": {csrf[1]}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Origin", svc.httpURL)
 			resp, err := reader.Do(req)
@@ -237,8 +245,8 @@ func TestConsoleAPI(t *testing.T) {
 			}
 			resp.Body.Close()
 			ep, err := endpoints.GetEndpoint(ctx, &dispatchdv1.GetEndpointRequest{Name: "receiver"})
-			if err != nil || ep.GetEndpoint().GetPaused() {
-				t.Errorf("after a read key's pause: paused=%v, %v; want not paused", ep.GetEndpoint().GetPaused(), err)
+			if err != nil || ep.GetEndpoint().GetPaused() != before.GetEndpoint().GetPaused() {
+				t.Errorf("after a read key's %s: paused=%v, %v; want it unchanged", action, ep.GetEndpoint().GetPaused(), err)
 			}
 		})
 
