@@ -238,34 +238,27 @@ func (q *Queries) ListJobs(ctx context.Context, db DBTX, arg ListJobsParams) ([]
 }
 
 const listJobsByCreated = `-- name: ListJobsByCreated :many
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
-WHERE ($1::text IS NULL OR state = $1)
-  AND ($2::text IS NULL OR endpoint = $2)
-  AND ($3::text IS NULL OR source = $3)
-  AND created_at >= $4 AND created_at < $5
-  AND id > $6 AND id < $7
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE id IN (
+    SELECT w.id FROM jobs AS w
+    WHERE w.created_at >= $1 AND w.created_at < $2
+      AND w.id > $3 AND w.id < $4
+    ORDER BY w.id DESC LIMIT $5)
 ORDER BY id DESC
-LIMIT $8
 `
 
 type ListJobsByCreatedParams struct {
-	State         *string
-	Endpoint      *string
-	Source        *string
-	CreatedAfter  *time.Time
-	CreatedBefore *time.Time
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
 	AfterID       string
 	BeforeID      string
 	PageSize      int32
 }
 
-// A time window with no indexed filter: the window's jobs on the time's
-// index, sorted by id (the cost grows with the window, not the table).
+// A time window and no other filter (the store core uses it only then):
+// the window's ids on the time's index, sorted, then the page's rows (the
+// cost grows with the window, not the table).
 func (q *Queries) ListJobsByCreated(ctx context.Context, db DBTX, arg ListJobsByCreatedParams) ([]Job, error) {
 	rows, err := db.Query(ctx, listJobsByCreated,
-		arg.State,
-		arg.Endpoint,
-		arg.Source,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,

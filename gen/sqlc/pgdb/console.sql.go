@@ -88,6 +88,45 @@ func (q *Queries) DeliverySeries(ctx context.Context, db DBTX, arg DeliverySerie
 	return items, nil
 }
 
+const deliverySeriesAll = `-- name: DeliverySeriesAll :many
+SELECT date_bin(make_interval(secs => $1::bigint), started_at, 'epoch'::timestamptz)::timestamptz AS at, outcome, count(*) AS n
+FROM attempts WHERE started_at >= $2
+GROUP BY 1, outcome ORDER BY 1
+`
+
+type DeliverySeriesAllParams struct {
+	BucketSecs int64
+	Since      time.Time
+}
+
+type DeliverySeriesAllRow struct {
+	At      time.Time
+	Outcome string
+	N       int64
+}
+
+// DeliverySeries of every endpoint: the window's attempts alone (on
+// attempts_started_at), without a job lookup per attempt.
+func (q *Queries) DeliverySeriesAll(ctx context.Context, db DBTX, arg DeliverySeriesAllParams) ([]DeliverySeriesAllRow, error) {
+	rows, err := db.Query(ctx, deliverySeriesAll, arg.BucketSecs, arg.Since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DeliverySeriesAllRow
+	for rows.Next() {
+		var i DeliverySeriesAllRow
+		if err := rows.Scan(&i.At, &i.Outcome, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getRequest = `-- name: GetRequest :one
 SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests WHERE id = $1
 `
@@ -545,6 +584,37 @@ type RecentLatenciesParams struct {
 // The latencies of the newest attempts of the window: a sample for p50/p95.
 func (q *Queries) RecentLatencies(ctx context.Context, db DBTX, arg RecentLatenciesParams) ([]int64, error) {
 	rows, err := db.Query(ctx, recentLatencies, arg.Since, arg.Endpoint, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var latency_us int64
+		if err := rows.Scan(&latency_us); err != nil {
+			return nil, err
+		}
+		items = append(items, latency_us)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentLatenciesAll = `-- name: RecentLatenciesAll :many
+SELECT latency_us FROM attempts WHERE started_at >= $1
+ORDER BY started_at DESC LIMIT $2
+`
+
+type RecentLatenciesAllParams struct {
+	Since   time.Time
+	MaxRows int32
+}
+
+// RecentLatencies of every endpoint, without a job lookup per attempt.
+func (q *Queries) RecentLatenciesAll(ctx context.Context, db DBTX, arg RecentLatenciesAllParams) ([]int64, error) {
+	rows, err := db.Query(ctx, recentLatenciesAll, arg.Since, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

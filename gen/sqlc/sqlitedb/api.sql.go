@@ -240,34 +240,27 @@ func (q *Queries) ListJobs(ctx context.Context, db DBTX, arg ListJobsParams) ([]
 }
 
 const listJobsByCreated = `-- name: ListJobsByCreated :many
-SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs INDEXED BY jobs_created_at
-WHERE (?1 IS NULL OR state = ?1)
-  AND (?2 IS NULL OR endpoint = ?2)
-  AND (?3 IS NULL OR source = ?3)
-  AND created_at >= ?4 AND created_at < ?5
-  AND id > ?6 AND id < ?7
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE id IN (
+    SELECT w.id FROM jobs AS w INDEXED BY jobs_created_at
+    WHERE w.created_at >= ?1 AND w.created_at < ?2
+      AND w.id > ?3 AND w.id < ?4
+    ORDER BY w.id DESC LIMIT ?5)
 ORDER BY id DESC
-LIMIT ?8
 `
 
 type ListJobsByCreatedParams struct {
-	State         interface{}
-	Endpoint      interface{}
-	Source        interface{}
-	CreatedAfter  *int64
-	CreatedBefore *int64
+	CreatedAfter  int64
+	CreatedBefore int64
 	AfterID       string
 	BeforeID      string
 	PageSize      int64
 }
 
-// A time window with no indexed filter: the window's jobs on the time's
-// index, sorted by id (the cost grows with the window, not the table).
+// A time window and no other filter (the store core uses it only then):
+// the window's ids on the time's index, sorted, then the page's rows (the
+// cost grows with the window, not the table).
 func (q *Queries) ListJobsByCreated(ctx context.Context, db DBTX, arg ListJobsByCreatedParams) ([]Job, error) {
 	rows, err := db.QueryContext(ctx, listJobsByCreated,
-		arg.State,
-		arg.Endpoint,
-		arg.Source,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,

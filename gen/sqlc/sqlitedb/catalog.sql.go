@@ -218,22 +218,17 @@ func (q *Queries) ListEventsByDeliveryID(ctx context.Context, db DBTX, arg ListE
 }
 
 const listEventsByReceived = `-- name: ListEventsByReceived :many
-SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_received_at
-WHERE (?1 IS NULL OR source = ?1)
-  AND (?2 IS NULL OR type = ?2)
-  AND (?3 IS NULL OR delivery_id = ?3)
-  AND received_at >= ?4 AND received_at < ?5
-  AND id > ?6 AND id < ?7
+SELECT id, source, delivery_id, content_type, type, received_at FROM events WHERE id IN (
+    SELECT w.id FROM events AS w INDEXED BY events_received_at
+    WHERE w.received_at >= ?1 AND w.received_at < ?2
+      AND w.id > ?3 AND w.id < ?4
+    ORDER BY w.id DESC LIMIT ?5)
 ORDER BY id DESC
-LIMIT ?8
 `
 
 type ListEventsByReceivedParams struct {
-	Source         interface{}
-	Type           interface{}
-	DeliveryID     interface{}
-	ReceivedAfter  *int64
-	ReceivedBefore *int64
+	ReceivedAfter  int64
+	ReceivedBefore int64
 	AfterID        string
 	BeforeID       string
 	PageSize       int64
@@ -248,13 +243,10 @@ type ListEventsByReceivedRow struct {
 	ReceivedAt  int64
 }
 
-// A time window with no indexed filter: the window's events on the time's
-// index, sorted by id (the cost grows with the window, not the table).
+// A time window and no other filter (the store core uses it only then):
+// the window's ids on the time's index, sorted, then the page's rows.
 func (q *Queries) ListEventsByReceived(ctx context.Context, db DBTX, arg ListEventsByReceivedParams) ([]ListEventsByReceivedRow, error) {
 	rows, err := db.QueryContext(ctx, listEventsByReceived,
-		arg.Source,
-		arg.Type,
-		arg.DeliveryID,
 		arg.ReceivedAfter,
 		arg.ReceivedBefore,
 		arg.AfterID,

@@ -57,7 +57,18 @@ func (e *executor) RequestSeries(ctx context.Context, source string, since time.
 }
 
 func (e *executor) DeliverySeries(ctx context.Context, endpoint string, since time.Time, bucket time.Duration) ([]store.SeriesRow, error) {
-	rows, err := e.q.DeliverySeries(ctx, e.db, pgdb.DeliverySeriesParams{BucketSecs: int64(bucket / time.Second), Since: since, Endpoint: nullable(endpoint)})
+	var rows []pgdb.DeliverySeriesRow
+	var err error
+	if endpoint == "" {
+		// Every endpoint: the attempts alone, no job looked up per attempt.
+		var all []pgdb.DeliverySeriesAllRow
+		all, err = e.q.DeliverySeriesAll(ctx, e.db, pgdb.DeliverySeriesAllParams{BucketSecs: int64(bucket / time.Second), Since: since})
+		for _, r := range all {
+			rows = append(rows, pgdb.DeliverySeriesRow(r))
+		}
+	} else {
+		rows, err = e.q.DeliverySeries(ctx, e.db, pgdb.DeliverySeriesParams{BucketSecs: int64(bucket / time.Second), Since: since, Endpoint: nullable(endpoint)})
+	}
 	out := make([]store.SeriesRow, len(rows))
 	for i, r := range rows {
 		out[i] = store.SeriesRow{At: r.At.UTC(), Outcome: r.Outcome, N: r.N}
@@ -66,7 +77,13 @@ func (e *executor) DeliverySeries(ctx context.Context, endpoint string, since ti
 }
 
 func (e *executor) RecentLatencies(ctx context.Context, endpoint string, since time.Time, max int) ([]time.Duration, error) {
-	rows, err := e.q.RecentLatencies(ctx, e.db, pgdb.RecentLatenciesParams{Since: since, Endpoint: nullable(endpoint), MaxRows: int32(max)})
+	var rows []int64
+	var err error
+	if endpoint == "" {
+		rows, err = e.q.RecentLatenciesAll(ctx, e.db, pgdb.RecentLatenciesAllParams{Since: since, MaxRows: int32(max)})
+	} else {
+		rows, err = e.q.RecentLatencies(ctx, e.db, pgdb.RecentLatenciesParams{Since: since, Endpoint: nullable(endpoint), MaxRows: int32(max)})
+	}
 	out := make([]time.Duration, len(rows))
 	for i, us := range rows {
 		out[i] = time.Duration(us) * time.Microsecond

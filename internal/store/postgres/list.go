@@ -35,8 +35,9 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 	switch q.Index {
 	case store.ByID:
 		return jobRows(e.q.ListJobs(ctx, db, p))
-	case store.ByTime:
-		return jobRows(e.q.ListJobsByCreated(ctx, db, pgdb.ListJobsByCreatedParams(p)))
+	case store.ByTime: // chosen only without state, endpoint and source
+		return jobRows(e.q.ListJobsByCreated(ctx, db, pgdb.ListJobsByCreatedParams{
+			CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore, AfterID: q.AfterID, BeforeID: q.BeforeID, PageSize: int32(f.Limit)}))
 	case store.ByState:
 		return jobRows(e.q.ListJobsByState(ctx, db, pgdb.ListJobsByStateParams(p)))
 	case store.ByEndpoint:
@@ -62,8 +63,9 @@ func (e *executor) ListEvents(ctx context.Context, q store.EventQuery) ([]store.
 	case store.ByID:
 		rows, err := e.q.ListEvents(ctx, db, p)
 		return store.Rows(rows, err, eventListRow)
-	case store.ByTime:
-		rows, err := e.q.ListEventsByReceived(ctx, db, pgdb.ListEventsByReceivedParams(p))
+	case store.ByTime: // chosen only without source, type and delivery id
+		rows, err := e.q.ListEventsByReceived(ctx, db, pgdb.ListEventsByReceivedParams{
+			ReceivedAfter: f.ReceivedAfter, ReceivedBefore: f.ReceivedBefore, AfterID: q.AfterID, BeforeID: q.BeforeID, PageSize: int32(f.Limit)})
 		return store.Rows(rows, err, func(r pgdb.ListEventsByReceivedRow) store.EventRow { return eventListRow(pgdb.ListEventsRow(r)) })
 	case store.BySource:
 		rows, err := e.q.ListEventsBySource(ctx, db, pgdb.ListEventsBySourceParams(p))

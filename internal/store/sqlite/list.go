@@ -23,11 +23,9 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 		return jobRows(e.q.ListJobs(ctx, e.db, sqlitedb.ListJobsParams{
 			State: orNil(state), Endpoint: orNil(endpoint), Source: orNil(source),
 			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
-	case store.ByTime:
-		from, to := f.CreatedAfter.UnixMicro(), f.CreatedBefore.UnixMicro()
+	case store.ByTime: // chosen only without state, endpoint and source
 		return jobRows(e.q.ListJobsByCreated(ctx, e.db, sqlitedb.ListJobsByCreatedParams{
-			State: orNil(state), Endpoint: orNil(endpoint), Source: orNil(source),
-			CreatedAfter: &from, CreatedBefore: &to, AfterID: lo, BeforeID: hi, PageSize: n}))
+			CreatedAfter: f.CreatedAfter.UnixMicro(), CreatedBefore: f.CreatedBefore.UnixMicro(), AfterID: lo, BeforeID: hi, PageSize: n}))
 	case store.ByState:
 		return jobRows(e.q.ListJobsByState(ctx, e.db, sqlitedb.ListJobsByStateParams{
 			State: &state, Endpoint: orNil(endpoint), Source: orNil(source),
@@ -63,11 +61,9 @@ func (e *executor) ListEvents(ctx context.Context, q store.EventQuery) ([]store.
 			Source: orNil(source), Type: orNil(typ), DeliveryID: orNil(delivery),
 			ReceivedAfter: after, ReceivedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n})
 		return store.Rows(rows, err, eventListRow)
-	case store.ByTime:
-		from, to := f.ReceivedAfter.UnixMicro(), f.ReceivedBefore.UnixMicro()
+	case store.ByTime: // chosen only without source, type and delivery id
 		rows, err := e.q.ListEventsByReceived(ctx, e.db, sqlitedb.ListEventsByReceivedParams{
-			Source: orNil(source), Type: orNil(typ), DeliveryID: orNil(delivery),
-			ReceivedAfter: &from, ReceivedBefore: &to, AfterID: lo, BeforeID: hi, PageSize: n})
+			ReceivedAfter: f.ReceivedAfter.UnixMicro(), ReceivedBefore: f.ReceivedBefore.UnixMicro(), AfterID: lo, BeforeID: hi, PageSize: n})
 		return store.Rows(rows, err, func(r sqlitedb.ListEventsByReceivedRow) store.EventRow {
 			return eventListRow(sqlitedb.ListEventsRow(r))
 		})

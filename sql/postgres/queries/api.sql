@@ -16,16 +16,15 @@ ORDER BY id DESC
 LIMIT @page_size;
 
 -- name: ListJobsByCreated :many
--- A time window with no indexed filter: the window's jobs on the time's
--- index, sorted by id (the cost grows with the window, not the table).
-SELECT * FROM jobs
-WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
-  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
-  AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
-  AND created_at >= sqlc.narg('created_after') AND created_at < sqlc.narg('created_before')
-  AND id > @after_id AND id < @before_id
-ORDER BY id DESC
-LIMIT @page_size;
+-- A time window and no other filter (the store core uses it only then):
+-- the window's ids on the time's index, sorted, then the page's rows (the
+-- cost grows with the window, not the table).
+SELECT * FROM jobs WHERE id IN (
+    SELECT w.id FROM jobs AS w
+    WHERE w.created_at >= @created_after AND w.created_at < @created_before
+      AND w.id > @after_id AND w.id < @before_id
+    ORDER BY w.id DESC LIMIT @page_size)
+ORDER BY id DESC;
 
 -- name: ListJobsByState :many
 -- One state (dead, retrying, however rare) on its index.

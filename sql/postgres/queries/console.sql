@@ -66,6 +66,18 @@ FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
 WHERE a.started_at >= @since AND (sqlc.narg('endpoint')::text IS NULL OR j.endpoint = sqlc.narg('endpoint'))
 GROUP BY 1, a.outcome ORDER BY 1;
 
+-- name: DeliverySeriesAll :many
+-- DeliverySeries of every endpoint: the window's attempts alone (on
+-- attempts_started_at), without a job lookup per attempt.
+SELECT date_bin(make_interval(secs => @bucket_secs::bigint), started_at, 'epoch'::timestamptz)::timestamptz AS at, outcome, count(*) AS n
+FROM attempts WHERE started_at >= @since
+GROUP BY 1, outcome ORDER BY 1;
+
+-- name: RecentLatenciesAll :many
+-- RecentLatencies of every endpoint, without a job lookup per attempt.
+SELECT latency_us FROM attempts WHERE started_at >= @since
+ORDER BY started_at DESC LIMIT @max_rows;
+
 -- name: RecentLatencies :many
 -- The latencies of the newest attempts of the window: a sample for p50/p95.
 SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id

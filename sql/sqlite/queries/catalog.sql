@@ -13,16 +13,14 @@ ORDER BY id DESC
 LIMIT @page_size;
 
 -- name: ListEventsByReceived :many
--- A time window with no indexed filter: the window's events on the time's
--- index, sorted by id (the cost grows with the window, not the table).
-SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_received_at
-WHERE (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
-  AND (sqlc.narg('type') IS NULL OR type = sqlc.narg('type'))
-  AND (sqlc.narg('delivery_id') IS NULL OR delivery_id = sqlc.narg('delivery_id'))
-  AND received_at >= sqlc.narg('received_after') AND received_at < sqlc.narg('received_before')
-  AND id > @after_id AND id < @before_id
-ORDER BY id DESC
-LIMIT @page_size;
+-- A time window and no other filter (the store core uses it only then):
+-- the window's ids on the time's index, sorted, then the page's rows.
+SELECT id, source, delivery_id, content_type, type, received_at FROM events WHERE id IN (
+    SELECT w.id FROM events AS w INDEXED BY events_received_at
+    WHERE w.received_at >= @received_after AND w.received_at < @received_before
+      AND w.id > @after_id AND w.id < @before_id
+    ORDER BY w.id DESC LIMIT @page_size)
+ORDER BY id DESC;
 
 -- name: ListEventsBySource :many
 -- One source's events, on its index.
