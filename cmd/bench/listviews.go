@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,6 +41,10 @@ func (b *bench) listViewsGroup(ctx context.Context) error {
 	if err := fillStore(ctx, path, backlogCompleted, backlogPending, webhookBody()); err != nil {
 		return err
 	}
+	b.progress("adding rare rows: dead jobs, a second endpoint, a day of attempts")
+	if err := addListViewRows(ctx, path); err != nil {
+		return err
+	}
 	key, _ := apikey.Generate()
 	c, err = b.startDispatchd(ctx, "dispatchd (api; 1.1 M-job store)", service{
 		roles: "gateway,ingest,api", databaseURL: dbURL, config: cfg, env: []string{"DISPATCHD_API_KEY=" + key},
@@ -63,15 +68,40 @@ func (b *bench) listViewsGroup(ctx context.Context) error {
 	} else {
 		resp.Body.Close()
 	}
+	// Time windows: the last hour (pending jobs), and an hour three days
+	// back among the completed ones.
+	now := time.Now().UTC()
+	lastHour := url.QueryEscape(now.Add(-time.Hour).Format(time.RFC3339))
+	oldFrom, oldTo := url.QueryEscape(now.Add(-72*time.Hour).Format(time.RFC3339)), url.QueryEscape(now.Add(-71*time.Hour).Format(time.RFC3339))
 	views := []struct{ name, path string }{
 		{"API: jobs, first page", "/v1/jobs"},
+		{"API: jobs, dead (rare)", "/v1/jobs?state=JOB_STATE_DEAD"},
+		{"API: jobs, cancelled (none)", "/v1/jobs?state=JOB_STATE_CANCELLED"},
+		{"API: jobs of an endpoint", "/v1/jobs?endpoint=receiver"},
+		{"API: jobs of a rare endpoint", "/v1/jobs?endpoint=rare"},
 		{"API: jobs of an endpoint, pending", "/v1/jobs?state=JOB_STATE_AVAILABLE&endpoint=receiver"},
+		{"API: jobs of an endpoint, dead", "/v1/jobs?state=JOB_STATE_DEAD&endpoint=receiver"},
 		{"API: jobs of a source", "/v1/jobs?source=bench"},
+		{"API: jobs of a source, dead", "/v1/jobs?state=JOB_STATE_DEAD&source=bench"},
+		{"API: jobs, source + endpoint", "/v1/jobs?source=bench&endpoint=receiver"},
+		{"API: jobs, last hour", "/v1/jobs?createdAfter=" + lastHour},
+		{"API: jobs, an hour 3 days ago", "/v1/jobs?createdAfter=" + oldFrom + "&createdBefore=" + oldTo},
+		{"API: jobs, dead, an hour 3 days ago", "/v1/jobs?state=JOB_STATE_DEAD&createdAfter=" + oldFrom + "&createdBefore=" + oldTo},
+		{"API: events, first page", "/v1/events"},
+		{"API: events of a source", "/v1/events?source=bench"},
+		{"API: events of a rare source", "/v1/events?source=bench-rare"},
+		{"API: events by delivery id", "/v1/events?deliveryId=msg_backlog_500000"},
+		{"API: events, an hour 3 days ago", "/v1/events?receivedAfter=" + oldFrom + "&receivedBefore=" + oldTo},
 		{"API: request log", "/v1/requests"},
+		{"API: request log, refused", "/v1/requests?outcome=unauthorized"},
 		{"API: audit log", "/v1/audit"},
+		{"API: stats, 24 h", "/v1/stats?window=24h"},
+		{"API: stats of an endpoint, 7 d", "/v1/stats?window=7d&endpoint=receiver"},
 		{"console: jobs", "/console/jobs"},
-		{"console: jobs, dead (none)", "/console/jobs?state=dead"},
+		{"console: jobs, dead", "/console/jobs?state=dead"},
+		{"console: jobs of a source", "/console/jobs?source=bench"},
 		{"console: inbound", "/console/requests"},
+		{"console: overview", "/console/"},
 		{"console: keys", "/console/keys"},
 	}
 	n := listViewRequests
@@ -95,7 +125,7 @@ func (b *bench) listViewsGroup(ctx context.Context) error {
 			}
 			lat.add(time.Since(t0))
 		}
-		line := fmt.Sprintf("list view %-36s p50 %6.1f ms  p95 %6.1f ms  (%d requests, 1.1 M jobs)", v.name,
+		line := fmt.Sprintf("list view %-40s p50 %6.1f ms  p95 %6.1f ms  (%d requests, 1.1 M jobs)", v.name,
 			ms(lat.quantile(0.5)), ms(lat.quantile(0.95)), lat.count())
 		b.progress("%s", line)
 		b.rep.note("%s", line)
@@ -108,3 +138,35 @@ func (b *bench) listViewsGroup(ctx context.Context) error {
 const listViewRequests = 200
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// addListViewRows makes the rows the filters must find among a million
+// others: 500 dead jobs spread over the week, 200 jobs of a rare
+// endpoint, events of a rare source, and 100 k attempts over the last day
+// (what the stats' delivery side reads).
+func addListViewRows(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=synchronous(OFF)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	now := time.Now()
+	for _, stmt := range []string{
+		// The pending jobs were made after the completed ones, so their ids
+		// (kept increasing by job.NewID) carry the end of the fill, not the
+		// hour-old times fillStore gives them: the service makes an id and
+		// its created_at from one clock, so do the same here.
+		fmt.Sprintf(`UPDATE jobs SET created_at = %d WHERE state = 'available'`, now.UnixMicro()),
+		`UPDATE jobs SET state = 'dead' WHERE rowid % 2000 = 7 AND state = 'completed'`,
+		`UPDATE jobs SET endpoint = 'rare' WHERE rowid % 5000 = 11 AND state = 'completed'`,
+		`UPDATE events SET source = 'bench-rare' WHERE rowid % 5000 = 13`,
+		fmt.Sprintf(`INSERT INTO attempts (id, job_id, attempt_number, started_at, latency_us, status_code, outcome)
+			SELECT 'att_' || id, id, 1, %d - (rowid %% 86400) * 1000000, 20000 + rowid %% 5000, 200, 'completed'
+			FROM jobs WHERE state = 'completed' AND rowid %% 10 = 0`, now.UnixMicro()),
+		`ANALYZE`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
+}

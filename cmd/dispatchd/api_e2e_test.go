@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -191,6 +192,52 @@ func TestJobsAPI(t *testing.T) {
 			got := rest(t, "GET", svc.httpURL+"/v1/jobs/"+id+"/attempts", key, nil)
 			if got.status != 200 || !strings.Contains(string(got.body), `"statusCode":200`) {
 				t.Errorf("GET attempts: %d %s", got.status, got.body)
+			}
+		})
+
+		t.Run("ListJobsByPayloadText", func(t *testing.T) {
+			marker := fmt.Sprintf("needle-%d", time.Now().UnixNano())
+			var want []string
+			for i := range 3 {
+				note := "hay"
+				if i != 1 {
+					note = strings.ToUpper(marker)
+				}
+				r := rest(t, "POST", svc.httpURL+"/v1/jobs", key, map[string]any{"endpoint": "receiver", "payload": map[string]any{"note": note}})
+				if r.status != 200 {
+					t.Fatalf("POST /v1/jobs: %d %s", r.status, r.body)
+				}
+				if i != 1 {
+					want = append([]string{r.json(t)["job"].(map[string]any)["jobId"].(string)}, want...)
+				}
+			}
+			var got []string
+			path := "/v1/jobs?pageSize=1&text=" + marker
+			for page := 0; page < 10; page++ {
+				r := rest(t, "GET", svc.httpURL+path, key, nil)
+				if r.status != 200 {
+					t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+				}
+				body := r.json(t)
+				list, _ := body["jobs"].([]any)
+				if n, _ := strconv.Atoi(fmt.Sprint(body["searched"])); n < len(list) {
+					t.Errorf("page %d: searched %v for %d jobs", page, body["searched"], len(list))
+				}
+				for _, j := range list {
+					got = append(got, j.(map[string]any)["jobId"].(string))
+				}
+				tok, _ := body["nextPageToken"].(string)
+				if tok == "" {
+					break
+				}
+				path = "/v1/jobs?pageSize=1&text=" + marker + "&pageToken=" + tok
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("jobs with %q: %v, want %v", marker, got, want)
+			}
+			other := rest(t, "GET", svc.httpURL+"/v1/jobs?pageSize=1&text=other&pageToken=x", key, nil)
+			if other.status != 400 {
+				t.Errorf("a bad token: %d, want 400", other.status)
 			}
 		})
 

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +176,80 @@ func TestConsoleAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("EventsView", func(t *testing.T) {
+			admin := consoleLogin(t, svc.httpURL, bootstrap)
+			list := consoleGet(t, admin, svc.httpURL+"/console/events?source=shop")
+			m := regexp.MustCompile(`href="/console/events/(evt_[0-9A-Z]+)"`).FindStringSubmatch(list)
+			if m == nil {
+				t.Fatalf("events of shop: no event listed:\n%s", list)
+			}
+			if other := consoleGet(t, admin, svc.httpURL+"/console/events?source=nope"); strings.Contains(other, "/console/events/evt_") {
+				t.Errorf("events of an unknown source list an event")
+			}
+			detail := consoleGet(t, admin, svc.httpURL+"/console/events/"+m[1])
+			if !strings.Contains(detail, "{&#34;order&#34;:1}") || !strings.Contains(detail, `href="/console/jobs/job_`) || !strings.Contains(detail, "content-type") {
+				t.Errorf("event detail: want the body, a job and the headers:\n%s", detail)
+			}
+			if strings.Contains(detail, "shop-secret") || strings.Contains(strings.ToLower(detail), ">authorization<") {
+				t.Errorf("event detail shows a credential:\n%s", detail)
+			}
+		})
+
+		t.Run("ReadKeySeesButCannotAct", func(t *testing.T) {
+			read, err := keys.CreateKey(ctx, &dispatchdv1.CreateKeyRequest{Name: "viewer", Scope: "read"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			who := rest(t, "GET", svc.httpURL+"/v1/whoami", read.GetKey(), nil)
+			if who.status != 200 || who.json(t)["scope"] != "read" {
+				t.Fatalf("GET /v1/whoami with a read key: %d %s", who.status, who.body)
+			}
+			// Each page and the actions it offers to an admin key.
+			pages := map[string][]string{
+				"/console/jobs":      {`action="/console/jobs/bulk"`},
+				"/console/endpoints": {`action="/console/endpoints/receiver/`, `/test"`, `/replay"`},
+				"/console/keys":      {`id="key-create"`, `/revoke"`},
+				"/console/sources":   {`/test"`},
+			}
+			admin, reader := consoleLogin(t, svc.httpURL, bootstrap), consoleLogin(t, svc.httpURL, read.GetKey())
+			for path, actions := range pages {
+				adminPage, readPage := consoleGet(t, admin, svc.httpURL+path), consoleGet(t, reader, svc.httpURL+path)
+				for _, a := range actions {
+					if !strings.Contains(adminPage, a) {
+						t.Errorf("%s as admin: no %s", path, a)
+					}
+					if strings.Contains(readPage, a) {
+						t.Errorf("%s as a read key: offers %s", path, a)
+					}
+				}
+			}
+			// The server refuses the action anyway.
+			csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(consoleGet(t, reader, svc.httpURL+"/console/jobs"))
+			if csrf == nil {
+				t.Fatal("no CSRF token on the read key's page")
+			}
+			before, err := endpoints.GetEndpoint(ctx, &dispatchdv1.GetEndpointRequest{Name: "receiver"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			action := "pause"
+			if before.GetEndpoint().GetPaused() {
+				action = "resume"
+			}
+			req, _ := http.NewRequest("POST", svc.httpURL+"/console/endpoints/receiver/"+action, strings.NewReader(url.Values{"csrf": {csrf[1]}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", svc.httpURL)
+			resp, err := reader.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			ep, err := endpoints.GetEndpoint(ctx, &dispatchdv1.GetEndpointRequest{Name: "receiver"})
+			if err != nil || ep.GetEndpoint().GetPaused() != before.GetEndpoint().GetPaused() {
+				t.Errorf("after a read key's %s: paused=%v, %v; want it unchanged", action, ep.GetEndpoint().GetPaused(), err)
+			}
+		})
+
 		t.Run("KeyUsage", func(t *testing.T) {
 			created, err := keys.CreateKey(ctx, &dispatchdv1.CreateKeyRequest{Name: "reporting"})
 			if err != nil {
@@ -199,4 +277,39 @@ func TestConsoleAPI(t *testing.T) {
 			}
 		})
 	})
+}
+
+// consoleLogin logs in to the console with key and returns a client that
+// holds the session cookie and does not follow redirects.
+func consoleLogin(t *testing.T, base, key string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("POST", base+"/console/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("console login: %d", resp.StatusCode)
+	}
+	return c
+}
+
+// consoleGet returns a console page's HTML.
+func consoleGet(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return string(b)
 }

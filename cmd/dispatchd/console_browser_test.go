@@ -273,10 +273,61 @@ endpoints:
 	run("overview", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#overview")))
 	screenshot("overview")
 
+	// The events view: the accepted webhook, its headers without the
+	// credential, its body and its jobs.
+	run("events", chromedp.Navigate(base+"/events?source=shop"), chromedp.WaitVisible(chromedp.CSS("#events tbody a")))
+	screenshot("events")
+	eventURL := attr("#events tbody tr:last-child a", "href")
+	run("event", chromedp.Navigate(svc.httpURL+eventURL), chromedp.WaitVisible(chromedp.CSS("#event-body")))
+	if b := text("#event-body"); !strings.Contains(b, `"order":1`) {
+		t.Errorf("the oldest shop event's body = %q", b)
+	}
+	if h := strings.ToLower(text("#event-headers")); !strings.Contains(h, "content-type") || strings.Contains(h, "authorization") || strings.Contains(h, "shop-secret") {
+		t.Errorf("event headers = %q: want content-type and no credential", h)
+	}
+	if j := text("#event-jobs"); !strings.Contains(j, "receiver") || !strings.Contains(j, "flaky") {
+		t.Errorf("event jobs = %q, want one per route", j)
+	}
+
+	// Text in the payload: the one webhook with order 3, through the form.
+	run("text filter", chromedp.Navigate(base+"/jobs?source=shop"), chromedp.SendKeys(chromedp.CSS("#text"), `"order":3`),
+		chromedp.Click(chromedp.CSS("#filter")), chromedp.WaitVisible(chromedp.CSS("#search-note")))
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#jobs tbody a").length`))
+	if err != nil || rows != 2 {
+		t.Errorf("jobs with \"order\":3: %d rows (%v), want 2 (receiver and flaky)", rows, err)
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#bulk").length`)); n != 0 {
+		t.Error("bulk actions offered with a text filter (they would ignore the text)")
+	}
+	screenshot("jobs-text")
+
 	// Log out: the session is gone on the server too.
 	run("log out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.CSS("#key")))
 	run("after logout", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.CSS("#key")))
 	if loc = location(); !strings.HasSuffix(loc, "/console/login") {
 		t.Errorf("after logout /console/keys went to %s", loc)
+	}
+
+	// A read key sees the pages but no action.
+	created := rest(t, "POST", svc.httpURL+"/v1/keys", bootstrap, map[string]any{"name": "viewer", "scope": "read"})
+	if created.status != 200 {
+		t.Fatalf("create a read key: %d %s", created.status, created.body)
+	}
+	readKey, _ := created.json(t)["key"].(string)
+	run("log in read", chromedp.SetValue(chromedp.CSS("#key"), readKey), chromedp.Submit(chromedp.CSS("#key")), chromedp.WaitVisible(chromedp.CSS("#overview")))
+	for _, c := range []struct{ page, sel string }{
+		{"/jobs", "#bulk"}, {"/endpoints", "button.pause"}, {"/keys", "#key-create"}, {"/keys", "button.revoke"}, {svc.httpURL + deadURL, "#job-retry"},
+	} {
+		u := c.page
+		if strings.HasPrefix(u, "/") {
+			u = base + u
+		}
+		run("read key "+c.page, chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("body")))
+		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, c.sel))); n != 0 {
+			t.Errorf("a read key sees %s on %s", c.sel, c.page)
+		}
+	}
+	if rows := text("#timeline"); !strings.Contains(rows, "attempt") {
+		t.Errorf("a read key's job page lacks its timeline: %q", rows)
 	}
 }

@@ -227,8 +227,8 @@ type pageToken struct {
 	Filters  string `json:"f"`
 }
 
-func filterDigest(f job.JobFilter) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%d|%d|%d", f.State, f.Endpoint, f.Source, f.CreatedAfter.UnixNano(), f.CreatedBefore.UnixNano(), f.Limit))
+func filterDigest(f job.JobFilter, text string) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%d|%d|%d|%q", f.State, f.Endpoint, f.Source, f.CreatedAfter.UnixNano(), f.CreatedBefore.UnixNano(), f.Limit, text))
 	return hex.EncodeToString(h[:8])
 }
 
@@ -251,7 +251,8 @@ func (s *JobServer) ListJobs(ctx context.Context, req *dispatchdv1.ListJobsReque
 	if t := req.GetCreatedBefore(); t != nil {
 		f.CreatedBefore = t.AsTime()
 	}
-	digest := filterDigest(f)
+	text := req.GetText()
+	digest := filterDigest(f, text)
 	if tok := req.GetPageToken(); tok != "" {
 		var pt pageToken
 		b, err := base64.RawURLEncoding.DecodeString(tok)
@@ -263,17 +264,34 @@ func (s *JobServer) ListJobs(ctx context.Context, req *dispatchdv1.ListJobsReque
 		}
 		f.BeforeID = pt.BeforeID
 	}
+	token := func(beforeID string) string {
+		b, _ := json.Marshal(pageToken{BeforeID: beforeID, Filters: digest})
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	resp := &dispatchdv1.ListJobsResponse{}
+	if text != "" {
+		found, err := s.store.SearchJobs(ctx, f, text)
+		if err != nil {
+			return nil, fail(ctx, s.log, "ListJobs", err)
+		}
+		for _, j := range found.Jobs {
+			resp.Jobs = append(resp.Jobs, jobToProto(j))
+		}
+		resp.Searched = int32(found.Searched)
+		if found.ResumeID != "" {
+			resp.NextPageToken = token(found.ResumeID)
+		}
+		return resp, nil
+	}
 	jobs, err := s.store.ListJobs(ctx, f)
 	if err != nil {
 		return nil, fail(ctx, s.log, "ListJobs", err)
 	}
-	resp := &dispatchdv1.ListJobsResponse{}
 	for _, j := range jobs {
 		resp.Jobs = append(resp.Jobs, jobToProto(j))
 	}
 	if len(jobs) == f.Limit {
-		b, _ := json.Marshal(pageToken{BeforeID: jobs[len(jobs)-1].ID, Filters: digest})
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString(b)
+		resp.NextPageToken = token(jobs[len(jobs)-1].ID)
 	}
 	return resp, nil
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"log/slog"
 	"time"
 
@@ -101,4 +103,14 @@ func (s *KeyServer) RevokeKey(ctx context.Context, req *dispatchdv1.RevokeKeyReq
 		}
 	}
 	return nil, rpcerr.Status(job.Errorf(job.CodeNotFound, "no key %q", req.GetKeyId()))
+}
+
+// WhoAmI implements dispatchdv1.KeyServiceServer: the key the
+// authentication interceptor found for this call.
+func (s *KeyServer) WhoAmI(ctx context.Context, _ *dispatchdv1.WhoAmIRequest) (*dispatchdv1.WhoAmIResponse, error) {
+	p, ok := apikey.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no API key")
+	}
+	return &dispatchdv1.WhoAmIResponse{KeyId: p.KeyID, Name: p.Name, Scope: string(p.Scope)}, nil
 }

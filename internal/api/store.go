@@ -24,6 +24,9 @@ type JobStore interface {
 	DispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatched, error)
 	GetJob(ctx context.Context, id string) (job.Job, error)
 	ListJobs(ctx context.Context, f job.JobFilter) ([]job.Job, error)
+	// SearchJobs pages through f's jobs whose payload contains text,
+	// reading at most job.SearchScanLimit jobs per page.
+	SearchJobs(ctx context.Context, f job.JobFilter, text string) (job.JobSearch, error)
 	ListAttempts(ctx context.Context, jobID string) ([]job.Attempt, error)
 	CancelJob(ctx context.Context, id string, now time.Time) (job.Job, error)
 	RetryJob(ctx context.Context, id string, now time.Time) (job.Job, error)

@@ -80,6 +80,7 @@ var (
 		keyService + "ListKeys":  readers,
 		keyService + "CreateKey": adminsOnly,
 		keyService + "RevokeKey": adminsOnly,
+		keyService + "WhoAmI":    anyScope,
 
 		// Publishing an event makes jobs, as dispatching does.
 		eventSvc + "PublishEvent":   dispatchers,

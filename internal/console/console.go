@@ -69,6 +69,7 @@ type Console struct {
 	requests  dispatchdv1.RequestServiceClient
 	stats     dispatchdv1.StatsServiceClient
 	audit     dispatchdv1.AuditServiceClient
+	events    dispatchdv1.EventServiceClient
 	mux       *http.ServeMux
 }
 
@@ -85,7 +86,7 @@ func New(o Options) (*Console, error) {
 		jobs: dispatchdv1.NewJobServiceClient(o.API), endpoints: dispatchdv1.NewEndpointServiceClient(o.API),
 		sources: dispatchdv1.NewSourceServiceClient(o.API), keys: dispatchdv1.NewKeyServiceClient(o.API),
 		requests: dispatchdv1.NewRequestServiceClient(o.API), stats: dispatchdv1.NewStatsServiceClient(o.API),
-		audit: dispatchdv1.NewAuditServiceClient(o.API),
+		audit: dispatchdv1.NewAuditServiceClient(o.API), events: dispatchdv1.NewEventServiceClient(o.API),
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -111,6 +112,8 @@ func New(o Options) (*Console, error) {
 	m.HandleFunc("GET /console/requests", c.auth(c.requestList))
 	m.HandleFunc("GET /console/requests.json", c.auth(c.requestsJSON))
 	m.HandleFunc("GET /console/requests/{id}", c.auth(c.requestDetail))
+	m.HandleFunc("GET /console/events", c.auth(c.eventList))
+	m.HandleFunc("GET /console/events/{id}", c.auth(c.eventDetail))
 	m.HandleFunc("GET /console/jobs", c.auth(c.jobList))
 	m.HandleFunc("POST /console/jobs/bulk", c.auth(c.bulk))
 	m.HandleFunc("GET /console/jobs/{id}", c.auth(c.jobDetail))
@@ -191,6 +194,7 @@ type page struct {
 	Title       string
 	Nav         string
 	CSRF        string
+	Scope       string // the session key's scope, for the "can" function
 	Flash       string
 	FlashSecret string
 	Error       string
@@ -200,7 +204,7 @@ type page struct {
 func (c *Console) render(w http.ResponseWriter, r *request, name, title string, data any) {
 	p := page{Title: title, Nav: name, Data: data}
 	if r != nil {
-		p.CSRF = r.sess.csrf
+		p.CSRF, p.Scope = r.sess.csrf, r.sess.scope
 		p.Flash, p.FlashSecret = c.sessions.takeFlash(r.sess)
 	}
 	c.renderPage(w, name, p, http.StatusOK)
@@ -277,7 +281,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderPage(w, "login", page{Title: "Log in", Error: st.Message()}, http.StatusUnauthorized)
 		return
 	}
-	c.sessions.create(w, r, key)
+	// The scope decides which actions the pages offer; the API refuses
+	// the others anyway. Unknown (an error) offers none.
+	who, err := c.keys.WhoAmI(ctx, &dispatchdv1.WhoAmIRequest{})
+	if err != nil {
+		c.o.Log.Warn("console: whoami failed; offering no actions", "err", err)
+	}
+	c.sessions.create(w, r, key, who.GetScope())
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 

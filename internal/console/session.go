@@ -16,6 +16,7 @@ const cookieName = "dispatchd_console"
 // session is one logged-in browser.
 type session struct {
 	key     string // the API key the console calls the API with
+	scope   string // the key's scope: the pages offer only what it may do
 	csrf    string // must come back with every state-changing request
 	expires time.Time
 	// flash is shown once on the next page: a one-time secret reveal or
@@ -44,7 +45,7 @@ func randomToken() string {
 }
 
 // create starts a session for key and sets its cookie.
-func (s *sessions) create(w http.ResponseWriter, r *http.Request, key string) {
+func (s *sessions) create(w http.ResponseWriter, r *http.Request, key, scope string) {
 	id := randomToken()
 	s.mu.Lock()
 	now := s.now()
@@ -53,7 +54,7 @@ func (s *sessions) create(w http.ResponseWriter, r *http.Request, key string) {
 			delete(s.m, k)
 		}
 	}
-	s.m[id] = &session{key: key, csrf: randomToken(), expires: now.Add(s.ttl)}
+	s.m[id] = &session{key: key, scope: scope, csrf: randomToken(), expires: now.Add(s.ttl)}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: id, Path: "/console/", HttpOnly: true, SameSite: http.SameSiteStrictMode,

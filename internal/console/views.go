@@ -13,9 +13,16 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dispatchdv1 "github.com/dispatchd/dispatchd/gen/dispatchd/v1"
+	"github.com/dispatchd/dispatchd/internal/apikey"
 )
 
 var funcs = template.FuncMap{
+	// can reports whether scope may call the method ("JobService/RetryJob"):
+	// the pages show an action only to a key that may take it (the API
+	// refuses the others anyway), by the API's own table of scopes.
+	"can": func(scope, method string) bool {
+		return apikey.Authorize(apikey.Scope(scope), "/dispatchd.v1."+method) == nil
+	},
 	"time": func(t *timestamppb.Timestamp) string {
 		if t == nil || (t.GetSeconds() == 0 && t.GetNanos() == 0) {
 			return "—"
@@ -204,20 +211,23 @@ func (c *Console) requestDetail(w http.ResponseWriter, r *request) {
 // jobFilter reads the jobs filter of a query or a form.
 func jobFilter(get func(string) string) (*dispatchdv1.JobFilter, map[string]string) {
 	vals := map[string]string{}
-	for _, k := range []string{"state", "endpoint", "source", "after", "before"} {
+	for _, k := range []string{"state", "endpoint", "source", "after", "before", "text"} {
 		vals[k] = strings.TrimSpace(get(k))
 	}
 	f := &dispatchdv1.JobFilter{State: stateValue(vals["state"]), Endpoint: vals["endpoint"], Source: vals["source"]}
-	parse := func(s string) *timestamppb.Timestamp {
-		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return timestamppb.New(t)
-			}
-		}
-		return nil
-	}
-	f.CreatedAfter, f.CreatedBefore = parse(vals["after"]), parse(vals["before"])
+	f.CreatedAfter, f.CreatedBefore = parseTime(vals["after"]), parseTime(vals["before"])
 	return f, vals
+}
+
+// parseTime reads a time field of a filter form (datetime-local gives
+// "2006-01-02T15:04", taken as UTC); nil when empty or not a time.
+func parseTime(s string) *timestamppb.Timestamp {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return timestamppb.New(t)
+		}
+	}
+	return nil
 }
 
 func (c *Console) jobList(w http.ResponseWriter, r *request) {
@@ -225,7 +235,7 @@ func (c *Console) jobList(w http.ResponseWriter, r *request) {
 	f, vals := jobFilter(q.Get)
 	resp, err := c.jobs.ListJobs(r.ctx, &dispatchdv1.ListJobsRequest{
 		State: f.GetState(), Endpoint: f.GetEndpoint(), Source: f.GetSource(), CreatedAfter: f.GetCreatedAfter(), CreatedBefore: f.GetCreatedBefore(),
-		PageToken: q.Get("page"),
+		Text: vals["text"], PageToken: q.Get("page"),
 	})
 	if err != nil {
 		c.apiError(w, r, err)
@@ -237,7 +247,8 @@ func (c *Console) jobList(w http.ResponseWriter, r *request) {
 		nq.Set("page", tok)
 		next = "/console/jobs?" + nq.Encode()
 	}
-	c.render(w, r, "jobs", "Jobs", map[string]any{"Jobs": resp.GetJobs(), "Next": next, "F": vals, "States": jobStates, "Back": r.URL.RequestURI()})
+	c.render(w, r, "jobs", "Jobs", map[string]any{"Jobs": resp.GetJobs(), "Next": next, "F": vals, "States": jobStates, "Back": r.URL.RequestURI(),
+		"Searched": resp.GetSearched()})
 }
 
 var bulkActions = map[string]dispatchdv1.BulkAction{

@@ -133,3 +133,19 @@ type KeyUsage struct {
 	Day      string // YYYY-MM-DD
 	Requests int64
 }
+
+// SearchScanLimit bounds how many jobs one page of a payload search reads:
+// payloads may be encrypted at rest, so each is opened and searched in the
+// server rather than by SQL.
+const SearchScanLimit = 5000
+
+// JobSearch is one page of a payload search.
+type JobSearch struct {
+	// Jobs match the filter and contain the text, newest first.
+	Jobs []Job
+	// Searched is how many jobs of the filter the page read.
+	Searched int
+	// ResumeID continues the search (as JobFilter.BeforeID); "" when the
+	// filter's jobs are all searched.
+	ResumeID string
+}

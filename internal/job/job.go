@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -164,4 +165,24 @@ func SortByRunAt(jobs []Job) {
 		}
 		return jobs[a].ID < jobs[b].ID
 	})
+}
+
+// IDAt returns the smallest id NewID can make with prefix in t's
+// millisecond: ids made from t on sort after it, ids made before t's
+// millisecond sort before it. List queries turn time ranges into id
+// ranges with it.
+func IDAt(prefix string, t time.Time) string {
+	ms := max(t.UnixMilli(), 0)
+	var b [16]byte
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// IDCeiling sorts after every id NewID makes with prefix: the open end of
+// an id range.
+func IDCeiling(prefix string) string {
+	return prefix + "_" + strings.Repeat("Z", idEncoding.EncodedLen(16))
 }

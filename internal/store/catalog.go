@@ -44,7 +44,7 @@ func typesSeen(events []job.NewEvent, inserted []bool) []EventTypeSeen {
 
 // ListEvents implements job.EventStore.
 func (s *Store) ListEvents(ctx context.Context, f job.EventFilter) ([]job.Event, error) {
-	rows, err := s.d.Reader().ListEvents(ctx, f)
+	rows, err := s.d.Reader().ListEvents(ctx, eventQuery(f))
 	if err != nil {
 		return nil, s.wrap("list events", err)
 	}

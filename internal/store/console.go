@@ -116,7 +116,7 @@ func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, o
 
 // ListRequests returns requests of the log, newest first.
 func (s *Store) ListRequests(ctx context.Context, f job.RequestFilter) ([]job.InboundRequest, error) {
-	rows, err := s.d.Reader().ListRequests(ctx, f)
+	rows, err := s.d.Reader().ListRequests(ctx, requestQuery(f))
 	if err != nil {
 		return nil, s.wrap("list requests", err)
 	}

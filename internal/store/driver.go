@@ -74,7 +74,7 @@ type Executor interface {
 	// GetEventBodies returns the bodies of the events, by id.
 	GetEventBodies(ctx context.Context, ids []string) (map[string][]byte, error)
 	// ListEvents returns events without headers and bodies, newest first.
-	ListEvents(ctx context.Context, f job.EventFilter) ([]EventRow, error)
+	ListEvents(ctx context.Context, q EventQuery) ([]EventRow, error)
 	// RecordEventTypesSeen adds a commit's events to the catalog, one row
 	// per type, in name order.
 	RecordEventTypesSeen(ctx context.Context, seen []EventTypeSeen) error
@@ -127,7 +127,8 @@ type Executor interface {
 	GetJob(ctx context.Context, id string) (JobRow, error)
 	ListAttempts(ctx context.Context, jobID string) ([]job.Attempt, error)
 	GetJobIDByIdempotencyKey(ctx context.Context, endpoint, key string) (string, error)
-	ListJobs(ctx context.Context, f job.JobFilter) ([]JobRow, error)
+	// ListJobs reads one page of q.Index (listing.go).
+	ListJobs(ctx context.Context, q JobQuery) ([]JobRow, error)
 	CancelJob(ctx context.Context, id string, now time.Time) (JobRow, error)
 	RetryJob(ctx context.Context, id string, now time.Time) (JobRow, error)
 	ReplayDeadJobs(ctx context.Context, f job.JobFilter, now time.Time) (int64, error)
@@ -156,7 +157,7 @@ type Executor interface {
 	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error
 	// TrimRequests deletes the bucket's refused rows but the newest keep.
 	TrimRequests(ctx context.Context, bucket string, keep int) (int64, error)
-	ListRequests(ctx context.Context, f job.RequestFilter) ([]RequestRow, error)
+	ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow, error)
 	GetRequest(ctx context.Context, id string) (RequestRow, error)
 	PruneRequests(ctx context.Context, acceptedBefore, refusedBefore time.Time, max int) (int64, error)
 	PruneRequestCounts(ctx context.Context, before time.Time) (int64, error)

@@ -263,7 +263,7 @@ func (s *Store) dispatchJobs(ctx context.Context, jobs []job.Job) ([]job.Dispatc
 // ListJobs implements job.Store.
 func (s *Store) ListJobs(ctx context.Context, f job.JobFilter) ([]job.Job, error) {
 	r := s.d.Reader()
-	rows, err := r.ListJobs(ctx, f)
+	rows, err := r.ListJobs(ctx, jobQuery(f))
 	if err != nil {
 		return nil, s.wrap("list jobs", err)
 	}

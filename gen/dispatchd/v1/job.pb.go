@@ -730,7 +730,12 @@ type ListJobsRequest struct {
 	// At most this many jobs (default 50, at most 500).
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token, with the same filters.
-	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Jobs whose payload contains this text (case-insensitive). Payloads
+	// may be encrypted at rest, so they are opened and searched in the
+	// server: one page reads at most 5000 jobs of the other filters, newest
+	// first, and says how many in searched.
+	Text          string `protobuf:"bytes,8,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,12 +819,23 @@ func (x *ListJobsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListJobsRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 // ListJobsResponse is one page.
 type ListJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	// Empty on the last page.
+	// Empty on the last page. With text, a page may hold fewer jobs than
+	// page_size (even none) and still have a token: the search stopped at
+	// its bound and continues from where it stopped.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// With text: how many jobs this page read to find its jobs.
+	Searched      int32 `protobuf:"varint,3,opt,name=searched,proto3" json:"searched,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +882,13 @@ func (x *ListJobsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListJobsResponse) GetSearched() int32 {
+	if x != nil {
+		return x.Searched
+	}
+	return 0
 }
 
 // ListAttemptsRequest names a job.
@@ -1921,7 +1944,7 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x19BatchDispatchJobsResponse\x125\n" +
 	"\x04jobs\x18\x01 \x03(\v2!.dispatchd.v1.DispatchJobResponseR\x04jobs\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xb3\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xc7\x02\n" +
 	"\x0fListJobsRequest\x12,\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x16.dispatchd.v1.JobStateR\x05state\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x16\n" +
@@ -1930,10 +1953,12 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x0ecreated_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12\x1b\n" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tR\tpageToken\"a\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\x12\x12\n" +
+	"\x04text\x18\b \x01(\tR\x04text\"}\n" +
 	"\x10ListJobsResponse\x12%\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x11.dispatchd.v1.JobR\x04jobs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
+	"\bsearched\x18\x03 \x01(\x05R\bsearched\",\n" +
 	"\x13ListAttemptsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xf7\x02\n" +
 	"\aAttempt\x12\x1d\n" +

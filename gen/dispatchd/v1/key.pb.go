@@ -22,6 +22,105 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WhoAmIRequest is empty: the caller is the key that sent it.
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{0}
+}
+
+// WhoAmIResponse is the calling key.
+type WhoAmIResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// admin, dispatch or read.
+	Scope         string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WhoAmIResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
 // GetKeyRequest names a key.
 type GetKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -32,7 +131,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +143,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +156,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{0}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -77,7 +176,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -89,7 +188,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -102,7 +201,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{1}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetKeyResponse) GetApiKey() *ApiKey {
@@ -137,7 +236,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +248,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +261,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{2}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApiKey) GetKeyId() string {
@@ -240,7 +339,7 @@ type KeyUsageDay struct {
 
 func (x *KeyUsageDay) Reset() {
 	*x = KeyUsageDay{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +351,7 @@ func (x *KeyUsageDay) String() string {
 func (*KeyUsageDay) ProtoMessage() {}
 
 func (x *KeyUsageDay) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +364,7 @@ func (x *KeyUsageDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyUsageDay.ProtoReflect.Descriptor instead.
 func (*KeyUsageDay) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{3}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KeyUsageDay) GetDay() string {
@@ -298,7 +397,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +409,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +422,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{4}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateKeyRequest) GetName() string {
@@ -359,7 +458,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +470,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +483,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{5}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateKeyResponse) GetKey() string {
@@ -410,7 +509,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +521,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +534,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{6}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{8}
 }
 
 // ListKeysResponse lists keys, newest first.
@@ -448,7 +547,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +559,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +572,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{7}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListKeysResponse) GetKeys() []*ApiKey {
@@ -493,7 +592,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +604,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +617,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{8}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RevokeKeyResponse) GetApiKey() *ApiKey {
@@ -538,7 +637,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +649,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +662,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{9}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -577,7 +676,12 @@ var File_dispatchd_v1_key_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\n" +
-	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n" +
+	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
+	"\rWhoAmIRequest\"Q\n" +
+	"\x0eWhoAmIResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\"&\n" +
 	"\rGetKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"?\n" +
 	"\x0eGetKeyResponse\x12-\n" +
@@ -611,13 +715,14 @@ const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\x11RevokeKeyResponse\x12-\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x14.dispatchd.v1.ApiKeyR\x06apiKey\")\n" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId2\xb8\x02\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId2\xfd\x02\n" +
 	"\n" +
 	"KeyService\x12L\n" +
 	"\tCreateKey\x12\x1e.dispatchd.v1.CreateKeyRequest\x1a\x1f.dispatchd.v1.CreateKeyResponse\x12I\n" +
 	"\bListKeys\x12\x1d.dispatchd.v1.ListKeysRequest\x1a\x1e.dispatchd.v1.ListKeysResponse\x12L\n" +
 	"\tRevokeKey\x12\x1e.dispatchd.v1.RevokeKeyRequest\x1a\x1f.dispatchd.v1.RevokeKeyResponse\x12C\n" +
-	"\x06GetKey\x12\x1b.dispatchd.v1.GetKeyRequest\x1a\x1c.dispatchd.v1.GetKeyResponseB\xaa\x01\n" +
+	"\x06GetKey\x12\x1b.dispatchd.v1.GetKeyRequest\x1a\x1c.dispatchd.v1.GetKeyResponse\x12C\n" +
+	"\x06WhoAmI\x12\x1b.dispatchd.v1.WhoAmIRequest\x1a\x1c.dispatchd.v1.WhoAmIResponseB\xaa\x01\n" +
 	"\x10com.dispatchd.v1B\bKeyProtoP\x01Z;github.com/dispatchd/dispatchd/gen/dispatchd/v1;dispatchdv1\xa2\x02\x03DXX\xaa\x02\fDispatchd.V1\xca\x02\fDispatchd\\V1\xe2\x02\x18Dispatchd\\V1\\GPBMetadata\xea\x02\rDispatchd::V1b\x06proto3"
 
 var (
@@ -632,39 +737,43 @@ func file_dispatchd_v1_key_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_key_proto_rawDescData
 }
 
-var file_dispatchd_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_dispatchd_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_dispatchd_v1_key_proto_goTypes = []any{
-	(*GetKeyRequest)(nil),         // 0: dispatchd.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),        // 1: dispatchd.v1.GetKeyResponse
-	(*ApiKey)(nil),                // 2: dispatchd.v1.ApiKey
-	(*KeyUsageDay)(nil),           // 3: dispatchd.v1.KeyUsageDay
-	(*CreateKeyRequest)(nil),      // 4: dispatchd.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),     // 5: dispatchd.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),       // 6: dispatchd.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),      // 7: dispatchd.v1.ListKeysResponse
-	(*RevokeKeyResponse)(nil),     // 8: dispatchd.v1.RevokeKeyResponse
-	(*RevokeKeyRequest)(nil),      // 9: dispatchd.v1.RevokeKeyRequest
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*WhoAmIRequest)(nil),         // 0: dispatchd.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),        // 1: dispatchd.v1.WhoAmIResponse
+	(*GetKeyRequest)(nil),         // 2: dispatchd.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),        // 3: dispatchd.v1.GetKeyResponse
+	(*ApiKey)(nil),                // 4: dispatchd.v1.ApiKey
+	(*KeyUsageDay)(nil),           // 5: dispatchd.v1.KeyUsageDay
+	(*CreateKeyRequest)(nil),      // 6: dispatchd.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),     // 7: dispatchd.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),       // 8: dispatchd.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),      // 9: dispatchd.v1.ListKeysResponse
+	(*RevokeKeyResponse)(nil),     // 10: dispatchd.v1.RevokeKeyResponse
+	(*RevokeKeyRequest)(nil),      // 11: dispatchd.v1.RevokeKeyRequest
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_dispatchd_v1_key_proto_depIdxs = []int32{
-	2,  // 0: dispatchd.v1.GetKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	10, // 1: dispatchd.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	10, // 2: dispatchd.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	10, // 3: dispatchd.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	3,  // 4: dispatchd.v1.ApiKey.usage:type_name -> dispatchd.v1.KeyUsageDay
-	2,  // 5: dispatchd.v1.CreateKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	2,  // 6: dispatchd.v1.ListKeysResponse.keys:type_name -> dispatchd.v1.ApiKey
-	2,  // 7: dispatchd.v1.RevokeKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	4,  // 8: dispatchd.v1.KeyService.CreateKey:input_type -> dispatchd.v1.CreateKeyRequest
-	6,  // 9: dispatchd.v1.KeyService.ListKeys:input_type -> dispatchd.v1.ListKeysRequest
-	9,  // 10: dispatchd.v1.KeyService.RevokeKey:input_type -> dispatchd.v1.RevokeKeyRequest
-	0,  // 11: dispatchd.v1.KeyService.GetKey:input_type -> dispatchd.v1.GetKeyRequest
-	5,  // 12: dispatchd.v1.KeyService.CreateKey:output_type -> dispatchd.v1.CreateKeyResponse
-	7,  // 13: dispatchd.v1.KeyService.ListKeys:output_type -> dispatchd.v1.ListKeysResponse
-	8,  // 14: dispatchd.v1.KeyService.RevokeKey:output_type -> dispatchd.v1.RevokeKeyResponse
-	1,  // 15: dispatchd.v1.KeyService.GetKey:output_type -> dispatchd.v1.GetKeyResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
+	4,  // 0: dispatchd.v1.GetKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	12, // 1: dispatchd.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	12, // 2: dispatchd.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	12, // 3: dispatchd.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	5,  // 4: dispatchd.v1.ApiKey.usage:type_name -> dispatchd.v1.KeyUsageDay
+	4,  // 5: dispatchd.v1.CreateKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	4,  // 6: dispatchd.v1.ListKeysResponse.keys:type_name -> dispatchd.v1.ApiKey
+	4,  // 7: dispatchd.v1.RevokeKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	6,  // 8: dispatchd.v1.KeyService.CreateKey:input_type -> dispatchd.v1.CreateKeyRequest
+	8,  // 9: dispatchd.v1.KeyService.ListKeys:input_type -> dispatchd.v1.ListKeysRequest
+	11, // 10: dispatchd.v1.KeyService.RevokeKey:input_type -> dispatchd.v1.RevokeKeyRequest
+	2,  // 11: dispatchd.v1.KeyService.GetKey:input_type -> dispatchd.v1.GetKeyRequest
+	0,  // 12: dispatchd.v1.KeyService.WhoAmI:input_type -> dispatchd.v1.WhoAmIRequest
+	7,  // 13: dispatchd.v1.KeyService.CreateKey:output_type -> dispatchd.v1.CreateKeyResponse
+	9,  // 14: dispatchd.v1.KeyService.ListKeys:output_type -> dispatchd.v1.ListKeysResponse
+	10, // 15: dispatchd.v1.KeyService.RevokeKey:output_type -> dispatchd.v1.RevokeKeyResponse
+	3,  // 16: dispatchd.v1.KeyService.GetKey:output_type -> dispatchd.v1.GetKeyResponse
+	1,  // 17: dispatchd.v1.KeyService.WhoAmI:output_type -> dispatchd.v1.WhoAmIResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -681,7 +790,7 @@ func file_dispatchd_v1_key_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_key_proto_rawDesc), len(file_dispatchd_v1_key_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

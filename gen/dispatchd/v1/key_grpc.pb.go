@@ -23,6 +23,7 @@ const (
 	KeyService_ListKeys_FullMethodName  = "/dispatchd.v1.KeyService/ListKeys"
 	KeyService_RevokeKey_FullMethodName = "/dispatchd.v1.KeyService/RevokeKey"
 	KeyService_GetKey_FullMethodName    = "/dispatchd.v1.KeyService/GetKey"
+	KeyService_WhoAmI_FullMethodName    = "/dispatchd.v1.KeyService/WhoAmI"
 )
 
 // KeyServiceClient is the client API for KeyService service.
@@ -40,6 +41,9 @@ type KeyServiceClient interface {
 	RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error)
 	// GetKey describes one key, with its usage. Errors: NOT_FOUND.
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*GetKeyResponse, error)
+	// WhoAmI describes the calling key: its id, name and scope (any scope
+	// may ask). The console hides what the scope may not do.
+	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
 }
 
 type keyServiceClient struct {
@@ -90,6 +94,16 @@ func (c *keyServiceClient) GetKey(ctx context.Context, in *GetKeyRequest, opts .
 	return out, nil
 }
 
+func (c *keyServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhoAmIResponse)
+	err := c.cc.Invoke(ctx, KeyService_WhoAmI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KeyServiceServer is the server API for KeyService service.
 // All implementations must embed UnimplementedKeyServiceServer
 // for forward compatibility.
@@ -105,6 +119,9 @@ type KeyServiceServer interface {
 	RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error)
 	// GetKey describes one key, with its usage. Errors: NOT_FOUND.
 	GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error)
+	// WhoAmI describes the calling key: its id, name and scope (any scope
+	// may ask). The console hides what the scope may not do.
+	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
 	mustEmbedUnimplementedKeyServiceServer()
 }
 
@@ -126,6 +143,9 @@ func (UnimplementedKeyServiceServer) RevokeKey(context.Context, *RevokeKeyReques
 }
 func (UnimplementedKeyServiceServer) GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetKey not implemented")
+}
+func (UnimplementedKeyServiceServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
 }
 func (UnimplementedKeyServiceServer) mustEmbedUnimplementedKeyServiceServer() {}
 func (UnimplementedKeyServiceServer) testEmbeddedByValue()                    {}
@@ -220,6 +240,24 @@ func _KeyService_GetKey_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhoAmIRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).WhoAmI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_WhoAmI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).WhoAmI(ctx, req.(*WhoAmIRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KeyService_ServiceDesc is the grpc.ServiceDesc for KeyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,6 +280,10 @@ var KeyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetKey",
 			Handler:    _KeyService_GetKey_Handler,
+		},
+		{
+			MethodName: "WhoAmI",
+			Handler:    _KeyService_WhoAmI_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

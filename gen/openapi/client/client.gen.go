@@ -894,8 +894,13 @@ type V1ListEventsResponse struct {
 type V1ListJobsResponse struct {
 	Jobs *[]V1Job `json:"jobs,omitempty"`
 
-	// NextPageToken Empty on the last page.
+	// NextPageToken Empty on the last page. With text, a page may hold fewer jobs than
+	// page_size (even none) and still have a token: the search stopped at
+	// its bound and continues from where it stopped.
 	NextPageToken *string `json:"nextPageToken,omitempty"`
+
+	// Searched With text: how many jobs this page read to find its jobs.
+	Searched *int32 `json:"searched,omitempty"`
 }
 
 // V1ListKeysResponse ListKeysResponse lists keys, newest first.
@@ -1270,6 +1275,15 @@ type V1UpdateSourceResponse struct {
 	Source *V1Source `json:"source,omitempty"`
 }
 
+// V1WhoAmIResponse WhoAmIResponse is the calling key.
+type V1WhoAmIResponse struct {
+	KeyId *string `json:"keyId,omitempty"`
+	Name  *string `json:"name,omitempty"`
+
+	// Scope admin, dispatch or read.
+	Scope *string `json:"scope,omitempty"`
+}
+
 // ListAuditEntriesParams defines parameters for ListAuditEntries.
 type ListAuditEntriesParams struct {
 	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
@@ -1321,6 +1335,12 @@ type ListJobsParams struct {
 
 	// PageToken From a previous response's next_page_token, with the same filters.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// Text Jobs whose payload contains this text (case-insensitive). Payloads
+	// may be encrypted at rest, so they are opened and searched in the
+	// server: one page reads at most 5000 jobs of the other filters, newest
+	// first, and says how many in searched.
+	Text *string `form:"text,omitempty" json:"text,omitempty"`
 }
 
 // ListJobsParamsState defines parameters for ListJobs.
@@ -2014,6 +2034,12 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/webhooks/{source} (the `ReceiveWebhook` operationId).
 	ReceiveWebhook(ctx context.Context, source string, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WhoAmI WhoAmI describes the calling key: its id, name and scope (any scope
+	// may ask). The console hides what the scope may not do.
+	//
+	// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+	WhoAmI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // DispatchedDispatchJobWithBody DispatchedDispatchJob is the Dispatched-compatible POST
@@ -3190,6 +3216,22 @@ func (c *Client) ReceiveWebhook(ctx context.Context, source string, params *Rece
 	return c.Client.Do(req)
 }
 
+// WhoAmI WhoAmI describes the calling key: its id, name and scope (any scope
+// may ask). The console hides what the scope may not do.
+//
+// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+func (c *Client) WhoAmI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWhoAmIRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewDispatchedDispatchJobRequest calls the generic DispatchedDispatchJob builder with application/json body
 func NewDispatchedDispatchJobRequest(server string, body DispatchedDispatchJobJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3991,6 +4033,18 @@ func NewListJobsRequest(server string, params *ListJobsParams) (*http.Request, e
 		if params.PageToken != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Text != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "text", *params.Text, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -5454,6 +5508,33 @@ func NewReceiveWebhookRequestWithBody(server string, source string, params *Rece
 	return req, nil
 }
 
+// NewWhoAmIRequest constructs an http.Request for the WhoAmI method
+func NewWhoAmIRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/whoami")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -6067,6 +6148,14 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/webhooks/{source} (the `ReceiveWebhook` operationId).
 	ReceiveWebhookWithResponse(ctx context.Context, source string, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveWebhookResponse, error)
+
+	// WhoAmIWithResponse WhoAmI describes the calling key: its id, name and scope (any scope
+	// may ask). The console hides what the scope may not do.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+	WhoAmIWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoAmIResponse, error)
 }
 
 type DispatchedDispatchJobResponse struct {
@@ -8525,6 +8614,54 @@ func (r ReceiveWebhookResponse) ContentType() string {
 	return ""
 }
 
+type WhoAmIResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1WhoAmIResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WhoAmIResponse) GetJSON200() *V1WhoAmIResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WhoAmIResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WhoAmIResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WhoAmIResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WhoAmIResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WhoAmIResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DispatchedDispatchJobWithBodyWithResponse DispatchedDispatchJob is the Dispatched-compatible POST
 // /api/jobs/dispatch: the job goes to the API key's default endpoint, or
 // the configuration's default_endpoint; the payload must be a JSON object
@@ -9495,6 +9632,20 @@ func (c *ClientWithResponses) ReceiveWebhookWithResponse(ctx context.Context, so
 		return nil, err
 	}
 	return ParseReceiveWebhookResponse(rsp)
+}
+
+// WhoAmIWithResponse WhoAmI describes the calling key: its id, name and scope (any scope
+// may ask). The console hides what the scope may not do.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/whoami (the `WhoAmI` operationId).
+func (c *ClientWithResponses) WhoAmIWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoAmIResponse, error) {
+	rsp, err := c.WhoAmI(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWhoAmIResponse(rsp)
 }
 
 // ParseDispatchedDispatchJobResponse parses an HTTP response from a DispatchedDispatchJobWithResponse call
@@ -11212,247 +11363,285 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 	return response, nil
 }
 
+// ParseWhoAmIResponse parses an HTTP response from a WhoAmIWithResponse call
+func ParseWhoAmIResponse(rsp *http.Response) (*WhoAmIResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WhoAmIResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1WhoAmIResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1rchs5ti46FQTvjTB5I0VLftTem4qOaFmWyyq7bV1L2tV1O+vKIBMkUUoCbAApil3hiB7EGUP/Pz/O",
-	"BPZQeiQnsBaQiWQi+bAl2e6z/1TJSWTitbCwnt/6vTOSs7kUTBjdGfzeUUzPpdAM/nGilFT2j5EUhglj",
-	"/6Tzec5H1HApHv+mpbDP9GjKZtT+9X8rNu4MOv/X4+qrj/FX/Ri/9unTp6STMT1SfG4/0hl0jgRh9rcB",
-	"+TiSGftINF1qspjy0TQhH2dMazphH8liSg0xkoz5bb9jv+I+DCMV2VxyYc6ZuuEj9kEaalj1cKSYeSGz",
-	"pW1a7zvW8gP7a8G0IQp+04QSDc/7naQzV3LOlOG4QBNFR+yMKS6z5qdfywXJpZgQM2VE5pn7CrlmbK6J",
+	"7L1rchs5ti46FQTvjTB5I0VLftTem4qOaFmWyyq7bV1L3tV1O+vKIBMkUUoCbAApil3hiB7EGUP/Pz/O",
+	"BPZQeiQnsBaQiWQi+ZAl2e6z/1TJTGTitbCwnt/6vTOSs7kUTBjdGfzeUUzPpdAM/nGilFT2j5EUhglj",
+	"/6Tzec5H1HApHv+mpbC/6dGUzaj96/9WbNwZdP6vx9VXH+NT/Ri/9vnz56STMT1SfG4/0hl0jgRh9tmA",
+	"fBrJjH0imi41WUz5aJqQTzOmNZ2wT2QxpYYYScb8pt+xX3EfhpGKbC65MOdMXfMR+yANNaz6caSYeSGz",
+	"pW1a7zvW8gP7a8G0IQqeaUKJht/7naQzV3LOlOG4QBNFR+yMKS6z5qdfywXJpZgQM2VE5pn7CrlibK6J",
 	"5hPBxYR0MzamRW7Ik2fThFBDZlIb8nSfZHSpe7ZLs5yzzqCjjeJi0rHzhu80O3wPf9C8Ty6mjAi2cD0e",
-	"kgkTTFHDMrKYMkHYbG6WkU9/Kp/I4W9sZGxnKyt7Oc+C9Yqvab1NuZpsntMRLGfGxlxw27q5pHrORpso",
-	"6eagHJVtHR+3p9362E5umFoiucG+vL64OCNjOmJEMVMooZsjsjTZ/NC5ocOcESoyMqOjKRdsTzGa2YeH",
-	"ZPLh7JiMaJ4zpcmEGcINKeZzpvZGVLOMUA2dwxhPxVgSxajG1WCimHUGf+lwcUNznl1RNSlm9uwlnTld",
-	"5pJmV0bKq5yqCesknULQwkyZMPZMsqyTdIQ0V2NZCPs3ze2YllfslmujO0lnTHnOsqu5YiMpMtgC+2Gm",
-	"ZlxrLsVVxgSHz1hyucr5jONXC0FvKM/t9DpJhwvDlKB5J+nMmJnK7Mr2SvNcLljW+TVCs+4UN9fxZ3uq",
-	"F0wYslD2sNgFDU56QgSdcXeIxpzlWZxuFftrwRXL7NLBhlVd/hqhjvPRlGVFzmpU7R+uo2rf5l6ouhxV",
-	"K1Wfy0KNWI3L+UebeFzY7p45HNdEG57nhI5GbG7ZThuXS8XubO6D22pkc3Mlb3jG1CMdcLzNNOI+/uum",
-	"Nb5g2uCD+NpWv/s15XY5F2w4lfLaEvFoykbXzYUdus+NpZpR0xl0hkvDYsswZTRjCt6hGR5Zmp/VvtV4",
-	"pz7Gt3LhOA/Bj9kzxXSwSH7yG0nOHYI1CxK2uJ9DguNpPSI3B0dz/oZFhobPCT4cwnCu2TLC8BWzvPTI",
-	"1PbHTmvP8Fl0kxx5+2spxuaYYuQl13Nq7Cnfs3Ojhts75DGd88e/yaF+nLnf4e7QZEYzRhbcTImZcp2K",
-	"a7YkExk9LNdseZpFaSGn2lzq3aZj6SP6sbliY34bOQbAnZU2ZDSlio6MvfjkGBjDNVsm9iDYO2ciuGaE",
-	"m+gcFLuR17sNVI/kvO1ScX2TGV2STA5I2qHZjIu0Q7rMSgFmysWkl5C045fd/lRugd2QVNjryN6h9mtc",
-	"EW35ZY9IRdKOfWzfuOFsQaTIl3E2VsTvPXc26puMA54zRS4vjq0EmMBDu4VeJEwso2XapALW+xAewvuy",
-	"MIQS5c4cVYzkbGyILGC1uWEzvfl0vWHLSzvgl3TZqU4XVcr+u+W4GWMFysh5wx8sR5SCkYzlHKQvis+b",
-	"B8/90ELI7td3xWzIVI1EuDBPn1Rrb6WTCVP2naHdytPI1XXODMrCdn1/k0MUQbgglAyL/JqcvT+/iG4n",
-	"83Jl/JfjnGrkydzk9ve0Y2lXFibtWFIbSSHYyA4C/z01Zn5lqarQ+GCYy9E1y65olimmddr559//ERtH",
-	"Tg0To2V0JLIwIzmLEF0K2l7ODMuwN8WMWuKfKBqmHSTuiRQs7bQcU1QRT25HTMX2vWIGb/gLzwX8W8Re",
-	"fPH73lC1I9vFhTuOCuj75f4qRhZUEyHLQdj+N1JPC7UXGTcnwqjYBVP+5mmejuJXHT5vfoH1J33gPH1L",
-	"hVewPQlh7lrpz2mhWfBvlN+uUJhJ4DbDyyu6wHSnC81Qnsfp3E6w5YyW11CTIo7OToG7Gcub7Q2RJSDs",
-	"c6NBHmm71t613UXGqkCmhflz1weRgnQpdGC7I9z2SsY8N0z1tlSBbw5eWDbiL++f5FA77t3svK0lmco8",
-	"06SY25vw+f4+bnKDLuxT+/8tuXXQkR/Rlkw7Mk48GltNyR1lnJM93dpIxTKYlGWi/hKSKmPqbmfpRrnt",
-	"NIv8+ig4ayCl2Tldvn1zdXR8cfr+3dXlu/Ozk+PTV6cnLzuronP1vj3RoJfaR3YVSCaZtrvJ6GhKZnaA",
-	"Vk/9TQ77qUgF2SNhJx9OLj78MiBHJLPChFRkRMWI5Tkumv14VjBCJ5QLIuSCdD/Yo/+THPb6jW8dH707",
-	"PnlrP2ZfFdKQJTP+emWZ/Vj19e4x/Bn/0oeTs7dH1bDaRjLP6fIlo5mddi80UrQvY2PuK89wDo2GdjhR",
-	"+wFu5fqjV2+AihiedGA0VGzBjtdTYkBOlkeq5YciwsSPZSGMFyzwfGAHZCGLPLMispgw5H74NxFShAxw",
-	"KGXOKHSCE9g8tJ/k8BU2XXMUNhz0lRZoh53KBZlRscTJzFB9ceYYWFsQmkAwtk9T4eYKhmI4ITjT8jvc",
-	"uFlnpLtv+TMlmVoSVYheZGfGY2b5+Kq898Oz2HXhRrdN4/ZFOpM5Hy3jy4O/ERArmQbNYOm5npFw5XvJ",
-	"sT6PGb39wEZSZbr54QN3J2wlldhJ3v5MuVljjqE4QNB8FpQ7W1qek663vBzMtr/8SgbSTjmNJsHVUGN0",
-	"0btgK+JuHR3IOyvG5sgIY80ICkvasoZSpmqM0CvDbVaowLySM2M134RkfMKNTsgekP7VYWny+uHpF5j0",
-	"vc/Amdm6i6lmo6u02N9/OhpSzX54Bn8ze79QQ3Jm9caDH1JRKeW9uDOAoJ5rCiVAZhoxe6xDuf2RTkWr",
-	"cS35XLN9aJKDdf51q01upcNoO3sTGOcR8dtsJ5zARBOQQNvsnyyw6Gw3t3Xb2dzEPjmFm8re4noqFwJv",
-	"3u0PJ8z4DVtuoPyqRUX0cevXRlNWRZNH1bFpF+E3HZ+arYZrMpZqUB6Xg/39wKKUWB1uJIVRMg+Jur+D",
-	"aagafWAPst27ea8ahAJTz2ar8kYShm1YT71Bk4CLghENCcQSbeSiLI2e68nUGUdRt4pZCOzcr64Prv75",
-	"93+knQF4Kwk3h/ba/mI6XfGetC3BqpOloljtfvlKXPrzvDg7UUg19/VkstouZHLtq+R/2X4WGzY0tPO3",
-	"DrXmDAg2E55/WxfuikvJO9D9FpJhYSyHgiWeNeT2nUml7svYjVDcqm4gk1qrgKEAnbRsAD7fdvhtFPKS",
-	"5WybSzveztLzapxC8+ubT0u83ZZf37DEsVYbv9w02TS/22jj7YlWQzcSzS2xSAWaMz1iUe9XcG3bzWcK",
-	"zd7e8aDpDK/gsYuMgAfl9e5deKkwU67tq480cQEJZDHlObMXhFU24rdxxnK6dlAv0XxB6NjqlNCJ1WX6",
-	"5OR2lBea3zgniSrEFY3LoKxVZKm7jH27R2sMjzxjs7kEE/vG1VRszqjZYSkh0ASVZan4hAuao+1FaAPm",
-	"oTHsMAdVTkOoBmljNGBi42KyYZRgsdp2hFSxypyUCjBkG0KJ4TMrLovKrtd0ECJJrNuCI7EkP52/f0du",
-	"aF6wJJD1yJsXhImRzFhGugL8PBoGY5unIpPFMGd6QNgtHRlnS33y/z9/2uujX8IZ5dczLTCsOR3fvlWI",
-	"o7VC7s/gRZB+QarxUrJkVBE6ZTRrkCnQe02hX2NuX2H9JR1Xy/nrZl7SyqSajbysUFltI2pAgXF+kS9e",
-	"qIKh7hickit0taJ1yOrTt1wbZxAdWLERrKP21llQq0pC13GT15eaBCov+y7MNtbaL9RQZkt7Ks/en19E",
-	"3PUt5h6jSpUqTlquScnzvNvMeTpLUtvSMLTN2cOTh6tlZ1Q7fNEry4uMr2LhdK3H5DNJfzt6Z9lPSCJt",
-	"O/kTGrKp46qwtNWvRGMwyyNNFlJlcTdMi4PLr0bmlmMXP2VzxP/v5cnlyUvStfcmBiO8PD0/O7o4fm2f",
-	"Dpk9MpVdXyoCPA5bHr//09nbk4uTl0kqXh2dvrVvZIxmEJ2A5vW3Jy+3VtDa9X3/C6yoqFlQ0HRinMPx",
-	"y6NouKbD3L+zQmmFmRcG4iz6pPTe+xOYEf8u7HU5xu6zg/3ELsiY8pyLSSrgxpMShIteK5Vahf+9yJed",
-	"gVEFWzPUDxC4GSUV1+U5FyO2YT6Vx9y+VChGtH2rCv7QxWjEtP788bZG9KAAsmF8ELcw5hMIkGGjnIKb",
-	"SXgvgI+IoXOOVpKNwwFHdra+1/bvBHfFXLEbLguNcY0nt3OumN5IP5fC8LyK//Af8YZVDF7UfCK+YMU/",
-	"xyKadAoIn9vh1Kw/ze+PCjN90n6m8XfklaOcM2H2RoplTBhOc00misYs4tiyhUPij+ct+vWp8LtwSOpx",
-	"4i4uHlwGhVJMGNB4UM4wMbVqxdZXdyk3wwVq7uKkY+Q1E5cqFuOwfk3P3cbGV9T+WvqKQ3bJI/fMkFHF",
-	"ItfqmOaakUzJuSZpx+6RVPxvkHQxIC/gJYJmf6RYNPunnT45GmomzIBYooxLV8Miv97O01kJyY7bHY1N",
-	"bLQv8Vcnxji2F4SkOeZVKXVVOPDBk/1pPGyOZU+ePz/4j6haUxHRgKSdxVRfR5wglldR8vTJ3nBpGNEM",
-	"L9AfngX/tjfYvBjmfASxlT1Cs8yehHNDRUZVRn7GMF5Nbg4o6boh9YAzUFMo1ifvmFVavefkMBUbidrK",
-	"yVsRtevuDAYYV+8qnjaAPuxizFsWAycK3Ss2Ylam0OSGKT5ewvTsfsXHccOEuVjOY7LseTEs/2kVM9uU",
-	"2C+QuRVirZqL6pA0e5pNZhDnz/NsRFWmU9FNUX/t/z9pp3cI1jSrK+BYtRXV4Iu6FsC48WRXLvMVi9jJ",
-	"WyLtdtkXEm+9SFxQtAZyQNPXwIuOLjzTCg00FRpnO/TjgpW3m6mY282VY3eXUdznhho+KgercSnNlEAw",
-	"axldeWgJYUmEo0uw2qCpoaTahNQ4CsiLmOC1Z7fZdxHVBqYzOlrPryCr5k9Hx+TmoDoomnQFY5kmjqit",
-	"ttjbhltNjZlrvGebWs240IzYFoPHj8nlh7c6Iex2xObg8BbMLKS61sSlpRCqyVzxm3p0XNDVjN4eS4HH",
-	"NOb/dxYqq7BxQcY5n0wNxOrOlQT+VnG1H3pbqmyS+vt5OzHB3eeVsvfK9dH04zBxw3I5ZyizoW8LxTTt",
-	"2Nuey1LQaWfgw1UCqx7Xqfg9hUFjhKgVQLShszn+M6OGpp1PcTOQkrexAEl7khaWs0KDxG9eoZkazKnW",
-	"f5xKbQZzqQzpHr9/9+7k+AIOH5DB4PHjXj8VH7ybujRn2TetJkdmVF+z7NAejswnDeEz+5UZGdLRNbLk",
-	"VIQvxuNcqWFv+YybF4XSZsuA4/KlD3O9loRKw153f0AK4TKtesCEhrbDuuQJpq+qRzSOfYHVy/7zGCQ1",
-	"SELTseNl1JI8vb2FIT2D/+uFZT3dYWHIs4P9Xmiw9Ne+o6P4EYNu7Wm+FPixmA6AKXr4u/3ys/19GAKw",
-	"bq7JGOylVrNzgrqTTpxF1QtcvUNkz2i2tJKIZeKkCsB2WYBcg1bNWWjESwUam+14r1CivYLmOj4x10Vs",
-	"x5ElPN3XleXw+SxKcCbX23OCi7fn8I6iQlsyiV53A3c88EBbSax+gT0CSz4ZUWVpMp6+gBJyuzGX0KGW",
-	"eWEqThycV8uVN7vNbR+/rpW57WxbRe6Lt+dgJT47+RNoo5pI1Osq68DUWdFW9Bj6iudsjRZzzJTZ0OQN",
-	"W7a0aNEibljUyALyBOhhzioLG9Qnb7k2muSM3rCaoIImycJ8QWaZy+q+WM5Zi/yBIkWLovflIs2PzJyU",
-	"ctTAhRu5cGk31W5eOnsTEqqmis3kDct6mKJTGmlBuLc3hv0jKsHw+GycTLxb+kHpJ13ZTAipAqFxVZSN",
-	"H/z4DqwhIL9nESICEc65CyFU32dgjKihuZzE3IZFK0lqT47lZWuHtCrdxKMxvaUoxhXrNiS0LhUK5VF7",
-	"huNstvaVWGrCLZ3NcxZ363sjfmlUczL8uJxWUipmC6rBUt5HfUJpc86Y2IU2bA+7vtNqpKsAFprTAoP+",
-	"OTQAgz4pDXT2M4eWPYOq4GY2hUwYwbbM/rw5sId0ow8/0iiINWiPrfyc8Lr2Ydr9XD/GsIV37iAZeC7i",
-	"opyt0qfkzKUqrgzas/ANI4Zm6M/aJd0BPFvbpTf8yMxa31/992BH7iUU90dm1sa31X/fnIe7a0hb66ic",
-	"N2/tyFbaBGvlrqTm+FTlUlw/wFMxlIXIyhSd1oFuDmeJNCq9ue556ZjJqbFX6ZgrphOI+cB/xeYCjXYg",
-	"Uj+IV1yxmA3m7gLN7Iw3xOE0moSZSfca42R7NtTo9WMLW5S75dRA4XMpJmAmkWMi5CIi1BWja2bOQWXU",
-	"2yVDuAzRs+f7lxH17i3+6q8/Rx3O81zmbi+4yOQiyBvY39/f7yXkv/6X3k4G8IP4j+eXWw4b05s/MJot",
-	"jyYsNuN2ZRhuiJ3I2G7NmQ/bXiXivxasYC/Z3Eyb64cpYAWDHCm7i408rCrtJcTIAOGWagiVwgCIzUuC",
-	"u7C1hLjCbiLm8/B3Lyt6ydvIMjTzkS6BLJwe19Q0WrOArZpv5buKtyaokI/Bjz0uNMt8p3pQSvCPtPOE",
-	"PiFv+Iva+rTpMXAft6Wd4u3uhNiuByQBS1gVcGHn3y0jXnr3ZMFtrghO2305qt9EVZjW/G4/vYSUk0kI",
-	"QgRJxf9mfyjBgxLiIIYSEmL9JKkoxLWQC3GFRAAf8Ng/LQnh3ge+moi79LK02+/EIx9pJjKm4Ccj84x0",
-	"UVkq7cUDhP9KhYuzRVQgPpoinErv0GlXwTSr3WxXtD5HybMbYdhRlqkWvRF2si1chP9tjTbySBPbwNKE",
-	"pe0tWWp1c+2UD3/h0a6wEfEGuC/IhY9G4bjYG3ukvOHJ7hWqo216gL93Nvjtj/z15LACiJZkTFV0Ci0O",
-	"+sBWuxIu27SPhBEsa+MUPi9CoD1eddso1VbO14gucZ45D3Zhj6Qs7ApaLefQJYHZfULYk6wKljJTJYsJ",
-	"6v5HZ6dbhXeMuQCbx8ZAjJ+dVlrCUiQIxOGzpO1AywTCz1/pZjRvo0kZ8rU2DOY3OcTEmK2WIafatODQ",
-	"rayCS4ECswQCcXhRjGjKs616W4kE3j409yKwEVfRZlST1L/jHURga6DeJnRIpEq8b9R/AOAdXKIQNO9W",
-	"aFherqhwwagmck7/WrBUAAfsJWAAhdBnOQYtBp5bFundVgQd2wmYpMqOryBw2L6Xdpznu9MPpn3ift6w",
-	"FWi6A2NJ5Qer5s6NZvn4MOjDG1ZSAcZbfBxMAYePoBeKhcuivfXL21kf6VSkq+NNO72tdr8tjrlx2jwP",
-	"4Jp03QmzZNezwuwXRDu1mEIbjMhRAOgXNLirN/dgXDDyRvvEObRE58iItQmGPz89JtCA8KxUdxyhAj5D",
-	"nuMQwRjkVs1zSrvpqXDCjd1T+FLcj1gL6brza6T1Zn7VEgVR/kQ0y9nIgAtIg2T2lmsTIihkkun2wE4f",
-	"DLSdGOXeesHGUrHtXwvvyF0loZ2opXUdz00ZBO/RQ356/+Lq/OLo4mQtdoh/F6PBmGJVUAkXaKDhY+bB",
-	"Qqpvnh+/Pnl5+fbk5YD8jHHBwGPtC6oQ4M3sr7xy9J9Hp2+PXrw9GRBQnK0SNwxyOFbbf7h89+703Y8D",
-	"8mIlxLgAsZyShVTXkACXM6ob3QGgB7z/Cu6qhCxWBirYbWlMWH27DFwe+KQflg3qYbteNiVPbm9XX395",
-	"cvRyQN7JEPHE69/OkUuoWJKZVIx0IQJmaVWXXmMcPkZ6QI5LjIIh0GfJkkOwk7Zdj+xc7Wm5ObWnbgvq",
-	"z9y61h6Wy1V7aleh3szPpgU+JQR2a/CE4McyjxSMKpYxeh0dzbTIDqUAgd6h1EWyR2K9/PLLL7/s/elP",
-	"ey9ftihn2M/no3dY/uVVhHaLXKwVyTnOEENgvDqyXlHZ0sbk8fG2tOnD8DyQGGebJhJpWalfExZzuZR5",
-	"KdtOoII8ixjJ7FE/oxN2Ia+Z2NpGZcfuXTobptho5jbLcwsrIpYqUty9tMtsQxyHbferdLxumkqjnT9u",
-	"zjm7Ziq1KMxt51L6inedzDYT2ZbgbtiOO+AdZxtJLeZ2d7EfoEr5AW1NkusBklZbrJ/3Xbj9HmLOb9hy",
-	"w5zDFu7wXbPlRp+SbbMLmymRKbalVI+hun70q63W79omdla/p7ac2qoDcPspeu/Yhjk2mrlt8m64NTyy",
-	"bPIZ3r+dZgLC+qZ51Bv5WeDTNXPABrvMwLn1thv/GS30FkgG0WaBLxKznh4kHAKGstmdHG226lC+TxgR",
-	"HMAG/26kUXNV79fRe4ZhXC6ApMWxFmlURmKh/bVMbdgI3nA/iAQB9gApoQfa/SVbggvY+8GbUMr4GbAo",
-	"cEGCrOq7QQzo32Ha/pZZylWIXtsQX0KCy5wisJpLddEJAUBfzHFxFpD+1knQrt2vWxBk68mJtAL3M1DF",
-	"lM4Zxow5w9cj7xbagAfQjMwLPBFx03rMtWMvYaZqUcneArCYSl0iTM6p1iwLbW8QwuZS6rZNDIof7A/o",
-	"EnSZXu0rGW9H6OhayEXOsgmWNygUHebLMmgSW38mukIVvkJcIRf/XcikK/HUedYKsACWEdibK47/+E0O",
-	"r3iGsBo1LiAFawlub/UynYK3eszRThAgSiC3665+f9VpG3e0t5ELRFy4Q1QCl0BPCcpzTFX0E6wdOLo0",
-	"MfIuiCWEwm29B6LNSnOrh9rVfYKpDh5HVRPp2dc3a3Tdbl3aD1GsXQxndsEUw/S1JbLM1dA7/OXzbUWe",
-	"db/iLF9z+cDPGJcPNxCsC1N4tVJR7hj+6mOj64N176yhutXe8ffEGeES4pzWCXGnMnEIHgkBciVSEVHk",
-	"ueOQA0LFsr/9QuhitoVwG29Xi5O0DR5GvMXBbJZv4+0eUsB1I9gg4cZaRZb2fmVcDzm+bpj1FvWI4oSU",
-	"cUIVOuTdhhiHaWzx0TmEZnnDlOIZqwegP8Jcr2UVK+tDU36TQ4QVoSYVICfap3JM5oppZpLyjUMyo7dX",
-	"yiH3jOi8aS7Hn+Q4FRCyBJm4VXAuwmLvBhm0LVAQJBOGlP1IE7kQ22aj4lxjyaRDduPKhFSRIR4cNZJO",
-	"2gLSUJ2pFSPWrRUIuEHULD9NwNWvB0PcxQ1+I6/Xw7A2mtQOIpQous949XhFytbBrmkNQK0B2iOCm8Th",
-	"Y+8e5zioxvaFGMex+nXr1yPWthETjnc4eisXrQDQd8RarQz6IUr85U9eUA2ib9F0ThyyvN8jADQyssbZ",
-	"dA2dwP/ocjzL3CYn8x+fvA2ETp98304Q7cFppU5ml7IcQAsi85fjMhwSCiJQnL9U3bfW/ayrl6gY2Q+5",
-	"wgaNVWvJ9t0h6bbm13bxp5p07VlYXbQBsLxyI+GToKxbGvVsfKsTc97Kav0vLtU0TBkpcSyAoes7QfTK",
-	"qTavuGIbQ5MuwH0B+SqGj64hacVF0JcBSy4URyribWVZKqDuQtdUr+sCi7ehDm0fKvik0yn0NZ/PWfYF",
-	"0F92Tj+1AsS15vAJdrv9UkD8BCwElG5QXxCZtSvA19dC8voccO07w8uqpTO1Hhr7qzfoAoHCFsWTqXY6",
-	"Ji3BpxeO8htkD9VGavYwR9b9eFUUUdC8xdKEJhmj+GRSg3QNdqY13cAxhCQYmFRrh2LX6252Ko7CFf5a",
-	"oXBVfK4los3y/st583OOpXSr2gBCCpYQZ8Zy+crAcSBc9mDaIvuOVCxBojIfP8faxpp0Z1wAloIsFMno",
-	"ck+O92ZSmCnB/7pHC8auezCOHxxUBSU5o5krLCFFpvGLh+SPS0ZVvkzIH+EL8Jd9Hf7IKM+XSSr+aPvL",
-	"l4d4+v+IkEIH+7O0Q7qzIjd8nrPSxF9NvAQpvBT8NhVsLkdtcF6hScmVRvTTXwn+gqDLCfPhOGDXAxYI",
-	"dTvdhU0sRWo39wp2Svd70fPFTVTyOAEVgyvmgDBUIXyNNjCxzmBnQRuxd7ClXtC1FBWZjIN4WEEmpxFa",
-	"AhiikJTsOUFMTwBp2s05UmZ+ezlDjp3CVM7m0Je0IL9/6nuQkv9PishBPhLk9OjdEcQWkr9Z9uZp+qSw",
-	"J+XxGVVce4YzY1RocnlxvEUpbkv3cQfGeUvEMD538omzft850uidwWH+S+FeNup23zf6ZVj/4O7u8uqj",
-	"LcS1ejt4iusTXE70jiwUN2zPb8mKqp9PpOJmOosnDlWu3J9aMuO8KuabIsKRc7dCdE1ZOBXzdMAqbofV",
-	"pQ4O3ZmVD0sbdJzzBigvuhWfaED+YskY/TJcise/aSnSzq+7Ae+xIMeiHUbwNah16xYlgBHkekBoWLYc",
-	"796aLb6LpjqA9JodEsG4mTJF/lBawmaWI2Z+pn/e+5Gb18VwD7FnrAA04WZaDJNUPIZOocCHUXyO29Iw",
-	"cPXW4yT+1IYIPG2Z+XRGRwEGTpkF6eadkLSjp/TJ8x9Kk9uUHrj6wewWHqaiSklJfLnD0jmBZbsDQQU/",
-	"94cWaSUINdi8WYEb8u53q7dpfK1rPaO3L2S2fLE0a8ieHOw/eba/XdplEAvR2mlVHr35UzuMZ4O+AmjT",
-	"FjRPqGXrsBRDZE8rO6UCUD05Q9jSCoMxIUOmOaoSAXIb5uO2Vna7Bxi8D1VE+V2B4HmRY7WrVyhWOxoE",
-	"CKBZASn4N2yHsuh1b2GE9SlvxdMtFj4HhFpWJJWKlGYkYLmhVS8wCrkdSkVoliJdt5Nwi+dQqpXOME0O",
-	"rYi9XSZXGifbJqbbwdd0Ka+XBWrAEe9jira/PfDsr9OSEC45aTLkxHNwx7YTYllqQoZU8xFwx9ZCTUbm",
-	"TNEoRHvzXOJtYHtATl0iYpLyM5tlYjfPFqm4AqRoCi/lb94IgaggGMKDgCKxjIVdqn57fMp1MAfbIH9F",
-	"UC/Lwv+WEQF2ndXhSBfgoVnGsoS4eucZo1lC/vn3f/Si8Ac+i/8ux1iyJP/x+hgrYIU6mkLLGOOC6QXT",
-	"W0BpxVoFvgsTwLS0pqfskJTSPtRNPutmGwzkAKmaiwnTQc3jtrAyv7Cb4qB8ZiZ+begjjeIGq1EUAOFn",
-	"jBszpXbj7A6AAmpfgeM9Y1rTCVszgQ04iU09PZSQxrIQWUL4uCVGI+m4AWwde3OBprvNsRAtDX0whLcy",
-	"N02Zu6JBxcdZB0ZvH2a8XXACnJr4IHEmOJjNaxtv95BxJm4EG85srFVkae8vzgSdxoXiZgmYhauec7zi",
-	"X5W3VVWMtJFfeyTI0dlplZMI8tXHCvMVlGi0DX20stUbtjzHwj/9stJq4nGAhlIabRSdlxV4Xl4dnZ1e",
-	"vTn5xS6Dl018xYZyXlNj5p1PdlpcjGWE6XjRgYsERHFWYixAkEhhfBQgCFpQX/Ijlpm6OXjsBY/Hv+PK",
-	"f/pIEEadlnMfkI/x+hDB0n0k3ZZ16fneSyzkj7+nwD/TjlVAAOvC6pmOKwVPP308RHxtxzAr3g8uq1uX",
-	"7m+VwBkzU+liTjVTN8yBOU8+nB2j764aXv/m4KMv0KQTV/OPjXPEbMbL1tmPqykdnZ12ks4NUxpXPWM3",
-	"oLLNmaBz3hl0nvb3+0+hnpqZAsU1i3hhpB5qOJbmYTUtS49XCOuUiUAvHN6uM7QgPdctKf6oI4bn+rOz",
-	"tnoZUNq91C+rJFS06N3u+cjdM6ro7B1F8rdzBREMeQes5ZP9/XuZP8aBNSaMV67LxY9/rRzeY4RfAbZT",
-	"zGZULdtWzC9V9eOe/SA1fJhjUf9UNFeuxM0nEwkxxh4mx56yyoxRC91A6Pka5G3V8qqKrAijCEBnHTKv",
-	"xyI3TUW0gBudaEhXl0PH7jq/2vlXg/8d3I2f7OJN2Fp6R/xQODeKzpiB0Iq/tCpoVt2zD+wp63gju3Nu",
-	"NimsIohVOefXfxkCwwVcT1s/noRn0m3O2p28OXhMi4yb1h1czQxv7iDs018LppbVRs3phJ3zv7FOuDdb",
-	"QIO1fw2TKL/eVrfm0kd2/cjXKRoXOfFj6n8xLawOoUxeh381U2j9psM7jW2vJbS3bn1pm+nc++o2c/gf",
-	"dmkrM5Rb13qcV5Ax6he2ipX0a5u03PsoJZ5U1Vjv58Kvd7Pmpo82rOqpi5pG9M3c56ujfnAyqQ8gul4E",
-	"i6AMyOm7/zx6e/ry6ujDj5d/Onl3kaTi6O2Hk6OXv1yd/Pn0/OJ8PSWtntLHv1vq+4RqQc4w3Wvlsq1V",
-	"P29h1PULFf73Dd2n8TrvD7fB9QEQXOlSR6rHlSD8vQNBBMyifir87r97f3H16v3lu5cJwYqqV2cfTo7f",
-	"v3t5enH6/l289CVokAiaiL5z99mBwy20DWe2Tc4M/o3giL1NPCnK3QOc/e+RVGK1BB6OToLey0ToKBco",
-	"6WDjvVFE9qhuwLrHbbr7y2hljvWZQE+f6t6Mr3y3tNgUH46kVqo9ulCuBu9B/Y4LcFWQLnjGwZeE4SaW",
-	"ddDlISk0I7GEjl6ENMuqzxt4VLO0Su+z7rABhC61G0lq2BffI2+KY3w8HCnV+ifayLkOLIWHLi2WcvN5",
-	"24cphO37V0/v/B43sCWR9eF2sD4Al7SpCV3FfcGkfIE162hVudy7qHffW0x6KpOxWnY4wlm+59spNp9v",
-	"8I5am8/3gMQZGQaZ0WsgwSA90JUpRuu9zIEqfclMzSeCi4kPI+KGdM1Cet/sXhW35qwbvRKmYQJAu3Om",
-	"uMySVGgZ1CAeUUH0gpvRNKgZ7fI+QxzO3c+FcegM8fMQOtq/R34XDSd4OIIKu4d6DtoVcGAZBimUbm9f",
-	"ISUEHwoiGDbv6w0TZs/4ANZ2s1cFkXj/dq8m4uMDG77KATjLV4AiOShrQgeV4DwUjFrCP1OhGRNWSrQq",
-	"EKKoxKxlN6xtR7bYjC0Nz86tvO4otRiZodlnvBeEbGx4O1oT0QcJEYpVZV1aPteIzuz9ICudltVHAMQl",
-	"amRfG+y+aTAOu3jrcThYmC8fyJHzQWHODBVLn7hcVsR+vh9Uv93f77UN7fNdECthn0rOrODlExz8eXqE",
-	"0NRXtp8rI6+ZSFZQ0jA8U68b4Lfg1VgBaf0KvCewuAvMoS/9GEmJr0kgwcITYwtTqezvK/TdYpQlXYrJ",
-	"bQmwq1LVdZEIhyBxY90KAUY/K0xgFnWNIz7SYfFM+JivYO2C1XtJKi7flQDeGKsAkWdWahESCpfMuDnE",
-	"yEUg6xW1OABguzcPQgycMEIRO8ITfjMSdBTq7gEV86B73PxwzSBvJwx8LkWiEI4hFZA/CKHbIerA3MpB",
-	"SujDVZgaFyUO+e8+TDwVdhWXvcQSvO0TfqEQGNMnPztEqiA54uqaLRNCPRykk78w/sAByGCVdWCBJSwb",
-	"+UOJCbGNGPD4dwcQ1x5R4EuvfmEkgQei+7YM2l+JLMvi2aEpGx6UuCZlEe1Y4ezENkkFhAb5BEtApdu4",
-	"7R7YulX2+8k22LDV/13x4huteJGKVEDk3lQqQ6ry6y7DpFuW4+pBPF9ZyslI2SY0YTGWehnrTbVUvreq",
-	"GxW+leVPJRBaB6BqheVFlhEZtcQ/y4JnENYKYK/lwkYqeLTpMayyX+ysA22nda3B4NxJ+akBWH65ylEb",
-	"yLaKTx0O8z70HjDS/7fWc19aTw1d9GF1HiA41HiwXlZd4YHldKsIzBm0H1hr3RrLd8eKTy+p3IOp6AqJ",
-	"Cb+eR/QS8mW6zENGP28X81yPdPZiuJE4r28yrDnE13zAEJkg0NmpMAiuAvA/YQxEuxqRiroeUYY+V+oE",
-	"FM3zXLm7qlD0NgW1bhWd/C8Zk4yT+jpahKWJUodAINS1gTCbdu5xWCOrPTzZN/rX2shoCbIHjjb2RZJr",
-	"m/ooAIwvq/xz4WoT7LC9A5RT2/1qqFr8653Rcl5fI4bV9+2iCj37DmIaDRkyJgIVcckM6ZZKSZJWVdwR",
-	"dQp1kWhsUTz80fF7qHQ7XFGjpYJh+MLPO7H6AYxlXWgKok7/i9FTA277ISNVsOsyAMDX2y51UKCuFTjv",
-	"hAi5cKIuTYVgC4emveAik4tDsIP4stUIzqGJXSwuCrZDCFtQoVhI0xzbVsQ1GK5P6nthfw7EIn1vIm2j",
-	"pzWCbVtbl6OL0HTP9/dLS903I99GRv7gZN0Yg5d16+uWECumSgVgjgPCxwSLyaSCixua8yzx5WVIUEWl",
-	"wgpwUCtwf2bsdjtqLPLrNcRY5Nf3S4Oug3WkV2+CAHyBG4IK4lwN3xTZlaN+eGpzXXtIf6AiXCJLbRhq",
-	"AWzULyNgTHv0ZynyZSq8oxSdOkPXQI6d+TXw8GiE9QJUOjD2Qwpgakeqln2SqeWVKgQZyUIYXUZSjaZU",
-	"TOxVTcUSKgSVfDgVTfOCkG4CDuLUjRtsDttxXbQ+r7vLwwow90bv8UI9Edq4k1I9306sYbwOz0MKFuEA",
-	"nHjhg5FwLfEUeEe7ZzBe0kiFEzVyfs2Il1OQ9GtlgjZRoy8+2qqAvrEN7l0XrBVXfVg9EKryVdVaSVdA",
-	"JRK76tdsae8vlo9rp7pCyNiYFfmGLe85IRIKcGzIhazaVGl9vjbHN5YAGZYceejcxzdsWV+fWjgmr2qC",
-	"RAkhOFCPf79myw3GOaSMzdG08KVvywT3dfYIOybY19DJEWByLR35haYTtsEst2nPBli7Zt3V7OrefJfb",
-	"1yzs85C3nuvb1Qdyp+wQi2nIuYboApDC3FnbfSvDqtOtd5pHsbvvsFtfEWAn33HTW/p/qqM0aVZCzS3t",
-	"OAhCwRZwT1OBa8WzgYeqzvkNIzecLchc5jmK+W1jAce8o4gNcc73bxNvlGp/WFmohHdEecgvdTv8hnuh",
-	"9Rg+/l35lV17G3oRZhuWqoK9+oZuRTeFr3MzlhoZlDKzN6NbpWaUGxVZgoCRio0LzbIEgXPRNfmEvOEv",
-	"rGJtX7FS3wYe3EYAtXL5rYy4rMd//xpGo/T/Ax+tsv8aAktZcSWSU1IWadlS1yihD+9X4ajQGzdoHSsN",
-	"A9E6BHr8xvSPBoblQyshZeWx5nKBoITHdMwhNsHAMcVHho+uU4FhZkIu1oC1kDpWSxAOQ3w0TCrKcJj1",
-	"JLl63LeGcgmo9TuFcvmKpFIfQAXlUq9U52jD3gUjqTIXPQ+xd8jggekzKBiz7JMjgD2oPgGlg8iQjq4t",
-	"oRlfbk0bqgzh4xLaxSO6uKQRqylvuDRinK1NMrhfOmmImK99eW2H+O9KW+E6GemsAZVI/iQQyQ/218jk",
-	"8IWzOxLMPwShRTi0emzn6Jp053QCfut14/ncEM97F6a+4tkKeg9CQ8pTUcpTOdWY1gKnAs6ZO3SpCKnm",
-	"M87CGrycB2Cbdy86rMyxPpNvFi/nK9JgfQANvJygbHWFl+PMKFQZjXEIqRhb/b0uIZCtBIS7hs/ZWm7Y",
-	"Cj7nexYdahP4WvA5JWGh1a28RXZmVW27uB2Kzve8j/UZfDUUnXInnUJgzz2BY19FG9eP/cBV+fX1chzo",
-	"DpQ0pIpBKNGIFpOpIcX8zgjCFU5dgzJSr7rwXQKNtFSYeECskfoIvNQalFbA0DRZGIdMo8lISZFARiRZ",
-	"TEGaR4pAZcGV6SRzmfPRsgzh8IE+Vf1lq0LoIGhiR3oBE/sGW5Frc/+WIuzoa9mJsPe6lQgrL8ZsRK6C",
-	"/5YWIu/JuFf7kKuasck6FDYLjR1lTY1vzTJUrxny4HYhpIHGQm2PyVuz81BXSAOD9IQkcXvPCnnVj+v2",
-	"th5Pd9+rpedrbX3Y/SpgL24CRhM7cBGw46zlDq1Wlu92h8rBfyVTAe5NYChYOZbxi7DJtteo/Pe9N/eg",
-	"8IfzC2fx7Sr7X4uGwu6bij48XoHFhRLfrgAzAOKmokLE9Svfiocby1lJxc4K/TYXw3bK/HfLeYLhfzVF",
-	"HskG40dBzveV4AGv5vn+U7RXQoDoHoAKJERLV/92ruQNB5/wNWNz+z5XpFbEE/NWcmrquW/b7f6WRoDv",
-	"dv/D8X89A4DbcIAX0cHuTSgXn7FnO0Dkhqzm+72dmnP5ZsFxw0F+NWjccBBrgHGd+cAB40KKEM/zVJQ4",
-	"OFHIW+RNjHjOFILeUkNyxnWh2O5kvRnh9nsXsqo5fIPkGymT+7AAvF68KkBE90VyzVTJYjINLs5Hmoym",
-	"bHStyT///j+qkvBJKtxKADZdQvzKYsqPTmq1a+2rPq9IG2mJgHADuRmp2Kb07ybaNnRNfKvVSaDBPce2",
-	"bgupVN/jgynpzpkiMy4Kw3oJefLMPTl47h7qHpGK/FuGj6eyUL3DskDgQWsYJybXdr6uImoX/ivpobbr",
-	"GuSIdqVTx5biYXFI92CKKw4L3EuACUvBUuHkRhkAM0qFqCd53m5jIl38cl03sENpUG2jRmvIj5vFoP0N",
-	"8KiMQk0Iu6Ujky8JtfqPMIOqZifX5IYpPua+ZCpg4tEFGS4N8/XoIUXVPoB52T/gvtEMvPakEJAEyDLM",
-	"O1woOp+zrOfqs3r2gBVuScZGPHMyd4Aa2FplNi3295+O8IqEv7HW7scXVPPRx/IyxLK5MF6syY/daQjR",
-	"LCM4hyyXi/IdaaZMxVx3pFuIayEXwo0egY0uL16fvLs4PT66OHlJuhUWvVTuBk/FQkkxSciMa215l/3F",
-	"0Ny+39z/Gc3HUs3syspsWb6UijqLtB8JeGTiSq36RKtyeXM+46aXpOLDyfn7yw/HJ1cnf359dHkOg621",
-	"VNQwbH5IRlQBrYOacyrGcltAWiLk4pBoOmYuticK6PQBgaBdjeJN8Ar2WvXRQ16LLmtFJ4T1J32Sdobs",
-	"Zpl2+mQDGIMOLfafGdJ0bqjIqMqIL7KMBye8sro0d5KXZ7Thr24ySItVQBGSY8CBXX0DviNYeGR8l4Lf",
-	"WnKUInPFjZ1ZwsicKSpGjHT/63/CjbF5PIbPmDZ0Nv/iYX28OUjwJA+pZj88I6//dHS8d/766MnzHyCk",
-	"LuuXnfUthbujnhDNbpiiOdHM0g6A8S2JntMR0xvHX57R3cb/Izevi+GAfNRT+uT5D3/AgU/ZLYzab2ow",
-	"ytaB/HnvdTHcO/fD2Hvy/IfPG8oK2a3pEN/YczCgy113TvE5G5CPxk26EPwWJ5ncHFQLsWne+J1q4ruN",
-	"4uenx8SAcgMCxq0BwO3qWsPfeAX90b4e0HROFdsgbn2BorFaM36JmN83NC/YYWhamtGlF3+d9NsHaST8",
-	"vBwZZva0UYzO6t2U0YVDLijs6+ocGjKTvX7dUXiEKQlWAKhpiVhWA2TsMnkquCpm9PbKvncF0kAfZ1aI",
-	"nOma0Qw9rnCdErduCD+dkMWUWw1UsRLpQhM5p38tGEoYTXflfSewhzfS50mcz+5wRF4obXTvkEKuqJoU",
-	"M5DZ7OV7efFq799hGxB2uyYpBGKH41EgjzjNS8i6HEFJqJmF25lJhsA4aHJwcz64/zkXghZmaiXCkeX0",
-	"yPYigpY9+26yCXEyl520C86A687fJtXF5+bx7P7nIaS5GstCZHbT/KrCllDjAhHsUA6e3v9QXJ2CKyPl",
-	"VU7VhA0isuPKMYfBPfmP+x+cvc+vQBK1m90cVyWpWjbhhHjbW2CVb7Lgc5R+rFy6oNz4AG+PR9aPXQRV",
-	"xLgd5fP9pw9C7B6TAs42IFYsaAkJtE7yBnIPTizXrgRcz4GrPux6fY4KzkaF4mbZGfzl17ptPuTPYTUE",
-	"Lob2SJU2KIQM0gur10lhlVuHE81SgSvVJ0e+MgHo8qFkTnMFqO5uscf19XTfTUWZm+vtf0FRhhJ99A/2",
-	"2qpUZe13M1TtT8FmFej29TWwFMbfMFgOK4xopm7iSlKoauztTY2Z79EssyJPoXIrARkzHzx+fPDk3/r7",
-	"/f3+weDf9/99v2O/6YYSA7WrhubyIG0vfsF9PmRQ98k/MjIVZ+/PL0jUTpFU2O2ABwg5k31y5B+W+chU",
-	"sVRcs7mx0kFuryyUU7hy8RmHgb5OumX2ZbkDPS++pOJgf38f6mS4rezSPCd1dd6F7uipFUssaQGKMUy2",
-	"h7bGJ8/AfAbSiZMkV9I1o1pPabwhsH+IFe7NSfZAFGC/V3KGhszqhAP6WkK0dAVlcJnnSloBJNgTlyJu",
-	"FeNwcDXDUSQxPij174S1xVSSjGcwjuBDYctOFBTdfyZzKGgM4aoBkKoslQ9nAQYN8xyyUaXaz/qpQKyj",
-	"GTNTmRHBWFb67a/ZknTjliDb49X1wdU///6PHhQROPIgfohxBRedN8wFgMOnIC8ElQ10Kn5PEa0x7SQk",
-	"7ThIwZV/1v7xDtAG8ZGv/dP5lLh6dM5E7WslSLFabaWMIi2E4TnhwMznGJUkFZlYiStjNAu2IsAcilTm",
-	"qpeyIzMq6MRZ1aptgI2hKqhaQYzsE/+yTsXm4AV439IMVmAgXeSEJO1g27TTI8PCpGJEBfLhISPeHhiU",
-	"MQfjPru1Rx/vKucm1wXGZbpZr9boaylK5uftqgmxMpBruHTirMdHC6rkhOVRU1EdqjIGDK4CO07/WfDB",
-	"ITmX/mH7u4/ideXwUoGkzRV0XoJ5tRB4ON2w/klzrrVbw9dhC3zVwErKYIQ+OaGjKWJkO6OuxvuwkdK+",
-	"YpVNCCgbEB/pHC7+LisXKEF7ty9DBEGQKyVnTd38HN63zYJCqXCCBvfFSTRajF9fXJyRsVPx190uqFtO",
-	"qcig5JBVCnDBS+t2YPf2NemCxa/fyc3Vr1BSyvPldlBb0QIwrpA5CwBdASUawkwhqQgOAyS1TameVmCP",
-	"wQgCHJbIhVKP+S7HUKYIDOykCgVuMuTBUIuMw62GrmGX2wziz0hJQdjtXDGt7enmwlVOI3+TgiXAqksA",
-	"L0RXtSzbM/oMwl7sfWQJvErK35mFpKKFh5BdWUhiKdsykIS4NAkUzCDck3SD3ENXkyhM8MiZw3+1XBAq",
-	"pQDzgCuZKuOUNQnyiL19qhzdXnjzrgTmR7Yx9EXWGLVztQehJ0rxGyhp17V0n4o64YNHvtcnPtB9u5VP",
-	"xWbuvc3Kp2Iz9677XT/9+ul/BwAA//8=",
+	"kgkTTFHDMrKYMkHYbG6WkU9/Ln+Rw9/YyNjOVlb24zwL1iu+pvU25WqyeU5HsJwZG3PBbevmkuo5G22i",
+	"pOuDclS2dXzcnnbrYzu5ZmqJ5Ab78vri4oyM6YgRxUyhhG6OyNJk80Pnhg5zRqjIyIyOplywPcVoZn88",
+	"JJMPZ8dkRPOcKU0mzBBuSDGfM7U3opplhGroHMZ4KsaSKEY1rgYTxawz+EuHi2ua8+ySqkkxs2cv6czp",
+	"Mpc0uzRSXuZUTVgn6RSCFmbKhLFnkmWdpCOkuRzLQti/aW7HtLxkN1wb3Uk6Y8pzll3OFRtJkcEW2A8z",
+	"NeNacykuMyY4fMaSy2XOZxy/Wgh6TXlup9dJOlwYpgTNO0lnxsxUZpe2V5rncsGyzq8RmnWnuLmOP9tT",
+	"vWDCkIWyh8UuaHDSEyLojLtDNOYsz+J0q9hfC65YZpcONqzq8tcIdZyPpiwrclajav/jOqr2be6FqstR",
+	"tVL1uSzUiNW4nP9pE48L290zh+OaaMPznNDRiM0t22njcqnYnc19cFuNbG6u5DXPmHqkA463mUbcx3/d",
+	"tMYXTBv8Ib621XO/ptwu54INp1JeWSIeTdnoqrmwQ/e5sVQzajqDznBpWGwZpoxmTME7NMMjS/Oz2rca",
+	"79TH+FYuHOch+DF7ppgOFslPfiPJuUOwZkHCFvdzSHA8rUfk+uBozt+wyNDwd4I/DmE4V2wZYfiKWV56",
+	"ZGr7Y6e1Z/gsukmOvP21FGNzTDHykus5NfaU79m5UcPtHfKYzvnj3+RQP87cc7g7NJnRjJEFN1Niplyn",
+	"4ootyURGD8sVW55mUVrIqTYf9W7TsfQR/dhcsTG/iRwD4M5KGzKaUkVHxl58cgyM4YotE3sQ7J0zEVwz",
+	"wk10Dopdy6vdBqpHct52qbi+yYwuSSYHJO3QbMZF2iFdZqUAM+Vi0ktI2vHLbh+VW2A3JBX2OrJ3qP0a",
+	"V0RbftkjUpG0Y3+2b1xztiBS5Ms4Gyvi9547G/VNxgHPmSIfL46tBJjAj3YLvUiYWEbLtEkFrPch/Ajv",
+	"y8IQSpQ7c1QxkrOxIbKA1eaGzfTm0/WGLT/aAb+ky051uqhS9t8tx80YK1BGzhs+sBxRCkYylnOQvij+",
+	"3jx47kELIbun74rZkKkaiXBhnj6p1t5KJxOm7DtDu5WnkavrnBmUhe36/iaHKIJwQSgZFvkVOXt/fhHd",
+	"TublyviT45xq5Mnc5PZ52rG0KwuTdiypjaQQbGQHgf+eGjO/tFRVaPxhmMvRFcsuaZYppnXa+eff/xEb",
+	"R04NE6NldCSyMCM5ixBdCtpezgzLsDfFjFrinygaph0k7okULO20HFNUEU9uRkzF9r1iBm/4C88F/FvE",
+	"Xnzx+95QtSPbxYU7jgro++X+KkYWVBMhy0HY/jdSTwu1Fxk3J8Ko2AVTPvM0T0fxqw5/b36B9Sd94Dx9",
+	"S4WXsD0JYe5a6c9poVnwb5TfLlGYSeA2w8srusB0pwvNUJ7H6dxOsOWMltdQkyKOzk6BuxnLm+0NkSUg",
+	"7HOjQR5pu9betd1FxqpApoX5c9cHkYJ0KXRguyPc9krGPDdM9bZUga8PXlg24i/vn+RQO+7d7LytJZnK",
+	"PNOkmNub8Pn+Pm5ygy7sr/b/W3LroCM/oi2ZdmSceDS2mpI7yjgne7q1kYplMCnLRP0lJFXG1N3O0o1y",
+	"22kW+dVRcNZASrNz+vj2zeXR8cXp+3eXH9+dn50cn746PXnZWRWdq/ftiQa91P5kV4Fkkmm7m4yOpmRm",
+	"B2j11N/ksJ+KVJA9Enby4eTiwy8DckQyK0xIRUZUjFie46LZj2cFI3RCuSBCLkj3gz36P8lhr9/41vHR",
+	"u+OTt/Zj9lUhDVky469XltmPVV/vHsOf8S99ODl7e1QNq20k85wuXzKa2Wn3QiNF+zI25r7yG86h0dAO",
+	"J2o/wK1cf/TqDVARw5MOjIaKLdjxekoMyMnySLX8UESY+LEshPGCBZ4P7IAsZJFnVkQWE4bcD/8mQoqQ",
+	"AQ6lzBmFTnACm4f2kxy+wqZrjsKGg77SAu2wU7kgMyqWOJkZqi/OHANrC0ITCMb211S4uYKhGE4IzrT8",
+	"Djdu1hnp7lv+TEmmlkQVohfZmfGYWT6+Ku/98Cx2XbjRbdO4fZHOZM5Hy/jy4DMCYiXToBksPdczEq58",
+	"LznW5zGjNx/YSKpMNz984O6EraQSO8mbnyk3a8wxFAcIms+CcmdLy3PS9ZaXg9n2l1/JQNopp9EkuBpq",
+	"jC56F2xF3K2jA3lnxdgcGWGsGUFhSVvWUMpUjRF6ZbjNChWYV3JmrOabkIxPuNEJ2QPSvzwsTV4/PP0C",
+	"k773GTgzW3cx1Wx0mRb7+09HQ6rZD8/gb2bvF2pIzqzeePBDKiqlvBd3BhDUc02hBMhMI2aPdSi3P9Kp",
+	"aDWuJbc124cmOVjnX7fa5FY6jLazN4FxHhG/zXbCCUw0AQm0zf7JAovOdnNbt53NTeyTU7ip7C2up3Ih",
+	"8Obd/nDCjN+w5QbKr1pURB+3fm00ZVU0eVQdm3YRftPxqdlquCZjqQblcTnY3w8sSonV4UZSGCXzkKj7",
+	"O5iGqtEH9iDbvZv3qkEoMPVstipvJGHYhvXUGzQJuCgY0ZBALNFGLsrS6LmeTJ1xFHWrmIXAzv3y6uDy",
+	"n3//R9oZgLeScHNor+0vptMV70nbEqw6WSqK1e7JV+LSt/Pi7EQh1dzXk8lqu5DJta+Sf7L9LDZsaGjn",
+	"bx1qzRkQbCb8/m1duCsuJe9A91tIhoWxHAqWeNaQ23cmlbovYzdCcau6gUxqrQKGAnTSsgH4+7bDb6OQ",
+	"lyxn21za8XaWnlfjFJpf33xa4u22/PqGJY612vjlpsmm+d1GG29PtBq6kWhuiUUq0JzpEYt6v4Jr224+",
+	"U2j29o4HTWd4BY9dZAT8UF7v3oWXCjPl2r76SBMXkEAWU54ze0FYZSN+G2csp2sH9RLNF4SOrU4JnVhd",
+	"pk9ObkZ5ofm1c5KoQlzSuAzKWkWWusvYt3u0xvDIMzabSzCxb1xNxeaMmh2WEgJNUFmWik+4oDnaXoQ2",
+	"YB4aww5zUOU0hGqQNkYDJjYuJhtGCRarbUdIFavMSakAQ7YhlBg+s+KyqOx6TQchksS6LTgSS/LT+ft3",
+	"5JrmBUsCWY+8eUGYGMmMZaQrwM+jYTC2eSoyWQxzpgeE3dCRcbbUJ///86e9PvolnFF+PdMCw5rT8e1b",
+	"hThaK+T+DF4E6RekGi8lS0YVoVNGswaZAr3XFPo15vYV1l/ScbWcv27mJa1MqtnIywqV1TaiBhQY5xf5",
+	"4oUqGOqOwSm5RFcrWoesPn3DtXEG0YEVG8E6am+dBbWqJHQdN3l9qUmg8rLvwmxjrf1CDWW2tKfy7P35",
+	"RcRd32LuMapUqeKk5ZqUPM+7zZynsyS1LQ1D25w9PHm4WnZGtcMXvbK8yPgqFk7XekxuSfrb0TvLfkIS",
+	"advJn9CQTR1XhaWtnhKNwSyPNFlIlcXdMC0OLr8amVuOXfyUzRH/vx9PPp68JF17b2IwwsvT87Oji+PX",
+	"9tchs0emsutLRYDHYcvj9386e3tycfIyScWro9O39o2M0QyiE9C8/vbk5dYKWru+75/AioqaBQVNJ8Y5",
+	"HL88ioZrOsz9OyuUVph5YSDOok9K770/gRnx78Jel2PsPjvYT+yCjCnPuZikAm48KUG46LVSqVX434t8",
+	"2RkYVbA1Q/0AgZtRUnFdnnMxYhvmU3nM7UuFYkTbt6rgD12MRkzr24+3NaIHBZAN44O4hTGfQIAMG+UU",
+	"3EzCewF8RAydc7SSbBwOOLKz9b22fye4K+aKXXNZaIxrPLmZc8X0Rvr5KAzPq/gP/xFvWMXgRc0n4gtW",
+	"/DYW0aRTQPjcDqdm/Wl+f1SY6ZP2M43PkVeOcs6E2RspljFhOM01mSgas4hjyxYOiQ/PW/TrU+F34ZDU",
+	"48RdXDy4DAqlmDCg8aCcYWJq1Yqtr+5SboYL1NzFScfIKyY+qliMw/o1PXcbG19R+7T0FYfskkfumSGj",
+	"ikWu1THNNSOZknNN0o7dI6n43yDpYkBewEsEzf5IsWj2Tzt9cjTUTJgBsUQZl66GRX61naezEpIdtzsa",
+	"m9hoX+JTJ8Y4theEpDnmVSl1VTjwwZP9aTxsjmVPnj8/+I+oWlMR0YCkncVUX0WcIJZXUfL0yd5waRjR",
+	"DC/QH54F/7Y32LwY5nwEsZU9QrPMnoRzQ0VGVUZ+xjBeTa4PKOm6IfWAM1BTKNYn75hVWr3n5DAVG4na",
+	"yslbEbXr7gwGGFfvKp42gD7sYsxbFgMnCt0rNmJWptDkmik+XsL07H7Fx3HNhLlYzmOy7HkxLP9pFTPb",
+	"lNgvkLkVYq2ai+qQNHuaTWYQ58/zbERVplPRTVF/7f8/aad3CNY0qyvgWLUV1eCLuhbAuPFkVy7zFYvY",
+	"yVsi7XbZFxJvvUhcULQGckDT18CLji480woNNBUaZzv044KVt5upmNvNlWN3l1Hc54YaPioHq3EpzZRA",
+	"MGsZXXloCWFJhKNLsNqgqaGk2oTUOArIi5jgtWe32XcR1QamMzpaz68gq+ZPR8fk+qA6KJp0BWOZJo6o",
+	"rbbY24ZbTY2Za7xnm1rNuNCM2BaDx4/Jxw9vdULYzYjNweEtmFlIdaWJS0shVJO54tf16Ligqxm9OZYC",
+	"j2nM/+8sVFZh44KMcz6ZGojVnSsJ/K3iaj/0tlTZJPX383ZigrvPK2Xvleuj6cdh4prlcs5QZkPfFopp",
+	"2rG3PZeloNPOwIerBFY9rlPxewqDxghRK4BoQ2dz/GdGDU07n+NmICVvYgGS9iQtLGeFBonfvEIzNZhT",
+	"rf84ldoM5lIZ0j1+/+7dyfEFHD4gg8Hjx71+Kj54N3VpzrJvWk2OzKi+YtmhPRyZTxrC3+xXZmRIR1fI",
+	"klMRvhiPc6WGveUzbl4USpstA47Llz7M9VoSKg173f0BKYTLtOoBExraDuuSJ5i+qh7ROPYFVi/7z2OQ",
+	"1CAJTceOl1FL8vTmBob0DP6vF5b1dIeFIc8O9nuhwdJf+46O4kcMurWn+aPAj8V0AEzRw+f2y8/292EI",
+	"wLq5JmOwl1rNzgnqTjpxFlUvcPUOkT2j2dJKIpaJkyoA22UBcg1aNWehES8VaGy2471EifYSmuv4xFwX",
+	"sR1HlvB0X1eWw+ezKMGZXG/PCS7ensM7igptySR63Q3c8cADbSWx+gX2CCz5ZESVpcl4+gJKyO3GXEKH",
+	"WuaFqThxcF4tV97sNrd9/LpW5razbRW5L96eg5X47ORPoI1qIlGvq6wDU2dFW9Fj6CueszVazDFTZkOT",
+	"N2zZ0qJFi7hmUSMLyBOghzmrLGxQn7zl2miSM3rNaoIKmiQL8wWZZS6r+2I5Zy3yB4oULYrel4s0PzJz",
+	"UspRAxdu5MKl3VS7eensTUiomio2k9cs62GKTmmkBeHe3hj2j6gEw+OzcTLxbukHpZ90ZTMhpAqExlVR",
+	"Nn7w4zuwhoD8nkWICEQ45y6EUH2fgTGihuZyEnMbFq0kqT05lpetHdKqdBOPxvSWohhXrNuQ0LpUKJRH",
+	"7RmOs9naV2KpCTd0Ns9Z3K3vjfilUc3J8ONyWkmpmC2oBkt5H/UJpc05Y2IX2rA97PpOq5GuAlhoTgsM",
+	"+ufQAAz6pDTQ2c8cWvYMqoKb2RQyYQTbMvvz+sAe0o0+/EijINagPbbyNuF17cO0+7l+jGEL79xBMvBc",
+	"xEU5W6VPyZlLVVwZtGfhG0YMzdCftUu6A3i2tktv+JGZtb6/+vNgR+4lFPdHZtbGt9Wfb87D3TWkrXVU",
+	"zpu3dmQrbYK1cldSc3yqcimuH+CpGMpCZGWKTutAN4ezRBqV3lz3e+mYyamxV+mYK6YTiPnAf8XmAo12",
+	"IFI/iFdcsZgN5u4CzeyMN8ThNJqEmUn3GuNkezbU6PVjC1uUu+XUQOFzKSZgJpFjIuQiItQVoytmzkFl",
+	"1NslQ7gM0bPn+x8j6t1bfOqvP0cdzvNc5m4vuMjkIsgb2N/f3+8l5L/+l95OBvCD+I/nH7ccNqY3f2A0",
+	"Wx5NWGzG7cow3BA7kbHdmjMftr1KxH8tWMFesrmZNtcPU8AKBjlSdhcbeVhV2kuIkQHCLdUQKoUBEJuX",
+	"BHdhawlxhd1EzOfhcy8resnbyDI085EugSycHtfUNFqzgK2ab+W7ircmqJCPwY89LjTLfKd6UErwj7Tz",
+	"hD4hb/iL2vq06TFwH7elneLt7oTYrgckAUtYFXBh598tI15692TBba4ITtt9OarfRFWY1vxuP72ElJNJ",
+	"CEIEScX/Zh+U4EEJcRBDCQmxfpJUFOJKyIW4RCKAD3jsn5aEcO8DX03EXXpZ2u134pGPNBMZU/DIyDwj",
+	"XVSWSnvxAOG/UuHibBEViI+mCKfSO3TaVTDNajfbFa3bKHl2Iww7yjLVojfCTraFi/C/rdFGHmliG1ia",
+	"sLS9JUutbq6d8uEvPNoVNiLeAPcFufDRKBwXe2OPlDc82b1CdbRND/D3zga//ZG/nhxWANGSjKmKTqHF",
+	"QR/YalfCZZv2kTCCZW2cwu0iBNrjVbeNUm3lfI3oEueZ82AX9kjKwq6g1XIOXRKY3SeEPcmqYCkzVbKY",
+	"oO5/dHa6VXjHmAuweWwMxPjZaaUlLEWCQBw+S9oOtEwgvP1KN6N5G03KkK+1YTC/ySEmxmy1DDnVpgWH",
+	"bmUVXAoUmCUQiMOLYkRTnm3V20ok8PahuReBjbiKNqOapP4d7yACWwP1NqFDIlXifaP+AwDv4BKFoHm3",
+	"QsPyckWFC0Y1kXP614KlAjhgLwEDKIQ+yzFoMfC7ZZHebUXQsZ2ASars+BICh+17acd5vjv9YNon7vGG",
+	"rUDTHRhLKj9YNXduNMvHh0Ef3rCSCjDe4s/BFHD4CHqhWLgs2lu/vJ31kU5FujretNPbavfb4pgbp83z",
+	"AK5J150wS3Y9K8x+QbRTiym0wYgcBYB+QYO7enMPxgUjb7RPnENLdI6MWJtg+PPTYwINCM9KdccRKuAz",
+	"5DkOEYxBbtU8p7Sbngon3Ng9hS/F/Yi1kK47v0Zab+ZXLVEQ5SOiWc5GBlxAGiSzt1ybEEEhk0y3B3b6",
+	"YKDtxCj31gs2lopt/1p4R+4qCe1ELa3reG7KIHiPHvLT+xeX5xdHFydrsUP8uxgNxhSrgkq4QAMNHzMP",
+	"FlJ98/z49cnLj29PXg7IzxgXDDzWvqAKAd7M/sorR/95dPr26MXbkwEBxdkqccMgh2O1/YeP796dvvtx",
+	"QF6shBgXIJZTspDqChLgckZ1ozsA9ID3X8FdlZDFykAFuymNCatvl4HLA5/0w7JBPWzXy6bkyc3N6usv",
+	"T45eDsg7GSKeeP3bOXIJFUsyk4qRLkTALK3q0muMw8dID8hxiVEwBPosWXIIdtK265Gdq/1abk7tV7cF",
+	"9d/cutZ+LJer9qtdhXozP5sW+JQQ2K3BE4KHZR4pGFUsY/Q6OpppkR1KAQK9Q6mLZI/Eevnll19+2fvT",
+	"n/ZevmxRzrCf26N3WP7lVYR2i1ysFck5zhBDYLw6sl5R2dLG5PHxtrTpw/A8kBhnmyYSaVmpXxMWc7mU",
+	"eSnbTqCCPIsYyexRP6MTdiGvmNjaRmXH7l06G6bYaOY2y3MLKyKWKlLcvbTLbEMch233q3S8bppKo50/",
+	"bs45u2YqtSjMbedS+op3ncw2E9mW4K7ZjjvgHWcbSS3mdnexH6BK+QFtTZLrAZJWW6yf9124/W47Z/Iz",
+	"uOvZjbEKlf0JwICmMs/I2Cf/gloirAY1YZdgiOravQL3MAaiYXzVlF5b2QUC5gfOfEfVaGrVwPkcVFUr",
+	"C2sCZmWEtZLCcFEwjV7UMkTWvdGSkm8/GgsXKCczWEGjgohymB1itEoy5s755fH1bmnaslv9hi03EEPY",
+	"wnGlK7bc6GyzbXbhvyVkx7ZH2IPLrh/9aqv15LyJz9cv8C2ntuoZ3X6K3m24YY6NZm6bvH9yzeVRNrmF",
+	"W3SnmYAWs2ke9UZ+Fvjrmjlgg11m4Pyd243/jBZ6C4iHaLPASYvpYA8SJwJD2exnjzZb9bTfJ74KDmCD",
+	"4zvSqLmq9+sBP8P4NhdZ0+JxjDQqQ9TQMF3mfGxEtbgfqIYAlIGUmAztjqQtURfs/eBtS2VgEZhauCBB",
+	"uvndQCn07xDPYMv07Sp2sW2ILyHzZ04Rcc7lAOmEANIxJv8401B/6+xw1+7XLQiy9eREWoFfHqhiSucM",
+	"g+mcRfCR95dtAEpohiwGLpq4zyHm87KXMFO1cG1vGllMpS6hN+dUa5aFRkkQ3lyu4bYZU/GD/QF9pS4F",
+	"rn0l4+0IHV0JuchZNsG6D4Wiw3xZRpNi61vCTlRxPcRVuPHfBYGwBJrnWSvyBEipsDeXHP/xmxxe8gzx",
+	"RmpcQArWEvXf6n47BTf+mKMBJYDaQG7XXf3+qjc7HoHQRi4QiuIOUYnoAj0lKM8xVdFPsHbgAdTEyLsg",
+	"lhAjuPUeiDYr7dAeg1j3CeaAeIBZTaRnX9+sNXq7dWk/RLF2MQDehdWk0KqJLHM1JhGf3N6I5ln3K87y",
+	"NZcPPMaEBbiBYF2YwquVinLH8KkPGq8P1r2zhupWe8fnibNOJsRpcQlxpzJx0CYJAXIlUhFR5LnjkANC",
+	"xbK//ULoYraFcBtvVwsgtQ0eRrzFwWyWb+PtHlLAdSPYIOHGWkWW9n5lXI/Fvm6Y9Rb1UOuElAFUFWzm",
+	"3cZeh/l98dE56Gp5zZTiGatH5j/CJLhlFUTsY3Z+k0PEW6EmFSAn2l/lmMwV08wk5RuHZEZvLpWDNBrR",
+	"edOPgI/kOBUQywUpylXUMuKF74altC2CEmRZhpT9SBO5ENum6eJcY1m2Q3bt6qdUITMeNTaSZ9uCXlGd",
+	"qRXr3o0VCLhBODE/TSg4UI8SuYsb/FpercenbTSpHUSo3XSfgfzxUp2tg13TGhBsAxhMRH2J4+rePQB0",
+	"UKbuC8GfY4X91q9HrG0jWB7vcHTjLlqRse+ItVoZ9EOU+MtHXlANwpLRp0Ac5L7fI0B6MrLG2XQNtsE/",
+	"dMmvZdKXk/mPT94GQqdHJWgniPaovVIns0tZDqAFqvrLASsOCQURKM5fqu5bC6LW1UtUjOyHXMWHxqq1",
+	"pEHvkI1cc/i7wFxNuvYsrC7aAFheuZHwSVDWLY16Nr7ViTlvZbX+icvBDXNpAu8FFZm+E6iznGrziiu2",
+	"MWbrAvw6kMhj+OgKsnlcakEZyeVilKQi3laWpQIKUnRN9bousKod6tD2RwWfdDqFvuLzOcu+ABPNzumn",
+	"VuS81uRGwW62XwoILIGFAGeP+oKQtV2Rz74WxNltUMfvDEislufVemjsU2/QBQKFLYpnme10TFqici8c",
+	"5TfIHsqw1Oxhjqz78XIxoqB5i6UJTTJG8cmkhnUb7ExrHoZjCEkwMKnWDsWu193sVByeLHxawZNVfK4l",
+	"1M/y/o/z5uccS+lWRROEFCwhzozlErmB40Ac8cG0RfYdqVjmSGU+fo5FnzXpzrgAkAlZKJLR5Z4c782k",
+	"MFOC/3U/LRi76sE4fnAYHpTkjGau4oYUmcYvHpI/LhlV+TIhf4QvwF/2dfgjozxfJqn4o+0vXx7i6f8j",
+	"Yi0d7M/SDunOitzwec5KE3818RK98aPgN6lgczlqwzkLTUquZqSf/kpUHESjTpiPUwK7HrBA9NvjhU0s",
+	"RWo39wqPS/d70fPFTVTyOAEVgyvmEEJUIXzxOjCxzmBnQRuxd7ClXtC1FBWZjKObWEEmpxFaAnymkJTs",
+	"OUGwU0Cv2s05UqbEezlDjp3CVM7m0Nf6IL9/7nv0lv9PishBPhLk9OjdEQRdkr9Z9uZp+qSwJ+XxGVVc",
+	"e4YzY1Ro8vHieIsa5Zbu4w6M85ZQavzdySfO+n3nEKx3hhP6LwUI2ihoft+woGFhiLu7y6uPthDX6u3g",
+	"Ka5PcDnRO7JQ3LA9vyUrqn4+kYqb6SyeUVW5cn9qSRn0qphvitBPzt0K0TVlRVlMYAKruB1WlzqceGdW",
+	"Pixt0HHOG8Df6FbgpgH5iyVj9MtwKR7/pqVIO7/uhkjIguSTdnzF16DWrVuUAF+R6wGhYT13vHtrtvgu",
+	"muoA62x2SATjZsoU+UNpCZtZjpj5mf5570duXhfDPQTlsQLQhJtpMUxS8Rg6hconRvE5c+FhKwau3noA",
+	"yZ/aoJKnLTOfzugoAAcq00PdvBOSdvSUPnn+Q2lym9IDV1iZ3cCPqahydRJfB7J0TmA980BQwc/9oUVa",
+	"CUINNm9W4Ia8+93qbRpf61rP6M0LmS1fLM0asicH+0+e7W+XjxrEQrR2WtWNbz5qxzdt0FeA+doCcwpF",
+	"fh3IZAh5amWnVADcKWeI51qBUyZkyDRHVSKAtMNIx9aSd/eAD/ihCrW/K3RAL3KsdvUKxWpHg4CNNCsA",
+	"m+Ca7VAvvu4tjLA+5a14usXC5xBiy1KtUpHSjAQsN7TqBUYht0OpCM1SpOt2Em7xHGrY0hnmD6IVsbfL",
+	"5ErjZNvEdDsqnS7l9bJyDzjifUzR9rcHnv11WhLiSCdNhpx4Du7YdkIsS03IkGo+Au7YWsHKyJwpGsWu",
+	"b55LvA1sD8ipS6hQUn5ms0zs5tkiFVdIHU3hpXzmjRAIl4IhPIi0Ekvl2KUcugfuXIf/sA0kWgQOdFnm",
+	"myRkCKB+VocjXcDNZhnLEuIKwWeMZgn559//0YviQnh4g7scY8mS/MfrY6wQJ+owEy1jjAumF0xvgTEW",
+	"axX4LkyAX9Oat7NDtk77UDf5rJttMJADpGouJkwHxaDbwsr8wm6Kg/Ipq/i1oY80ihusRlFkiJ8xbsyU",
+	"2o2zOwA8qn0FjveMaU0nbM0ENgBINvX0UEIay0JkCeHjlhiNpOMGsHXszQWa7jbHQrQ09MEQ3srcNGXu",
+	"CpMVH2cdMb59mPF2wQlwauKDxJngYDavbbzdQ8aZuBFsOLOxVpGlvd84k5+n8mh22j7I+vMqdSzPnW4c",
+	"TTXZ1R/TUjgXiuUmJaYuGuhotpXrDT3iheJmCUiVq2EBKL+8Kq/iqgRtI6v6SJCjs9MqExWEx08V0i9Y",
+	"CNDw9cmO8Q1bnmO5p35ZXzfx6E9DKY02is7LuksvL4/OTi/fnPxi5+UFL1+no5zX1Jh557OdFhdjGdko",
+	"LxfZFbN6BiuRNSACpjA+xBGkSKgq+gmLi10fPPZS1ePfkaw+fyIInk/LuQ/Ip3hVkGDpPpFuy7r0fO8l",
+	"Avan31O4HNKO1a4A4cQq0Y7lBr9+/nSIqOruNqguNvDH3TiQB6vhzpiZShdQq5m6Zg7Ce/Lh7Bgdk9Xw",
+	"+tcHn3xZLp24So9snCNSN0oSzjheTeno7LSTdK6Z0rjqGbsGfXTOBJ3zzqDztL/ffwpV9MwUKK5Zug3D",
+	"EFF9s+cGVtOemHhduE6Z5fTCoSw7KxLSc91M5PkYIreuZwxra9YBpd1L1bpK/EZz5c2eD0s+o4rO3lEk",
+	"fztXkC+R88BaPtnfv5f5Y5BbY8IoTzgEhvjXyuE9RtAdYDvFbEbVsm3F/FJVD/fsB6nhw5zBwqWiuXJl",
+	"tQQykRBA7cGR7CmrbDS1uBQsOFADOq5aXlZhI2GIBCjkQ+aVdOSmqYiW7aMTDSAFcujYXedXO/9q8L+D",
+	"L/WzXbwJW0vviBoL50bRGTMQN/KXVu3T6rL2B3vKOv5ecZ7bJoVVBLF6a/z6L0NguIDraevHk/BMus1Z",
+	"u5PXB49pkXHTuoOreADNHYR9+mvB1LLaqDmdsHP+N9YJ92aLrNn2r2GG6Nfb6lYEhciuH/nqVOMiJ35M",
+	"/S+mhdUhlJAF8K9mfrDfdHinse01GIPWrS8NT517X90mcsPDLm1lY3PrWg9iC9Jh/cJWgaB+bZOWex+l",
+	"xJOqBu/9XPj1btbc9NGGVRV9UVP3vpn7fHXUD04m9QFE14tg6ZsBOX33n0dvT19eHn348eOfTt5dJKk4",
+	"evvh5OjlL5cnfz49vzhfT0mrp/Tx75b6PqNakDPMZVu5bGs171sYdf1Chf99Q/dpvLr/w21wfQAEV7rU",
+	"kepBM1j0wEFfAlJVPxV+99+9v7h89f7ju5cJwTq6l2cfTo7fv3t5enH6/l284ClokAiViYEB7rMDh1Zp",
+	"G85sm5wZ/BshMXubeFKUuwfVFb5HUolVkHg4Ogl6L7O8o1ygpION90YR2aO6de4et+nuL6OVOdZnAj19",
+	"rrtqvvLd0mIwfTiSWqnx6eLUGrwH9TsuwA9DuuD2B0cZxtJY1kGXh6TQjMSyVXoR0ixrfW/gUc2COr1b",
+	"3WEDiMtqN5LUgD2+R94UBzB5OFKq9Q/wSDqwFB66nF/Kze22D/Mj2/evnrv6PW5gS5buw+1gfQAuI1UD",
+	"6lYN1AYRBwRWKqRVvXrvf999bzGjq8w0a9nhCGf5nm+n2Hy+wTtqbbLiAxJnZBhkRq+ABIPcR1ecGq33",
+	"Mgeq9IVSNZ8ILiY+Roob0jUL6R3Pe1VQnrNu9EoMignAK8+Z4jJLUqFlUHl6RAXRC25G06BSuEtqDdFX",
+	"dz8XxkFPxM9DGEXwPfK7aKzEwxFU2D1U8dCubAfLMAKj9On7ujghslIQnrF5X6+ZMHvGR+e2m70qYMz7",
+	"t3s1cT4f2PBVDsBZvgLs0EFZCTyo/+dxbtQS/pkKzZiwUqJVgRAiJmYts0/iO7LFZmxpeHY+83VHqcXI",
+	"DM1u8V4Qj7Lh7WglTB8BRSjWEnaYA1wjJrf3g6x0WtacAYSaqJF9bST/psE4xOqtx+Ewb758IEfOB4UJ",
+	"QVQsfVZ2WQf9+X5Q83h/v9c2tNu7IFZiWpWcWcHLZ2/48/QIAckvAegUYEyTFQg4jD3V6wb4LXg1VqB5",
+	"vwLvCSzuAgECSj9GUoKHEsge8cTYwlQq+/sKfbcYZUmXYuZeAuyqVHVdJMIhSNxYrUSA0c8KE5giXuOI",
+	"j3RYMhU+5uuWu0j8XpKKj+9K2HaMVYCwOiu1CAnlambcHGJYJpD1ilocoMvdmwchhrwYoYgdsRe/GQk6",
+	"iuP3gIp50D1ufrhmkJQURnWXIlGINYGoyBiXHkIqzK0cpIQ+XMXgcSHwkNzvY+BTYVdx2Usswds+4QmF",
+	"wBiH80wFCTI/Lq/YMiHUY106+QvjDxw6DtbWBxZYYs6RP5SAF9uIAY9/d+h37REFvuDuF0YSeJS9b8ug",
+	"/ZXIsiyZHpqy4YcStKUsnR4rl57YJqmA0CC6ApW9fts9nHmr7PeTbbBhq/+7zsk3WuckFamAyL2pVIZU",
+	"Rfdd+ky3LMLWg3i+soCXkbJNaMISPPXi5Zsq6HxvtVYq8C7Ln0qUtw7g8ArLiywjMmqJf5Zl7iCsFZBs",
+	"y4WN1G1p02NYZb/YWQfaTutaAzC6k/JTQ+f8cpWjNpBtFZ861ud96D1gpP8/VeuJbxLiSPlARnvvUi5c",
+	"wQZjmWbXcpc9LjQTmht+zXp9cobNdSpmdGkZOxMjtZw7qlNQQlhDsOUSuJCcM+G4oi8e4bSCVEDEsRpU",
+	"OoliNNPhxuzjvrlETwnJtm5FfIBWKpxmA13UwFi5KPtsWz87z6+sMNZQZx9WXQQyQGURC8zVdUWgRLfc",
+	"sLywSUCmujUM8o51xl5SeVZT0RUSE8E9e+0l5MvUwIcMHN8uXLweJO41GCNxXt9kRHiIu/qA0UVBjLjT",
+	"/hB0B2ChwvCRdg0sFXUVrIwarzQxqDLpL7Tuqi7W2xQPvFVg979kODdO6usoYJYmSvULAXLXxhBt2rnH",
+	"YVG59shu3+hfayOjNfseOFDbVxWvbeqjoJCA3yAwwUDNih22d4AifrtLErWyf70zWs7ra4T/+r5dQKZn",
+	"30E4qCFDxkSgXS+ZId1Sn0tSUaF2Q7IjqnHRsKx45Kjj91AaerhigZAKhuErpe/E6gcwlnVRPYhG/i9G",
+	"Tw0Y9ocM8sGuy9gJX6C+VN+BulZg3hMi5MKJujQVgi0cyvqCi0wuDsGE5Ou8I2iLLkvn7RD9F5T0FtI0",
+	"x7YVcQ2G6/MhX9jHgVik702kbfS0RrBta+tytxGy8LnT9b4p+TYy8gcn68YYvKxbX7eEWDFVKgD5HBA+",
+	"JlhkKBVcXNOcZ4kvO0SC6joVhoSD4IH7M2M321FjkV+tIcYiv7pfGnQdrCO9ehMEZgw8OFQQ56X5psiu",
+	"HPXDU5vr2pd6ACrCJbLUhlEqwEb9MgL2uEcFlyJfpsLbc9AfNnQN5NhZrgPnmEazDaAVgp8EsidTO1K1",
+	"7JNMLS9VIchIFsLoMghtNKViYq9qKpZQOarkw6lomheEdBNw0Ldu3GBz2I7rouF+3V0eVga6N3qPF3CK",
+	"0MadlHD6dsI04/WZHlKwCAfgxAsfx4VriafAxyh4BuMljVQ4USPnV4x4OSVisdxEjb4obasC+sY2uHdd",
+	"sFZ092H1QKjWWFXxJV0BFWrsql+xpb2/WD6uneoKXGRjQukbtrznXFIozLIhjbRqU2VEeuCYbyx3NCxF",
+	"89Bpo2/Ysr4+tUhWXtWKiRJCcKAe/w4APGuNc0gZmwOREcrnmzLBfZ09wo4J9jV0cgSYXMsYiEJDFfS1",
+	"ZrlNezbAmkbrrmZXD+m73L5mwaeHvPVc365ulDtlh75EvIbADJDC3FnbfSvDauStd5pHN7zviGVfKWIn",
+	"R2rT0fzfPuayQm5uacdBUwq2gHuaClwrng08hHnOrxm55mxB5jLPUcxvGwvENDiK2BAifv828UYJ/4eV",
+	"hUrYT5SH/FK3I5e4F1qP4ePflV/ZtbehF2G2Yakq2Ktv6FZ0U/g6N2OpkUGJO3szulVqBghSkSUIJKrY",
+	"uNAsSzB0Al2TT8gb/sIq1vYVK/Vt4MFtBOAN6usZ8XnZ6t5PVtnVVzpaZf818JqyEk8kHacs3rOlrlFC",
+	"Yt6vwlGhem7QOlYaBqJ1CAD6jekfDWzTh1ZCyop0zeUCQQmP6ZhDbIKBY4o/GT66SgVG6Am5WINzQ+ow",
+	"N0E4DPHRMKkow2HWk+Tqcd8aBSeg1u8UBecrkkp9ABUKTr2CoaMNexeMpMpc4oEPf4OIcKQjbeiyT44A",
+	"MaL6BJSUIkM6urKEZnwZPm2oMoSPS1QcD4bj8m2sprzh0ohxtjbJ4H7ppCFivvaRfi5A0JU8w3Uy0lkD",
+	"KpH8SSCSH+yvkcnhC2d3JJh/CEKLcGj1sNjRFenO6QT81uvGc9vo2HsXpr7i2Qp6D0JDylNRylM51ZgR",
+	"BKcCzpk7dKkIqeYWZ2EN1NADsM27Fx1W5lifyTcLNfQVabA+gAbUUFDOvIIacmYUqozGOIRUjK3+XpcQ",
+	"yFYCwl0jD20tN2yFPPQ9iw61CXwt5KGSsNDqVt4iO7Oqtl3cDoDoe97H+gy+GgBRuZNOIbDnnsCxr6KN",
+	"68d+4Ko/+zpKDq8ISl1SxSCUaESLydSQYn5nBOEK6q4BaKlX4/guMVpaKo88IExLfQReag1KbmBomiyM",
+	"A/XRZKSkSCCZlCymIM0jRaCy4Mq3krnM+WhZhnD4QJ+qLrdVIXQQNLEjvYCJfYOtyLW5f0sRdvS17ETY",
+	"e91KhBU5YzYiLOC5rYXIezLu1T7kqqlssg6FzUJjR1lr5VuzDNVryTy4XQhpoLFQ28MZ1+w81NUgwSA9",
+	"IUnc3rNCXvXjur2tx9Pd92rp+VpbH3a/inWMm4DRxA6XBew4a7lDq5Xlu92hcvBfyVSAexMYClaOZfwi",
+	"bLLtNSr/fe/NPSj84fzCWXy7yv7XoqGw+6aiDz+vIApD6XdXmBuwhFNRgQn7lW+FEo7lrKRiZ4V+m4th",
+	"O2X+u+U8wfC/miKPZIPxoyDn4w8O6uf5/lO0V0KA6B7gMbhcempSMVfymoNP+IqxuX2fK1Ir7op5Kzk1",
+	"9dy37XZ/SyPAd7v/4fi/ngHAbTggs+hg9yaUi1vs2Q7owiGr+X5vp+Zcvllc4XCQXw1VOBzEGkxhZz5w",
+	"mMKQIsTzPBUlhFAULdjhfBDPmUK8YGpIzrguFNudrDeDA3/vQlY1h2+QfCPlkx8Wu9iLVwWI6L54spkq",
+	"WUymwcX5SJPRlI2uNPnn3/8HKTGuk1S4lQBYv4T4lcWUH53UahrbV31ekTbSEgHhiCaTim1KQm+ibUPX",
+	"xLdanQQa3HNs67ZoVPU9PpiS7pwpMuOiMKyXkCfP3C8Hz92PukekIv+W4c9TWajeYVlb8aA1jBOTaztf",
+	"VxG1C/+V9FDbdQ1yRLuqs2NL8bA4pHswxRWHBe4lwISlYKlwcqMMMC2lQtSTPG+3MZEufrmuG9ihNKi2",
+	"Ud425MfNIuH+BnhURqEmhN3QkcmXhFr9R5hBVe6Ua3LNFB9zX20W4ATpggyXxpmrXYqq/QHmZf+A+0Yz",
+	"8NqTQkASIMsw73Ch6HzOsp4rbevZAxYHJhkb8czJ3AHgYmuB3rTY3386wisS/sYyxZ9eUM1Hn8rLECsO",
+	"w3iH9onrTkOIZhnBOWS5XJTvAIRVzHVHuoW4EnIh3OgR2OjjxeuTdxenx0cXJy9Jt4Lxl8rd4KlYKCkm",
+	"CZlxrS3vsk8Mze37zf2f0Xws1cyurMyW5UupqLNI+5GARyauSq1PtCqXN+czbnpJKj6cnL//+OH45PLk",
+	"z6+PPp7DYGstFTUMmx+SEVVA66DmnIqx3BbLlwi5OCSajpmL7YkCOn1ADG1X3nkTvIK9Vn30kNeiyxri",
+	"CWH9SZ+knSG7XqadPtkAxqBDi/0tQ5rODRUZVRnx9anx4IRXVpfmTvLyjDZ86iaDtFgFFCE5BhzYlYbg",
+	"O+KsR8b3UfAbS45SZK4utDNLGJkzRcWIke5//U+4MTaPx/AZ04bO5l88rE/XBwme5CHV7Idn5PWfjo73",
+	"zl8fPXn+A4TUZf2ys76lcHfUE6LZNVM0J5pZ2gEcwyXRczpieuP4yzO62/h/5OZ1MRyQT3pKnzz/4Q84",
+	"8Cm7gVH7TQ1G2TqQP++9LoZ7534Ye0+e/3C7oayQ3ZoO8Y09h6C63HXnFJ+zAflk3KQLwW9wksn1QbUQ",
+	"m+aN36kmvtsofn56TAwoNyBg3BjAKq+uNXzGK+iP9vWApnOqmNgCWfB2isZquf0lwqVf07xgh6FpaUaX",
+	"Xvx10m8fpJHw83JkmNnTRjE6q3dTRhcOuaCwr6tzaMhM9vp1R+ERpiRYAaCmJWJFEpCxy+Sp4KqY0ZtL",
+	"+94lSAN9nFkhcqZrRjP0uCIipFs3RO5OyGLKrQaqWIl0oYmc078WDCWMprvyvhPYwxvpdhLnszsckRdK",
+	"G907pJBLqibFDGQ2e/l+vHi19++wDYhYXpMUArHD8SiQR5zmJWRdjqAk1MzC7cwkQ2AcNDm4OR/c/5wL",
+	"QQsztRLhyHJ6ZHsRQcuefTfZhDiZy07aBWfAdedvk+ric/N4dv/zENJcjmUhMrtpflVhS6hxgQh2KAdP",
+	"738oDlH20kh5mVM1YYOI7LhyzGFwT/7j/gdn7/NLkETtZjfHVUmqlk04Id72Fljlmyz4HKUfK5cuKDc+",
+	"wNvjkfVjF0EVMW5H+Xz/6YMQu8ekgLMNiBULWkICrZO8gdyDE8u1q57Xc+CqD7tet1HB2ahQ3Cw7g7/8",
+	"WrfNh/w5LCTBxdAeqdIGhZBBemH1OimscusgtlkqcKX65MgXdQBdPpTMaa4AEN8t9ri+nu67qShzc739",
+	"L6hnUaKP/sFeW5WqrP1uhqr9Kdismrr9VNIZbzVJ/TyVR7PT+w3cwj6+gu0FOw5gCbA2V57bg3DFlgNE",
+	"wHJYxLi+IzlnpEvFEv9E4Guqr5yxYSSFljkjUzAxgLEQ9S/7mm0KcG+yPRW+Tpl2YfkbBkRqRUTEyI6p",
+	"rqECuLc3NWa+R7PMCqKFyq1casx88PjxwZN/6+/39/sHg3/f//f9jv2mG0cMarAiGJedanvxx8BnqQaF",
+	"zPxPRqbi7P35BYlaj5KqGAGgNEIma58c+R/LLHGqWCqu2NxYmS23ggRKj1y5qJnDwIpCumVObHkuel6o",
+	"TMXB/v4+FH5xB6xL85zUjSwuoEpPAalcMMSWhsn20AL85BkYNUFmdPL9ShJtVBctTWoE9g/B772Rz1Jr",
+	"AV4VJWcBxQDfBUy8hGjpKiThMs+VtIch2BOXuD8pFAsHVzPnReAKioyXG4wi9GIqScYzGEfwobBlJwog",
+	"7z+TOWw6hiDiABPm6z3iCYJBwzyHbFQZXGb9VCAC1YyZqcyIYCwroymu2JJ04/Y52+Pl1cHlP//+jx5U",
+	"xTjy0IqIPIaA9s5cGsBAn4IUF5Tq0Kn4PUUMzbSTkLTjgB5X/ln7xzvAgMSffDGrzufEFVh0jgNf/EOK",
+	"1fJBZWxvIQzPCYcrdo6xYlKRiZWDM0azYCsCJKhIqbl6bUYyo4JOHGOrtgE2hqqgDAsxsk/8yzoVm0NK",
+	"4H1LM1hShHTxfiJpB9umnR4ZFiYVIyrwdhwy4q20QV1+cLmwG3v0UYJwwQu6wGhZN+vVopMtVfb8vF15",
+	"LFaG1w2XTsnwqHVB2aew3m8qqkNVRubBBW3H6T8LnlEk59Jrb5/72GpX3zEVSNpcQeclxFoLgYfTDQv6",
+	"NOdau8t9YcEgggBYSRki0icndDRF5HJnatcopTSABlZs5QkBFRCiVrkvqoASRrlACXohfF0tCE1dqaFs",
+	"6k6BUApqVshKhRP/uK+2o/FqfX1xcUbGzvCy7nZBjX9KRQY1tKyqhgte+hwCb4Qvshgsfl1Saq5+dWGX",
+	"58vtoLYCHyCPIXMWAIUDpg0I/oVULzgMkGo4pXpaQXAGIwhEgsiFUo/EL8dQJm4M7KQKBc5L5MFQXI/D",
+	"rYYOe5dxDkLpSElB2M1cMa3t6ebClQIkf5OCJcCqS1g1xLy1LNsz+gyCkex9ZAm8gkrYmYWkooWHkF1Z",
+	"SGIp2zKQhLjkFRSXIQiXdIOMUFdkK0y7yZlD5bVcEEr/APOAK5kq41RoCfKIvX2qzOleePOupEtEtjH0",
+	"ENcYtQuACAKClOLXUKOxa+k+FXXChziJXp/49IPtVj4Vm7n3Niufis3cu+4N//zr5/8dAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

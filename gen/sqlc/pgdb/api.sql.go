@@ -167,9 +167,9 @@ WHERE ($1::text IS NULL OR state = $1)
   AND ($3::text IS NULL OR source = $3)
   AND ($4::timestamptz IS NULL OR created_at >= $4)
   AND ($5::timestamptz IS NULL OR created_at < $5)
-  AND ($6::text IS NULL OR id < $6)
+  AND id > $6 AND id < $7
 ORDER BY id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ListJobsParams struct {
@@ -178,11 +178,14 @@ type ListJobsParams struct {
 	Source        *string
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
-	BeforeID      *string
+	AfterID       string
+	BeforeID      string
 	PageSize      int32
 }
 
-// Newest first; before_id continues a previous page (ids sort by creation).
+// Newest first in id order (the primary key); every filter is checked row by row, so the
+// store core uses this shape only when no indexed filter is given.
+// The id range is the page (before_id) narrowed by the time range.
 func (q *Queries) ListJobs(ctx context.Context, db DBTX, arg ListJobsParams) ([]Job, error) {
 	rows, err := db.Query(ctx, listJobs,
 		arg.State,
@@ -190,6 +193,455 @@ func (q *Queries) ListJobs(ctx context.Context, db DBTX, arg ListJobsParams) ([]
 		arg.Source,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsByCreated = `-- name: ListJobsByCreated :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE id IN (
+    SELECT w.id FROM jobs AS w
+    WHERE w.created_at >= $1 AND w.created_at < $2
+      AND w.id > $3 AND w.id < $4
+    ORDER BY w.id DESC LIMIT $5)
+ORDER BY id DESC
+`
+
+type ListJobsByCreatedParams struct {
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	AfterID       string
+	BeforeID      string
+	PageSize      int32
+}
+
+// A time window and no other filter (the store core uses it only then):
+// the window's ids on the time's index, sorted, then the page's rows (the
+// cost grows with the window, not the table).
+func (q *Queries) ListJobsByCreated(ctx context.Context, db DBTX, arg ListJobsByCreatedParams) ([]Job, error) {
+	rows, err := db.Query(ctx, listJobsByCreated,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsByEndpoint = `-- name: ListJobsByEndpoint :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
+WHERE ($1::text IS NULL OR state = $1)
+  AND endpoint = $2
+  AND ($3::text IS NULL OR source = $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListJobsByEndpointParams struct {
+	State         *string
+	Endpoint      *string
+	Source        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterID       string
+	BeforeID      string
+	PageSize      int32
+}
+
+// One endpoint, any state.
+// The id range is the page (before_id) narrowed by the time range.
+func (q *Queries) ListJobsByEndpoint(ctx context.Context, db DBTX, arg ListJobsByEndpointParams) ([]Job, error) {
+	rows, err := db.Query(ctx, listJobsByEndpoint,
+		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsByEndpointState = `-- name: ListJobsByEndpointState :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
+WHERE state = $1
+  AND endpoint = $2
+  AND ($3::text IS NULL OR source = $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListJobsByEndpointStateParams struct {
+	State         *string
+	Endpoint      *string
+	Source        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterID       string
+	BeforeID      string
+	PageSize      int32
+}
+
+// One endpoint in one state.
+// The id range is the page (before_id) narrowed by the time range.
+func (q *Queries) ListJobsByEndpointState(ctx context.Context, db DBTX, arg ListJobsByEndpointStateParams) ([]Job, error) {
+	rows, err := db.Query(ctx, listJobsByEndpointState,
+		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsBySource = `-- name: ListJobsBySource :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
+WHERE ($1::text IS NULL OR state = $1)
+  AND ($2::text IS NULL OR endpoint = $2)
+  AND source = $3
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListJobsBySourceParams struct {
+	State         *string
+	Endpoint      *string
+	Source        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterID       string
+	BeforeID      string
+	PageSize      int32
+}
+
+// One source, any state.
+// The id range is the page (before_id) narrowed by the time range.
+func (q *Queries) ListJobsBySource(ctx context.Context, db DBTX, arg ListJobsBySourceParams) ([]Job, error) {
+	rows, err := db.Query(ctx, listJobsBySource,
+		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsBySourceState = `-- name: ListJobsBySourceState :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
+WHERE state = $1
+  AND ($2::text IS NULL OR endpoint = $2)
+  AND source = $3
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListJobsBySourceStateParams struct {
+	State         *string
+	Endpoint      *string
+	Source        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterID       string
+	BeforeID      string
+	PageSize      int32
+}
+
+// One source in one state.
+// The id range is the page (before_id) narrowed by the time range.
+func (q *Queries) ListJobsBySourceState(ctx context.Context, db DBTX, arg ListJobsBySourceStateParams) ([]Job, error) {
+	rows, err := db.Query(ctx, listJobsBySourceState,
+		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsByState = `-- name: ListJobsByState :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs
+WHERE state = $1
+  AND ($2::text IS NULL OR endpoint = $2)
+  AND ($3::text IS NULL OR source = $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListJobsByStateParams struct {
+	State         *string
+	Endpoint      *string
+	Source        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterID       string
+	BeforeID      string
+	PageSize      int32
+}
+
+// One state (dead, retrying, however rare) on its index.
+// The id range is the page (before_id) narrowed by the time range.
+func (q *Queries) ListJobsByState(ctx context.Context, db DBTX, arg ListJobsByStateParams) ([]Job, error) {
+	rows, err := db.Query(ctx, listJobsByState,
+		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
 		arg.BeforeID,
 		arg.PageSize,
 	)

@@ -75,9 +75,9 @@ WHERE ($1::text IS NULL OR source = $1)
   AND ($3::text IS NULL OR delivery_id = $3)
   AND ($4::timestamptz IS NULL OR received_at >= $4)
   AND ($5::timestamptz IS NULL OR received_at < $5)
-  AND ($6::text IS NULL OR id < $6)
+  AND id > $6 AND id < $7
 ORDER BY id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ListEventsParams struct {
@@ -86,7 +86,8 @@ type ListEventsParams struct {
 	DeliveryID     *string
 	ReceivedAfter  *time.Time
 	ReceivedBefore *time.Time
-	BeforeID       *string
+	AfterID        string
+	BeforeID       string
 	PageSize       int32
 }
 
@@ -99,8 +100,9 @@ type ListEventsRow struct {
 	ReceivedAt  time.Time
 }
 
-// Newest first, without bodies; before_id continues a previous page (ids
-// sort by creation).
+// Newest first, without bodies, in id order (the primary key); the id range is the
+// page (before_id) narrowed by the time range. The store core picks this shape
+// when no indexed filter is given.
 func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := db.Query(ctx, listEvents,
 		arg.Source,
@@ -108,6 +110,7 @@ func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams)
 		arg.DeliveryID,
 		arg.ReceivedAfter,
 		arg.ReceivedBefore,
+		arg.AfterID,
 		arg.BeforeID,
 		arg.PageSize,
 	)
@@ -118,6 +121,274 @@ func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams)
 	var items []ListEventsRow
 	for rows.Next() {
 		var i ListEventsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByDeliveryID = `-- name: ListEventsByDeliveryID :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE ($1::text IS NULL OR source = $1)
+  AND ($2::text IS NULL OR type = $2)
+  AND delivery_id = $3
+  AND ($4::timestamptz IS NULL OR received_at >= $4)
+  AND ($5::timestamptz IS NULL OR received_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListEventsByDeliveryIDParams struct {
+	Source         *string
+	Type           *string
+	DeliveryID     *string
+	ReceivedAfter  *time.Time
+	ReceivedBefore *time.Time
+	AfterID        string
+	BeforeID       string
+	PageSize       int32
+}
+
+type ListEventsByDeliveryIDRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  time.Time
+}
+
+// The events with a provider's delivery id (one per source), on its index.
+func (q *Queries) ListEventsByDeliveryID(ctx context.Context, db DBTX, arg ListEventsByDeliveryIDParams) ([]ListEventsByDeliveryIDRow, error) {
+	rows, err := db.Query(ctx, listEventsByDeliveryID,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByDeliveryIDRow
+	for rows.Next() {
+		var i ListEventsByDeliveryIDRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByReceived = `-- name: ListEventsByReceived :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events WHERE id IN (
+    SELECT w.id FROM events AS w
+    WHERE w.received_at >= $1 AND w.received_at < $2
+      AND w.id > $3 AND w.id < $4
+    ORDER BY w.id DESC LIMIT $5)
+ORDER BY id DESC
+`
+
+type ListEventsByReceivedParams struct {
+	ReceivedAfter  time.Time
+	ReceivedBefore time.Time
+	AfterID        string
+	BeforeID       string
+	PageSize       int32
+}
+
+type ListEventsByReceivedRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  time.Time
+}
+
+// A time window and no other filter (the store core uses it only then):
+// the window's ids on the time's index, sorted, then the page's rows.
+func (q *Queries) ListEventsByReceived(ctx context.Context, db DBTX, arg ListEventsByReceivedParams) ([]ListEventsByReceivedRow, error) {
+	rows, err := db.Query(ctx, listEventsByReceived,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByReceivedRow
+	for rows.Next() {
+		var i ListEventsByReceivedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsBySource = `-- name: ListEventsBySource :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE source = $1
+  AND ($2::text IS NULL OR type = $2)
+  AND ($3::text IS NULL OR delivery_id = $3)
+  AND ($4::timestamptz IS NULL OR received_at >= $4)
+  AND ($5::timestamptz IS NULL OR received_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListEventsBySourceParams struct {
+	Source         *string
+	Type           *string
+	DeliveryID     *string
+	ReceivedAfter  *time.Time
+	ReceivedBefore *time.Time
+	AfterID        string
+	BeforeID       string
+	PageSize       int32
+}
+
+type ListEventsBySourceRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  time.Time
+}
+
+// One source's events, on its index.
+func (q *Queries) ListEventsBySource(ctx context.Context, db DBTX, arg ListEventsBySourceParams) ([]ListEventsBySourceRow, error) {
+	rows, err := db.Query(ctx, listEventsBySource,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsBySourceRow
+	for rows.Next() {
+		var i ListEventsBySourceRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByType = `-- name: ListEventsByType :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE ($1::text IS NULL OR source = $1)
+  AND type = $2
+  AND ($3::text IS NULL OR delivery_id = $3)
+  AND ($4::timestamptz IS NULL OR received_at >= $4)
+  AND ($5::timestamptz IS NULL OR received_at < $5)
+  AND id > $6 AND id < $7
+ORDER BY id DESC
+LIMIT $8
+`
+
+type ListEventsByTypeParams struct {
+	Source         *string
+	Type           *string
+	DeliveryID     *string
+	ReceivedAfter  *time.Time
+	ReceivedBefore *time.Time
+	AfterID        string
+	BeforeID       string
+	PageSize       int32
+}
+
+type ListEventsByTypeRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  time.Time
+}
+
+// One type's events, on its index.
+func (q *Queries) ListEventsByType(ctx context.Context, db DBTX, arg ListEventsByTypeParams) ([]ListEventsByTypeRow, error) {
+	rows, err := db.Query(ctx, listEventsByType,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByTypeRow
+	for rows.Next() {
+		var i ListEventsByTypeRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.Source,

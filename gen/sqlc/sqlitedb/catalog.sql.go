@@ -78,9 +78,9 @@ WHERE (?1 IS NULL OR source = ?1)
   AND (?3 IS NULL OR delivery_id = ?3)
   AND (?4 IS NULL OR received_at >= ?4)
   AND (?5 IS NULL OR received_at < ?5)
-  AND (?6 IS NULL OR id < ?6)
+  AND id > ?6 AND id < ?7
 ORDER BY id DESC
-LIMIT ?7
+LIMIT ?8
 `
 
 type ListEventsParams struct {
@@ -89,7 +89,8 @@ type ListEventsParams struct {
 	DeliveryID     interface{}
 	ReceivedAfter  interface{}
 	ReceivedBefore interface{}
-	BeforeID       interface{}
+	AfterID        string
+	BeforeID       string
 	PageSize       int64
 }
 
@@ -102,8 +103,9 @@ type ListEventsRow struct {
 	ReceivedAt  int64
 }
 
-// Newest first, without bodies; before_id continues a previous page (ids
-// sort by creation).
+// Newest first, without bodies, in id order (the primary key); the id range is the
+// page (before_id) narrowed by the time range. The store core picks this shape
+// when no indexed filter is given.
 func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := db.QueryContext(ctx, listEvents,
 		arg.Source,
@@ -111,6 +113,7 @@ func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams)
 		arg.DeliveryID,
 		arg.ReceivedAfter,
 		arg.ReceivedBefore,
+		arg.AfterID,
 		arg.BeforeID,
 		arg.PageSize,
 	)
@@ -121,6 +124,286 @@ func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams)
 	var items []ListEventsRow
 	for rows.Next() {
 		var i ListEventsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByDeliveryID = `-- name: ListEventsByDeliveryID :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_delivery_id
+WHERE (?1 IS NULL OR source = ?1)
+  AND (?2 IS NULL OR type = ?2)
+  AND delivery_id = ?3
+  AND (?4 IS NULL OR received_at >= ?4)
+  AND (?5 IS NULL OR received_at < ?5)
+  AND id > ?6 AND id < ?7
+ORDER BY id DESC
+LIMIT ?8
+`
+
+type ListEventsByDeliveryIDParams struct {
+	Source         interface{}
+	Type           interface{}
+	DeliveryID     *string
+	ReceivedAfter  interface{}
+	ReceivedBefore interface{}
+	AfterID        string
+	BeforeID       string
+	PageSize       int64
+}
+
+type ListEventsByDeliveryIDRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  int64
+}
+
+// The events with a provider's delivery id (one per source), on its index.
+func (q *Queries) ListEventsByDeliveryID(ctx context.Context, db DBTX, arg ListEventsByDeliveryIDParams) ([]ListEventsByDeliveryIDRow, error) {
+	rows, err := db.QueryContext(ctx, listEventsByDeliveryID,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByDeliveryIDRow
+	for rows.Next() {
+		var i ListEventsByDeliveryIDRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByReceived = `-- name: ListEventsByReceived :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events WHERE id IN (
+    SELECT w.id FROM events AS w INDEXED BY events_received_at
+    WHERE w.received_at >= ?1 AND w.received_at < ?2
+      AND w.id > ?3 AND w.id < ?4
+    ORDER BY w.id DESC LIMIT ?5)
+ORDER BY id DESC
+`
+
+type ListEventsByReceivedParams struct {
+	ReceivedAfter  int64
+	ReceivedBefore int64
+	AfterID        string
+	BeforeID       string
+	PageSize       int64
+}
+
+type ListEventsByReceivedRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  int64
+}
+
+// A time window and no other filter (the store core uses it only then):
+// the window's ids on the time's index, sorted, then the page's rows.
+func (q *Queries) ListEventsByReceived(ctx context.Context, db DBTX, arg ListEventsByReceivedParams) ([]ListEventsByReceivedRow, error) {
+	rows, err := db.QueryContext(ctx, listEventsByReceived,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByReceivedRow
+	for rows.Next() {
+		var i ListEventsByReceivedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsBySource = `-- name: ListEventsBySource :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_source_id
+WHERE source = ?1
+  AND (?2 IS NULL OR type = ?2)
+  AND (?3 IS NULL OR delivery_id = ?3)
+  AND (?4 IS NULL OR received_at >= ?4)
+  AND (?5 IS NULL OR received_at < ?5)
+  AND id > ?6 AND id < ?7
+ORDER BY id DESC
+LIMIT ?8
+`
+
+type ListEventsBySourceParams struct {
+	Source         *string
+	Type           interface{}
+	DeliveryID     interface{}
+	ReceivedAfter  interface{}
+	ReceivedBefore interface{}
+	AfterID        string
+	BeforeID       string
+	PageSize       int64
+}
+
+type ListEventsBySourceRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  int64
+}
+
+// One source's events, on its index.
+func (q *Queries) ListEventsBySource(ctx context.Context, db DBTX, arg ListEventsBySourceParams) ([]ListEventsBySourceRow, error) {
+	rows, err := db.QueryContext(ctx, listEventsBySource,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsBySourceRow
+	for rows.Next() {
+		var i ListEventsBySourceRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.DeliveryID,
+			&i.ContentType,
+			&i.Type,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByType = `-- name: ListEventsByType :many
+SELECT id, source, delivery_id, content_type, type, received_at FROM events INDEXED BY events_type_id
+WHERE (?1 IS NULL OR source = ?1)
+  AND type = ?2
+  AND (?3 IS NULL OR delivery_id = ?3)
+  AND (?4 IS NULL OR received_at >= ?4)
+  AND (?5 IS NULL OR received_at < ?5)
+  AND id > ?6 AND id < ?7
+ORDER BY id DESC
+LIMIT ?8
+`
+
+type ListEventsByTypeParams struct {
+	Source         interface{}
+	Type           *string
+	DeliveryID     interface{}
+	ReceivedAfter  interface{}
+	ReceivedBefore interface{}
+	AfterID        string
+	BeforeID       string
+	PageSize       int64
+}
+
+type ListEventsByTypeRow struct {
+	ID          string
+	Source      string
+	DeliveryID  *string
+	ContentType string
+	Type        string
+	ReceivedAt  int64
+}
+
+// One type's events, on its index.
+func (q *Queries) ListEventsByType(ctx context.Context, db DBTX, arg ListEventsByTypeParams) ([]ListEventsByTypeRow, error) {
+	rows, err := db.QueryContext(ctx, listEventsByType,
+		arg.Source,
+		arg.Type,
+		arg.DeliveryID,
+		arg.ReceivedAfter,
+		arg.ReceivedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsByTypeRow
+	for rows.Next() {
+		var i ListEventsByTypeRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.Source,

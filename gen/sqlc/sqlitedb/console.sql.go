@@ -92,6 +92,48 @@ func (q *Queries) DeliverySeries(ctx context.Context, db DBTX, arg DeliverySerie
 	return items, nil
 }
 
+const deliverySeriesAll = `-- name: DeliverySeriesAll :many
+SELECT CAST(started_at / ?1 * ?1 AS INTEGER) AS at, outcome, count(*) AS n
+FROM attempts WHERE started_at >= ?2
+GROUP BY 1, outcome ORDER BY 1
+`
+
+type DeliverySeriesAllParams struct {
+	BucketUs int64
+	Since    int64
+}
+
+type DeliverySeriesAllRow struct {
+	At      int64
+	Outcome string
+	N       int64
+}
+
+// DeliverySeries of every endpoint: the window's attempts alone (on
+// attempts_started_at), without a job lookup per attempt.
+func (q *Queries) DeliverySeriesAll(ctx context.Context, db DBTX, arg DeliverySeriesAllParams) ([]DeliverySeriesAllRow, error) {
+	rows, err := db.QueryContext(ctx, deliverySeriesAll, arg.BucketUs, arg.Since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DeliverySeriesAllRow
+	for rows.Next() {
+		var i DeliverySeriesAllRow
+		if err := rows.Scan(&i.At, &i.Outcome, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getRequest = `-- name: GetRequest :one
 SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests WHERE id = ?1
 `
@@ -315,8 +357,7 @@ const listRequests = `-- name: ListRequests :many
 SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests
 WHERE (?1 IS NULL OR source = ?1)
   AND (?2 IS NULL OR outcome = ?2)
-  AND (?3 IS NULL OR id > ?3)
-  AND (?4 IS NULL OR id < ?4)
+  AND id > ?3 AND id < ?4
 ORDER BY id DESC
 LIMIT ?5
 `
@@ -324,14 +365,138 @@ LIMIT ?5
 type ListRequestsParams struct {
 	Source   interface{}
 	Outcome  interface{}
-	AfterID  interface{}
-	BeforeID interface{}
+	AfterID  string
+	BeforeID string
 	PageSize int64
 }
 
-// Newest first; before_id continues a previous page.
+// Newest first in id order (the primary key); the id range is after_id (live
+// tail) to before_id (the page). The store core picks this shape when no
+// indexed filter is given.
 func (q *Queries) ListRequests(ctx context.Context, db DBTX, arg ListRequestsParams) ([]Request, error) {
 	rows, err := db.QueryContext(ctx, listRequests,
+		arg.Source,
+		arg.Outcome,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Request
+	for rows.Next() {
+		var i Request
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Bucket,
+			&i.Accepted,
+			&i.ReceivedAt,
+			&i.Outcome,
+			&i.Reason,
+			&i.StatusCode,
+			&i.Size,
+			&i.RemoteAddr,
+			&i.EventID,
+			&i.Headers,
+			&i.BodyExcerpt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRequestsByOutcome = `-- name: ListRequestsByOutcome :many
+SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests INDEXED BY requests_outcome_id
+WHERE (?1 IS NULL OR source = ?1)
+  AND outcome = ?2
+  AND id > ?3 AND id < ?4
+ORDER BY id DESC
+LIMIT ?5
+`
+
+type ListRequestsByOutcomeParams struct {
+	Source   interface{}
+	Outcome  *string
+	AfterID  string
+	BeforeID string
+	PageSize int64
+}
+
+// One outcome's requests, on its index.
+func (q *Queries) ListRequestsByOutcome(ctx context.Context, db DBTX, arg ListRequestsByOutcomeParams) ([]Request, error) {
+	rows, err := db.QueryContext(ctx, listRequestsByOutcome,
+		arg.Source,
+		arg.Outcome,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Request
+	for rows.Next() {
+		var i Request
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Bucket,
+			&i.Accepted,
+			&i.ReceivedAt,
+			&i.Outcome,
+			&i.Reason,
+			&i.StatusCode,
+			&i.Size,
+			&i.RemoteAddr,
+			&i.EventID,
+			&i.Headers,
+			&i.BodyExcerpt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRequestsBySource = `-- name: ListRequestsBySource :many
+SELECT id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt FROM requests INDEXED BY requests_source_id
+WHERE source = ?1
+  AND (?2 IS NULL OR outcome = ?2)
+  AND id > ?3 AND id < ?4
+ORDER BY id DESC
+LIMIT ?5
+`
+
+type ListRequestsBySourceParams struct {
+	Source   *string
+	Outcome  interface{}
+	AfterID  string
+	BeforeID string
+	PageSize int64
+}
+
+// One source's requests, on its index.
+func (q *Queries) ListRequestsBySource(ctx context.Context, db DBTX, arg ListRequestsBySourceParams) ([]Request, error) {
+	rows, err := db.QueryContext(ctx, listRequestsBySource,
 		arg.Source,
 		arg.Outcome,
 		arg.AfterID,
@@ -446,6 +611,40 @@ type RecentLatenciesParams struct {
 // The latencies of the newest attempts of the window: a sample for p50/p95.
 func (q *Queries) RecentLatencies(ctx context.Context, db DBTX, arg RecentLatenciesParams) ([]int64, error) {
 	rows, err := db.QueryContext(ctx, recentLatencies, arg.Since, arg.Endpoint, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var latency_us int64
+		if err := rows.Scan(&latency_us); err != nil {
+			return nil, err
+		}
+		items = append(items, latency_us)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentLatenciesAll = `-- name: RecentLatenciesAll :many
+SELECT latency_us FROM attempts WHERE started_at >= ?1
+ORDER BY started_at DESC LIMIT ?2
+`
+
+type RecentLatenciesAllParams struct {
+	Since   int64
+	MaxRows int64
+}
+
+// RecentLatencies of every endpoint, without a job lookup per attempt.
+func (q *Queries) RecentLatenciesAll(ctx context.Context, db DBTX, arg RecentLatenciesAllParams) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, recentLatenciesAll, arg.Since, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

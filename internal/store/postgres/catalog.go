@@ -9,29 +9,6 @@ import (
 	"github.com/dispatchd/dispatchd/internal/store"
 )
 
-func (e *executor) ListEvents(ctx context.Context, f job.EventFilter) ([]store.EventRow, error) {
-	rows, err := e.q.ListEvents(ctx, e.db, pgdb.ListEventsParams{
-		Source:         nullable(f.Source),
-		Type:           nullable(f.Type),
-		DeliveryID:     nullable(f.DeliveryID),
-		ReceivedAfter:  nullTime(f.ReceivedAfter),
-		ReceivedBefore: nullTime(f.ReceivedBefore),
-		BeforeID:       nullable(f.BeforeID),
-		PageSize:       int32(f.Limit),
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]store.EventRow, len(rows))
-	for i, r := range rows {
-		out[i] = store.EventRow{
-			ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
-			Type: r.Type, ReceivedAt: r.ReceivedAt.UTC(),
-		}
-	}
-	return out, nil
-}
-
 // RecordEventTypesSeen runs one statement per type: a commit carries few
 // types, and rows locked in name order cannot deadlock across processes.
 func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventTypeSeen) error {

@@ -345,19 +345,6 @@ func (e *executor) GetJobIDByIdempotencyKey(ctx context.Context, endpoint, key s
 	return id, noRows(err)
 }
 
-// ListJobs leaves a filter NULL to mean "any".
-func (e *executor) ListJobs(ctx context.Context, f job.JobFilter) ([]store.JobRow, error) {
-	return jobRows(e.q.ListJobs(ctx, e.db, pgdb.ListJobsParams{
-		PageSize:      int32(f.Limit),
-		State:         nullable(string(f.State)),
-		Endpoint:      nullable(f.Endpoint),
-		Source:        nullable(f.Source),
-		CreatedAfter:  nullTime(f.CreatedAfter),
-		CreatedBefore: nullTime(f.CreatedBefore),
-		BeforeID:      nullable(f.BeforeID),
-	}))
-}
-
 func (e *executor) CancelJob(ctx context.Context, id string, now time.Time) (store.JobRow, error) {
 	r, err := e.q.CancelJob(ctx, e.db, pgdb.CancelJobParams{Now: &now, ID: id})
 	return jobRow(r), noRows(err)

@@ -9,29 +9,6 @@ import (
 	"github.com/dispatchd/dispatchd/internal/store"
 )
 
-func (e *executor) ListEvents(ctx context.Context, f job.EventFilter) ([]store.EventRow, error) {
-	rows, err := e.q.ListEvents(ctx, e.db, sqlitedb.ListEventsParams{
-		Source:         orNil(f.Source),
-		Type:           orNil(f.Type),
-		DeliveryID:     orNil(f.DeliveryID),
-		ReceivedAfter:  microsOrNil(f.ReceivedAfter),
-		ReceivedBefore: microsOrNil(f.ReceivedBefore),
-		BeforeID:       orNil(f.BeforeID),
-		PageSize:       int64(f.Limit),
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]store.EventRow, len(rows))
-	for i, r := range rows {
-		out[i] = store.EventRow{
-			ID: r.ID, Source: r.Source, DeliveryID: deref(r.DeliveryID), ContentType: r.ContentType,
-			Type: r.Type, ReceivedAt: fromMicros(r.ReceivedAt),
-		}
-	}
-	return out, nil
-}
-
 func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventTypeSeen) error {
 	for _, s := range seen {
 		err := e.q.RecordEventTypeSeen(ctx, e.db, sqlitedb.RecordEventTypeSeenParams{

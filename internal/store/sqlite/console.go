@@ -26,13 +26,6 @@ func (e *executor) TrimRequests(ctx context.Context, bucket string, keep int) (i
 	return e.q.TrimRequests(ctx, e.db, sqlitedb.TrimRequestsParams{TrimBucket: bucket, Skip: int64(keep - 1)})
 }
 
-func (e *executor) ListRequests(ctx context.Context, f job.RequestFilter) ([]store.RequestRow, error) {
-	rows, err := e.q.ListRequests(ctx, e.db, sqlitedb.ListRequestsParams{
-		Source: orNil(f.Source), Outcome: orNil(f.Outcome), AfterID: orNil(f.AfterID), BeforeID: orNil(f.BeforeID), PageSize: int64(f.Limit),
-	})
-	return store.Rows(rows, err, requestRow)
-}
-
 func (e *executor) GetRequest(ctx context.Context, id string) (store.RequestRow, error) {
 	r, err := e.q.GetRequest(ctx, e.db, id)
 	return requestRow(r), noRows(err)
@@ -64,7 +57,18 @@ func (e *executor) RequestSeries(ctx context.Context, source string, since time.
 }
 
 func (e *executor) DeliverySeries(ctx context.Context, endpoint string, since time.Time, bucket time.Duration) ([]store.SeriesRow, error) {
-	rows, err := e.q.DeliverySeries(ctx, e.db, sqlitedb.DeliverySeriesParams{BucketUs: bucket.Microseconds(), Since: micros(since), Endpoint: orNil(endpoint)})
+	var rows []sqlitedb.DeliverySeriesRow
+	var err error
+	if endpoint == "" {
+		// Every endpoint: the attempts alone, no job looked up per attempt.
+		var all []sqlitedb.DeliverySeriesAllRow
+		all, err = e.q.DeliverySeriesAll(ctx, e.db, sqlitedb.DeliverySeriesAllParams{BucketUs: bucket.Microseconds(), Since: micros(since)})
+		for _, r := range all {
+			rows = append(rows, sqlitedb.DeliverySeriesRow(r))
+		}
+	} else {
+		rows, err = e.q.DeliverySeries(ctx, e.db, sqlitedb.DeliverySeriesParams{BucketUs: bucket.Microseconds(), Since: micros(since), Endpoint: endpoint})
+	}
 	out := make([]store.SeriesRow, len(rows))
 	for i, r := range rows {
 		out[i] = store.SeriesRow{At: fromMicros(r.At), Outcome: r.Outcome, N: r.N}
@@ -73,7 +77,13 @@ func (e *executor) DeliverySeries(ctx context.Context, endpoint string, since ti
 }
 
 func (e *executor) RecentLatencies(ctx context.Context, endpoint string, since time.Time, max int) ([]time.Duration, error) {
-	rows, err := e.q.RecentLatencies(ctx, e.db, sqlitedb.RecentLatenciesParams{Since: micros(since), Endpoint: orNil(endpoint), MaxRows: int64(max)})
+	var rows []int64
+	var err error
+	if endpoint == "" {
+		rows, err = e.q.RecentLatenciesAll(ctx, e.db, sqlitedb.RecentLatenciesAllParams{Since: micros(since), MaxRows: int64(max)})
+	} else {
+		rows, err = e.q.RecentLatencies(ctx, e.db, sqlitedb.RecentLatenciesParams{Since: micros(since), Endpoint: orNil(endpoint), MaxRows: int64(max)})
+	}
 	out := make([]time.Duration, len(rows))
 	for i, us := range rows {
 		out[i] = time.Duration(us) * time.Microsecond

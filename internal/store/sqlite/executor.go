@@ -322,19 +322,6 @@ func (e *executor) GetJobIDByIdempotencyKey(ctx context.Context, endpoint, key s
 	return id, noRows(err)
 }
 
-// ListJobs leaves a filter NULL to mean "any".
-func (e *executor) ListJobs(ctx context.Context, f job.JobFilter) ([]store.JobRow, error) {
-	return jobRows(e.q.ListJobs(ctx, e.db, sqlitedb.ListJobsParams{
-		PageSize:      int64(f.Limit),
-		State:         orNil(string(f.State)),
-		Endpoint:      orNil(f.Endpoint),
-		Source:        orNil(f.Source),
-		CreatedAfter:  microsOrNil(f.CreatedAfter),
-		CreatedBefore: microsOrNil(f.CreatedBefore),
-		BeforeID:      orNil(f.BeforeID),
-	}))
-}
-
 func (e *executor) CancelJob(ctx context.Context, id string, now time.Time) (store.JobRow, error) {
 	r, err := e.q.CancelJob(ctx, e.db, sqlitedb.CancelJobParams{Now: nullMicros(now), ID: id})
 	return jobRow(r), noRows(err)

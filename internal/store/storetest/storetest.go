@@ -46,6 +46,7 @@ func Exercise(t *testing.T, opener Opener) {
 	exerciseCatalog(t, setup)
 	exerciseIntegrity(t, setup)
 	exerciseConsole(t, setup)
+	exerciseListing(t, setup)
 }
 
 // ignoreBatch leaves out how many events shared a commit: it depends on

@@ -1,13 +1,60 @@
 -- name: ListEvents :many
--- Newest first, without bodies; before_id continues a previous page (ids
--- sort by creation).
+-- Newest first, without bodies, in id order (the primary key); the id range is the
+-- page (before_id) narrowed by the time range. The store core picks this shape
+-- when no indexed filter is given.
 SELECT id, source, delivery_id, content_type, type, received_at FROM events
 WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
   AND (sqlc.narg('type')::text IS NULL OR type = sqlc.narg('type'))
   AND (sqlc.narg('delivery_id')::text IS NULL OR delivery_id = sqlc.narg('delivery_id'))
   AND (sqlc.narg('received_after')::timestamptz IS NULL OR received_at >= sqlc.narg('received_after'))
   AND (sqlc.narg('received_before')::timestamptz IS NULL OR received_at < sqlc.narg('received_before'))
-  AND (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListEventsByReceived :many
+-- A time window and no other filter (the store core uses it only then):
+-- the window's ids on the time's index, sorted, then the page's rows.
+SELECT id, source, delivery_id, content_type, type, received_at FROM events WHERE id IN (
+    SELECT w.id FROM events AS w
+    WHERE w.received_at >= @received_after AND w.received_at < @received_before
+      AND w.id > @after_id AND w.id < @before_id
+    ORDER BY w.id DESC LIMIT @page_size)
+ORDER BY id DESC;
+
+-- name: ListEventsBySource :many
+-- One source's events, on its index.
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE source = sqlc.narg('source')
+  AND (sqlc.narg('type')::text IS NULL OR type = sqlc.narg('type'))
+  AND (sqlc.narg('delivery_id')::text IS NULL OR delivery_id = sqlc.narg('delivery_id'))
+  AND (sqlc.narg('received_after')::timestamptz IS NULL OR received_at >= sqlc.narg('received_after'))
+  AND (sqlc.narg('received_before')::timestamptz IS NULL OR received_at < sqlc.narg('received_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListEventsByType :many
+-- One type's events, on its index.
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND type = sqlc.narg('type')
+  AND (sqlc.narg('delivery_id')::text IS NULL OR delivery_id = sqlc.narg('delivery_id'))
+  AND (sqlc.narg('received_after')::timestamptz IS NULL OR received_at >= sqlc.narg('received_after'))
+  AND (sqlc.narg('received_before')::timestamptz IS NULL OR received_at < sqlc.narg('received_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListEventsByDeliveryID :many
+-- The events with a provider's delivery id (one per source), on its index.
+SELECT id, source, delivery_id, content_type, type, received_at FROM events
+WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('type')::text IS NULL OR type = sqlc.narg('type'))
+  AND delivery_id = sqlc.narg('delivery_id')
+  AND (sqlc.narg('received_after')::timestamptz IS NULL OR received_at >= sqlc.narg('received_after'))
+  AND (sqlc.narg('received_before')::timestamptz IS NULL OR received_at < sqlc.narg('received_before'))
+  AND id > @after_id AND id < @before_id
 ORDER BY id DESC
 LIMIT @page_size;
 

@@ -14,12 +14,31 @@ INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute
 ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n;
 
 -- name: ListRequests :many
--- Newest first; before_id continues a previous page.
+-- Newest first in id order (the primary key); the id range is after_id (live
+-- tail) to before_id (the page). The store core picks this shape when no
+-- indexed filter is given.
 SELECT * FROM requests
 WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
   AND (sqlc.narg('outcome')::text IS NULL OR outcome = sqlc.narg('outcome'))
-  AND (sqlc.narg('after_id')::text IS NULL OR id > sqlc.narg('after_id'))
-  AND (sqlc.narg('before_id')::text IS NULL OR id < sqlc.narg('before_id'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListRequestsBySource :many
+-- One source's requests, on its index.
+SELECT * FROM requests
+WHERE source = sqlc.narg('source')
+  AND (sqlc.narg('outcome')::text IS NULL OR outcome = sqlc.narg('outcome'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListRequestsByOutcome :many
+-- One outcome's requests, on its index.
+SELECT * FROM requests
+WHERE (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND outcome = sqlc.narg('outcome')
+  AND id > @after_id AND id < @before_id
 ORDER BY id DESC
 LIMIT @page_size;
 
@@ -46,6 +65,18 @@ SELECT date_bin(make_interval(secs => @bucket_secs::bigint), a.started_at, 'epoc
 FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
 WHERE a.started_at >= @since AND (sqlc.narg('endpoint')::text IS NULL OR j.endpoint = sqlc.narg('endpoint'))
 GROUP BY 1, a.outcome ORDER BY 1;
+
+-- name: DeliverySeriesAll :many
+-- DeliverySeries of every endpoint: the window's attempts alone (on
+-- attempts_started_at), without a job lookup per attempt.
+SELECT date_bin(make_interval(secs => @bucket_secs::bigint), started_at, 'epoch'::timestamptz)::timestamptz AS at, outcome, count(*) AS n
+FROM attempts WHERE started_at >= @since
+GROUP BY 1, outcome ORDER BY 1;
+
+-- name: RecentLatenciesAll :many
+-- RecentLatencies of every endpoint, without a job lookup per attempt.
+SELECT latency_us FROM attempts WHERE started_at >= @since
+ORDER BY started_at DESC LIMIT @max_rows;
 
 -- name: RecentLatencies :many
 -- The latencies of the newest attempts of the window: a sample for p50/p95.

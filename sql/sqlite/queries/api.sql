@@ -2,14 +2,92 @@
 SELECT id FROM jobs WHERE endpoint = @endpoint AND idempotency_key = @idempotency_key;
 
 -- name: ListJobs :many
--- Newest first; before_id continues a previous page (ids sort by creation).
+-- Newest first in id order (the primary key); every filter is checked row by row, so the
+-- store core uses this shape only when no indexed filter is given.
+-- The id range is the page (before_id) narrowed by the time range.
 SELECT * FROM jobs
 WHERE (sqlc.narg('state') IS NULL OR state = sqlc.narg('state'))
   AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'))
   AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
   AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
   AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
-  AND (sqlc.narg('before_id') IS NULL OR id < sqlc.narg('before_id'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListJobsByCreated :many
+-- A time window and no other filter (the store core uses it only then):
+-- the window's ids on the time's index, sorted, then the page's rows (the
+-- cost grows with the window, not the table).
+SELECT * FROM jobs WHERE id IN (
+    SELECT w.id FROM jobs AS w INDEXED BY jobs_created_at
+    WHERE w.created_at >= @created_after AND w.created_at < @created_before
+      AND w.id > @after_id AND w.id < @before_id
+    ORDER BY w.id DESC LIMIT @page_size)
+ORDER BY id DESC;
+
+-- name: ListJobsByState :many
+-- One state (dead, retrying, however rare) on its index.
+-- The id range is the page (before_id) narrowed by the time range.
+SELECT * FROM jobs INDEXED BY jobs_state_id
+WHERE state = sqlc.narg('state')
+  AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListJobsByEndpoint :many
+-- One endpoint, any state.
+-- The id range is the page (before_id) narrowed by the time range.
+SELECT * FROM jobs INDEXED BY jobs_endpoint_id
+WHERE (sqlc.narg('state') IS NULL OR state = sqlc.narg('state'))
+  AND endpoint = sqlc.narg('endpoint')
+  AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListJobsByEndpointState :many
+-- One endpoint in one state.
+-- The id range is the page (before_id) narrowed by the time range.
+SELECT * FROM jobs INDEXED BY jobs_endpoint_state_id
+WHERE state = sqlc.narg('state')
+  AND endpoint = sqlc.narg('endpoint')
+  AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListJobsBySource :many
+-- One source, any state.
+-- The id range is the page (before_id) narrowed by the time range.
+SELECT * FROM jobs INDEXED BY jobs_source_id
+WHERE (sqlc.narg('state') IS NULL OR state = sqlc.narg('state'))
+  AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND source = sqlc.narg('source')
+  AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListJobsBySourceState :many
+-- One source in one state.
+-- The id range is the page (before_id) narrowed by the time range.
+SELECT * FROM jobs INDEXED BY jobs_source_state_id
+WHERE state = sqlc.narg('state')
+  AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND source = sqlc.narg('source')
+  AND (sqlc.narg('created_after') IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before') IS NULL OR created_at < sqlc.narg('created_before'))
+  AND id > @after_id AND id < @before_id
 ORDER BY id DESC
 LIMIT @page_size;
 
