@@ -151,7 +151,8 @@ type Executor interface {
 
 	ScheduleExecutor // schedules.go
 	// The console's queries (console.go).
-	InsertRequest(ctx context.Context, r RequestRow) error
+	// InsertRequests writes requests to the log in order.
+	InsertRequests(ctx context.Context, rs []RequestRow) error
 	// CountRequest adds n to the source's count of outcome in minute.
 	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error
 	// TrimRequests deletes the bucket's refused rows but the newest keep.
