@@ -265,18 +265,13 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     updated_at = f.now
 FROM (
-    SELECT DISTINCT ON (u.id) u.id, u.lease_id, u.state, u.last_error, u.run_at, u.finished_at, u.now, u.pos
-    FROM (
-        -- Set-returning functions in a select list run in step.
-        SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS lease_id,
-               unnest($3::text[]) AS state, unnest($4::text[]) AS last_error,
-               unnest($5::timestamptz[]) AS run_at, unnest($6::timestamptz[]) AS finished_at,
-               unnest($7::timestamptz[]) AS now, generate_subscripts($1::text[], 1) AS pos
-    ) u
-    JOIN jobs j ON j.id = u.id AND j.lease_id = u.lease_id AND j.state = 'running'
-    ORDER BY u.id, u.pos
+    -- Set-returning functions in a select list run in step.
+    SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS lease_id,
+           unnest($3::text[]) AS state, unnest($4::text[]) AS last_error,
+           unnest($5::timestamptz[]) AS run_at, unnest($6::timestamptz[]) AS finished_at,
+           unnest($7::timestamptz[]) AS now, generate_subscripts($1::text[], 1) AS pos
 ) f
-WHERE jobs.id = f.id AND jobs.lease_id = f.lease_id AND jobs.state = 'running'
+WHERE jobs.id = ANY($1::text[]) AND jobs.id = f.id AND jobs.lease_id = f.lease_id AND jobs.state = 'running'
 RETURNING f.pos
 `
 
@@ -291,11 +286,12 @@ type FinishJobsParams struct {
 }
 
 // Ends the leases of a group commit's deliveries in one statement (one
-// row per array position). Fenced: only the holder of a job's current
-// lease finishes it; the positions returned are those whose lease was
-// held. A zero run_at keeps the job's run time, a zero finished_at is
-// NULL (a retry). A job named twice is finished by its first position
-// whose lease is held, as one statement per position would.
+// row per array position, each job named once). Fenced: only the holder
+// of a job's current lease finishes it; the positions returned are those
+// whose lease was held. A zero run_at keeps the job's run time, a zero
+// finished_at is NULL (a retry). id = ANY(@ids) lets the planner look the
+// jobs up by key: it cannot tell how many rows the arrays hold, and
+// otherwise hashed the whole table.
 func (q *Queries) FinishJobs(ctx context.Context, db DBTX, arg FinishJobsParams) ([]int32, error) {
 	rows, err := db.Query(ctx, finishJobs,
 		arg.Ids,

@@ -178,11 +178,12 @@ SELECT pg_advisory_unlock(1886549358);
 
 -- name: FinishJobs :many
 -- Ends the leases of a group commit's deliveries in one statement (one
--- row per array position). Fenced: only the holder of a job's current
--- lease finishes it; the positions returned are those whose lease was
--- held. A zero run_at keeps the job's run time, a zero finished_at is
--- NULL (a retry). A job named twice is finished by its first position
--- whose lease is held, as one statement per position would.
+-- row per array position, each job named once). Fenced: only the holder
+-- of a job's current lease finishes it; the positions returned are those
+-- whose lease was held. A zero run_at keeps the job's run time, a zero
+-- finished_at is NULL (a retry). id = ANY(@ids) lets the planner look the
+-- jobs up by key: it cannot tell how many rows the arrays hold, and
+-- otherwise hashed the whole table.
 UPDATE jobs SET
     state = f.state,
     run_at = coalesce(nullif(f.run_at, '0001-01-01 00:00:00Z'::timestamptz), jobs.run_at),
@@ -192,18 +193,13 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     updated_at = f.now
 FROM (
-    SELECT DISTINCT ON (u.id) u.*
-    FROM (
-        -- Set-returning functions in a select list run in step.
-        SELECT unnest(@ids::text[]) AS id, unnest(@lease_ids::text[]) AS lease_id,
-               unnest(@states::text[]) AS state, unnest(@last_errors::text[]) AS last_error,
-               unnest(@run_ats::timestamptz[]) AS run_at, unnest(@finished_ats::timestamptz[]) AS finished_at,
-               unnest(@nows::timestamptz[]) AS now, generate_subscripts(@ids::text[], 1) AS pos
-    ) u
-    JOIN jobs j ON j.id = u.id AND j.lease_id = u.lease_id AND j.state = 'running'
-    ORDER BY u.id, u.pos
+    -- Set-returning functions in a select list run in step.
+    SELECT unnest(@ids::text[]) AS id, unnest(@lease_ids::text[]) AS lease_id,
+           unnest(@states::text[]) AS state, unnest(@last_errors::text[]) AS last_error,
+           unnest(@run_ats::timestamptz[]) AS run_at, unnest(@finished_ats::timestamptz[]) AS finished_at,
+           unnest(@nows::timestamptz[]) AS now, generate_subscripts(@ids::text[], 1) AS pos
 ) f
-WHERE jobs.id = f.id AND jobs.lease_id = f.lease_id AND jobs.state = 'running'
+WHERE jobs.id = ANY(@ids::text[]) AND jobs.id = f.id AND jobs.lease_id = f.lease_id AND jobs.state = 'running'
 RETURNING f.pos;
 
 -- name: InsertAttempts :exec
