@@ -286,6 +286,12 @@ type service struct {
 // bench starts.
 const benchEncryptionKey = "YmVuY2gtZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMtISE="
 
+// pprofSeq numbers the dispatchd processes for BENCH_PPROF_BASE: set to
+// a port, it gives each process the profiler (DISPATCHD_PPROF_ADDR) on
+// the next port above it and prints which, to profile a measurement with
+// go tool pprof while it runs.
+var pprofSeq int
+
 // startDispatchd runs `dispatchd serve` as s describes, in dir (so no
 // .env file of the repository is read).
 func (b *bench) startDispatchd(ctx context.Context, name string, s service) (*child, error) {
@@ -307,6 +313,16 @@ func (b *bench) startDispatchd(ctx context.Context, name string, s service) (*ch
 		"DISPATCHD_ENCRYPTION_KEY="+benchEncryptionKey,
 	)
 	cmd.Env = append(cmd.Env, s.env...)
+	if base := os.Getenv("BENCH_PPROF_BASE"); base != "" {
+		port, err := strconv.Atoi(base)
+		if err != nil {
+			return nil, fmt.Errorf("BENCH_PPROF_BASE=%q: want a port number", base)
+		}
+		pprofSeq++
+		addr := fmt.Sprintf("127.0.0.1:%d", port+pprofSeq)
+		cmd.Env = append(cmd.Env, "DISPATCHD_PPROF_ADDR="+addr)
+		b.progress("profiler of %s on %s", name, addr)
+	}
 	c, err := startChild(ctx, name, cmd, "dispatchd listening")
 	if err != nil {
 		return nil, err

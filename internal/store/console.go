@@ -31,68 +31,52 @@ const latencySample = 10000
 // one short transaction. Accepted and duplicate requests are written with
 // their event's commit (job.NewEvent.Request) instead.
 func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
-	err := s.inTx(ctx, func(tx Tx) error {
-		if err := writeRequest(ctx, tx, r); err != nil {
-			return err
-		}
-		return tx.CountRequest(ctx, r.Source, r.ReceivedAt.Truncate(time.Minute), r.Outcome, 1)
-	})
+	err := s.inTx(ctx, func(tx Tx) error { return writeRequests(ctx, tx, []job.InboundRequest{r}) })
 	if err != nil {
 		return s.wrap("record request", err)
 	}
 	return nil
 }
 
-func writeRequest(ctx context.Context, ex Executor, r job.InboundRequest) error {
-	headers, err := json.Marshal(nonNilMap(r.Headers))
-	if err != nil {
-		return err
-	}
-	if len(r.BodyExcerpt) > job.ExcerptBytes {
-		r.BodyExcerpt = r.BodyExcerpt[:job.ExcerptBytes]
-	}
-	if r.Accepted() {
-		r.BodyExcerpt = nil
-	}
-	if err := ex.InsertRequest(ctx, RequestRow{Req: r, Headers: headers}); err != nil {
-		return err
-	}
-	if !r.Accepted() {
-		if _, err := ex.TrimRequests(ctx, r.Bucket(), job.RefusedPerSource); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// logRequests writes the request of each event of a group commit:
-// accepted, or duplicate of the event stored first; and adds them to the
-// counts, one write per source, minute and outcome of the batch.
-func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.Stored) error {
+// writeRequests writes requests to the log in one batch, trims the
+// buckets of the refused and duplicate ones (once each), and adds them
+// to the per-minute counts, one write per source, minute and outcome.
+func writeRequests(ctx context.Context, ex Executor, reqs []job.InboundRequest) error {
+	rows := make([]RequestRow, len(reqs))
 	type countKey struct {
 		source, outcome string
 		minute          time.Time
 	}
 	counts := map[countKey]int64{}
 	var keys []countKey
-	for i, e := range events {
-		if e.Request == nil {
-			continue
-		}
-		r := *e.Request
-		r.EventID, r.KnownSource = out[i].EventID, true
-		r.Outcome, r.StatusCode = job.OutcomeAccepted, 200
-		if out[i].Duplicate {
-			r.Outcome, r.Reason = job.OutcomeDuplicate, "duplicate of event "+out[i].EventID
-		}
-		if err := writeRequest(ctx, tx, r); err != nil {
+	var trim []string
+	for i, r := range reqs {
+		headers, err := json.Marshal(nonNilMap(r.Headers))
+		if err != nil {
 			return err
 		}
+		if len(r.BodyExcerpt) > job.ExcerptBytes {
+			r.BodyExcerpt = r.BodyExcerpt[:job.ExcerptBytes]
+		}
+		if r.Accepted() {
+			r.BodyExcerpt = nil
+		} else if b := r.Bucket(); !slices.Contains(trim, b) {
+			trim = append(trim, b)
+		}
+		rows[i] = RequestRow{Req: r, Headers: headers}
 		k := countKey{r.Source, r.Outcome, r.ReceivedAt.Truncate(time.Minute)}
 		if counts[k] == 0 {
 			keys = append(keys, k)
 		}
 		counts[k]++
+	}
+	if err := ex.InsertRequests(ctx, rows); err != nil {
+		return err
+	}
+	for _, b := range trim {
+		if _, err := ex.TrimRequests(ctx, b, job.RefusedPerSource); err != nil {
+			return err
+		}
 	}
 	// One order for every batch, so that two commits racing on the same
 	// rows (PostgreSQL, several processes) cannot deadlock.
@@ -107,11 +91,33 @@ func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, o
 		return a.minute.Before(b.minute)
 	})
 	for _, k := range keys {
-		if err := tx.CountRequest(ctx, k.source, k.minute, k.outcome, counts[k]); err != nil {
+		if err := ex.CountRequest(ctx, k.source, k.minute, k.outcome, counts[k]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// logRequests writes the request of each event of a group commit:
+// accepted, or duplicate of the event stored first.
+func logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.Stored) error {
+	var reqs []job.InboundRequest
+	for i, e := range events {
+		if e.Request == nil {
+			continue
+		}
+		r := *e.Request
+		r.EventID, r.KnownSource = out[i].EventID, true
+		r.Outcome, r.StatusCode = job.OutcomeAccepted, 200
+		if out[i].Duplicate {
+			r.Outcome, r.Reason = job.OutcomeDuplicate, "duplicate of event "+out[i].EventID
+		}
+		reqs = append(reqs, r)
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	return writeRequests(ctx, tx, reqs)
 }
 
 // ListRequests returns requests of the log, newest first.

@@ -120,8 +120,8 @@ type Executor interface {
 	NextLeaseExpiry(ctx context.Context, endpoint string) (time.Time, error)
 	ClaimExpiredLeases(ctx context.Context, c job.Claim) ([]JobRow, error)
 	ClaimReadyJobs(ctx context.Context, c job.Claim) ([]JobRow, error)
-	// FinishJobs applies the fenced updates; held[i] is false when fs[i]'s
-	// lease is no longer held.
+	// FinishJobs applies the fenced updates, which name each job once;
+	// held[i] is false when fs[i]'s lease is no longer held.
 	FinishJobs(ctx context.Context, fs []FinishRow) (held []bool, err error)
 	InsertAttempts(ctx context.Context, as []job.Attempt) error
 	GetJob(ctx context.Context, id string) (JobRow, error)
@@ -152,7 +152,8 @@ type Executor interface {
 
 	ScheduleExecutor // schedules.go
 	// The console's queries (console.go).
-	InsertRequest(ctx context.Context, r RequestRow) error
+	// InsertRequests writes requests to the log in order.
+	InsertRequests(ctx context.Context, rs []RequestRow) error
 	// CountRequest adds n to the source's count of outcome in minute.
 	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error
 	// TrimRequests deletes the bucket's refused rows but the newest keep.

@@ -179,7 +179,7 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 		st.BatchSize = len(events)
 		out[i] = st
 	}
-	if err := s.logRequests(ctx, tx, events, out); err != nil {
+	if err := logRequests(ctx, tx, events, out); err != nil {
 		return nil, err
 	}
 	return out, nil

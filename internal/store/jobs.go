@@ -155,10 +155,9 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 			rows[i].FinishedAt = f.Now
 		}
 	}
-	var held []bool
+	held := make([]bool, len(rows))
 	err := s.inTx(ctx, func(tx Tx) error {
-		var err error
-		if held, err = tx.FinishJobs(ctx, rows); err != nil {
+		if err := finishRounds(ctx, tx, rows, held); err != nil {
 			return err
 		}
 		var attempts []job.Attempt
@@ -188,6 +187,40 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		k += len(fs)
 	}
 	return out, nil
+}
+
+// finishRounds applies the fenced updates, each job once per call to
+// FinishJobs: a job named again in the batch waits for a later call, so
+// it is held only if the earlier row did not hold (and end) its lease,
+// as if each row were its own statement.
+func finishRounds(ctx context.Context, tx Tx, rows []FinishRow, held []bool) error {
+	pending := make([]int, len(rows))
+	for i := range rows {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		seen := make(map[string]bool, len(pending))
+		var round, later []int
+		var batch []FinishRow
+		for _, i := range pending {
+			if seen[rows[i].JobID] {
+				later = append(later, i)
+				continue
+			}
+			seen[rows[i].JobID] = true
+			round = append(round, i)
+			batch = append(batch, rows[i])
+		}
+		h, err := tx.FinishJobs(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for k, i := range round {
+			held[i] = h[k]
+		}
+		pending = later
+	}
+	return nil
 }
 
 // GetJob implements job.Store.

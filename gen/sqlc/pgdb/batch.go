@@ -17,146 +17,6 @@ var (
 	ErrBatchAlreadyClosed = errors.New("batch already closed")
 )
 
-const finishJobsBatch = `-- name: FinishJobsBatch :batchone
-UPDATE jobs SET
-    state = $1,
-    run_at = coalesce($2, run_at),
-    last_error = $3,
-    finished_at = $4,
-    lease_id = NULL,
-    lease_expires_at = NULL,
-    updated_at = $5
-WHERE id = $6 AND lease_id = $7 AND state = 'running'
-RETURNING id
-`
-
-type FinishJobsBatchBatchResults struct {
-	br     pgx.BatchResults
-	tot    int
-	closed bool
-}
-
-type FinishJobsBatchParams struct {
-	State      string
-	RunAt      *time.Time
-	LastError  string
-	FinishedAt *time.Time
-	Now        time.Time
-	ID         string
-	LeaseID    *string
-}
-
-// FinishJob for several deliveries in one round trip; no row: the lease
-// was lost.
-func (q *Queries) FinishJobsBatch(ctx context.Context, db DBTX, arg []FinishJobsBatchParams) *FinishJobsBatchBatchResults {
-	batch := &pgx.Batch{}
-	for _, a := range arg {
-		vals := []interface{}{
-			a.State,
-			a.RunAt,
-			a.LastError,
-			a.FinishedAt,
-			a.Now,
-			a.ID,
-			a.LeaseID,
-		}
-		batch.Queue(finishJobsBatch, vals...)
-	}
-	br := db.SendBatch(ctx, batch)
-	return &FinishJobsBatchBatchResults{br, len(arg), false}
-}
-
-func (b *FinishJobsBatchBatchResults) QueryRow(f func(int, string, error)) {
-	defer b.br.Close()
-	for t := 0; t < b.tot; t++ {
-		var id string
-		if b.closed {
-			if f != nil {
-				f(t, id, ErrBatchAlreadyClosed)
-			}
-			continue
-		}
-		row := b.br.QueryRow()
-		err := row.Scan(&id)
-		if f != nil {
-			f(t, id, err)
-		}
-	}
-}
-
-func (b *FinishJobsBatchBatchResults) Close() error {
-	b.closed = true
-	return b.br.Close()
-}
-
-const insertAttemptsBatch = `-- name: InsertAttemptsBatch :batchexec
-INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-`
-
-type InsertAttemptsBatchBatchResults struct {
-	br     pgx.BatchResults
-	tot    int
-	closed bool
-}
-
-type InsertAttemptsBatchParams struct {
-	ID              string
-	JobID           string
-	AttemptNumber   int32
-	BatchID         string
-	StartedAt       time.Time
-	LatencyUs       int64
-	StatusCode      int32
-	Outcome         string
-	ErrorClass      string
-	Error           string
-	ResponseExcerpt string
-}
-
-func (q *Queries) InsertAttemptsBatch(ctx context.Context, db DBTX, arg []InsertAttemptsBatchParams) *InsertAttemptsBatchBatchResults {
-	batch := &pgx.Batch{}
-	for _, a := range arg {
-		vals := []interface{}{
-			a.ID,
-			a.JobID,
-			a.AttemptNumber,
-			a.BatchID,
-			a.StartedAt,
-			a.LatencyUs,
-			a.StatusCode,
-			a.Outcome,
-			a.ErrorClass,
-			a.Error,
-			a.ResponseExcerpt,
-		}
-		batch.Queue(insertAttemptsBatch, vals...)
-	}
-	br := db.SendBatch(ctx, batch)
-	return &InsertAttemptsBatchBatchResults{br, len(arg), false}
-}
-
-func (b *InsertAttemptsBatchBatchResults) Exec(f func(int, error)) {
-	defer b.br.Close()
-	for t := 0; t < b.tot; t++ {
-		if b.closed {
-			if f != nil {
-				f(t, ErrBatchAlreadyClosed)
-			}
-			continue
-		}
-		_, err := b.br.Exec()
-		if f != nil {
-			f(t, err)
-		}
-	}
-}
-
-func (b *InsertAttemptsBatchBatchResults) Close() error {
-	b.closed = true
-	return b.br.Close()
-}
-
 const insertEventsBatch = `-- name: InsertEventsBatch :batchone
 INSERT INTO events (id, source, delivery_id, content_type, headers, body, received_at, type)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -309,6 +169,79 @@ func (b *InsertJobsBatchBatchResults) QueryRow(f func(int, string, error)) {
 }
 
 func (b *InsertJobsBatchBatchResults) Close() error {
+	b.closed = true
+	return b.br.Close()
+}
+
+const insertRequestsBatch = `-- name: InsertRequestsBatch :batchexec
+INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+`
+
+type InsertRequestsBatchBatchResults struct {
+	br     pgx.BatchResults
+	tot    int
+	closed bool
+}
+
+type InsertRequestsBatchParams struct {
+	ID          string
+	Source      string
+	Bucket      string
+	Accepted    bool
+	ReceivedAt  time.Time
+	Outcome     string
+	Reason      string
+	StatusCode  int32
+	Size        int64
+	RemoteAddr  string
+	EventID     string
+	Headers     string
+	BodyExcerpt []byte
+}
+
+// InsertRequest for a group commit's webhooks in one round trip.
+func (q *Queries) InsertRequestsBatch(ctx context.Context, db DBTX, arg []InsertRequestsBatchParams) *InsertRequestsBatchBatchResults {
+	batch := &pgx.Batch{}
+	for _, a := range arg {
+		vals := []interface{}{
+			a.ID,
+			a.Source,
+			a.Bucket,
+			a.Accepted,
+			a.ReceivedAt,
+			a.Outcome,
+			a.Reason,
+			a.StatusCode,
+			a.Size,
+			a.RemoteAddr,
+			a.EventID,
+			a.Headers,
+			a.BodyExcerpt,
+		}
+		batch.Queue(insertRequestsBatch, vals...)
+	}
+	br := db.SendBatch(ctx, batch)
+	return &InsertRequestsBatchBatchResults{br, len(arg), false}
+}
+
+func (b *InsertRequestsBatchBatchResults) Exec(f func(int, error)) {
+	defer b.br.Close()
+	for t := 0; t < b.tot; t++ {
+		if b.closed {
+			if f != nil {
+				f(t, ErrBatchAlreadyClosed)
+			}
+			continue
+		}
+		_, err := b.br.Exec()
+		if f != nil {
+			f(t, err)
+		}
+	}
+}
+
+func (b *InsertRequestsBatchBatchResults) Close() error {
 	b.closed = true
 	return b.br.Close()
 }

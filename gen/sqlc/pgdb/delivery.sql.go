@@ -255,6 +255,71 @@ func (q *Queries) EnableEndpoint(ctx context.Context, db DBTX, arg EnableEndpoin
 	return result.RowsAffected(), nil
 }
 
+const finishJobs = `-- name: FinishJobs :many
+UPDATE jobs SET
+    state = f.state,
+    run_at = coalesce(nullif(f.run_at, '0001-01-01 00:00:00Z'::timestamptz), jobs.run_at),
+    last_error = f.last_error,
+    finished_at = nullif(f.finished_at, '0001-01-01 00:00:00Z'::timestamptz),
+    lease_id = NULL,
+    lease_expires_at = NULL,
+    updated_at = f.now
+FROM (
+    -- Set-returning functions in a select list run in step.
+    SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS lease_id,
+           unnest($3::text[]) AS state, unnest($4::text[]) AS last_error,
+           unnest($5::timestamptz[]) AS run_at, unnest($6::timestamptz[]) AS finished_at,
+           unnest($7::timestamptz[]) AS now, generate_subscripts($1::text[], 1) AS pos
+) f
+WHERE jobs.id = ANY($1::text[]) AND jobs.id = f.id AND jobs.lease_id = f.lease_id AND jobs.state = 'running'
+RETURNING f.pos
+`
+
+type FinishJobsParams struct {
+	Ids         []string
+	LeaseIds    []string
+	States      []string
+	LastErrors  []string
+	RunAts      []time.Time
+	FinishedAts []time.Time
+	Nows        []time.Time
+}
+
+// Ends the leases of a group commit's deliveries in one statement (one
+// row per array position, each job named once). Fenced: only the holder
+// of a job's current lease finishes it; the positions returned are those
+// whose lease was held. A zero run_at keeps the job's run time, a zero
+// finished_at is NULL (a retry). id = ANY(@ids) lets the planner look the
+// jobs up by key: it cannot tell how many rows the arrays hold, and
+// otherwise hashed the whole table.
+func (q *Queries) FinishJobs(ctx context.Context, db DBTX, arg FinishJobsParams) ([]int32, error) {
+	rows, err := db.Query(ctx, finishJobs,
+		arg.Ids,
+		arg.LeaseIds,
+		arg.States,
+		arg.LastErrors,
+		arg.RunAts,
+		arg.FinishedAts,
+		arg.Nows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int32
+	for rows.Next() {
+		var pos int32
+		if err := rows.Scan(&pos); err != nil {
+			return nil, err
+		}
+		items = append(items, pos)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEndpoint = `-- name: GetEndpoint :one
 SELECT name, spec, origin, paused, disabled_at, disabled_reason, failing_since, created_at, updated_at, rate_tokens, rate_updated_at FROM endpoints WHERE name = $1
 `
@@ -328,6 +393,45 @@ func (q *Queries) GetRateBucket(ctx context.Context, db DBTX, name string) (GetR
 	var i GetRateBucketRow
 	err := row.Scan(&i.RateTokens, &i.RateUpdatedAt)
 	return i, err
+}
+
+const insertAttempts = `-- name: InsertAttempts :exec
+INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
+SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::integer[]), unnest($4::text[]),
+       unnest($5::timestamptz[]), unnest($6::bigint[]), unnest($7::integer[]),
+       unnest($8::text[]), unnest($9::text[]), unnest($10::text[]), unnest($11::text[])
+`
+
+type InsertAttemptsParams struct {
+	Ids              []string
+	JobIds           []string
+	AttemptNumbers   []int32
+	BatchIds         []string
+	StartedAts       []time.Time
+	LatenciesUs      []int64
+	StatusCodes      []int32
+	Outcomes         []string
+	ErrorClasses     []string
+	Errors           []string
+	ResponseExcerpts []string
+}
+
+// A group commit's attempts in one statement, one row per array position.
+func (q *Queries) InsertAttempts(ctx context.Context, db DBTX, arg InsertAttemptsParams) error {
+	_, err := db.Exec(ctx, insertAttempts,
+		arg.Ids,
+		arg.JobIds,
+		arg.AttemptNumbers,
+		arg.BatchIds,
+		arg.StartedAts,
+		arg.LatenciesUs,
+		arg.StatusCodes,
+		arg.Outcomes,
+		arg.ErrorClasses,
+		arg.Errors,
+		arg.ResponseExcerpts,
+	)
+	return err
 }
 
 const liftStatementTimeout = `-- name: LiftStatementTimeout :exec
@@ -508,8 +612,9 @@ func (q *Queries) OldestReadyRunAt(ctx context.Context, db DBTX, now time.Time) 
 const pruneAttempts = `-- name: PruneAttempts :execrows
 DELETE FROM attempts WHERE job_id IN (
     SELECT id FROM jobs
-    WHERE (state IN ('completed', 'cancelled') AND finished_at < $1)
-       OR (state = 'dead' AND finished_at < $2)
+    WHERE ((state IN ('completed', 'cancelled') AND finished_at < $1)
+        OR (state = 'dead' AND finished_at < $2))
+      AND state IN ('completed', 'cancelled', 'dead') AND finished_at < greatest($1, $2)
     LIMIT $3)
 `
 
@@ -520,6 +625,9 @@ type PruneAttemptsParams struct {
 }
 
 // Attempts of finished jobs older than the cutoffs, a batch at a time.
+// The last two conditions are the partial index jobs_finished and a range
+// of it, one index scan (SQLite's query has the same shape: there the OR
+// alone scanned the whole table).
 func (q *Queries) PruneAttempts(ctx context.Context, db DBTX, arg PruneAttemptsParams) (int64, error) {
 	result, err := db.Exec(ctx, pruneAttempts, arg.FinishedBefore, arg.DeadBefore, arg.MaxJobs)
 	if err != nil {
@@ -557,6 +665,7 @@ DELETE FROM jobs WHERE id IN (
     SELECT j.id FROM jobs j
     WHERE ((j.state IN ('completed', 'cancelled') AND j.finished_at < $1)
         OR (j.state = 'dead' AND j.finished_at < $2))
+      AND j.state IN ('completed', 'cancelled', 'dead') AND j.finished_at < greatest($1, $2)
       AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id)
     LIMIT $3)
 `

@@ -19,8 +19,15 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     updated_at = ?1
 WHERE id IN (
+    -- Waiting and running jobs apart: each half walks its partial index
+    -- (jobs_ready, jobs_leased), where one condition on the four states
+    -- scanned the whole table, finished jobs included.
     SELECT j.id FROM jobs j
-    WHERE j.state IN ('scheduled', 'available', 'retrying', 'running')
+    WHERE j.state IN ('scheduled', 'available', 'retrying')
+      AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.name = j.endpoint)
+    UNION ALL
+    SELECT j.id FROM jobs j
+    WHERE j.state = 'running'
       AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.name = j.endpoint)
     LIMIT ?2)
 `

@@ -17,3 +17,12 @@ func BenchmarkStoreEvent(b *testing.B) {
 	defer s.Close()
 	storetest.BenchmarkStoreEvent(b, s)
 }
+
+func BenchmarkDeliveryCycle(b *testing.B) {
+	s, err := postgres.Open(context.Background(), pgtest.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchmarkDeliveryCycle(b, s)
+}

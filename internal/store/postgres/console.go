@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dispatchd/dispatchd/gen/sqlc/pgdb"
@@ -9,13 +11,29 @@ import (
 	"github.com/dispatchd/dispatchd/internal/store"
 )
 
-func (e *executor) InsertRequest(ctx context.Context, r store.RequestRow) error {
-	q := r.Req
-	return e.q.InsertRequest(ctx, e.db, pgdb.InsertRequestParams{
-		ID: q.ID, Source: q.Source, Bucket: q.Bucket(), Accepted: q.Accepted(), ReceivedAt: q.ReceivedAt,
-		Outcome: q.Outcome, Reason: q.Reason, StatusCode: int32(q.StatusCode), Size: q.Size, RemoteAddr: q.RemoteAddr,
-		EventID: q.EventID, Headers: string(r.Headers), BodyExcerpt: nonNilBytes(q.BodyExcerpt),
+// InsertRequests inserts the requests in one pipelined batch (one: one
+// plain statement).
+func (e *executor) InsertRequests(ctx context.Context, rs []store.RequestRow) error {
+	params := make([]pgdb.InsertRequestsBatchParams, len(rs))
+	for i, r := range rs {
+		q := r.Req
+		params[i] = pgdb.InsertRequestsBatchParams{
+			ID: q.ID, Source: q.Source, Bucket: q.Bucket(), Accepted: q.Accepted(), ReceivedAt: q.ReceivedAt,
+			Outcome: q.Outcome, Reason: q.Reason, StatusCode: int32(q.StatusCode), Size: q.Size, RemoteAddr: q.RemoteAddr,
+			EventID: q.EventID, Headers: string(r.Headers), BodyExcerpt: nonNilBytes(q.BodyExcerpt),
+		}
+	}
+	if len(params) == 1 {
+		return e.q.InsertRequest(ctx, e.db, pgdb.InsertRequestParams(params[0]))
+	}
+	var batchErr error
+	res := e.q.InsertRequestsBatch(ctx, e.db, params)
+	res.Exec(func(i int, err error) {
+		if err != nil && batchErr == nil {
+			batchErr = fmt.Errorf("log request %s: %w", rs[i].Req.ID, err)
+		}
 	})
+	return errors.Join(batchErr, res.Close())
 }
 
 func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -274,51 +273,46 @@ func (e *executor) ClaimReadyJobs(ctx context.Context, c job.Claim) ([]store.Job
 	}))
 }
 
-// FinishJobs runs the fenced updates in one pipelined batch.
+// FinishJobs runs the fenced updates as one statement over arrays: a
+// group commit of many deliveries costs the server one statement, not one
+// per job.
 func (e *executor) FinishJobs(ctx context.Context, fs []store.FinishRow) ([]bool, error) {
-	params := make([]pgdb.FinishJobsBatchParams, len(fs))
+	p := pgdb.FinishJobsParams{
+		Ids: make([]string, len(fs)), LeaseIds: make([]string, len(fs)), States: make([]string, len(fs)),
+		LastErrors: make([]string, len(fs)), RunAts: make([]time.Time, len(fs)), FinishedAts: make([]time.Time, len(fs)),
+		Nows: make([]time.Time, len(fs)),
+	}
 	for i, f := range fs {
-		params[i] = pgdb.FinishJobsBatchParams{
-			State: string(f.State), RunAt: nullTime(f.RunAt), LastError: f.LastError, FinishedAt: nullTime(f.FinishedAt),
-			Now: f.Now, ID: f.JobID, LeaseID: &f.LeaseID,
-		}
+		// Zero times travel as zero: the query reads them as "keep the run
+		// time" and "not finished".
+		p.Ids[i], p.LeaseIds[i], p.States[i], p.LastErrors[i] = f.JobID, f.LeaseID, string(f.State), f.LastError
+		p.RunAts[i], p.FinishedAts[i], p.Nows[i] = f.RunAt, f.FinishedAt, f.Now
+	}
+	positions, err := e.q.FinishJobs(ctx, e.db, p)
+	if err != nil {
+		return nil, err
 	}
 	held := make([]bool, len(fs))
-	var batchErr error
-	res := e.q.FinishJobsBatch(ctx, e.db, params)
-	res.QueryRow(func(i int, _ string, err error) {
-		switch {
-		case err == nil:
-			held[i] = true
-		case errors.Is(err, pgx.ErrNoRows): // the lease was lost
-		case batchErr == nil:
-			batchErr = fmt.Errorf("finish job %s: %w", fs[i].JobID, err)
-		}
-	})
-	if err := errors.Join(batchErr, res.Close()); err != nil {
-		return nil, err
+	for _, pos := range positions {
+		held[pos-1] = true // positions count from 1
 	}
 	return held, nil
 }
 
-// InsertAttempts inserts the attempts in one pipelined batch.
+// InsertAttempts inserts the attempts as one statement over arrays.
 func (e *executor) InsertAttempts(ctx context.Context, as []job.Attempt) error {
-	params := make([]pgdb.InsertAttemptsBatchParams, len(as))
-	for i, a := range as {
-		params[i] = pgdb.InsertAttemptsBatchParams{
-			ID: a.ID, JobID: a.JobID, AttemptNumber: int32(a.Number), BatchID: a.BatchID, StartedAt: a.StartedAt,
-			LatencyUs: a.Latency.Microseconds(), StatusCode: int32(a.StatusCode), Outcome: a.Outcome,
-			ErrorClass: a.ErrorClass, Error: a.Error, ResponseExcerpt: a.ResponseExcerpt,
-		}
+	n := len(as)
+	p := pgdb.InsertAttemptsParams{
+		Ids: make([]string, n), JobIds: make([]string, n), AttemptNumbers: make([]int32, n), BatchIds: make([]string, n),
+		StartedAts: make([]time.Time, n), LatenciesUs: make([]int64, n), StatusCodes: make([]int32, n), Outcomes: make([]string, n),
+		ErrorClasses: make([]string, n), Errors: make([]string, n), ResponseExcerpts: make([]string, n),
 	}
-	var batchErr error
-	res := e.q.InsertAttemptsBatch(ctx, e.db, params)
-	res.Exec(func(i int, err error) {
-		if err != nil && batchErr == nil {
-			batchErr = fmt.Errorf("record attempt of %s: %w", as[i].JobID, err)
-		}
-	})
-	return errors.Join(batchErr, res.Close())
+	for i, a := range as {
+		p.Ids[i], p.JobIds[i], p.AttemptNumbers[i], p.BatchIds[i] = a.ID, a.JobID, int32(a.Number), a.BatchID
+		p.StartedAts[i], p.LatenciesUs[i], p.StatusCodes[i], p.Outcomes[i] = a.StartedAt, a.Latency.Microseconds(), int32(a.StatusCode), a.Outcome
+		p.ErrorClasses[i], p.Errors[i], p.ResponseExcerpts[i] = a.ErrorClass, a.Error, a.ResponseExcerpt
+	}
+	return e.q.InsertAttempts(ctx, e.db, p)
 }
 
 func (e *executor) GetJob(ctx context.Context, id string) (store.JobRow, error) {

@@ -17,3 +17,12 @@ func BenchmarkStoreEvent(b *testing.B) {
 	defer s.Close()
 	storetest.BenchmarkStoreEvent(b, s)
 }
+
+func BenchmarkDeliveryCycle(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "dispatchd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchmarkDeliveryCycle(b, s)
+}

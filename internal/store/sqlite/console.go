@@ -9,13 +9,20 @@ import (
 	"github.com/dispatchd/dispatchd/internal/store"
 )
 
-func (e *executor) InsertRequest(ctx context.Context, r store.RequestRow) error {
-	q := r.Req
-	return e.q.InsertRequest(ctx, e.db, sqlitedb.InsertRequestParams{
-		ID: q.ID, Source: q.Source, Bucket: q.Bucket(), Accepted: boolInt(q.Accepted()), ReceivedAt: micros(q.ReceivedAt),
-		Outcome: q.Outcome, Reason: q.Reason, StatusCode: int64(q.StatusCode), Size: q.Size, RemoteAddr: q.RemoteAddr,
-		EventID: q.EventID, Headers: string(r.Headers), BodyExcerpt: nonNilBytes(q.BodyExcerpt),
-	})
+// InsertRequests inserts one row at a time: the writer is in-process.
+func (e *executor) InsertRequests(ctx context.Context, rs []store.RequestRow) error {
+	for _, r := range rs {
+		q := r.Req
+		err := e.q.InsertRequest(ctx, e.db, sqlitedb.InsertRequestParams{
+			ID: q.ID, Source: q.Source, Bucket: q.Bucket(), Accepted: boolInt(q.Accepted()), ReceivedAt: micros(q.ReceivedAt),
+			Outcome: q.Outcome, Reason: q.Reason, StatusCode: int64(q.StatusCode), Size: q.Size, RemoteAddr: q.RemoteAddr,
+			EventID: q.EventID, Headers: string(r.Headers), BodyExcerpt: nonNilBytes(q.BodyExcerpt),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error {

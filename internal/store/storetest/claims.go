@@ -109,6 +109,38 @@ func exerciseClaims(t *testing.T, setup setupFunc) {
 		}
 	})
 
+	t.Run("JobNamedTwiceInOneFinish", func(t *testing.T) {
+		t.Parallel()
+		s := k.withEndpoint(t)
+		k.store(t, s, newEvent("src", "1", t0, "ep"))
+		got := k.claim(t, s, "lease-1", t0, 10)
+		if len(got) != 1 {
+			t.Fatalf("claimed %d", len(got))
+		}
+		// As if each finish were its own statement: a stale lease is
+		// refused, the holder's first finish ends the lease, and a second
+		// one finds it gone.
+		finish := func(lease string, state job.State, n int) job.Finish {
+			return job.Finish{JobID: got[0].ID, LeaseID: lease, State: state, Now: t0,
+				Attempt: job.Attempt{ID: job.NewID("att", t0), StartedAt: t0, Number: n, Outcome: string(state)}}
+		}
+		held, err := s.FinishJobs(ctx, []job.Finish{
+			finish("lease-0", job.StateDead, 1), finish("lease-1", job.StateCompleted, 1), finish("lease-1", job.StateDead, 1),
+		})
+		if err != nil {
+			t.Fatalf("FinishJobs: %v", err)
+		}
+		if diff := cmp.Diff([]bool{false, true, false}, held); diff != "" {
+			t.Errorf("held (-want +got):\n%s", diff)
+		}
+		if j, _ := s.GetJob(ctx, got[0].ID); j.State != job.StateCompleted {
+			t.Errorf("state = %s, want completed (the first finish that held the lease)", j.State)
+		}
+		if atts, _ := s.ListAttempts(ctx, got[0].ID); len(atts) != 1 || atts[0].Outcome != string(job.StateCompleted) {
+			t.Errorf("attempts = %+v, want the completed one only", atts)
+		}
+	})
+
 	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) {
 		t.Parallel()
 		s := k.withEndpoint(t)

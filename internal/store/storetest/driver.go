@@ -103,22 +103,39 @@ func ExerciseDriver(t *testing.T, open DriverOpener) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(ctx)
-		if _, err := tx.InsertJobs(ctx, []store.JobRow{jobRow("job_1", ""), jobRow("job_2", "")}); err != nil {
+		if _, err := tx.InsertJobs(ctx, []store.JobRow{jobRow("job_1", ""), jobRow("job_2", ""), jobRow("job_3", "")}); err != nil {
 			t.Fatalf("InsertJobs: %v", err)
 		}
-		claimed, err := tx.ClaimReadyJobs(ctx, job.Claim{Endpoint: "ep", LeaseID: "lease-a", Now: t0, LeaseUntil: t0.Add(time.Minute), Max: 2})
-		if err != nil || len(claimed) != 2 {
-			t.Fatalf("ClaimReadyJobs = %d jobs, %v; want 2", len(claimed), err)
+		claimed, err := tx.ClaimReadyJobs(ctx, job.Claim{Endpoint: "ep", LeaseID: "lease-a", Now: t0, LeaseUntil: t0.Add(time.Minute), Max: 3})
+		if err != nil || len(claimed) != 3 {
+			t.Fatalf("ClaimReadyJobs = %d jobs, %v; want 3", len(claimed), err)
 		}
+		later := t0.Add(time.Hour)
 		held, err := tx.FinishJobs(ctx, []store.FinishRow{
 			{JobID: "job_1", LeaseID: "lease-a", State: job.StateCompleted, Now: t0, FinishedAt: t0},
 			{JobID: "job_2", LeaseID: "lease-other", State: job.StateCompleted, Now: t0, FinishedAt: t0},
+			{JobID: "job_3", LeaseID: "lease-a", State: job.StateRetrying, LastError: "503", Now: t0, RunAt: later},
 		})
 		if err != nil {
 			t.Fatalf("FinishJobs: %v", err)
 		}
-		if diff := cmp.Diff([]bool{true, false}, held); diff != "" {
+		if diff := cmp.Diff([]bool{true, false, true}, held); diff != "" {
 			t.Errorf("held (-want +got):\n%s", diff)
+		}
+		for _, want := range []struct {
+			id    string
+			state job.State
+			runAt time.Time
+			done  bool
+		}{{"job_1", job.StateCompleted, t0, true}, {"job_2", job.StateRunning, t0, false}, {"job_3", job.StateRetrying, later, false}} {
+			r, err := tx.GetJob(ctx, want.id)
+			if err != nil {
+				t.Fatalf("GetJob %s: %v", want.id, err)
+			}
+			if r.Job.State != want.state || !r.Job.RunAt.Equal(want.runAt) || r.Job.FinishedAt.IsZero() == want.done {
+				t.Errorf("%s: state %s, run at %v, finished at %v; want %s, %v, finished %v",
+					want.id, r.Job.State, r.Job.RunAt, r.Job.FinishedAt, want.state, want.runAt, want.done)
+			}
 		}
 	})
 

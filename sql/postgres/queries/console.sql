@@ -2,6 +2,11 @@
 INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
 VALUES (@id, @source, @bucket, @accepted, @received_at, @outcome, @reason, @status_code, @size, @remote_addr, @event_id, @headers, @body_excerpt);
 
+-- name: InsertRequestsBatch :batchexec
+-- InsertRequest for a group commit's webhooks in one round trip.
+INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
+VALUES (@id, @source, @bucket, @accepted, @received_at, @outcome, @reason, @status_code, @size, @remote_addr, @event_id, @headers, @body_excerpt);
+
 -- name: TrimRequests :execrows
 -- Keeps the newest @skip + 1 refused or duplicate rows of a bucket.
 DELETE FROM requests

@@ -138,10 +138,14 @@ UPDATE endpoints SET rate_tokens = @rate_tokens, rate_updated_at = @rate_updated
 
 -- name: PruneAttempts :execrows
 -- Attempts of finished jobs older than the cutoffs, a batch at a time.
+-- The last two conditions are the partial index jobs_finished and a range
+-- of it, one index scan (SQLite's query has the same shape: there the OR
+-- alone scanned the whole table).
 DELETE FROM attempts WHERE job_id IN (
     SELECT id FROM jobs
-    WHERE (state IN ('completed', 'cancelled') AND finished_at < @finished_before)
-       OR (state = 'dead' AND finished_at < @dead_before)
+    WHERE ((state IN ('completed', 'cancelled') AND finished_at < @finished_before)
+        OR (state = 'dead' AND finished_at < @dead_before))
+      AND state IN ('completed', 'cancelled', 'dead') AND finished_at < greatest(@finished_before, @dead_before)
     LIMIT @max_jobs);
 
 -- name: PruneJobs :execrows
@@ -149,6 +153,7 @@ DELETE FROM jobs WHERE id IN (
     SELECT j.id FROM jobs j
     WHERE ((j.state IN ('completed', 'cancelled') AND j.finished_at < @finished_before)
         OR (j.state = 'dead' AND j.finished_at < @dead_before))
+      AND j.state IN ('completed', 'cancelled', 'dead') AND j.finished_at < greatest(@finished_before, @dead_before)
       AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id)
     LIMIT @max_jobs);
 
@@ -171,23 +176,38 @@ SELECT pg_try_advisory_lock(1886549358);
 -- name: PruneUnlock :exec
 SELECT pg_advisory_unlock(1886549358);
 
--- name: FinishJobsBatch :batchone
--- FinishJob for several deliveries in one round trip; no row: the lease
--- was lost.
+-- name: FinishJobs :many
+-- Ends the leases of a group commit's deliveries in one statement (one
+-- row per array position, each job named once). Fenced: only the holder
+-- of a job's current lease finishes it; the positions returned are those
+-- whose lease was held. A zero run_at keeps the job's run time, a zero
+-- finished_at is NULL (a retry). id = ANY(@ids) lets the planner look the
+-- jobs up by key: it cannot tell how many rows the arrays hold, and
+-- otherwise hashed the whole table.
 UPDATE jobs SET
-    state = @state,
-    run_at = coalesce(sqlc.narg('run_at'), run_at),
-    last_error = @last_error,
-    finished_at = sqlc.narg('finished_at'),
+    state = f.state,
+    run_at = coalesce(nullif(f.run_at, '0001-01-01 00:00:00Z'::timestamptz), jobs.run_at),
+    last_error = f.last_error,
+    finished_at = nullif(f.finished_at, '0001-01-01 00:00:00Z'::timestamptz),
     lease_id = NULL,
     lease_expires_at = NULL,
-    updated_at = @now
-WHERE id = @id AND lease_id = @lease_id AND state = 'running'
-RETURNING id;
+    updated_at = f.now
+FROM (
+    -- Set-returning functions in a select list run in step.
+    SELECT unnest(@ids::text[]) AS id, unnest(@lease_ids::text[]) AS lease_id,
+           unnest(@states::text[]) AS state, unnest(@last_errors::text[]) AS last_error,
+           unnest(@run_ats::timestamptz[]) AS run_at, unnest(@finished_ats::timestamptz[]) AS finished_at,
+           unnest(@nows::timestamptz[]) AS now, generate_subscripts(@ids::text[], 1) AS pos
+) f
+WHERE jobs.id = ANY(@ids::text[]) AND jobs.id = f.id AND jobs.lease_id = f.lease_id AND jobs.state = 'running'
+RETURNING f.pos;
 
--- name: InsertAttemptsBatch :batchexec
+-- name: InsertAttempts :exec
+-- A group commit's attempts in one statement, one row per array position.
 INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+SELECT unnest(@ids::text[]), unnest(@job_ids::text[]), unnest(@attempt_numbers::integer[]), unnest(@batch_ids::text[]),
+       unnest(@started_ats::timestamptz[]), unnest(@latencies_us::bigint[]), unnest(@status_codes::integer[]),
+       unnest(@outcomes::text[]), unnest(@error_classes::text[]), unnest(@errors::text[]), unnest(@response_excerpts::text[]);
 
 -- name: AutovacuumOn :one
 SELECT current_setting('autovacuum') = 'on';
