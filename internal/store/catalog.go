@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -9,6 +10,36 @@ import (
 )
 
 var _ job.EventStore = (*Store)(nil)
+
+// catalogShards is how many rows of one type the processes sharing a
+// database count in. Each store counts in one shard, picked at random when
+// it starts, so two processes share a row (and wait on each other's
+// commits for a type) only when they happen to pick the same shard, one
+// chance in catalogShards; a listing sums at most this many rows a type.
+const catalogShards = 256
+
+// WithCatalogShard makes the store count events in the catalog's shard n
+// (0 ≤ n < 256) instead of a random one: for deployments that number
+// their processes, so that no two ever share a row.
+func WithCatalogShard(n int) Option {
+	return func(s *Store) { s.shard = n % catalogShards }
+}
+
+func randomShard() int { return rand.IntN(catalogShards) }
+
+// countTypes adds a commit's inserted events to the catalog's counts, in
+// this store's shard, each example sealed like the body it copies.
+func (s *Store) countTypes(ctx context.Context, tx Tx, events []job.NewEvent, inserted []bool) error {
+	seen := typesSeen(events, inserted)
+	if len(seen) == 0 {
+		return nil
+	}
+	for i := range seen {
+		seen[i].Shard = s.shard
+		seen[i].Example = s.sealPayload(eventTypeAAD(seen[i].Name), seen[i].Example)
+	}
+	return tx.RecordEventTypesSeen(ctx, seen)
+}
 
 // typesSeen sums the inserted events of a commit by type, in name order
 // (the order rows are locked in).
@@ -58,11 +89,45 @@ func (s *Store) ListEvents(ctx context.Context, f job.EventFilter) ([]job.Event,
 	return out, nil
 }
 
-// ListEventTypes implements job.EventStore.
+// ListEventTypes implements job.EventStore: the declared types and the
+// counted ones, each count the sum of its shards and of what was counted
+// before sharding, first and last seen the earliest and latest of them,
+// the example the latest's.
 func (s *Store) ListEventTypes(ctx context.Context) ([]job.EventType, error) {
-	types, err := s.d.Reader().ListEventTypes(ctx)
+	r := s.d.Reader()
+	types, err := r.ListEventTypes(ctx)
 	if err != nil {
 		return nil, s.wrap("list event types", err)
+	}
+	counts, err := r.ListEventTypeCounts(ctx)
+	if err != nil {
+		return nil, s.wrap("list event type counts", err)
+	}
+	byName := make(map[string]int, len(types))
+	for i, t := range types {
+		byName[t.Name] = i
+	}
+	for _, c := range counts {
+		i, ok := byName[c.Name]
+		if !ok {
+			i = len(types)
+			byName[c.Name] = i
+			types = append(types, job.EventType{EventTypeSpec: job.EventTypeSpec{Name: c.Name}})
+		}
+		t := &types[i]
+		t.Count += c.Count
+		if t.FirstSeenAt.IsZero() || c.FirstSeenAt.Before(t.FirstSeenAt) {
+			t.FirstSeenAt = c.FirstSeenAt
+		}
+		if !c.LastSeenAt.Before(t.LastSeenAt) {
+			t.LastSeenAt, t.Example = c.LastSeenAt, c.Example
+		}
+	}
+	sort.Slice(types, func(i, j int) bool { return types[i].Name < types[j].Name })
+	for i := range types {
+		if types[i].Example, err = s.openPayload(eventTypeAAD(types[i].Name), types[i].Example); err != nil {
+			return nil, s.wrap("open the example of event type "+types[i].Name, err)
+		}
 	}
 	return types, nil
 }

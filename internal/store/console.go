@@ -32,7 +32,7 @@ const latencySample = 10000
 // their event's commit (job.NewEvent.Request) instead.
 func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
 	err := s.inTx(ctx, func(tx Tx) error {
-		if err := writeRequest(ctx, tx, r); err != nil {
+		if err := s.writeRequest(ctx, tx, r); err != nil {
 			return err
 		}
 		return tx.CountRequest(ctx, r.Source, r.ReceivedAt.Truncate(time.Minute), r.Outcome, 1)
@@ -43,7 +43,7 @@ func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
 	return nil
 }
 
-func writeRequest(ctx context.Context, ex Executor, r job.InboundRequest) error {
+func (s *Store) writeRequest(ctx context.Context, ex Executor, r job.InboundRequest) error {
 	headers, err := json.Marshal(nonNilMap(r.Headers))
 	if err != nil {
 		return err
@@ -54,6 +54,8 @@ func writeRequest(ctx context.Context, ex Executor, r job.InboundRequest) error 
 	if r.Accepted() {
 		r.BodyExcerpt = nil
 	}
+	// A refused request's excerpt is the start of a webhook body.
+	r.BodyExcerpt = s.sealPayload(requestAAD(r.ID), r.BodyExcerpt)
 	if err := ex.InsertRequest(ctx, RequestRow{Req: r, Headers: headers}); err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, o
 		if out[i].Duplicate {
 			r.Outcome, r.Reason = job.OutcomeDuplicate, "duplicate of event "+out[i].EventID
 		}
-		if err := writeRequest(ctx, tx, r); err != nil {
+		if err := s.writeRequest(ctx, tx, r); err != nil {
 			return err
 		}
 		k := countKey{r.Source, r.Outcome, r.ReceivedAt.Truncate(time.Minute)}
@@ -123,6 +125,9 @@ func (s *Store) ListRequests(ctx context.Context, f job.RequestFilter) ([]job.In
 	out := make([]job.InboundRequest, len(rows))
 	for i, r := range rows {
 		out[i] = r.Req // the listing leaves the headers out
+		if out[i].BodyExcerpt, err = s.openPayload(requestAAD(r.Req.ID), r.Req.BodyExcerpt); err != nil {
+			return nil, s.wrap("open request "+r.Req.ID, err)
+		}
 	}
 	return out, nil
 }
@@ -135,6 +140,9 @@ func (s *Store) GetRequest(ctx context.Context, id string) (job.InboundRequest, 
 	}
 	if err := json.Unmarshal(r.Headers, &r.Req.Headers); err != nil {
 		return job.InboundRequest{}, s.wrap("decode request headers", err)
+	}
+	if r.Req.BodyExcerpt, err = s.openPayload(requestAAD(r.Req.ID), r.Req.BodyExcerpt); err != nil {
+		return job.InboundRequest{}, s.wrap("open request "+id, err)
 	}
 	return r.Req, nil
 }

@@ -163,10 +163,8 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 			out[owner[k]].JobIDs = append(out[owner[k]].JobIDs, id)
 		}
 	}
-	if seen := typesSeen(events, inserted); len(seen) > 0 {
-		if err := tx.RecordEventTypesSeen(ctx, seen); err != nil {
-			return nil, err
-		}
+	if err := s.countTypes(ctx, tx, events, inserted); err != nil {
+		return nil, err
 	}
 	for _, i := range order {
 		if inserted[i] {

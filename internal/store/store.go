@@ -29,6 +29,8 @@ type Store struct {
 	keys *secretbox.Keyring
 	// sealPayloads seals event bodies and job payloads under keys too.
 	sealPayloads bool
+	// shard is the catalog's row of each type this store counts in.
+	shard int
 }
 
 var (
@@ -38,7 +40,7 @@ var (
 
 // New returns the store that runs on d. Closing it closes d.
 func New(d Driver, opts ...Option) *Store {
-	s := &Store{d: d}
+	s := &Store{d: d, shard: randomShard()}
 	for _, o := range opts {
 		o(s)
 	}
