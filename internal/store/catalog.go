@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -11,31 +10,40 @@ import (
 
 var _ job.EventStore = (*Store)(nil)
 
-// catalogShards is how many rows of one type the processes sharing a
-// database count in. Each store counts in one shard, picked at random when
-// it starts, so two processes share a row (and wait on each other's
-// commits for a type) only when they happen to pick the same shard, one
-// chance in catalogShards; a listing sums at most this many rows a type.
+// catalogShards is how many rows of one type the commits of the processes
+// sharing a database count in. Each of a store's concurrent group commits
+// holds a shard of its own until it ends, from a run of consecutive
+// shards picked at random when the store starts; two commits share a row
+// (and one waits for the other) only when two processes' runs overlap.
+// A listing sums at most this many rows a type.
 const catalogShards = 256
 
-// WithCatalogShard makes the store count events in the catalog's shard n
-// (0 ≤ n < 256) instead of a random one: for deployments that number
+// WithCatalogShard makes the store count events in the catalog's shards
+// n, n+1, … (one per concurrent group commit: 4 on PostgreSQL, 1 on
+// SQLite) instead of a run picked at random: for deployments that number
 // their processes, so that no two ever share a row.
 func WithCatalogShard(n int) Option {
-	return func(s *Store) { s.shard = n % catalogShards }
+	return func(s *Store) { s.shardBase = n }
 }
 
-func randomShard() int { return rand.IntN(catalogShards) }
+// newShards returns the store's shards, one per commit worker.
+func newShards(base, workers int) chan int {
+	ch := make(chan int, workers)
+	for i := range workers {
+		ch <- ((base+i)%catalogShards + catalogShards) % catalogShards
+	}
+	return ch
+}
 
 // countTypes adds a commit's inserted events to the catalog's counts, in
-// this store's shard, each example sealed like the body it copies.
-func (s *Store) countTypes(ctx context.Context, tx Tx, events []job.NewEvent, inserted []bool) error {
+// the commit's shard, each example sealed like the body it copies.
+func (s *Store) countTypes(ctx context.Context, tx Tx, shard int, events []job.NewEvent, inserted []bool) error {
 	seen := typesSeen(events, inserted)
 	if len(seen) == 0 {
 		return nil
 	}
 	for i := range seen {
-		seen[i].Shard = s.shard
+		seen[i].Shard = shard
 		seen[i].Example = s.sealPayload(eventTypeAAD(seen[i].Name), seen[i].Example)
 	}
 	return tx.RecordEventTypesSeen(ctx, seen)

@@ -220,8 +220,8 @@ func TestSharedCatalog(t *testing.T) {
 
 // TestCatalogCountsDoNotSerialiseProcesses: while one process's commit
 // holds its catalog row of a type (a transaction left open on that row),
-// another process stores events of the same type: it counts in its own
-// shard and does not wait.
+// another process stores events of the same type: it counts in shards of
+// its own (20…23; a's are 10…13) and does not wait.
 func TestCatalogCountsDoNotSerialiseProcesses(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
@@ -233,7 +233,7 @@ func TestCatalogCountsDoNotSerialiseProcesses(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	a, b := open(1), open(2)
+	a, b := open(10), open(20)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	event := func(id string) job.NewEvent {
 		return job.NewEvent{Event: job.Event{ID: job.NewID("evt", now), Source: "s", DeliveryID: id, Type: "order.created",
@@ -253,7 +253,7 @@ func TestCatalogCountsDoNotSerialiseProcesses(t *testing.T) {
 	}
 	defer tx.Rollback(ctx)
 	// What a's next commit does to its row, held open.
-	tag, err := tx.Exec(ctx, `UPDATE event_type_counts SET seen_count = seen_count + 1 WHERE name = 'order.created' AND shard = 1`)
+	tag, err := tx.Exec(ctx, `UPDATE event_type_counts SET seen_count = seen_count + 1 WHERE name = 'order.created' AND shard = 10`)
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("lock a's row: %v, %v", tag, err)
 	}
@@ -265,12 +265,16 @@ func TestCatalogCountsDoNotSerialiseProcesses(t *testing.T) {
 	if _, err := b.StoreEvent(waitCtx, event("b1")); err != nil {
 		t.Fatalf("b's commit of the same type while a's row is held: %v", err)
 	}
+	// Nor does a's next commit: it takes the next of a's shards.
+	if _, err := a.StoreEvent(waitCtx, event("a2")); err != nil {
+		t.Fatalf("a's next commit of the same type while its row is held: %v", err)
+	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
 	types, err := b.ListEventTypes(ctx)
-	if err != nil || len(types) != 1 || types[0].Count != 2 {
-		t.Errorf("catalog = %+v, %v; want order.created counted twice", types, err)
+	if err != nil || len(types) != 1 || types[0].Count != 3 {
+		t.Errorf("catalog = %+v, %v; want order.created counted three times", types, err)
 	}
 }
 
