@@ -14,8 +14,8 @@ import (
 
 // groupEvents measures publishing one event to 1, 10 and 100 subscribed
 // endpoints, and ingestion with a CEL filter and transformation on its
-// route against the same route without them (SQLite; no worker, so jobs
-// accumulate as in the ingest group).
+// route against the same route without them (SQLite, a fresh database for
+// each; no worker, so jobs accumulate as in the ingest group).
 const groupEvents = "events"
 
 var fanOuts = []int{1, 10, 100}
@@ -76,20 +76,29 @@ func (b *bench) eventsGroup(ctx context.Context) error {
 	cel := b.rep.row("route-cel", "ingest SQLite, CEL filter + transform on the route", "req/s", byRate, "bare route")
 
 	key, _ := apikey.Generate()
-	for _, f := range fans {
-		cfg, err := b.eventsConfig(f.n)
+	// start runs dispatchd on a fresh SQLite database with n subscribers;
+	// stop ends it and drops the database.
+	start := func(name string, n int) (c *child, stop func(), err error) {
+		cfg, err := b.eventsConfig(n)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		url, drop, err := b.database(ctx, engineSQLite)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		c, err := b.startDispatchd(ctx, fmt.Sprintf("dispatchd (events, %d subscribers)", f.n), service{
+		c, err = b.startDispatchd(ctx, name, service{
 			roles: "gateway,ingest,api", databaseURL: url, config: cfg, env: []string{"DISPATCHD_API_KEY=" + key},
 		})
 		if err != nil {
 			drop()
+			return nil, nil, err
+		}
+		return c, func() { c.stop(); drop() }, nil
+	}
+	for _, f := range fans {
+		c, stop, err := start(fmt.Sprintf("dispatchd (events, %d subscribers)", f.n), f.n)
+		if err != nil {
 			return err
 		}
 		for round := range b.opts.rounds {
@@ -102,19 +111,32 @@ func (b *bench) eventsGroup(ctx context.Context) error {
 			jobs.rate *= float64(f.n)
 			b.record(f.jobs, round, jobs, figure{})
 		}
-		if f.n == fanOuts[0] {
-			for round := range b.opts.rounds {
-				p := b.closed(ctx, "http://"+c.httpAddr+"/v1/webhooks/bench", http.StatusOK, b.opts.conns, nil)
-				b.record(plain, round, p, figure{})
-				q := b.closed(ctx, "http://"+c.httpAddr+"/v1/webhooks/bench-cel", http.StatusOK, b.opts.conns, nil)
-				b.record(cel, round, q, p)
-			}
-		}
-		if err := c.alive(); err != nil {
+		err = c.alive()
+		stop()
+		if err != nil {
 			return err
 		}
-		c.stop()
-		drop()
+	}
+	// The bare and the CEL route each run on a fresh database. Measured one
+	// after the other on one database, the second paid for the rows the
+	// first wrote: on 2 cores the CEL route read 0.59 of the bare route
+	// when measured second and 0.87 when measured first.
+	for round := range b.opts.rounds {
+		var figs [2]figure
+		for i, source := range []string{"bench", "bench-cel"} {
+			c, stop, err := start("dispatchd (events, "+source+")", 1)
+			if err != nil {
+				return err
+			}
+			figs[i] = b.closed(ctx, "http://"+c.httpAddr+"/v1/webhooks/"+source, http.StatusOK, b.opts.conns, nil)
+			err = c.alive()
+			stop()
+			if err != nil {
+				return err
+			}
+		}
+		b.record(plain, round, figs[0], figure{})
+		b.record(cel, round, figs[1], figs[0])
 	}
 	cel.note("the filter is true for every webhook: each one runs both expressions")
 	return nil

@@ -69,8 +69,8 @@ func encryptionRotate(ctx context.Context, args []string, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "re-encrypted %d specs under key %s (%d already were); keys other than the first may now be removed from DISPATCHD_ENCRYPTION_KEY\n",
-		rep.Sealed, keyID(settings), rep.Current)
+	fmt.Fprintf(stdout, "re-encrypted %d specs under key %s (%d already were) and %d payloads (%d already were); keys other than the first may now be removed from DISPATCHD_ENCRYPTION_KEY\n",
+		rep.Sealed, keyID(settings), rep.Current, rep.Payloads, rep.PayloadsCurrent)
 	return nil
 }
 

@@ -10,6 +10,45 @@ import (
 
 var _ job.EventStore = (*Store)(nil)
 
+// catalogShards is how many rows of one type the commits of the processes
+// sharing a database count in. Each of a store's concurrent group commits
+// holds a shard of its own until it ends, from a run of consecutive
+// shards picked at random when the store starts; two commits share a row
+// (and one waits for the other) only when two processes' runs overlap.
+// A listing sums at most this many rows a type.
+const catalogShards = 256
+
+// WithCatalogShard makes the store count events in the catalog's shards
+// n, n+1, … (one per concurrent group commit: 4 on PostgreSQL, 1 on
+// SQLite) instead of a run picked at random: for deployments that number
+// their processes, so that no two ever share a row.
+func WithCatalogShard(n int) Option {
+	return func(s *Store) { s.shardBase = n }
+}
+
+// newShards returns the store's shards, one per commit worker.
+func newShards(base, workers int) chan int {
+	ch := make(chan int, workers)
+	for i := range workers {
+		ch <- ((base+i)%catalogShards + catalogShards) % catalogShards
+	}
+	return ch
+}
+
+// countTypes adds a commit's inserted events to the catalog's counts, in
+// the commit's shard, each example sealed like the body it copies.
+func (s *Store) countTypes(ctx context.Context, tx Tx, shard int, events []job.NewEvent, inserted []bool) error {
+	seen := typesSeen(events, inserted)
+	if len(seen) == 0 {
+		return nil
+	}
+	for i := range seen {
+		seen[i].Shard = shard
+		seen[i].Example = s.sealPayload(eventTypeAAD(seen[i].Name), seen[i].Example)
+	}
+	return tx.RecordEventTypesSeen(ctx, seen)
+}
+
 // typesSeen sums the inserted events of a commit by type, in name order
 // (the order rows are locked in).
 func typesSeen(events []job.NewEvent, inserted []bool) []EventTypeSeen {
@@ -58,11 +97,45 @@ func (s *Store) ListEvents(ctx context.Context, f job.EventFilter) ([]job.Event,
 	return out, nil
 }
 
-// ListEventTypes implements job.EventStore.
+// ListEventTypes implements job.EventStore: the declared types and the
+// counted ones, each count the sum of its shards and of what was counted
+// before sharding, first and last seen the earliest and latest of them,
+// the example the latest's.
 func (s *Store) ListEventTypes(ctx context.Context) ([]job.EventType, error) {
-	types, err := s.d.Reader().ListEventTypes(ctx)
+	r := s.d.Reader()
+	types, err := r.ListEventTypes(ctx)
 	if err != nil {
 		return nil, s.wrap("list event types", err)
+	}
+	counts, err := r.ListEventTypeCounts(ctx)
+	if err != nil {
+		return nil, s.wrap("list event type counts", err)
+	}
+	byName := make(map[string]int, len(types))
+	for i, t := range types {
+		byName[t.Name] = i
+	}
+	for _, c := range counts {
+		i, ok := byName[c.Name]
+		if !ok {
+			i = len(types)
+			byName[c.Name] = i
+			types = append(types, job.EventType{EventTypeSpec: job.EventTypeSpec{Name: c.Name}})
+		}
+		t := &types[i]
+		t.Count += c.Count
+		if t.FirstSeenAt.IsZero() || c.FirstSeenAt.Before(t.FirstSeenAt) {
+			t.FirstSeenAt = c.FirstSeenAt
+		}
+		if !c.LastSeenAt.Before(t.LastSeenAt) {
+			t.LastSeenAt, t.Example = c.LastSeenAt, c.Example
+		}
+	}
+	sort.Slice(types, func(i, j int) bool { return types[i].Name < types[j].Name })
+	for i := range types {
+		if types[i].Example, err = s.openPayload(eventTypeAAD(types[i].Name), types[i].Example); err != nil {
+			return nil, s.wrap("open the example of event type "+types[i].Name, err)
+		}
 	}
 	return types, nil
 }

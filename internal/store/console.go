@@ -31,7 +31,7 @@ const latencySample = 10000
 // one short transaction. Accepted and duplicate requests are written with
 // their event's commit (job.NewEvent.Request) instead.
 func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
-	err := s.inTx(ctx, func(tx Tx) error { return writeRequests(ctx, tx, []job.InboundRequest{r}) })
+	err := s.inTx(ctx, func(tx Tx) error { return s.writeRequests(ctx, tx, []job.InboundRequest{r}) })
 	if err != nil {
 		return s.wrap("record request", err)
 	}
@@ -41,7 +41,7 @@ func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
 // writeRequests writes requests to the log in one batch, trims the
 // buckets of the refused and duplicate ones (once each), and adds them
 // to the per-minute counts, one write per source, minute and outcome.
-func writeRequests(ctx context.Context, ex Executor, reqs []job.InboundRequest) error {
+func (s *Store) writeRequests(ctx context.Context, ex Executor, reqs []job.InboundRequest) error {
 	rows := make([]RequestRow, len(reqs))
 	type countKey struct {
 		source, outcome string
@@ -63,6 +63,8 @@ func writeRequests(ctx context.Context, ex Executor, reqs []job.InboundRequest) 
 		} else if b := r.Bucket(); !slices.Contains(trim, b) {
 			trim = append(trim, b)
 		}
+		// A refused request's excerpt is the start of a webhook body.
+		r.BodyExcerpt = s.sealPayload(requestAAD(r.ID), r.BodyExcerpt)
 		rows[i] = RequestRow{Req: r, Headers: headers}
 		k := countKey{r.Source, r.Outcome, r.ReceivedAt.Truncate(time.Minute)}
 		if counts[k] == 0 {
@@ -100,7 +102,7 @@ func writeRequests(ctx context.Context, ex Executor, reqs []job.InboundRequest) 
 
 // logRequests writes the request of each event of a group commit:
 // accepted, or duplicate of the event stored first.
-func logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.Stored) error {
+func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.Stored) error {
 	var reqs []job.InboundRequest
 	for i, e := range events {
 		if e.Request == nil {
@@ -117,7 +119,7 @@ func logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.St
 	if len(reqs) == 0 {
 		return nil
 	}
-	return writeRequests(ctx, tx, reqs)
+	return s.writeRequests(ctx, tx, reqs)
 }
 
 // ListRequests returns requests of the log, newest first.
@@ -129,6 +131,9 @@ func (s *Store) ListRequests(ctx context.Context, f job.RequestFilter) ([]job.In
 	out := make([]job.InboundRequest, len(rows))
 	for i, r := range rows {
 		out[i] = r.Req // the listing leaves the headers out
+		if out[i].BodyExcerpt, err = s.openPayload(requestAAD(r.Req.ID), r.Req.BodyExcerpt); err != nil {
+			return nil, s.wrap("open request "+r.Req.ID, err)
+		}
 	}
 	return out, nil
 }
@@ -141,6 +146,9 @@ func (s *Store) GetRequest(ctx context.Context, id string) (job.InboundRequest, 
 	}
 	if err := json.Unmarshal(r.Headers, &r.Req.Headers); err != nil {
 		return job.InboundRequest{}, s.wrap("decode request headers", err)
+	}
+	if r.Req.BodyExcerpt, err = s.openPayload(requestAAD(r.Req.ID), r.Req.BodyExcerpt); err != nil {
+		return job.InboundRequest{}, s.wrap("open request "+id, err)
 	}
 	return r.Req, nil
 }

@@ -75,13 +75,19 @@ type Executor interface {
 	GetEventBodies(ctx context.Context, ids []string) (map[string][]byte, error)
 	// ListEvents returns events without headers and bodies, newest first.
 	ListEvents(ctx context.Context, q EventQuery) ([]EventRow, error)
-	// RecordEventTypesSeen adds a commit's events to the catalog, one row
-	// per type, in name order.
+	// RecordEventTypesSeen adds a commit's events to the catalog's counts,
+	// one row per type and shard, in name order.
 	RecordEventTypesSeen(ctx context.Context, seen []EventTypeSeen) error
+	// ListEventTypeCounts returns each type's shards summed, with the
+	// example of the shard that saw it last (Shard is left 0).
+	ListEventTypeCounts(ctx context.Context) ([]EventTypeSeen, error)
 	// DeclareEventTypes upserts the declared types and undeclares the
 	// others.
 	DeclareEventTypes(ctx context.Context, specs []job.EventTypeSpec, now time.Time) error
+	// ListEventTypes returns the catalog's rows: declared types, and what
+	// was counted before the counts were sharded.
 	ListEventTypes(ctx context.Context) ([]job.EventType, error)
+	SealedExecutor // encryption.go
 
 	UpsertEndpoint(ctx context.Context, r SpecRow) error
 	InsertEndpoint(ctx context.Context, r SpecRow) (int64, error)
@@ -208,7 +214,9 @@ type EventRow struct {
 
 // EventTypeSeen is what one commit adds to a type's catalog entry.
 type EventTypeSeen struct {
-	Name        string
+	Name string
+	// Shard is the counting process's row of the type (catalogShards).
+	Shard       int
 	Count       int64
 	FirstSeenAt time.Time
 	LastSeenAt  time.Time

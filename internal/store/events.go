@@ -46,6 +46,9 @@ func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]even
 		return ea.DeliveryID < eb.DeliveryID
 	})
 	out := make([]eventResult, len(events))
+	// The catalog's row this commit counts in, its own until it ends.
+	shard := <-s.shards
+	defer func() { s.shards <- shard }()
 	err := s.inTx(ctx, func(tx Tx) error {
 		missing, err := missingEndpoints(ctx, tx, endpointsOf(events))
 		if err != nil {
@@ -65,7 +68,7 @@ func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]even
 		}
 		var stored []job.Stored
 		if len(order) > 0 {
-			if stored, err = s.storeBatch(ctx, tx, events, order); err != nil {
+			if stored, err = s.storeBatch(ctx, tx, shard, events, order); err != nil {
 				return err
 			}
 			for _, i := range order {
@@ -107,7 +110,7 @@ func (s *Store) refuse(ctx context.Context, tx Tx, e job.NewEvent, missing map[s
 	return eventResult{err: errRoutedToMissing(e.Event.Source, missingEndpointOf(e, missing))}, nil
 }
 
-func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, order []int) ([]job.Stored, error) {
+func (s *Store) storeBatch(ctx context.Context, tx Tx, shard int, events []job.NewEvent, order []int) ([]job.Stored, error) {
 	rows := make([]EventRow, len(order))
 	for k, i := range order {
 		e := events[i].Event
@@ -163,10 +166,8 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 			out[owner[k]].JobIDs = append(out[owner[k]].JobIDs, id)
 		}
 	}
-	if seen := typesSeen(events, inserted); len(seen) > 0 {
-		if err := tx.RecordEventTypesSeen(ctx, seen); err != nil {
-			return nil, err
-		}
+	if err := s.countTypes(ctx, tx, shard, events, inserted); err != nil {
+		return nil, err
 	}
 	for _, i := range order {
 		if inserted[i] {
@@ -179,7 +180,7 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, events []job.NewEvent, or
 		st.BatchSize = len(events)
 		out[i] = st
 	}
-	if err := logRequests(ctx, tx, events, out); err != nil {
+	if err := s.logRequests(ctx, tx, events, out); err != nil {
 		return nil, err
 	}
 	return out, nil

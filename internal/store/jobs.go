@@ -175,7 +175,7 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		if len(attempts) == 0 {
 			return nil
 		}
-		return tx.InsertAttempts(ctx, attempts)
+		return tx.InsertAttempts(ctx, s.sealAttempts(attempts))
 	})
 	if err != nil {
 		return nil, err
@@ -238,6 +238,9 @@ func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]job.Attempt, 
 	out, err := s.d.Reader().ListAttempts(ctx, jobID)
 	if err != nil {
 		return nil, s.wrap("list attempts", err)
+	}
+	if err := s.openAttempts(out); err != nil {
+		return nil, s.wrap("open attempts", err)
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/dispatchd/dispatchd/internal/job"
 	"github.com/dispatchd/dispatchd/internal/secretbox"
@@ -29,6 +30,10 @@ type Store struct {
 	keys *secretbox.Keyring
 	// sealPayloads seals event bodies and job payloads under keys too.
 	sealPayloads bool
+	// shardBase is the first of the catalog's shards this store counts
+	// in; shards holds them, each taken by one commit until it ends.
+	shardBase int
+	shards    chan int
 }
 
 var (
@@ -38,10 +43,11 @@ var (
 
 // New returns the store that runs on d. Closing it closes d.
 func New(d Driver, opts ...Option) *Store {
-	s := &Store{d: d}
+	s := &Store{d: d, shardBase: rand.IntN(catalogShards)}
 	for _, o := range opts {
 		o(s)
 	}
+	s.shards = newShards(s.shardBase, d.CommitWorkers())
 	s.commits = groupcommit.New(s.commitEvents, d.CommitWorkers(), maxBatch)
 	s.finishes = groupcommit.New(s.commitFinishes, d.CommitWorkers(), maxBatch)
 	return s

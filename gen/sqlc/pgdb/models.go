@@ -81,6 +81,15 @@ type EventType struct {
 	UpdatedAt   time.Time
 }
 
+type EventTypeCount struct {
+	Name        string
+	Shard       int32
+	SeenCount   int64
+	FirstSeenAt time.Time
+	LastSeenAt  time.Time
+	Example     []byte
+}
+
 type Job struct {
 	ID             string
 	Endpoint       string

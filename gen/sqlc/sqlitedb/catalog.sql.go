@@ -34,6 +34,57 @@ func (q *Queries) DeclareEventType(ctx context.Context, db DBTX, arg DeclareEven
 	return err
 }
 
+const listEventTypeCounts = `-- name: ListEventTypeCounts :many
+SELECT c.name,
+    CAST(sum(c.seen_count) AS INTEGER) AS seen_count,
+    CAST(min(c.first_seen_at) AS INTEGER) AS first_seen_at,
+    CAST(max(c.last_seen_at) AS INTEGER) AS last_seen_at,
+    (SELECT n.example FROM event_type_counts n WHERE n.name = c.name
+     ORDER BY n.last_seen_at DESC LIMIT 1) AS example
+FROM event_type_counts c
+GROUP BY c.name
+ORDER BY c.name
+`
+
+type ListEventTypeCountsRow struct {
+	Name        string
+	SeenCount   int64
+	FirstSeenAt int64
+	LastSeenAt  int64
+	Example     []byte
+}
+
+// The shards of each type summed, with the example of the shard that saw
+// the type last.
+func (q *Queries) ListEventTypeCounts(ctx context.Context, db DBTX) ([]ListEventTypeCountsRow, error) {
+	rows, err := db.QueryContext(ctx, listEventTypeCounts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventTypeCountsRow
+	for rows.Next() {
+		var i ListEventTypeCountsRow
+		if err := rows.Scan(
+			&i.Name,
+			&i.SeenCount,
+			&i.FirstSeenAt,
+			&i.LastSeenAt,
+			&i.Example,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEventTypes = `-- name: ListEventTypes :many
 SELECT name, description, schema, declared, seen_count, first_seen_at, last_seen_at, example, updated_at FROM event_types ORDER BY name
 `
@@ -425,30 +476,32 @@ func (q *Queries) ListEventsByType(ctx context.Context, db DBTX, arg ListEventsB
 	return items, nil
 }
 
-const recordEventTypeSeen = `-- name: RecordEventTypeSeen :exec
-INSERT INTO event_types (name, seen_count, first_seen_at, last_seen_at, example, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?4)
-ON CONFLICT (name) DO UPDATE SET
-    seen_count = event_types.seen_count + excluded.seen_count,
-    first_seen_at = min(coalesce(event_types.first_seen_at, excluded.first_seen_at), excluded.first_seen_at),
-    last_seen_at = max(coalesce(event_types.last_seen_at, excluded.last_seen_at), excluded.last_seen_at),
-    example = excluded.example,
-    updated_at = excluded.updated_at
+const recordEventTypeCount = `-- name: RecordEventTypeCount :exec
+INSERT INTO event_type_counts (name, shard, seen_count, first_seen_at, last_seen_at, example)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (name, shard) DO UPDATE SET
+    seen_count = event_type_counts.seen_count + excluded.seen_count,
+    first_seen_at = min(event_type_counts.first_seen_at, excluded.first_seen_at),
+    example = CASE WHEN excluded.last_seen_at >= event_type_counts.last_seen_at
+                   THEN excluded.example ELSE event_type_counts.example END,
+    last_seen_at = max(event_type_counts.last_seen_at, excluded.last_seen_at)
 `
 
-type RecordEventTypeSeenParams struct {
+type RecordEventTypeCountParams struct {
 	Name        string
+	Shard       int64
 	Seen        int64
-	FirstSeenAt *int64
-	LastSeenAt  *int64
+	FirstSeenAt int64
+	LastSeenAt  int64
 	Example     []byte
 }
 
-// Counts a group commit's events of one type; the example is the newest
-// body.
-func (q *Queries) RecordEventTypeSeen(ctx context.Context, db DBTX, arg RecordEventTypeSeenParams) error {
-	_, err := db.ExecContext(ctx, recordEventTypeSeen,
+// Adds a group commit's events of one type to this process's shard; the
+// example is the newest body.
+func (q *Queries) RecordEventTypeCount(ctx context.Context, db DBTX, arg RecordEventTypeCountParams) error {
+	_, err := db.ExecContext(ctx, recordEventTypeCount,
 		arg.Name,
+		arg.Shard,
 		arg.Seen,
 		arg.FirstSeenAt,
 		arg.LastSeenAt,

@@ -77,6 +77,15 @@ type EventType struct {
 	UpdatedAt   int64
 }
 
+type EventTypeCount struct {
+	Name        string
+	Shard       int64
+	SeenCount   int64
+	FirstSeenAt int64
+	LastSeenAt  int64
+	Example     []byte
+}
+
 type Job struct {
 	ID             string
 	Endpoint       string

@@ -10,11 +10,11 @@ import (
 )
 
 // RecordEventTypesSeen runs one statement per type: a commit carries few
-// types, and rows locked in name order cannot deadlock across processes.
+// types, and rows locked in name order cannot deadlock.
 func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventTypeSeen) error {
 	for _, s := range seen {
-		err := e.q.RecordEventTypeSeen(ctx, e.db, pgdb.RecordEventTypeSeenParams{
-			Name: s.Name, Seen: s.Count, FirstSeenAt: nullTime(s.FirstSeenAt), LastSeenAt: nullTime(s.LastSeenAt),
+		err := e.q.RecordEventTypeCount(ctx, e.db, pgdb.RecordEventTypeCountParams{
+			Name: s.Name, Shard: int32(s.Shard), Seen: s.Count, FirstSeenAt: s.FirstSeenAt, LastSeenAt: s.LastSeenAt,
 			Example: s.Example,
 		})
 		if err != nil {
@@ -22,6 +22,16 @@ func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventT
 		}
 	}
 	return nil
+}
+
+func (e *executor) ListEventTypeCounts(ctx context.Context) ([]store.EventTypeSeen, error) {
+	rows, err := e.q.ListEventTypeCounts(ctx, e.db)
+	return store.Rows(rows, err, func(r pgdb.ListEventTypeCountsRow) store.EventTypeSeen {
+		return store.EventTypeSeen{
+			Name: r.Name, Count: r.SeenCount, FirstSeenAt: r.FirstSeenAt.UTC(), LastSeenAt: r.LastSeenAt.UTC(),
+			Example: r.Example,
+		}
+	})
 }
 
 func (e *executor) DeclareEventTypes(ctx context.Context, specs []job.EventTypeSpec, now time.Time) error {

@@ -11,8 +11,8 @@ import (
 
 func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventTypeSeen) error {
 	for _, s := range seen {
-		err := e.q.RecordEventTypeSeen(ctx, e.db, sqlitedb.RecordEventTypeSeenParams{
-			Name: s.Name, Seen: s.Count, FirstSeenAt: nullMicros(s.FirstSeenAt), LastSeenAt: nullMicros(s.LastSeenAt),
+		err := e.q.RecordEventTypeCount(ctx, e.db, sqlitedb.RecordEventTypeCountParams{
+			Name: s.Name, Shard: int64(s.Shard), Seen: s.Count, FirstSeenAt: micros(s.FirstSeenAt), LastSeenAt: micros(s.LastSeenAt),
 			Example: s.Example,
 		})
 		if err != nil {
@@ -20,6 +20,16 @@ func (e *executor) RecordEventTypesSeen(ctx context.Context, seen []store.EventT
 		}
 	}
 	return nil
+}
+
+func (e *executor) ListEventTypeCounts(ctx context.Context) ([]store.EventTypeSeen, error) {
+	rows, err := e.q.ListEventTypeCounts(ctx, e.db)
+	return store.Rows(rows, err, func(r sqlitedb.ListEventTypeCountsRow) store.EventTypeSeen {
+		return store.EventTypeSeen{
+			Name: r.Name, Count: r.SeenCount, FirstSeenAt: fromMicros(r.FirstSeenAt), LastSeenAt: fromMicros(r.LastSeenAt),
+			Example: r.Example,
+		}
+	})
 }
 
 func (e *executor) DeclareEventTypes(ctx context.Context, specs []job.EventTypeSpec, now time.Time) error {

@@ -29,6 +29,15 @@ func TestDriverConformance(t *testing.T) {
 	})
 }
 
+func TestSharedCatalog(t *testing.T) {
+	storetest.ExerciseSharedCatalog(t, func(t *testing.T) func(context.Context, ...store.Option) (*store.Store, error) {
+		path := filepath.Join(t.TempDir(), "dispatchd.db")
+		return func(ctx context.Context, opts ...store.Option) (*store.Store, error) {
+			return sqlite.Open(ctx, path, opts...)
+		}
+	})
+}
+
 func TestEncryption(t *testing.T) {
 	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, ...store.Option) (*store.Store, error) {
 		path := filepath.Join(t.TempDir(), "dispatchd.db")

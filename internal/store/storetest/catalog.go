@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store"
 )
 
 // exerciseCatalog runs the conformance tests of event types: listing
@@ -145,4 +146,55 @@ func exerciseCatalog(t *testing.T, setup setupFunc) {
 			t.Errorf("a dead job was claimed: %v (%v)", claimed, err)
 		}
 	})
+}
+
+// ExerciseSharedCatalog checks the catalog of several processes on one
+// database: each counts in a shard of its own, and a listing from any of
+// them sums the shards — the count of every process, the earliest first
+// seen, the latest last seen and the example that came with it.
+func ExerciseSharedCatalog(t *testing.T, opener EncryptedOpener) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	open := opener(t)
+	openShard := func(n int) *store.Store {
+		s, err := open(ctx, store.WithCatalogShard(n))
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := openShard(0), openShard(100)
+	put := func(s *store.Store, id, typ string, at time.Time) []byte {
+		t.Helper()
+		e := newEvent("src", id, at)
+		e.Event.Type = typ
+		if _, err := s.StoreEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		return e.Event.Body
+	}
+	put(a, "a1", "order.created", t0.Add(time.Minute))
+	put(a, "a2", "order.created", t0.Add(2*time.Minute))
+	put(b, "b1", "order.created", t0) // b saw the type first…
+	put(a, "a3", "order.created", t0.Add(3*time.Minute))
+	last := put(b, "b2", "order.created", t0.Add(4*time.Minute)) // …and last
+	onlyA := put(a, "a4", "invoice.paid", t0.Add(5*time.Minute))
+	// The same shards in a third process still count right (it only
+	// shares a's rows).
+	put(openShard(0), "c1", "invoice.paid", t0.Add(-time.Minute))
+
+	want := []job.EventType{
+		{EventTypeSpec: job.EventTypeSpec{Name: "invoice.paid"}, Count: 2, FirstSeenAt: t0.Add(-time.Minute), LastSeenAt: t0.Add(5 * time.Minute), Example: onlyA},
+		{EventTypeSpec: job.EventTypeSpec{Name: "order.created"}, Count: 5, FirstSeenAt: t0, LastSeenAt: t0.Add(4 * time.Minute), Example: last},
+	}
+	for name, s := range map[string]*store.Store{"a": a, "b": b} {
+		got, err := s.ListEventTypes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("catalog listed by %s (-want +got):\n%s", name, diff)
+		}
+	}
 }

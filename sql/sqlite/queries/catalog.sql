@@ -58,17 +58,17 @@ WHERE (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
 ORDER BY id DESC
 LIMIT @page_size;
 
--- name: RecordEventTypeSeen :exec
--- Counts a group commit's events of one type; the example is the newest
--- body.
-INSERT INTO event_types (name, seen_count, first_seen_at, last_seen_at, example, updated_at)
-VALUES (@name, @seen, @first_seen_at, @last_seen_at, @example, @last_seen_at)
-ON CONFLICT (name) DO UPDATE SET
-    seen_count = event_types.seen_count + excluded.seen_count,
-    first_seen_at = min(coalesce(event_types.first_seen_at, excluded.first_seen_at), excluded.first_seen_at),
-    last_seen_at = max(coalesce(event_types.last_seen_at, excluded.last_seen_at), excluded.last_seen_at),
-    example = excluded.example,
-    updated_at = excluded.updated_at;
+-- name: RecordEventTypeCount :exec
+-- Adds a group commit's events of one type to this process's shard; the
+-- example is the newest body.
+INSERT INTO event_type_counts (name, shard, seen_count, first_seen_at, last_seen_at, example)
+VALUES (@name, @shard, @seen, @first_seen_at, @last_seen_at, @example)
+ON CONFLICT (name, shard) DO UPDATE SET
+    seen_count = event_type_counts.seen_count + excluded.seen_count,
+    first_seen_at = min(event_type_counts.first_seen_at, excluded.first_seen_at),
+    example = CASE WHEN excluded.last_seen_at >= event_type_counts.last_seen_at
+                   THEN excluded.example ELSE event_type_counts.example END,
+    last_seen_at = max(event_type_counts.last_seen_at, excluded.last_seen_at);
 
 -- name: DeclareEventType :exec
 INSERT INTO event_types (name, description, schema, declared, updated_at)
@@ -83,3 +83,16 @@ WHERE declared = 1 AND name NOT IN (sqlc.slice('names'));
 
 -- name: ListEventTypes :many
 SELECT * FROM event_types ORDER BY name;
+
+-- name: ListEventTypeCounts :many
+-- The shards of each type summed, with the example of the shard that saw
+-- the type last.
+SELECT c.name,
+    CAST(sum(c.seen_count) AS INTEGER) AS seen_count,
+    CAST(min(c.first_seen_at) AS INTEGER) AS first_seen_at,
+    CAST(max(c.last_seen_at) AS INTEGER) AS last_seen_at,
+    (SELECT n.example FROM event_type_counts n WHERE n.name = c.name
+     ORDER BY n.last_seen_at DESC LIMIT 1) AS example
+FROM event_type_counts c
+GROUP BY c.name
+ORDER BY c.name;
