@@ -159,8 +159,9 @@ func addListViewRows(ctx context.Context, path string) error {
 		`UPDATE jobs SET state = 'dead' WHERE rowid % 2000 = 7 AND state = 'completed'`,
 		`UPDATE jobs SET endpoint = 'rare' WHERE rowid % 5000 = 11 AND state = 'completed'`,
 		`UPDATE events SET source = 'bench-rare' WHERE rowid % 5000 = 13`,
-		fmt.Sprintf(`INSERT INTO attempts (id, job_id, attempt_number, started_at, latency_us, status_code, outcome)
-			SELECT 'att_' || id, id, 1, %d - (rowid %% 86400) * 1000000, 20000 + rowid %% 5000, 200, 'completed'
+		// Attempts name their endpoint, as dispatchd writes them since 0017.
+		fmt.Sprintf(`INSERT INTO attempts (id, job_id, attempt_number, started_at, latency_us, status_code, outcome, endpoint, request_headers)
+			SELECT 'att_' || id, id, 1, %d - (rowid %% 86400) * 1000000, 20000 + rowid %% 5000, 200, 'completed', endpoint, '{}'
 			FROM jobs WHERE state = 'completed' AND rowid %% 10 = 0`, now.UnixMicro()),
 		`ANALYZE`,
 	} {

@@ -193,6 +193,12 @@ func TestJobsAPI(t *testing.T) {
 			if got.status != 200 || !strings.Contains(string(got.body), `"statusCode":200`) {
 				t.Errorf("GET attempts: %d %s", got.status, got.body)
 			}
+			// What was sent, the bearer secret masked.
+			for _, want := range []string{`"endpoint":"receiver"`, `"requestHeadersKnown":true`, `"Webhook-Id":"` + id + `"`, `"Authorization":"Bearer ***"`, `"Webhook-Signature":"v1,***"`} {
+				if !strings.Contains(string(got.body), want) {
+					t.Errorf("GET attempts lacks %s: %s", want, got.body)
+				}
+			}
 		})
 
 		t.Run("ListJobsByPayloadText", func(t *testing.T) {

@@ -44,6 +44,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	// "flaky" refuses every delivery with a 400: its jobs go dead at once.
 	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no thanks", http.StatusBadRequest) }))
 	t.Cleanup(flaky.Close)
+	// "busy" asks for two minutes of quiet: its job waits to be retried.
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(busy.Close)
 	bootstrap, _ := apikey.Generate()
 	dir := t.TempDir()
 	svc := startService(t, map[string]string{
@@ -64,7 +70,10 @@ endpoints:
   - name: flaky
     url: %s/hook
     secret: %s
-`, okRecv.srv.URL, apiSecret, flaky.URL, apiSecret))
+  - name: busy
+    url: %s/hook
+    secret: %s
+`, okRecv.srv.URL, apiSecret, flaky.URL, apiSecret, busy.URL, apiSecret))
 	base := svc.httpURL + "/console"
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -189,6 +198,23 @@ endpoints:
 	eventually(svc.httpURL+jobURL, "#timeline", "attempt 1: completed")
 	screenshot("job")
 
+	// A 503 with Retry-After: the timeline shows the wait asked for and
+	// the headers sent, the signature and the bearer secret masked.
+	created := rest(t, "POST", svc.httpURL+"/v1/jobs", bootstrap, map[string]any{"endpoint": "busy", "payload": map[string]any{"n": 1}})
+	if created.status != 200 {
+		t.Fatalf("POST /v1/jobs to busy: %d %s", created.status, created.body)
+	}
+	busyID := created.json(t)["job"].(map[string]any)["jobId"].(string)
+	tl := eventually(base+"/jobs/"+busyID, "#timeline", "attempt 1: retry")
+	for _, want := range []string{"status 503", "Retry-After: 2m0s", "Webhook-Signature", "v1,***", "Authorization", "Bearer ***", "Webhook-Id", busyID, "Content-Type"} {
+		if !strings.Contains(tl, want) {
+			t.Errorf("busy job's timeline lacks %q:\n%s", want, tl)
+		}
+	}
+	if strings.Contains(tl, apiSecret) {
+		t.Errorf("busy job's timeline shows the endpoint's secret:\n%s", tl)
+	}
+
 	// The flaky endpoint's job is dead; replay it from its page.
 	eventually(base+"/jobs?state=dead&endpoint=flaky", "#jobs tbody", "dead")
 	deadURL := attr("#jobs tbody a", "href")
@@ -309,7 +335,7 @@ endpoints:
 	}
 
 	// A read key sees the pages but no action.
-	created := rest(t, "POST", svc.httpURL+"/v1/keys", bootstrap, map[string]any{"name": "viewer", "scope": "read"})
+	created = rest(t, "POST", svc.httpURL+"/v1/keys", bootstrap, map[string]any{"name": "viewer", "scope": "read"})
 	if created.status != 200 {
 		t.Fatalf("create a read key: %d %s", created.status, created.body)
 	}

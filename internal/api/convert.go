@@ -91,7 +91,7 @@ func jobToProto(j job.Job) *dispatchdv1.Job {
 }
 
 func attemptToProto(a job.Attempt) *dispatchdv1.Attempt {
-	return &dispatchdv1.Attempt{
+	p := &dispatchdv1.Attempt{
 		AttemptId:       a.ID,
 		AttemptNumber:   int32(a.Number),
 		BatchId:         a.BatchID,
@@ -102,7 +102,15 @@ func attemptToProto(a job.Attempt) *dispatchdv1.Attempt {
 		ErrorClass:      a.ErrorClass,
 		Error:           a.Error,
 		ResponseExcerpt: a.ResponseExcerpt,
+		Endpoint:        a.Endpoint,
 	}
+	if a.RequestHeaders != nil {
+		p.RequestHeaders, p.RequestHeadersKnown = a.RequestHeaders, true
+	}
+	if a.RetryAfter > 0 {
+		p.RetryAfter = durationpb.New(a.RetryAfter)
+	}
+	return p
 }
 
 func retryToProto(r job.RetrySpec) *dispatchdv1.RetryPolicy {

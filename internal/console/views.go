@@ -35,6 +35,10 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f ms", float64(d.AsDuration().Microseconds())/1000)
 	},
+	// wait shows a Retry-After as the receiver would write it, in seconds.
+	"wait": func(d *durationpb.Duration) string {
+		return d.AsDuration().Round(time.Second).String()
+	},
 	"us": func(us int64) string { return fmt.Sprintf("%.1f ms", float64(us)/1000) },
 	"state": func(s dispatchdv1.JobState) string {
 		return strings.ToLower(strings.TrimPrefix(s.String(), "JOB_STATE_"))

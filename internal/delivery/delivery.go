@@ -202,6 +202,9 @@ type Result struct {
 	// "failedJobIds": those records are to be retried and the others are
 	// complete. Ids not in the batch are ignored.
 	FailedJobIDs []string
+	// RequestHeaders are the headers of the request sent, with secret
+	// values masked (SentHeaders); nil when nothing was sent.
+	RequestHeaders map[string]string
 	// Earlier are the tries of this attempt that got 401 and were made
 	// again at once with another credential: the previous secret in
 	// Authorization during a rotation, or a fresh OAuth2 token. They are
@@ -455,12 +458,14 @@ func (c *Client) post(ctx context.Context, hc *http.Client, r Request, h http.He
 		return Result{Outcome: Failed, ErrorClass: ClassBadRequest, Error: "the request could not be built: " + err.Error()}
 	}
 	req.Header = h.Clone()
+	sent := SentHeaders(req.Header)
 
 	start := time.Now()
 	resp, err := hc.Do(req)
 	if err != nil {
 		res := transportFailure(ctx, err, limit)
 		res.Latency = time.Since(start)
+		res.RequestHeaders = sent
 		return res
 	}
 	defer resp.Body.Close() // without draining: see below
@@ -483,6 +488,7 @@ func (c *Client) post(ctx context.Context, hc *http.Client, r Request, h http.He
 	res.Excerpt = excerpt(mask(got, masks))
 	res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	res.Latency = latency
+	res.RequestHeaders = sent
 	if readErr != nil && resp.StatusCode/100 == 2 {
 		// The status says yes, but the body could still have said
 		// {"status":"failed"} or listed failed jobs: with the body cut short

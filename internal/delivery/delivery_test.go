@@ -52,7 +52,19 @@ func TestDeliverSingle(t *testing.T) {
 		TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 	}
 	res := newTestClient().Deliver(t.Context(), req)
-	if diff := cmp.Diff(Result{Outcome: Completed, StatusCode: 200, Excerpt: `{"status":"success"}`}, res,
+	// The attempt log's copy of the headers masks the bearer secret and
+	// the signature (net/http adds Accept-Encoding and Content-Length
+	// after: they are not dispatchd's).
+	wantSent := map[string]string{
+		"Authorization":     "Bearer ***",
+		"Content-Type":      "application/json",
+		"Traceparent":       req.TraceParent,
+		"User-Agent":        testUserAgent,
+		"Webhook-Id":        "job_01",
+		"Webhook-Signature": "v1,***",
+		"Webhook-Timestamp": "1772366400",
+	}
+	if diff := cmp.Diff(Result{Outcome: Completed, StatusCode: 200, Excerpt: `{"status":"success"}`, RequestHeaders: wantSent}, res,
 		cmpopts.IgnoreFields(Result{}, "Latency")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
@@ -108,7 +120,7 @@ func TestDeliverBulk(t *testing.T) {
 		},
 	}
 	res := newTestClient().Deliver(t.Context(), req)
-	if diff := cmp.Diff(Result{Outcome: Completed, StatusCode: 204}, res, cmpopts.IgnoreFields(Result{}, "Latency")); diff != "" {
+	if diff := cmp.Diff(Result{Outcome: Completed, StatusCode: 204}, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
 	r := <-got
@@ -207,7 +219,7 @@ func TestSeedReceiver(t *testing.T) {
 				Records:  []Record{{JobID: "job_9", AttemptID: "att_x", AttemptNumber: 4, Payload: json.RawMessage(`{"task":"` + tt.task + `"}`)}},
 			}
 			res := newTestClient().Deliver(t.Context(), req)
-			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error", "Excerpt")); diff != "" {
+			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error", "Excerpt")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 			checkNoSecret(t, res, secret, tt.secret)
@@ -311,7 +323,7 @@ func TestOutcomes(t *testing.T) {
 			req.Endpoint.RetryClientErrors = tt.retry4xx
 			req.Endpoint.RetryOnlyUnanswered = strings.HasSuffix(tt.name, "only unanswered")
 			res := c.Deliver(t.Context(), req)
-			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 			if (res.Error == "") != (res.Outcome == Completed) {
@@ -332,7 +344,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 
 			res := newTestClient().Deliver(t.Context(), one(srv.URL))
 			want := Result{Outcome: Failed, StatusCode: status, ErrorClass: ClassRedirect}
-			if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+			if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 			if !strings.Contains(res.Error, target.URL+"/stolen") {
@@ -356,7 +368,7 @@ func TestConnectionRefused(t *testing.T) {
 
 	res := newTestClient().Deliver(t.Context(), one("http://"+addr))
 	want := Result{Outcome: Retry, ErrorClass: ClassConnection}
-	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
 	// No answer is what retry_only_unanswered retries.
@@ -375,7 +387,7 @@ func TestDNSFailure(t *testing.T) {
 	// without the network.
 	res := newTestClient().Deliver(t.Context(), one("http://dispatchd-test.invalid/hook"))
 	want := Result{Outcome: Retry, ErrorClass: ClassDNS}
-	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
 }
@@ -429,7 +441,7 @@ func TestTimeout(t *testing.T) {
 			req := one(srv.URL)
 			req.Endpoint.Timeout = tt.epTimeout
 			res := newTestClient().Deliver(ctx, req)
-			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 		})
@@ -447,7 +459,7 @@ func TestCanceled(t *testing.T) {
 	}()
 	res := newTestClient().Deliver(ctx, one(srv.URL))
 	want := Result{Outcome: Retry, ErrorClass: ClassCanceled}
-	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
 }
@@ -462,7 +474,7 @@ func TestControl(t *testing.T) {
 		}
 		res := NewClient(guard, testClock, testUserAgent).Deliver(t.Context(), one(srv.URL))
 		want := Result{Outcome: Failed, ErrorClass: ClassBlockedAddress}
-		if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+		if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 			t.Errorf("Result (-want +got):\n%s", diff)
 		}
 		for _, part := range []string{srv.Listener.Addr().String(), "loopback is not allowed"} {
@@ -543,7 +555,7 @@ func TestBadRequest(t *testing.T) {
 
 			res := newTestClient().Deliver(t.Context(), req)
 			want := Result{Outcome: Failed, ErrorClass: ClassBadRequest}
-			if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Error")); diff != "" {
+			if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 			if res.Error == "" {
@@ -598,7 +610,7 @@ func TestBodyCap(t *testing.T) {
 
 	res := newTestClient().Deliver(t.Context(), one(srv.URL))
 	want := Result{Outcome: Completed, StatusCode: 200, Excerpt: strings.Repeat("a", ExcerptBytes)}
-	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency")); diff != "" {
+	if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency")); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
 	o := <-done
@@ -631,7 +643,7 @@ func TestGzipResponse(t *testing.T) {
 				zw.Close()
 			})
 			res := newTestClient().Deliver(t.Context(), one(srv.URL))
-			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 		})
@@ -674,7 +686,7 @@ func TestBulkFailedJobIDs(t *testing.T) {
 			}
 			res := newTestClient().Deliver(t.Context(), req)
 			tt.want.Excerpt = tt.body
-			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+			if diff := cmp.Diff(tt.want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 				t.Errorf("Result (-want +got):\n%s", diff)
 			}
 		})
@@ -734,7 +746,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("HTTP/2 by ALPN", func(t *testing.T) {
 		res := tlsClient(t, srv).Deliver(t.Context(), one(srv.URL))
-		if diff := cmp.Diff(Result{Outcome: Completed, StatusCode: 200, Excerpt: "ok"}, res, cmpopts.IgnoreFields(Result{}, "Latency")); diff != "" {
+		if diff := cmp.Diff(Result{Outcome: Completed, StatusCode: 200, Excerpt: "ok"}, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency")); diff != "" {
 			t.Errorf("Result (-want +got):\n%s", diff)
 		}
 		if p := <-protos; p != 2 {
@@ -744,7 +756,7 @@ func TestTLS(t *testing.T) {
 	t.Run("untrusted certificate", func(t *testing.T) {
 		res := newTestClient().Deliver(t.Context(), one(srv.URL))
 		want := Result{Outcome: Retry, ErrorClass: ClassTLS}
-		if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+		if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 			t.Errorf("Result (-want +got):\n%s", diff)
 		}
 	})
@@ -752,7 +764,7 @@ func TestTLS(t *testing.T) {
 		plain, _ := receiver(t, reply(200, ""))
 		res := newTestClient().Deliver(t.Context(), one(strings.Replace(plain.URL, "http:", "https:", 1)))
 		want := Result{Outcome: Retry, ErrorClass: ClassTLS}
-		if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "Latency", "Error")); diff != "" {
+		if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(Result{}, "RequestHeaders", "Latency", "Error")); diff != "" {
 			t.Errorf("Result (-want +got):\n%s\nError: %s", diff, res.Error)
 		}
 	})

@@ -181,6 +181,16 @@ type Attempt struct {
 	Error      string
 	// ResponseExcerpt is the start of the response body.
 	ResponseExcerpt string
+	// Endpoint names the endpoint the attempt went to; attempts recorded
+	// before dispatchd kept it read "".
+	Endpoint string
+	// RequestHeaders are the headers sent, secret values masked
+	// (delivery.SentHeaders); nil when unknown: nothing was sent, or the
+	// attempt was recorded before dispatchd kept them.
+	RequestHeaders map[string]string
+	// RetryAfter is the wait the receiver asked for in Retry-After; 0
+	// when it asked for none.
+	RetryAfter time.Duration
 }
 
 // Claim asks for up to Max due jobs of one endpoint, leased until

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -420,4 +421,32 @@ func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool
 		return p, ran, s.wrap("prune", err)
 	}
 	return p, ran, nil
+}
+
+// EncodeHeaders is the stored form of an attempt's request headers: a
+// JSON object, or NULL when they are unknown. They need no sealing under
+// DISPATCHD_ENCRYPT_PAYLOADS: delivery.SentHeaders masked every secret.
+func EncodeHeaders(h map[string]string) *string {
+	if h == nil {
+		return nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil // a map of strings always marshals
+	}
+	s := string(b)
+	return &s
+}
+
+// DecodeHeaders reads what EncodeHeaders stored; NULL (an attempt recorded
+// before dispatchd kept them) reads nil.
+func DecodeHeaders(s *string) map[string]string {
+	if s == nil {
+		return nil
+	}
+	h := map[string]string{}
+	if json.Unmarshal([]byte(*s), &h) != nil {
+		return nil
+	}
+	return h
 }

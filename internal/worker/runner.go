@@ -343,6 +343,9 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 				ErrorClass:      res.ErrorClass,
 				Error:           errText,
 				ResponseExcerpt: res.Excerpt,
+				Endpoint:        j.Endpoint,
+				RequestHeaders:  res.RequestHeaders,
+				RetryAfter:      res.RetryAfter,
 			},
 			Earlier: earlier,
 		}
@@ -541,6 +544,9 @@ func earlierAttempts(j job.Job, batchID string, started time.Time, tries []deliv
 			ErrorClass:      t.ErrorClass,
 			Error:           t.Error + "; tried again at once with the next credential",
 			ResponseExcerpt: t.Excerpt,
+			Endpoint:        j.Endpoint,
+			RequestHeaders:  t.RequestHeaders,
+			RetryAfter:      t.RetryAfter,
 		})
 		// Stored times have microseconds: keep the tries apart.
 		at = at.Add(max(t.Latency, time.Millisecond))

@@ -955,8 +955,19 @@ type Attempt struct {
 	Error      string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	// The first KiB of the response body.
 	ResponseExcerpt string `protobuf:"bytes,10,opt,name=response_excerpt,json=responseExcerpt,proto3" json:"response_excerpt,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The endpoint the attempt was sent to; empty for attempts recorded
+	// before dispatchd recorded it.
+	Endpoint string `protobuf:"bytes,11,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The headers dispatchd sent, with Authorization, the signature and
+	// configured static header values masked. Empty for attempts recorded
+	// before dispatchd recorded them (request_headers_known is false).
+	RequestHeaders      map[string]string `protobuf:"bytes,12,rep,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RequestHeadersKnown bool              `protobuf:"varint,13,opt,name=request_headers_known,json=requestHeadersKnown,proto3" json:"request_headers_known,omitempty"`
+	// The wait the receiver asked for in Retry-After (delta-seconds, or an
+	// HTTP-date counted from the attempt); unset when it sent none.
+	RetryAfter    *durationpb.Duration `protobuf:"bytes,14,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attempt) Reset() {
@@ -1057,6 +1068,34 @@ func (x *Attempt) GetResponseExcerpt() string {
 		return x.ResponseExcerpt
 	}
 	return ""
+}
+
+func (x *Attempt) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *Attempt) GetRequestHeaders() map[string]string {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *Attempt) GetRequestHeadersKnown() bool {
+	if x != nil {
+		return x.RequestHeadersKnown
+	}
+	return false
+}
+
+func (x *Attempt) GetRetryAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return nil
 }
 
 // ListAttemptsResponse lists a job's attempts.
@@ -1960,7 +1999,7 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
 	"\bsearched\x18\x03 \x01(\x05R\bsearched\",\n" +
 	"\x13ListAttemptsRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xf7\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x9a\x05\n" +
 	"\aAttempt\x12\x1d\n" +
 	"\n" +
 	"attempt_id\x18\x01 \x01(\tR\tattemptId\x12%\n" +
@@ -1976,7 +2015,15 @@ const file_dispatchd_v1_job_proto_rawDesc = "" +
 	"errorClass\x12\x14\n" +
 	"\x05error\x18\t \x01(\tR\x05error\x12)\n" +
 	"\x10response_excerpt\x18\n" +
-	" \x01(\tR\x0fresponseExcerpt\"I\n" +
+	" \x01(\tR\x0fresponseExcerpt\x12\x1a\n" +
+	"\bendpoint\x18\v \x01(\tR\bendpoint\x12R\n" +
+	"\x0frequest_headers\x18\f \x03(\v2).dispatchd.v1.Attempt.RequestHeadersEntryR\x0erequestHeaders\x122\n" +
+	"\x15request_headers_known\x18\r \x01(\bR\x13requestHeadersKnown\x12:\n" +
+	"\vretry_after\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryAfter\x1aA\n" +
+	"\x13RequestHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"I\n" +
 	"\x14ListAttemptsResponse\x121\n" +
 	"\battempts\x18\x01 \x03(\v2\x15.dispatchd.v1.AttemptR\battempts\")\n" +
 	"\x10CancelJobRequest\x12\x15\n" +
@@ -2066,7 +2113,7 @@ func file_dispatchd_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_dispatchd_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dispatchd_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_dispatchd_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_dispatchd_v1_job_proto_goTypes = []any{
 	(JobState)(0),                         // 0: dispatchd.v1.JobState
 	(BulkAction)(0),                       // 1: dispatchd.v1.BulkAction
@@ -2097,75 +2144,78 @@ var file_dispatchd_v1_job_proto_goTypes = []any{
 	(*JobFilter)(nil),                     // 26: dispatchd.v1.JobFilter
 	(*BulkJobsRequest)(nil),               // 27: dispatchd.v1.BulkJobsRequest
 	(*BulkJobsResponse)(nil),              // 28: dispatchd.v1.BulkJobsResponse
-	(*durationpb.Duration)(nil),           // 29: google.protobuf.Duration
-	(*structpb.Value)(nil),                // 30: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 32: google.protobuf.Struct
+	nil,                                   // 29: dispatchd.v1.Attempt.RequestHeadersEntry
+	(*durationpb.Duration)(nil),           // 30: google.protobuf.Duration
+	(*structpb.Value)(nil),                // 31: google.protobuf.Value
+	(*timestamppb.Timestamp)(nil),         // 32: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 33: google.protobuf.Struct
 }
 var file_dispatchd_v1_job_proto_depIdxs = []int32{
-	29, // 0: dispatchd.v1.RetryPolicy.schedule:type_name -> google.protobuf.Duration
+	30, // 0: dispatchd.v1.RetryPolicy.schedule:type_name -> google.protobuf.Duration
 	0,  // 1: dispatchd.v1.Job.state:type_name -> dispatchd.v1.JobState
-	30, // 2: dispatchd.v1.Job.payload:type_name -> google.protobuf.Value
-	31, // 3: dispatchd.v1.Job.run_at:type_name -> google.protobuf.Timestamp
-	31, // 4: dispatchd.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	31, // 5: dispatchd.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	31, // 6: dispatchd.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	30, // 7: dispatchd.v1.DispatchJobRequest.payload:type_name -> google.protobuf.Value
-	31, // 8: dispatchd.v1.DispatchJobRequest.run_at:type_name -> google.protobuf.Timestamp
-	29, // 9: dispatchd.v1.DispatchJobRequest.delay:type_name -> google.protobuf.Duration
+	31, // 2: dispatchd.v1.Job.payload:type_name -> google.protobuf.Value
+	32, // 3: dispatchd.v1.Job.run_at:type_name -> google.protobuf.Timestamp
+	32, // 4: dispatchd.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	32, // 5: dispatchd.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	32, // 6: dispatchd.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	31, // 7: dispatchd.v1.DispatchJobRequest.payload:type_name -> google.protobuf.Value
+	32, // 8: dispatchd.v1.DispatchJobRequest.run_at:type_name -> google.protobuf.Timestamp
+	30, // 9: dispatchd.v1.DispatchJobRequest.delay:type_name -> google.protobuf.Duration
 	2,  // 10: dispatchd.v1.DispatchJobRequest.retry:type_name -> dispatchd.v1.RetryPolicy
 	3,  // 11: dispatchd.v1.DispatchJobResponse.job:type_name -> dispatchd.v1.Job
 	4,  // 12: dispatchd.v1.BatchDispatchJobsRequest.jobs:type_name -> dispatchd.v1.DispatchJobRequest
 	5,  // 13: dispatchd.v1.BatchDispatchJobsResponse.jobs:type_name -> dispatchd.v1.DispatchJobResponse
 	0,  // 14: dispatchd.v1.ListJobsRequest.state:type_name -> dispatchd.v1.JobState
-	31, // 15: dispatchd.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	31, // 16: dispatchd.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	32, // 15: dispatchd.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	32, // 16: dispatchd.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
 	3,  // 17: dispatchd.v1.ListJobsResponse.jobs:type_name -> dispatchd.v1.Job
-	31, // 18: dispatchd.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	29, // 19: dispatchd.v1.Attempt.latency:type_name -> google.protobuf.Duration
-	12, // 20: dispatchd.v1.ListAttemptsResponse.attempts:type_name -> dispatchd.v1.Attempt
-	31, // 21: dispatchd.v1.ReplayDeadJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	31, // 22: dispatchd.v1.ReplayDeadJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	32, // 23: dispatchd.v1.DispatchedDispatchJobRequest.payload:type_name -> google.protobuf.Struct
-	31, // 24: dispatchd.v1.DispatchedDispatchJobRequest.schedule_for:type_name -> google.protobuf.Timestamp
-	3,  // 25: dispatchd.v1.GetJobResponse.job:type_name -> dispatchd.v1.Job
-	3,  // 26: dispatchd.v1.CancelJobResponse.job:type_name -> dispatchd.v1.Job
-	3,  // 27: dispatchd.v1.RetryJobResponse.job:type_name -> dispatchd.v1.Job
-	25, // 28: dispatchd.v1.DispatchedDispatchJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
-	25, // 29: dispatchd.v1.DispatchedGetJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
-	31, // 30: dispatchd.v1.DispatchedJob.scheduled_for:type_name -> google.protobuf.Timestamp
-	0,  // 31: dispatchd.v1.JobFilter.state:type_name -> dispatchd.v1.JobState
-	31, // 32: dispatchd.v1.JobFilter.created_after:type_name -> google.protobuf.Timestamp
-	31, // 33: dispatchd.v1.JobFilter.created_before:type_name -> google.protobuf.Timestamp
-	26, // 34: dispatchd.v1.BulkJobsRequest.filter:type_name -> dispatchd.v1.JobFilter
-	1,  // 35: dispatchd.v1.BulkJobsRequest.action:type_name -> dispatchd.v1.BulkAction
-	4,  // 36: dispatchd.v1.JobService.DispatchJob:input_type -> dispatchd.v1.DispatchJobRequest
-	6,  // 37: dispatchd.v1.JobService.BatchDispatchJobs:input_type -> dispatchd.v1.BatchDispatchJobsRequest
-	8,  // 38: dispatchd.v1.JobService.GetJob:input_type -> dispatchd.v1.GetJobRequest
-	9,  // 39: dispatchd.v1.JobService.ListJobs:input_type -> dispatchd.v1.ListJobsRequest
-	11, // 40: dispatchd.v1.JobService.ListAttempts:input_type -> dispatchd.v1.ListAttemptsRequest
-	14, // 41: dispatchd.v1.JobService.CancelJob:input_type -> dispatchd.v1.CancelJobRequest
-	15, // 42: dispatchd.v1.JobService.RetryJob:input_type -> dispatchd.v1.RetryJobRequest
-	16, // 43: dispatchd.v1.JobService.ReplayDeadJobs:input_type -> dispatchd.v1.ReplayDeadJobsRequest
-	27, // 44: dispatchd.v1.JobService.BulkJobs:input_type -> dispatchd.v1.BulkJobsRequest
-	18, // 45: dispatchd.v1.JobService.DispatchedDispatchJob:input_type -> dispatchd.v1.DispatchedDispatchJobRequest
-	19, // 46: dispatchd.v1.JobService.DispatchedGetJob:input_type -> dispatchd.v1.DispatchedGetJobRequest
-	5,  // 47: dispatchd.v1.JobService.DispatchJob:output_type -> dispatchd.v1.DispatchJobResponse
-	7,  // 48: dispatchd.v1.JobService.BatchDispatchJobs:output_type -> dispatchd.v1.BatchDispatchJobsResponse
-	20, // 49: dispatchd.v1.JobService.GetJob:output_type -> dispatchd.v1.GetJobResponse
-	10, // 50: dispatchd.v1.JobService.ListJobs:output_type -> dispatchd.v1.ListJobsResponse
-	13, // 51: dispatchd.v1.JobService.ListAttempts:output_type -> dispatchd.v1.ListAttemptsResponse
-	21, // 52: dispatchd.v1.JobService.CancelJob:output_type -> dispatchd.v1.CancelJobResponse
-	22, // 53: dispatchd.v1.JobService.RetryJob:output_type -> dispatchd.v1.RetryJobResponse
-	17, // 54: dispatchd.v1.JobService.ReplayDeadJobs:output_type -> dispatchd.v1.ReplayDeadJobsResponse
-	28, // 55: dispatchd.v1.JobService.BulkJobs:output_type -> dispatchd.v1.BulkJobsResponse
-	23, // 56: dispatchd.v1.JobService.DispatchedDispatchJob:output_type -> dispatchd.v1.DispatchedDispatchJobResponse
-	24, // 57: dispatchd.v1.JobService.DispatchedGetJob:output_type -> dispatchd.v1.DispatchedGetJobResponse
-	47, // [47:58] is the sub-list for method output_type
-	36, // [36:47] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	32, // 18: dispatchd.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	30, // 19: dispatchd.v1.Attempt.latency:type_name -> google.protobuf.Duration
+	29, // 20: dispatchd.v1.Attempt.request_headers:type_name -> dispatchd.v1.Attempt.RequestHeadersEntry
+	30, // 21: dispatchd.v1.Attempt.retry_after:type_name -> google.protobuf.Duration
+	12, // 22: dispatchd.v1.ListAttemptsResponse.attempts:type_name -> dispatchd.v1.Attempt
+	32, // 23: dispatchd.v1.ReplayDeadJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	32, // 24: dispatchd.v1.ReplayDeadJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	33, // 25: dispatchd.v1.DispatchedDispatchJobRequest.payload:type_name -> google.protobuf.Struct
+	32, // 26: dispatchd.v1.DispatchedDispatchJobRequest.schedule_for:type_name -> google.protobuf.Timestamp
+	3,  // 27: dispatchd.v1.GetJobResponse.job:type_name -> dispatchd.v1.Job
+	3,  // 28: dispatchd.v1.CancelJobResponse.job:type_name -> dispatchd.v1.Job
+	3,  // 29: dispatchd.v1.RetryJobResponse.job:type_name -> dispatchd.v1.Job
+	25, // 30: dispatchd.v1.DispatchedDispatchJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
+	25, // 31: dispatchd.v1.DispatchedGetJobResponse.job:type_name -> dispatchd.v1.DispatchedJob
+	32, // 32: dispatchd.v1.DispatchedJob.scheduled_for:type_name -> google.protobuf.Timestamp
+	0,  // 33: dispatchd.v1.JobFilter.state:type_name -> dispatchd.v1.JobState
+	32, // 34: dispatchd.v1.JobFilter.created_after:type_name -> google.protobuf.Timestamp
+	32, // 35: dispatchd.v1.JobFilter.created_before:type_name -> google.protobuf.Timestamp
+	26, // 36: dispatchd.v1.BulkJobsRequest.filter:type_name -> dispatchd.v1.JobFilter
+	1,  // 37: dispatchd.v1.BulkJobsRequest.action:type_name -> dispatchd.v1.BulkAction
+	4,  // 38: dispatchd.v1.JobService.DispatchJob:input_type -> dispatchd.v1.DispatchJobRequest
+	6,  // 39: dispatchd.v1.JobService.BatchDispatchJobs:input_type -> dispatchd.v1.BatchDispatchJobsRequest
+	8,  // 40: dispatchd.v1.JobService.GetJob:input_type -> dispatchd.v1.GetJobRequest
+	9,  // 41: dispatchd.v1.JobService.ListJobs:input_type -> dispatchd.v1.ListJobsRequest
+	11, // 42: dispatchd.v1.JobService.ListAttempts:input_type -> dispatchd.v1.ListAttemptsRequest
+	14, // 43: dispatchd.v1.JobService.CancelJob:input_type -> dispatchd.v1.CancelJobRequest
+	15, // 44: dispatchd.v1.JobService.RetryJob:input_type -> dispatchd.v1.RetryJobRequest
+	16, // 45: dispatchd.v1.JobService.ReplayDeadJobs:input_type -> dispatchd.v1.ReplayDeadJobsRequest
+	27, // 46: dispatchd.v1.JobService.BulkJobs:input_type -> dispatchd.v1.BulkJobsRequest
+	18, // 47: dispatchd.v1.JobService.DispatchedDispatchJob:input_type -> dispatchd.v1.DispatchedDispatchJobRequest
+	19, // 48: dispatchd.v1.JobService.DispatchedGetJob:input_type -> dispatchd.v1.DispatchedGetJobRequest
+	5,  // 49: dispatchd.v1.JobService.DispatchJob:output_type -> dispatchd.v1.DispatchJobResponse
+	7,  // 50: dispatchd.v1.JobService.BatchDispatchJobs:output_type -> dispatchd.v1.BatchDispatchJobsResponse
+	20, // 51: dispatchd.v1.JobService.GetJob:output_type -> dispatchd.v1.GetJobResponse
+	10, // 52: dispatchd.v1.JobService.ListJobs:output_type -> dispatchd.v1.ListJobsResponse
+	13, // 53: dispatchd.v1.JobService.ListAttempts:output_type -> dispatchd.v1.ListAttemptsResponse
+	21, // 54: dispatchd.v1.JobService.CancelJob:output_type -> dispatchd.v1.CancelJobResponse
+	22, // 55: dispatchd.v1.JobService.RetryJob:output_type -> dispatchd.v1.RetryJobResponse
+	17, // 56: dispatchd.v1.JobService.ReplayDeadJobs:output_type -> dispatchd.v1.ReplayDeadJobsResponse
+	28, // 57: dispatchd.v1.JobService.BulkJobs:output_type -> dispatchd.v1.BulkJobsResponse
+	23, // 58: dispatchd.v1.JobService.DispatchedDispatchJob:output_type -> dispatchd.v1.DispatchedDispatchJobResponse
+	24, // 59: dispatchd.v1.JobService.DispatchedGetJob:output_type -> dispatchd.v1.DispatchedGetJobResponse
+	49, // [49:60] is the sub-list for method output_type
+	38, // [38:49] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_job_proto_init() }
@@ -2179,7 +2229,7 @@ func file_dispatchd_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_job_proto_rawDesc), len(file_dispatchd_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

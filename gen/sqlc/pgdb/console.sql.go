@@ -49,16 +49,15 @@ func (q *Queries) CountRequest(ctx context.Context, db DBTX, arg CountRequestPar
 }
 
 const deliverySeries = `-- name: DeliverySeries :many
-SELECT date_bin(make_interval(secs => $1::bigint), a.started_at, 'epoch'::timestamptz)::timestamptz AS at, a.outcome, count(*) AS n
-FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= $2 AND ($3::text IS NULL OR j.endpoint = $3)
-GROUP BY 1, a.outcome ORDER BY 1
+SELECT date_bin(make_interval(secs => $1::bigint), started_at, 'epoch'::timestamptz)::timestamptz AS at, outcome, count(*) AS n
+FROM attempts WHERE endpoint = $2::text AND started_at >= $3
+GROUP BY 1, outcome ORDER BY 1
 `
 
 type DeliverySeriesParams struct {
 	BucketSecs int64
+	Endpoint   string
 	Since      time.Time
-	Endpoint   *string
 }
 
 type DeliverySeriesRow struct {
@@ -67,9 +66,10 @@ type DeliverySeriesRow struct {
 	N       int64
 }
 
-// Attempts per bucket of @bucket seconds and outcome.
+// The attempts of one endpoint per bucket of @bucket seconds and outcome,
+// read on attempts_endpoint_started_at alone (no job lookup).
 func (q *Queries) DeliverySeries(ctx context.Context, db DBTX, arg DeliverySeriesParams) ([]DeliverySeriesRow, error) {
-	rows, err := db.Query(ctx, deliverySeries, arg.BucketSecs, arg.Since, arg.Endpoint)
+	rows, err := db.Query(ctx, deliverySeries, arg.BucketSecs, arg.Endpoint, arg.Since)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +116,47 @@ func (q *Queries) DeliverySeriesAll(ctx context.Context, db DBTX, arg DeliverySe
 	var items []DeliverySeriesAllRow
 	for rows.Next() {
 		var i DeliverySeriesAllRow
+		if err := rows.Scan(&i.At, &i.Outcome, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deliverySeriesUnattributed = `-- name: DeliverySeriesUnattributed :many
+SELECT date_bin(make_interval(secs => $1::bigint), a.started_at, 'epoch'::timestamptz)::timestamptz AS at, a.outcome, count(*) AS n
+FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.endpoint IS NULL AND a.started_at >= $2 AND j.endpoint = $3::text
+GROUP BY 1, a.outcome ORDER BY 1
+`
+
+type DeliverySeriesUnattributedParams struct {
+	BucketSecs int64
+	Since      time.Time
+	Endpoint   string
+}
+
+type DeliverySeriesUnattributedRow struct {
+	At      time.Time
+	Outcome string
+	N       int64
+}
+
+// DeliverySeries of the attempts recorded before attempts named their
+// endpoint (0017), each job looked up.
+func (q *Queries) DeliverySeriesUnattributed(ctx context.Context, db DBTX, arg DeliverySeriesUnattributedParams) ([]DeliverySeriesUnattributedRow, error) {
+	rows, err := db.Query(ctx, deliverySeriesUnattributed, arg.BucketSecs, arg.Since, arg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DeliverySeriesUnattributedRow
+	for rows.Next() {
+		var i DeliverySeriesUnattributedRow
 		if err := rows.Scan(&i.At, &i.Outcome, &i.N); err != nil {
 			return nil, err
 		}
@@ -570,20 +611,20 @@ func (q *Queries) QueueDepth(ctx context.Context, db DBTX, arg QueueDepthParams)
 }
 
 const recentLatencies = `-- name: RecentLatencies :many
-SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= $1 AND ($2::text IS NULL OR j.endpoint = $2)
-ORDER BY a.started_at DESC LIMIT $3
+SELECT latency_us FROM attempts WHERE endpoint = $1::text AND started_at >= $2
+ORDER BY started_at DESC LIMIT $3
 `
 
 type RecentLatenciesParams struct {
+	Endpoint string
 	Since    time.Time
-	Endpoint *string
 	MaxRows  int32
 }
 
-// The latencies of the newest attempts of the window: a sample for p50/p95.
+// The latencies of one endpoint's newest attempts of the window: a sample
+// for p50/p95, on attempts_endpoint_started_at alone.
 func (q *Queries) RecentLatencies(ctx context.Context, db DBTX, arg RecentLatenciesParams) ([]int64, error) {
-	rows, err := db.Query(ctx, recentLatencies, arg.Since, arg.Endpoint, arg.MaxRows)
+	rows, err := db.Query(ctx, recentLatencies, arg.Endpoint, arg.Since, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -615,6 +656,39 @@ type RecentLatenciesAllParams struct {
 // RecentLatencies of every endpoint, without a job lookup per attempt.
 func (q *Queries) RecentLatenciesAll(ctx context.Context, db DBTX, arg RecentLatenciesAllParams) ([]int64, error) {
 	rows, err := db.Query(ctx, recentLatenciesAll, arg.Since, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var latency_us int64
+		if err := rows.Scan(&latency_us); err != nil {
+			return nil, err
+		}
+		items = append(items, latency_us)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentLatenciesUnattributed = `-- name: RecentLatenciesUnattributed :many
+SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.endpoint IS NULL AND a.started_at >= $1 AND j.endpoint = $2::text
+ORDER BY a.started_at DESC LIMIT $3
+`
+
+type RecentLatenciesUnattributedParams struct {
+	Since    time.Time
+	Endpoint string
+	MaxRows  int32
+}
+
+// RecentLatencies of the attempts recorded before they named their endpoint.
+func (q *Queries) RecentLatenciesUnattributed(ctx context.Context, db DBTX, arg RecentLatenciesUnattributedParams) ([]int64, error) {
+	rows, err := db.Query(ctx, recentLatenciesUnattributed, arg.Since, arg.Endpoint, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

@@ -396,10 +396,12 @@ func (q *Queries) GetRateBucket(ctx context.Context, db DBTX, name string) (GetR
 }
 
 const insertAttempts = `-- name: InsertAttempts :exec
-INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
+INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt,
+    endpoint, request_headers, retry_after_us)
 SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::integer[]), unnest($4::text[]),
        unnest($5::timestamptz[]), unnest($6::bigint[]), unnest($7::integer[]),
-       unnest($8::text[]), unnest($9::text[]), unnest($10::text[]), unnest($11::text[])
+       unnest($8::text[]), unnest($9::text[]), unnest($10::text[]), unnest($11::text[]),
+       nullif(unnest($12::text[]), ''), nullif(unnest($13::text[]), ''), nullif(unnest($14::bigint[]), -1)
 `
 
 type InsertAttemptsParams struct {
@@ -414,9 +416,14 @@ type InsertAttemptsParams struct {
 	ErrorClasses     []string
 	Errors           []string
 	ResponseExcerpts []string
+	Endpoints        []string
+	RequestHeaders   []string
+	RetryAftersUs    []int64
 }
 
 // A group commit's attempts in one statement, one row per array position.
+// Arrays hold no NULL here: an empty endpoint or request headers (unknown) and a -1
+// Retry-After (none) are stored as NULL.
 func (q *Queries) InsertAttempts(ctx context.Context, db DBTX, arg InsertAttemptsParams) error {
 	_, err := db.Exec(ctx, insertAttempts,
 		arg.Ids,
@@ -430,6 +437,9 @@ func (q *Queries) InsertAttempts(ctx context.Context, db DBTX, arg InsertAttempt
 		arg.ErrorClasses,
 		arg.Errors,
 		arg.ResponseExcerpts,
+		arg.Endpoints,
+		arg.RequestHeaders,
+		arg.RetryAftersUs,
 	)
 	return err
 }
@@ -446,7 +456,7 @@ func (q *Queries) LiftStatementTimeout(ctx context.Context, db DBTX) error {
 }
 
 const listAttempts = `-- name: ListAttempts :many
-SELECT id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt FROM attempts WHERE job_id = $1 ORDER BY attempt_number, started_at
+SELECT id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt, endpoint, request_headers, retry_after_us FROM attempts WHERE job_id = $1 ORDER BY attempt_number, started_at
 `
 
 func (q *Queries) ListAttempts(ctx context.Context, db DBTX, jobID string) ([]Attempt, error) {
@@ -470,6 +480,9 @@ func (q *Queries) ListAttempts(ctx context.Context, db DBTX, jobID string) ([]At
 			&i.ErrorClass,
 			&i.Error,
 			&i.ResponseExcerpt,
+			&i.Endpoint,
+			&i.RequestHeaders,
+			&i.RetryAfterUs,
 		); err != nil {
 			return nil, err
 		}

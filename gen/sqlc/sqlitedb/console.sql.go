@@ -48,16 +48,15 @@ func (q *Queries) CountRequest(ctx context.Context, db DBTX, arg CountRequestPar
 }
 
 const deliverySeries = `-- name: DeliverySeries :many
-SELECT CAST(a.started_at / ?1 * ?1 AS INTEGER) AS at, a.outcome, count(*) AS n
-FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= ?2 AND (?3 IS NULL OR j.endpoint = ?3)
-GROUP BY 1, a.outcome ORDER BY 1
+SELECT CAST(started_at / ?1 * ?1 AS INTEGER) AS at, outcome, count(*) AS n
+FROM attempts WHERE endpoint = ?2 AND started_at >= ?3
+GROUP BY 1, outcome ORDER BY 1
 `
 
 type DeliverySeriesParams struct {
 	BucketUs int64
+	Endpoint *string
 	Since    int64
-	Endpoint interface{}
 }
 
 type DeliverySeriesRow struct {
@@ -66,11 +65,10 @@ type DeliverySeriesRow struct {
 	N       int64
 }
 
-// Attempts per bucket of @bucket microseconds and outcome. CROSS JOIN
-// makes SQLite read attempts by time (the index on started_at) and look
-// each job up, instead of scanning every job.
+// The attempts of one endpoint per bucket of @bucket microseconds and
+// outcome, read on attempts_endpoint_started_at alone (no job lookup).
 func (q *Queries) DeliverySeries(ctx context.Context, db DBTX, arg DeliverySeriesParams) ([]DeliverySeriesRow, error) {
-	rows, err := db.QueryContext(ctx, deliverySeries, arg.BucketUs, arg.Since, arg.Endpoint)
+	rows, err := db.QueryContext(ctx, deliverySeries, arg.BucketUs, arg.Endpoint, arg.Since)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +118,51 @@ func (q *Queries) DeliverySeriesAll(ctx context.Context, db DBTX, arg DeliverySe
 	var items []DeliverySeriesAllRow
 	for rows.Next() {
 		var i DeliverySeriesAllRow
+		if err := rows.Scan(&i.At, &i.Outcome, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deliverySeriesUnattributed = `-- name: DeliverySeriesUnattributed :many
+SELECT CAST(a.started_at / ?1 * ?1 AS INTEGER) AS at, a.outcome, count(*) AS n
+FROM attempts AS a INDEXED BY attempts_unattributed_started_at CROSS JOIN jobs AS j ON j.id = a.job_id
+WHERE a.endpoint IS NULL AND a.started_at >= ?2 AND j.endpoint = ?3
+GROUP BY 1, a.outcome ORDER BY 1
+`
+
+type DeliverySeriesUnattributedParams struct {
+	BucketUs int64
+	Since    int64
+	Endpoint string
+}
+
+type DeliverySeriesUnattributedRow struct {
+	At      int64
+	Outcome string
+	N       int64
+}
+
+// DeliverySeries of the attempts recorded before attempts named their
+// endpoint (0017): read by time on the partial index of those rows, each
+// job looked up. CROSS JOIN keeps SQLite from scanning every job.
+func (q *Queries) DeliverySeriesUnattributed(ctx context.Context, db DBTX, arg DeliverySeriesUnattributedParams) ([]DeliverySeriesUnattributedRow, error) {
+	rows, err := db.QueryContext(ctx, deliverySeriesUnattributed, arg.BucketUs, arg.Since, arg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DeliverySeriesUnattributedRow
+	for rows.Next() {
+		var i DeliverySeriesUnattributedRow
 		if err := rows.Scan(&i.At, &i.Outcome, &i.N); err != nil {
 			return nil, err
 		}
@@ -597,20 +640,20 @@ func (q *Queries) QueueDepth(ctx context.Context, db DBTX, arg QueueDepthParams)
 }
 
 const recentLatencies = `-- name: RecentLatencies :many
-SELECT a.latency_us FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= ?1 AND (?2 IS NULL OR j.endpoint = ?2)
-ORDER BY a.started_at DESC LIMIT ?3
+SELECT latency_us FROM attempts WHERE endpoint = ?1 AND started_at >= ?2
+ORDER BY started_at DESC LIMIT ?3
 `
 
 type RecentLatenciesParams struct {
+	Endpoint *string
 	Since    int64
-	Endpoint interface{}
 	MaxRows  int64
 }
 
-// The latencies of the newest attempts of the window: a sample for p50/p95.
+// The latencies of one endpoint's newest attempts of the window: a sample
+// for p50/p95, on attempts_endpoint_started_at alone.
 func (q *Queries) RecentLatencies(ctx context.Context, db DBTX, arg RecentLatenciesParams) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, recentLatencies, arg.Since, arg.Endpoint, arg.MaxRows)
+	rows, err := db.QueryContext(ctx, recentLatencies, arg.Endpoint, arg.Since, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -645,6 +688,42 @@ type RecentLatenciesAllParams struct {
 // RecentLatencies of every endpoint, without a job lookup per attempt.
 func (q *Queries) RecentLatenciesAll(ctx context.Context, db DBTX, arg RecentLatenciesAllParams) ([]int64, error) {
 	rows, err := db.QueryContext(ctx, recentLatenciesAll, arg.Since, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var latency_us int64
+		if err := rows.Scan(&latency_us); err != nil {
+			return nil, err
+		}
+		items = append(items, latency_us)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentLatenciesUnattributed = `-- name: RecentLatenciesUnattributed :many
+SELECT a.latency_us FROM attempts AS a INDEXED BY attempts_unattributed_started_at CROSS JOIN jobs AS j ON j.id = a.job_id
+WHERE a.endpoint IS NULL AND a.started_at >= ?1 AND j.endpoint = ?2
+ORDER BY a.started_at DESC LIMIT ?3
+`
+
+type RecentLatenciesUnattributedParams struct {
+	Since    int64
+	Endpoint string
+	MaxRows  int64
+}
+
+// RecentLatencies of the attempts recorded before they named their endpoint.
+func (q *Queries) RecentLatenciesUnattributed(ctx context.Context, db DBTX, arg RecentLatenciesUnattributedParams) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, recentLatenciesUnattributed, arg.Since, arg.Endpoint, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

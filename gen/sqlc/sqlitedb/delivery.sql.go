@@ -362,8 +362,9 @@ func (q *Queries) GetRateBucket(ctx context.Context, db DBTX, name string) (GetR
 }
 
 const insertAttempt = `-- name: InsertAttempt :exec
-INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt,
+    endpoint, request_headers, retry_after_us)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 `
 
 type InsertAttemptParams struct {
@@ -378,6 +379,9 @@ type InsertAttemptParams struct {
 	ErrorClass      string
 	Error           string
 	ResponseExcerpt string
+	Endpoint        *string
+	RequestHeaders  *string
+	RetryAfterUs    *int64
 }
 
 func (q *Queries) InsertAttempt(ctx context.Context, db DBTX, arg InsertAttemptParams) error {
@@ -393,12 +397,15 @@ func (q *Queries) InsertAttempt(ctx context.Context, db DBTX, arg InsertAttemptP
 		arg.ErrorClass,
 		arg.Error,
 		arg.ResponseExcerpt,
+		arg.Endpoint,
+		arg.RequestHeaders,
+		arg.RetryAfterUs,
 	)
 	return err
 }
 
 const listAttempts = `-- name: ListAttempts :many
-SELECT id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt FROM attempts WHERE job_id = ? ORDER BY attempt_number, started_at
+SELECT id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt, endpoint, request_headers, retry_after_us FROM attempts WHERE job_id = ? ORDER BY attempt_number, started_at
 `
 
 func (q *Queries) ListAttempts(ctx context.Context, db DBTX, jobID string) ([]Attempt, error) {
@@ -422,6 +429,9 @@ func (q *Queries) ListAttempts(ctx context.Context, db DBTX, jobID string) ([]At
 			&i.ErrorClass,
 			&i.Error,
 			&i.ResponseExcerpt,
+			&i.Endpoint,
+			&i.RequestHeaders,
+			&i.RetryAfterUs,
 		); err != nil {
 			return nil, err
 		}

@@ -28,6 +28,9 @@ type Attempt struct {
 	ErrorClass      string
 	Error           string
 	ResponseExcerpt string
+	Endpoint        *string
+	RequestHeaders  *string
+	RetryAfterUs    *int64
 }
 
 type AuditEntry struct {

@@ -85,7 +85,17 @@ func (e *executor) DeliverySeries(ctx context.Context, endpoint string, since ti
 			rows = append(rows, pgdb.DeliverySeriesRow(r))
 		}
 	} else {
-		rows, err = e.q.DeliverySeries(ctx, e.db, pgdb.DeliverySeriesParams{BucketSecs: int64(bucket / time.Second), Since: since, Endpoint: nullable(endpoint)})
+		// The attempts that name their endpoint, then those recorded
+		// before attempts did (found through their job); the store core
+		// adds up rows of the same bucket.
+		rows, err = e.q.DeliverySeries(ctx, e.db, pgdb.DeliverySeriesParams{BucketSecs: int64(bucket / time.Second), Since: since, Endpoint: endpoint})
+		if err == nil {
+			var old []pgdb.DeliverySeriesUnattributedRow
+			old, err = e.q.DeliverySeriesUnattributed(ctx, e.db, pgdb.DeliverySeriesUnattributedParams{BucketSecs: int64(bucket / time.Second), Since: since, Endpoint: endpoint})
+			for _, r := range old {
+				rows = append(rows, pgdb.DeliverySeriesRow(r))
+			}
+		}
 	}
 	out := make([]store.SeriesRow, len(rows))
 	for i, r := range rows {
@@ -100,7 +110,13 @@ func (e *executor) RecentLatencies(ctx context.Context, endpoint string, since t
 	if endpoint == "" {
 		rows, err = e.q.RecentLatenciesAll(ctx, e.db, pgdb.RecentLatenciesAllParams{Since: since, MaxRows: int32(max)})
 	} else {
-		rows, err = e.q.RecentLatencies(ctx, e.db, pgdb.RecentLatenciesParams{Since: since, Endpoint: nullable(endpoint), MaxRows: int32(max)})
+		// Both samples together, as DeliverySeries reads both kinds.
+		rows, err = e.q.RecentLatencies(ctx, e.db, pgdb.RecentLatenciesParams{Since: since, Endpoint: endpoint, MaxRows: int32(max)})
+		if err == nil {
+			var old []int64
+			old, err = e.q.RecentLatenciesUnattributed(ctx, e.db, pgdb.RecentLatenciesUnattributedParams{Since: since, Endpoint: endpoint, MaxRows: int32(max)})
+			rows = append(rows, old...)
+		}
 	}
 	out := make([]time.Duration, len(rows))
 	for i, us := range rows {

@@ -306,11 +306,20 @@ func (e *executor) InsertAttempts(ctx context.Context, as []job.Attempt) error {
 		Ids: make([]string, n), JobIds: make([]string, n), AttemptNumbers: make([]int32, n), BatchIds: make([]string, n),
 		StartedAts: make([]time.Time, n), LatenciesUs: make([]int64, n), StatusCodes: make([]int32, n), Outcomes: make([]string, n),
 		ErrorClasses: make([]string, n), Errors: make([]string, n), ResponseExcerpts: make([]string, n),
+		Endpoints: make([]string, n), RequestHeaders: make([]string, n), RetryAftersUs: make([]int64, n),
 	}
 	for i, a := range as {
 		p.Ids[i], p.JobIds[i], p.AttemptNumbers[i], p.BatchIds[i] = a.ID, a.JobID, int32(a.Number), a.BatchID
 		p.StartedAts[i], p.LatenciesUs[i], p.StatusCodes[i], p.Outcomes[i] = a.StartedAt, a.Latency.Microseconds(), int32(a.StatusCode), a.Outcome
 		p.ErrorClasses[i], p.Errors[i], p.ResponseExcerpts[i] = a.ErrorClass, a.Error, a.ResponseExcerpt
+		// The query stores an empty endpoint or headers and a -1 Retry-After as NULL.
+		p.Endpoints[i], p.RetryAftersUs[i] = a.Endpoint, -1
+		if h := store.EncodeHeaders(a.RequestHeaders); h != nil {
+			p.RequestHeaders[i] = *h
+		}
+		if a.RetryAfter > 0 {
+			p.RetryAftersUs[i] = a.RetryAfter.Microseconds()
+		}
 	}
 	return e.q.InsertAttempts(ctx, e.db, p)
 }
@@ -328,7 +337,11 @@ func (e *executor) ListAttempts(ctx context.Context, jobID string) ([]job.Attemp
 			ID: r.ID, JobID: r.JobID, Number: int(r.AttemptNumber), BatchID: r.BatchID,
 			StartedAt: r.StartedAt.UTC(), Latency: time.Duration(r.LatencyUs) * time.Microsecond,
 			StatusCode: int(r.StatusCode), Outcome: r.Outcome, ErrorClass: r.ErrorClass, Error: r.Error,
-			ResponseExcerpt: r.ResponseExcerpt,
+			ResponseExcerpt: r.ResponseExcerpt, Endpoint: deref(r.Endpoint),
+			RequestHeaders: store.DecodeHeaders(r.RequestHeaders),
+		}
+		if r.RetryAfterUs != nil {
+			out[i].RetryAfter = time.Duration(*r.RetryAfterUs) * time.Microsecond
 		}
 	}
 	return out, err

@@ -74,7 +74,17 @@ func (e *executor) DeliverySeries(ctx context.Context, endpoint string, since ti
 			rows = append(rows, sqlitedb.DeliverySeriesRow(r))
 		}
 	} else {
-		rows, err = e.q.DeliverySeries(ctx, e.db, sqlitedb.DeliverySeriesParams{BucketUs: bucket.Microseconds(), Since: micros(since), Endpoint: endpoint})
+		// The attempts that name their endpoint, then those recorded
+		// before attempts did (found through their job); the store core
+		// adds up rows of the same bucket.
+		rows, err = e.q.DeliverySeries(ctx, e.db, sqlitedb.DeliverySeriesParams{BucketUs: bucket.Microseconds(), Since: micros(since), Endpoint: &endpoint})
+		if err == nil {
+			var old []sqlitedb.DeliverySeriesUnattributedRow
+			old, err = e.q.DeliverySeriesUnattributed(ctx, e.db, sqlitedb.DeliverySeriesUnattributedParams{BucketUs: bucket.Microseconds(), Since: micros(since), Endpoint: endpoint})
+			for _, r := range old {
+				rows = append(rows, sqlitedb.DeliverySeriesRow(r))
+			}
+		}
 	}
 	out := make([]store.SeriesRow, len(rows))
 	for i, r := range rows {
@@ -89,7 +99,13 @@ func (e *executor) RecentLatencies(ctx context.Context, endpoint string, since t
 	if endpoint == "" {
 		rows, err = e.q.RecentLatenciesAll(ctx, e.db, sqlitedb.RecentLatenciesAllParams{Since: micros(since), MaxRows: int64(max)})
 	} else {
-		rows, err = e.q.RecentLatencies(ctx, e.db, sqlitedb.RecentLatenciesParams{Since: micros(since), Endpoint: orNil(endpoint), MaxRows: int64(max)})
+		// Both samples together, as DeliverySeries reads both kinds.
+		rows, err = e.q.RecentLatencies(ctx, e.db, sqlitedb.RecentLatenciesParams{Since: micros(since), Endpoint: &endpoint, MaxRows: int64(max)})
+		if err == nil {
+			var old []int64
+			old, err = e.q.RecentLatenciesUnattributed(ctx, e.db, sqlitedb.RecentLatenciesUnattributedParams{Since: micros(since), Endpoint: endpoint, MaxRows: int64(max)})
+			rows = append(rows, old...)
+		}
 	}
 	out := make([]time.Duration, len(rows))
 	for i, us := range rows {

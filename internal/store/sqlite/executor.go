@@ -291,6 +291,9 @@ func (e *executor) InsertAttempts(ctx context.Context, as []job.Attempt) error {
 			ErrorClass:      a.ErrorClass,
 			Error:           a.Error,
 			ResponseExcerpt: a.ResponseExcerpt,
+			Endpoint:        nullable(a.Endpoint),
+			RequestHeaders:  store.EncodeHeaders(a.RequestHeaders),
+			RetryAfterUs:    retryAfterUs(a.RetryAfter),
 		}); err != nil {
 			return err
 		}
@@ -311,10 +314,23 @@ func (e *executor) ListAttempts(ctx context.Context, jobID string) ([]job.Attemp
 			ID: r.ID, JobID: r.JobID, Number: int(r.AttemptNumber), BatchID: r.BatchID,
 			StartedAt: fromMicros(r.StartedAt), Latency: time.Duration(r.LatencyUs) * time.Microsecond,
 			StatusCode: int(r.StatusCode), Outcome: r.Outcome, ErrorClass: r.ErrorClass, Error: r.Error,
-			ResponseExcerpt: r.ResponseExcerpt,
+			ResponseExcerpt: r.ResponseExcerpt, Endpoint: deref(r.Endpoint),
+			RequestHeaders: store.DecodeHeaders(r.RequestHeaders),
+		}
+		if r.RetryAfterUs != nil {
+			out[i].RetryAfter = time.Duration(*r.RetryAfterUs) * time.Microsecond
 		}
 	}
 	return out, err
+}
+
+// retryAfterUs stores no Retry-After as NULL.
+func retryAfterUs(d time.Duration) *int64 {
+	if d <= 0 {
+		return nil
+	}
+	us := d.Microseconds()
+	return &us
 }
 
 func (e *executor) GetJobIDByIdempotencyKey(ctx context.Context, endpoint, key string) (string, error) {

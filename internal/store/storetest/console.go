@@ -168,6 +168,84 @@ func exerciseConsole(t *testing.T, setup setupFunc) {
 		}
 	})
 
+	// Attempts keep what was sent and the Retry-After asked for, and the
+	// stats of one endpoint count its attempts only: those naming it, and
+	// those recorded without an endpoint (before attempts named it),
+	// found through their job.
+	t.Run("AttemptTimelineAndEndpointStats", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		if err := s.UpsertEndpoints(ctx, []job.EndpointSpec{spec("ep"), spec("other")}, job.OriginConfig, t0); err != nil {
+			t.Fatal(err)
+		}
+		var jobs []job.Job
+		for i, ep := range []string{"ep", "ep", "other"} {
+			at := t0.Add(time.Duration(i) * time.Millisecond)
+			jobs = append(jobs, job.Job{ID: job.NewID("job", at), Endpoint: ep, Payload: []byte(`{}`), State: job.StateAvailable, RunAt: at, CreatedAt: at, UpdatedAt: at})
+		}
+		if _, err := s.DispatchJobs(ctx, jobs); err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(time.Second)
+		var fs []job.Finish
+		for _, ep := range []string{"ep", "other"} {
+			claimed, err := s.ClaimJobs(ctx, job.Claim{Endpoint: ep, LeaseID: "l-" + ep, Now: now, LeaseUntil: now.Add(time.Minute), Max: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range claimed {
+				fs = append(fs, job.Finish{JobID: j.ID, LeaseID: "l-" + ep, State: job.StateRetrying, RunAt: now.Add(time.Hour), LastError: "busy", Now: now,
+					Attempt: job.Attempt{ID: job.NewID("att", now), Number: 1, StartedAt: now, Latency: 3 * time.Millisecond, StatusCode: 503, Outcome: "retry",
+						Endpoint: ep, RequestHeaders: map[string]string{"Webhook-Id": j.ID, "Authorization": "Bearer ***"}, RetryAfter: 2 * time.Minute}})
+			}
+		}
+		if len(fs) != 3 {
+			t.Fatalf("claimed %d jobs, want 3", len(fs))
+		}
+		// The second job of ep: an attempt recorded as before 0017, with
+		// neither endpoint nor headers nor Retry-After.
+		for i := range fs {
+			if fs[i].JobID == jobs[1].ID {
+				fs[i].Attempt.Endpoint, fs[i].Attempt.RequestHeaders, fs[i].Attempt.RetryAfter = "", nil, 0
+				fs[i].Attempt.Latency = 9 * time.Millisecond
+			}
+		}
+		if ok, err := s.FinishJobs(ctx, fs); err != nil || len(ok) != 3 || !ok[0] || !ok[1] || !ok[2] {
+			t.Fatalf("FinishJobs = %v, %v", ok, err)
+		}
+		atts, err := s.ListAttempts(ctx, jobs[0].ID)
+		if err != nil || len(atts) != 1 {
+			t.Fatalf("ListAttempts = %+v, %v", atts, err)
+		}
+		a := atts[0]
+		if a.Endpoint != "ep" || a.RetryAfter != 2*time.Minute || a.StatusCode != 503 ||
+			len(a.RequestHeaders) != 2 || a.RequestHeaders["Webhook-Id"] != jobs[0].ID || a.RequestHeaders["Authorization"] != "Bearer ***" {
+			t.Errorf("attempt = %+v: want endpoint ep, its headers and a 2m Retry-After", a)
+		}
+		old, err := s.ListAttempts(ctx, jobs[1].ID)
+		if err != nil || len(old) != 1 || old[0].Endpoint != "" || old[0].RequestHeaders != nil || old[0].RetryAfter != 0 {
+			t.Errorf("attempt without the new fields = %+v, %v: want them unknown", old, err)
+		}
+		st, err := s.GetStats(ctx, job.StatsQuery{Endpoint: "ep", Since: t0, Bucket: time.Minute, Now: t0.Add(2 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var retries int64
+		for _, p := range st.Points {
+			retries += p.Deliveries["retry"]
+		}
+		if retries != 2 || st.Points[0].Deliveries["retry"] != 2 {
+			t.Errorf("ep's stats count %d retries (points %+v), want its 2 attempts in the first minute", retries, st.Points)
+		}
+		if st.LatencyP50 != 3*time.Millisecond || st.LatencyP95 != 9*time.Millisecond {
+			t.Errorf("ep's latencies p50 %v p95 %v, want 3ms and 9ms (both its attempts)", st.LatencyP50, st.LatencyP95)
+		}
+		all, err := s.GetStats(ctx, job.StatsQuery{Since: t0, Bucket: time.Minute, Now: t0.Add(2 * time.Minute)})
+		if err != nil || all.Points[0].Deliveries["retry"] != 3 {
+			t.Errorf("every endpoint's stats: %+v, %v; want 3 retries", all.Points, err)
+		}
+	})
+
 	t.Run("BulkJobs", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -65,10 +65,18 @@ WHERE minute >= @since AND (sqlc.narg('source')::text IS NULL OR source = sqlc.n
 GROUP BY minute, outcome ORDER BY minute;
 
 -- name: DeliverySeries :many
--- Attempts per bucket of @bucket seconds and outcome.
+-- The attempts of one endpoint per bucket of @bucket seconds and outcome,
+-- read on attempts_endpoint_started_at alone (no job lookup).
+SELECT date_bin(make_interval(secs => @bucket_secs::bigint), started_at, 'epoch'::timestamptz)::timestamptz AS at, outcome, count(*) AS n
+FROM attempts WHERE endpoint = @endpoint::text AND started_at >= @since
+GROUP BY 1, outcome ORDER BY 1;
+
+-- name: DeliverySeriesUnattributed :many
+-- DeliverySeries of the attempts recorded before attempts named their
+-- endpoint (0017), each job looked up.
 SELECT date_bin(make_interval(secs => @bucket_secs::bigint), a.started_at, 'epoch'::timestamptz)::timestamptz AS at, a.outcome, count(*) AS n
 FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= @since AND (sqlc.narg('endpoint')::text IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+WHERE a.endpoint IS NULL AND a.started_at >= @since AND j.endpoint = @endpoint::text
 GROUP BY 1, a.outcome ORDER BY 1;
 
 -- name: DeliverySeriesAll :many
@@ -84,9 +92,15 @@ SELECT latency_us FROM attempts WHERE started_at >= @since
 ORDER BY started_at DESC LIMIT @max_rows;
 
 -- name: RecentLatencies :many
--- The latencies of the newest attempts of the window: a sample for p50/p95.
+-- The latencies of one endpoint's newest attempts of the window: a sample
+-- for p50/p95, on attempts_endpoint_started_at alone.
+SELECT latency_us FROM attempts WHERE endpoint = @endpoint::text AND started_at >= @since
+ORDER BY started_at DESC LIMIT @max_rows;
+
+-- name: RecentLatenciesUnattributed :many
+-- RecentLatencies of the attempts recorded before they named their endpoint.
 SELECT a.latency_us FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= @since AND (sqlc.narg('endpoint')::text IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+WHERE a.endpoint IS NULL AND a.started_at >= @since AND j.endpoint = @endpoint::text
 ORDER BY a.started_at DESC LIMIT @max_rows;
 
 -- name: QueueDepth :one

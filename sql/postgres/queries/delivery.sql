@@ -204,10 +204,14 @@ RETURNING f.pos;
 
 -- name: InsertAttempts :exec
 -- A group commit's attempts in one statement, one row per array position.
-INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
+-- Arrays hold no NULL here: an empty endpoint or request headers (unknown) and a -1
+-- Retry-After (none) are stored as NULL.
+INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt,
+    endpoint, request_headers, retry_after_us)
 SELECT unnest(@ids::text[]), unnest(@job_ids::text[]), unnest(@attempt_numbers::integer[]), unnest(@batch_ids::text[]),
        unnest(@started_ats::timestamptz[]), unnest(@latencies_us::bigint[]), unnest(@status_codes::integer[]),
-       unnest(@outcomes::text[]), unnest(@error_classes::text[]), unnest(@errors::text[]), unnest(@response_excerpts::text[]);
+       unnest(@outcomes::text[]), unnest(@error_classes::text[]), unnest(@errors::text[]), unnest(@response_excerpts::text[]),
+       nullif(unnest(@endpoints::text[]), ''), nullif(unnest(@request_headers::text[]), ''), nullif(unnest(@retry_afters_us::bigint[]), -1);
 
 -- name: AutovacuumOn :one
 SELECT current_setting('autovacuum') = 'on';

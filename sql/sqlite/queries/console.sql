@@ -60,12 +60,19 @@ WHERE minute >= @since AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('s
 GROUP BY minute, outcome ORDER BY minute;
 
 -- name: DeliverySeries :many
--- Attempts per bucket of @bucket microseconds and outcome. CROSS JOIN
--- makes SQLite read attempts by time (the index on started_at) and look
--- each job up, instead of scanning every job.
+-- The attempts of one endpoint per bucket of @bucket microseconds and
+-- outcome, read on attempts_endpoint_started_at alone (no job lookup).
+SELECT CAST(started_at / @bucket_us * @bucket_us AS INTEGER) AS at, outcome, count(*) AS n
+FROM attempts WHERE endpoint = @endpoint AND started_at >= @since
+GROUP BY 1, outcome ORDER BY 1;
+
+-- name: DeliverySeriesUnattributed :many
+-- DeliverySeries of the attempts recorded before attempts named their
+-- endpoint (0017): read by time on the partial index of those rows, each
+-- job looked up. CROSS JOIN keeps SQLite from scanning every job.
 SELECT CAST(a.started_at / @bucket_us * @bucket_us AS INTEGER) AS at, a.outcome, count(*) AS n
-FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= @since AND (sqlc.narg('endpoint') IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+FROM attempts AS a INDEXED BY attempts_unattributed_started_at CROSS JOIN jobs AS j ON j.id = a.job_id
+WHERE a.endpoint IS NULL AND a.started_at >= @since AND j.endpoint = @endpoint
 GROUP BY 1, a.outcome ORDER BY 1;
 
 -- name: DeliverySeriesAll :many
@@ -81,9 +88,15 @@ SELECT latency_us FROM attempts WHERE started_at >= @since
 ORDER BY started_at DESC LIMIT @max_rows;
 
 -- name: RecentLatencies :many
--- The latencies of the newest attempts of the window: a sample for p50/p95.
-SELECT a.latency_us FROM attempts AS a CROSS JOIN jobs AS j ON j.id = a.job_id
-WHERE a.started_at >= @since AND (sqlc.narg('endpoint') IS NULL OR j.endpoint = sqlc.narg('endpoint'))
+-- The latencies of one endpoint's newest attempts of the window: a sample
+-- for p50/p95, on attempts_endpoint_started_at alone.
+SELECT latency_us FROM attempts WHERE endpoint = @endpoint AND started_at >= @since
+ORDER BY started_at DESC LIMIT @max_rows;
+
+-- name: RecentLatenciesUnattributed :many
+-- RecentLatencies of the attempts recorded before they named their endpoint.
+SELECT a.latency_us FROM attempts AS a INDEXED BY attempts_unattributed_started_at CROSS JOIN jobs AS j ON j.id = a.job_id
+WHERE a.endpoint IS NULL AND a.started_at >= @since AND j.endpoint = @endpoint
 ORDER BY a.started_at DESC LIMIT @max_rows;
 
 -- name: QueueDepth :one

@@ -109,8 +109,9 @@ UPDATE jobs SET
 WHERE id = @id AND lease_id = @lease_id AND state = 'running';
 
 -- name: InsertAttempt :exec
-INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt,
+    endpoint, request_headers, retry_after_us)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: GetJob :one
 SELECT * FROM jobs WHERE id = ?;
