@@ -3,6 +3,8 @@ package apikey_test
 import (
 	"context"
 	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"hash/crc32"
 	"path/filepath"
 	"strings"
@@ -96,7 +98,7 @@ func TestAuthenticate(t *testing.T) {
 		{"scheme in lower case", "bearer " + key, good, ""},
 		{"scheme in upper case", "BEARER " + key, good, ""},
 		{"spaces around", "  Bearer   " + key + " ", good, ""},
-		{"bootstrap", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin}, ""},
+		{"bootstrap", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin, BootstrapFingerprint: fingerprint(bootstrapKey)}, ""},
 		{"missing header", "", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"blank header", "   ", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"scheme without key", "Bearer", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
@@ -132,7 +134,7 @@ func TestAuthenticate(t *testing.T) {
 			if msg := job.ErrorMessage(err); !strings.Contains(msg, tt.wantErr) {
 				t.Errorf("Authenticate message = %q, want it to contain %q", msg, tt.wantErr)
 			}
-			if got != (apikey.Principal{}) {
+			if cmp.Diff(apikey.Principal{}, got) != "" {
 				t.Errorf("Authenticate failed but returned principal %+v", got)
 			}
 			for _, secret := range []string{key[16:], revokedKey[16:], sibling[16:], unknownKey[16:], bootstrapKey[8:]} {
@@ -344,4 +346,12 @@ func TestPrincipalContext(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("FromContext (-want +got):\n%s", diff)
 	}
+}
+
+// fingerprint is what sessions of the bootstrap key store of it: the first
+// 8 bytes of the SHA-256 of its SHA-256, in hex.
+func fingerprint(key string) string {
+	h := sha256.Sum256([]byte(key))
+	f := sha256.Sum256(h[:])
+	return hex.EncodeToString(f[:8])
 }

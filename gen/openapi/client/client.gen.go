@@ -417,6 +417,20 @@ type V1CreateScheduleResponse struct {
 	Schedule *V1Schedule `json:"schedule,omitempty"`
 }
 
+// V1CreateSessionRequest CreateSessionRequest says how long the session lasts.
+type V1CreateSessionRequest struct {
+	// TtlSeconds Lifetime in seconds, 60 to 2592000 (30 days).
+	TtlSeconds *string `json:"ttlSeconds,omitempty"`
+}
+
+// V1CreateSessionResponse CreateSessionResponse is the new session.
+type V1CreateSessionResponse struct {
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+
+	// SessionToken The session token, shown once: send it as "Authorization: Bearer …".
+	SessionToken *string `json:"sessionToken,omitempty"`
+}
+
 // V1CreateSourceRequest CreateSourceRequest creates a source.
 type V1CreateSourceRequest struct {
 	// Name Required. Lower-case letters, digits, - and _; at most 63.
@@ -440,6 +454,9 @@ type V1DeleteEndpointResponse = map[string]interface{}
 
 // V1DeleteScheduleResponse DeleteScheduleResponse is empty.
 type V1DeleteScheduleResponse = map[string]interface{}
+
+// V1DeleteSessionResponse DeleteSessionResponse is empty.
+type V1DeleteSessionResponse = map[string]interface{}
 
 // V1DeleteSourceResponse DeleteSourceResponse is empty.
 type V1DeleteSourceResponse = map[string]interface{}
@@ -1442,6 +1459,9 @@ type CreateScheduleJSONRequestBody = V1CreateScheduleRequest
 // UpdateScheduleJSONRequestBody defines body for UpdateSchedule for application/json ContentType.
 type UpdateScheduleJSONRequestBody = ScheduleServiceUpdateScheduleBody
 
+// CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
+type CreateSessionJSONRequestBody = V1CreateSessionRequest
+
 // CreateSourceJSONRequestBody defines body for CreateSource for application/json ContentType.
 type CreateSourceJSONRequestBody = V1CreateSourceRequest
 
@@ -1904,6 +1924,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
 	TriggerSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSessionWithBody CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSession CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSession DeleteSession ends the session whose token made the call (logout).
+	// Errors: FAILED_PRECONDITION when called with an API key.
+	//
+	// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+	DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSources ListSources lists every source by name.
 	//
@@ -2916,6 +2966,66 @@ func (c *Client) ResumeSchedule(ctx context.Context, name string, reqEditors ...
 // Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
 func (c *Client) TriggerSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTriggerScheduleRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSessionWithBody CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSession CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSession DeleteSession ends the session whose token made the call (logout).
+// Errors: FAILED_PRECONDITION when called with an API key.
+//
+// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+func (c *Client) DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSessionRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4958,6 +5068,73 @@ func NewTriggerScheduleRequest(server string, name string) (*http.Request, error
 	return req, nil
 }
 
+// NewCreateSessionRequest calls the generic CreateSession builder with application/json body
+func NewCreateSessionRequest(server string, body CreateSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSessionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateSessionRequestWithBody constructs an http.Request for the CreateSession method, with any body, and a specified content type
+func NewCreateSessionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteSessionRequest constructs an http.Request for the DeleteSession method
+func NewDeleteSessionRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions:delete")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSourcesRequest constructs an http.Request for the ListSources method
 func NewListSourcesRequest(server string) (*http.Request, error) {
 	var err error
@@ -6006,6 +6183,38 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
 	TriggerScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*TriggerScheduleResponse, error)
+
+	// CreateSessionWithBodyWithResponse CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// CreateSessionWithResponse CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// DeleteSessionWithResponse DeleteSession ends the session whose token made the call (logout).
+	// Errors: FAILED_PRECONDITION when called with an API key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+	DeleteSessionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DeleteSessionResponse, error)
 
 	// ListSourcesWithResponse ListSources lists every source by name.
 	//
@@ -8030,6 +8239,102 @@ func (r TriggerScheduleResponse) ContentType() string {
 	return ""
 }
 
+type CreateSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1CreateSessionResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateSessionResponse) GetJSON200() *V1CreateSessionResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1DeleteSessionResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteSessionResponse) GetJSON200() *V1DeleteSessionResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListSourcesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9394,6 +9699,56 @@ func (c *ClientWithResponses) TriggerScheduleWithResponse(ctx context.Context, n
 		return nil, err
 	}
 	return ParseTriggerScheduleResponse(rsp)
+}
+
+// CreateSessionWithBodyWithResponse CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSessionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// CreateSessionWithResponse CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSession(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// DeleteSessionWithResponse DeleteSession ends the session whose token made the call (logout).
+// Errors: FAILED_PRECONDITION when called with an API key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+func (c *ClientWithResponses) DeleteSessionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DeleteSessionResponse, error) {
+	rsp, err := c.DeleteSession(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteSessionResponse(rsp)
 }
 
 // ListSourcesWithResponse ListSources lists every source by name.
@@ -10935,6 +11290,72 @@ func ParseTriggerScheduleResponse(rsp *http.Response) (*TriggerScheduleResponse,
 	return response, nil
 }
 
+// ParseCreateSessionResponse parses an HTTP response from a CreateSessionWithResponse call
+func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1CreateSessionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteSessionResponse parses an HTTP response from a DeleteSessionWithResponse call
+func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1DeleteSessionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListSourcesResponse parses an HTTP response from a ListSourcesWithResponse call
 func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11401,247 +11822,253 @@ func ParseWhoAmIResponse(rsp *http.Response) (*WhoAmIResponse, error) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1rchs5ti46FQTvjTB5I0VLftTem4qOaFmWyyq7bV1L3tV1O+vKIBMkUUoCbAApil3hiB7EGUP/Pz/O",
-	"BPZQeiQnsBaQiWQi+ZAl2e6z/1TJTGTitbCwnt/6vTOSs7kUTBjdGfzeUUzPpdAM/nGilFT2j5EUhglj",
-	"/6Tzec5H1HApHv+mpbC/6dGUzaj96/9WbNwZdP6vx9VXH+NT/Ri/9vnz56STMT1SfG4/0hl0jgRh9tmA",
-	"fBrJjH0imi41WUz5aJqQTzOmNZ2wT2QxpYYYScb8pt+xX3EfhpGKbC65MOdMXfMR+yANNaz6caSYeSGz",
-	"pW1a7zvW8gP7a8G0IQqeaUKJht/7naQzV3LOlOG4QBNFR+yMKS6z5qdfywXJpZgQM2VE5pn7CrlibK6J",
-	"5hPBxYR0MzamRW7Ik2fThFBDZlIb8nSfZHSpe7ZLs5yzzqCjjeJi0rHzhu80O3wPf9C8Ty6mjAi2cD0e",
-	"kgkTTFHDMrKYMkHYbG6WkU9/Ln+Rw9/YyNjOVlb24zwL1iu+pvU25WqyeU5HsJwZG3PBbevmkuo5G22i",
-	"pOuDclS2dXzcnnbrYzu5ZmqJ5Ab78vri4oyM6YgRxUyhhG6OyNJk80Pnhg5zRqjIyIyOplywPcVoZn88",
-	"JJMPZ8dkRPOcKU0mzBBuSDGfM7U3opplhGroHMZ4KsaSKEY1rgYTxawz+EuHi2ua8+ySqkkxs2cv6czp",
-	"Mpc0uzRSXuZUTVgn6RSCFmbKhLFnkmWdpCOkuRzLQti/aW7HtLxkN1wb3Uk6Y8pzll3OFRtJkcEW2A8z",
-	"NeNacykuMyY4fMaSy2XOZxy/Wgh6TXlup9dJOlwYpgTNO0lnxsxUZpe2V5rncsGyzq8RmnWnuLmOP9tT",
-	"vWDCkIWyh8UuaHDSEyLojLtDNOYsz+J0q9hfC65YZpcONqzq8tcIdZyPpiwrclajav/jOqr2be6FqstR",
-	"tVL1uSzUiNW4nP9pE48L290zh+OaaMPznNDRiM0t22njcqnYnc19cFuNbG6u5DXPmHqkA463mUbcx3/d",
-	"tMYXTBv8Ib621XO/ptwu54INp1JeWSIeTdnoqrmwQ/e5sVQzajqDznBpWGwZpoxmTME7NMMjS/Oz2rca",
-	"79TH+FYuHOch+DF7ppgOFslPfiPJuUOwZkHCFvdzSHA8rUfk+uBozt+wyNDwd4I/DmE4V2wZYfiKWV56",
-	"ZGr7Y6e1Z/gsukmOvP21FGNzTDHykus5NfaU79m5UcPtHfKYzvnj3+RQP87cc7g7NJnRjJEFN1Niplyn",
-	"4ootyURGD8sVW55mUVrIqTYf9W7TsfQR/dhcsTG/iRwD4M5KGzKaUkVHxl58cgyM4YotE3sQ7J0zEVwz",
-	"wk10Dopdy6vdBqpHct52qbi+yYwuSSYHJO3QbMZF2iFdZqUAM+Vi0ktI2vHLbh+VW2A3JBX2OrJ3qP0a",
-	"V0RbftkjUpG0Y3+2b1xztiBS5Ms4Gyvi9547G/VNxgHPmSIfL46tBJjAj3YLvUiYWEbLtEkFrPch/Ajv",
-	"y8IQSpQ7c1QxkrOxIbKA1eaGzfTm0/WGLT/aAb+ky051uqhS9t8tx80YK1BGzhs+sBxRCkYylnOQvij+",
-	"3jx47kELIbun74rZkKkaiXBhnj6p1t5KJxOm7DtDu5WnkavrnBmUhe36/iaHKIJwQSgZFvkVOXt/fhHd",
-	"TublyviT45xq5Mnc5PZ52rG0KwuTdiypjaQQbGQHgf+eGjO/tFRVaPxhmMvRFcsuaZYppnXa+eff/xEb",
-	"R04NE6NldCSyMCM5ixBdCtpezgzLsDfFjFrinygaph0k7okULO20HFNUEU9uRkzF9r1iBm/4C88F/FvE",
-	"Xnzx+95QtSPbxYU7jgro++X+KkYWVBMhy0HY/jdSTwu1Fxk3J8Ko2AVTPvM0T0fxqw5/b36B9Sd94Dx9",
-	"S4WXsD0JYe5a6c9poVnwb5TfLlGYSeA2w8srusB0pwvNUJ7H6dxOsOWMltdQkyKOzk6BuxnLm+0NkSUg",
-	"7HOjQR5pu9betd1FxqpApoX5c9cHkYJ0KXRguyPc9krGPDdM9bZUga8PXlg24i/vn+RQO+7d7LytJZnK",
-	"PNOkmNub8Pn+Pm5ygy7sr/b/W3LroCM/oi2ZdmSceDS2mpI7yjgne7q1kYplMCnLRP0lJFXG1N3O0o1y",
-	"22kW+dVRcNZASrNz+vj2zeXR8cXp+3eXH9+dn50cn746PXnZWRWdq/ftiQa91P5kV4Fkkmm7m4yOpmRm",
-	"B2j11N/ksJ+KVJA9Enby4eTiwy8DckQyK0xIRUZUjFie46LZj2cFI3RCuSBCLkj3gz36P8lhr9/41vHR",
-	"u+OTt/Zj9lUhDVky469XltmPVV/vHsOf8S99ODl7e1QNq20k85wuXzKa2Wn3QiNF+zI25r7yG86h0dAO",
-	"J2o/wK1cf/TqDVARw5MOjIaKLdjxekoMyMnySLX8UESY+LEshPGCBZ4P7IAsZJFnVkQWE4bcD/8mQoqQ",
-	"AQ6lzBmFTnACm4f2kxy+wqZrjsKGg77SAu2wU7kgMyqWOJkZqi/OHANrC0ITCMb211S4uYKhGE4IzrT8",
-	"Djdu1hnp7lv+TEmmlkQVohfZmfGYWT6+Ku/98Cx2XbjRbdO4fZHOZM5Hy/jy4DMCYiXToBksPdczEq58",
-	"LznW5zGjNx/YSKpMNz984O6EraQSO8mbnyk3a8wxFAcIms+CcmdLy3PS9ZaXg9n2l1/JQNopp9EkuBpq",
-	"jC56F2xF3K2jA3lnxdgcGWGsGUFhSVvWUMpUjRF6ZbjNChWYV3JmrOabkIxPuNEJ2QPSvzwsTV4/PP0C",
-	"k773GTgzW3cx1Wx0mRb7+09HQ6rZD8/gb2bvF2pIzqzeePBDKiqlvBd3BhDUc02hBMhMI2aPdSi3P9Kp",
-	"aDWuJbc124cmOVjnX7fa5FY6jLazN4FxHhG/zXbCCUw0AQm0zf7JAovOdnNbt53NTeyTU7ip7C2up3Ih",
-	"8Obd/nDCjN+w5QbKr1pURB+3fm00ZVU0eVQdm3YRftPxqdlquCZjqQblcTnY3w8sSonV4UZSGCXzkKj7",
-	"O5iGqtEH9iDbvZv3qkEoMPVstipvJGHYhvXUGzQJuCgY0ZBALNFGLsrS6LmeTJ1xFHWrmIXAzv3y6uDy",
-	"n3//R9oZgLeScHNor+0vptMV70nbEqw6WSqK1e7JV+LSt/Pi7EQh1dzXk8lqu5DJta+Sf7L9LDZsaGjn",
-	"bx1qzRkQbCb8/m1duCsuJe9A91tIhoWxHAqWeNaQ23cmlbovYzdCcau6gUxqrQKGAnTSsgH4+7bDb6OQ",
-	"lyxn21za8XaWnlfjFJpf33xa4u22/PqGJY612vjlpsmm+d1GG29PtBq6kWhuiUUq0JzpEYt6v4Jr224+",
-	"U2j29o4HTWd4BY9dZAT8UF7v3oWXCjPl2r76SBMXkEAWU54ze0FYZSN+G2csp2sH9RLNF4SOrU4JnVhd",
-	"pk9ObkZ5ofm1c5KoQlzSuAzKWkWWusvYt3u0xvDIMzabSzCxb1xNxeaMmh2WEgJNUFmWik+4oDnaXoQ2",
-	"YB4aww5zUOU0hGqQNkYDJjYuJhtGCRarbUdIFavMSakAQ7YhlBg+s+KyqOx6TQchksS6LTgSS/LT+ft3",
-	"5JrmBUsCWY+8eUGYGMmMZaQrwM+jYTC2eSoyWQxzpgeE3dCRcbbUJ///86e9PvolnFF+PdMCw5rT8e1b",
-	"hThaK+T+DF4E6RekGi8lS0YVoVNGswaZAr3XFPo15vYV1l/ScbWcv27mJa1MqtnIywqV1TaiBhQY5xf5",
-	"4oUqGOqOwSm5RFcrWoesPn3DtXEG0YEVG8E6am+dBbWqJHQdN3l9qUmg8rLvwmxjrf1CDWW2tKfy7P35",
-	"RcRd32LuMapUqeKk5ZqUPM+7zZynsyS1LQ1D25w9PHm4WnZGtcMXvbK8yPgqFk7XekxuSfrb0TvLfkIS",
-	"advJn9CQTR1XhaWtnhKNwSyPNFlIlcXdMC0OLr8amVuOXfyUzRH/vx9PPp68JF17b2IwwsvT87Oji+PX",
-	"9tchs0emsutLRYDHYcvj9386e3tycfIyScWro9O39o2M0QyiE9C8/vbk5dYKWru+75/AioqaBQVNJ8Y5",
-	"HL88ioZrOsz9OyuUVph5YSDOok9K770/gRnx78Jel2PsPjvYT+yCjCnPuZikAm48KUG46LVSqVX434t8",
-	"2RkYVbA1Q/0AgZtRUnFdnnMxYhvmU3nM7UuFYkTbt6rgD12MRkzr24+3NaIHBZAN44O4hTGfQIAMG+UU",
-	"3EzCewF8RAydc7SSbBwOOLKz9b22fye4K+aKXXNZaIxrPLmZc8X0Rvr5KAzPq/gP/xFvWMXgRc0n4gtW",
-	"/DYW0aRTQPjcDqdm/Wl+f1SY6ZP2M43PkVeOcs6E2RspljFhOM01mSgas4hjyxYOiQ/PW/TrU+F34ZDU",
-	"48RdXDy4DAqlmDCg8aCcYWJq1Yqtr+5SboYL1NzFScfIKyY+qliMw/o1PXcbG19R+7T0FYfskkfumSGj",
-	"ikWu1THNNSOZknNN0o7dI6n43yDpYkBewEsEzf5IsWj2Tzt9cjTUTJgBsUQZl66GRX61naezEpIdtzsa",
-	"m9hoX+JTJ8Y4theEpDnmVSl1VTjwwZP9aTxsjmVPnj8/+I+oWlMR0YCkncVUX0WcIJZXUfL0yd5waRjR",
-	"DC/QH54F/7Y32LwY5nwEsZU9QrPMnoRzQ0VGVUZ+xjBeTa4PKOm6IfWAM1BTKNYn75hVWr3n5DAVG4na",
-	"yslbEbXr7gwGGFfvKp42gD7sYsxbFgMnCt0rNmJWptDkmik+XsL07H7Fx3HNhLlYzmOy7HkxLP9pFTPb",
-	"lNgvkLkVYq2ai+qQNHuaTWYQ58/zbERVplPRTVF/7f8/aad3CNY0qyvgWLUV1eCLuhbAuPFkVy7zFYvY",
-	"yVsi7XbZFxJvvUhcULQGckDT18CLji480woNNBUaZzv044KVt5upmNvNlWN3l1Hc54YaPioHq3EpzZRA",
-	"MGsZXXloCWFJhKNLsNqgqaGk2oTUOArIi5jgtWe32XcR1QamMzpaz68gq+ZPR8fk+qA6KJp0BWOZJo6o",
-	"rbbY24ZbTY2Za7xnm1rNuNCM2BaDx4/Jxw9vdULYzYjNweEtmFlIdaWJS0shVJO54tf16Ligqxm9OZYC",
-	"j2nM/+8sVFZh44KMcz6ZGojVnSsJ/K3iaj/0tlTZJPX383ZigrvPK2Xvleuj6cdh4prlcs5QZkPfFopp",
-	"2rG3PZeloNPOwIerBFY9rlPxewqDxghRK4BoQ2dz/GdGDU07n+NmICVvYgGS9iQtLGeFBonfvEIzNZhT",
-	"rf84ldoM5lIZ0j1+/+7dyfEFHD4gg8Hjx71+Kj54N3VpzrJvWk2OzKi+YtmhPRyZTxrC3+xXZmRIR1fI",
-	"klMRvhiPc6WGveUzbl4USpstA47Llz7M9VoSKg173f0BKYTLtOoBExraDuuSJ5i+qh7ROPYFVi/7z2OQ",
-	"1CAJTceOl1FL8vTmBob0DP6vF5b1dIeFIc8O9nuhwdJf+46O4kcMurWn+aPAj8V0AEzRw+f2y8/292EI",
-	"wLq5JmOwl1rNzgnqTjpxFlUvcPUOkT2j2dJKIpaJkyoA22UBcg1aNWehES8VaGy2471EifYSmuv4xFwX",
-	"sR1HlvB0X1eWw+ezKMGZXG/PCS7ensM7igptySR63Q3c8cADbSWx+gX2CCz5ZESVpcl4+gJKyO3GXEKH",
-	"WuaFqThxcF4tV97sNrd9/LpW5razbRW5L96eg5X47ORPoI1qIlGvq6wDU2dFW9Fj6CueszVazDFTZkOT",
-	"N2zZ0qJFi7hmUSMLyBOghzmrLGxQn7zl2miSM3rNaoIKmiQL8wWZZS6r+2I5Zy3yB4oULYrel4s0PzJz",
-	"UspRAxdu5MKl3VS7eensTUiomio2k9cs62GKTmmkBeHe3hj2j6gEw+OzcTLxbukHpZ90ZTMhpAqExlVR",
-	"Nn7w4zuwhoD8nkWICEQ45y6EUH2fgTGihuZyEnMbFq0kqT05lpetHdKqdBOPxvSWohhXrNuQ0LpUKJRH",
-	"7RmOs9naV2KpCTd0Ns9Z3K3vjfilUc3J8ONyWkmpmC2oBkt5H/UJpc05Y2IX2rA97PpOq5GuAlhoTgsM",
-	"+ufQAAz6pDTQ2c8cWvYMqoKb2RQyYQTbMvvz+sAe0o0+/EijINagPbbyNuF17cO0+7l+jGEL79xBMvBc",
-	"xEU5W6VPyZlLVVwZtGfhG0YMzdCftUu6A3i2tktv+JGZtb6/+vNgR+4lFPdHZtbGt9Wfb87D3TWkrXVU",
-	"zpu3dmQrbYK1cldSc3yqcimuH+CpGMpCZGWKTutAN4ezRBqV3lz3e+mYyamxV+mYK6YTiPnAf8XmAo12",
-	"IFI/iFdcsZgN5u4CzeyMN8ThNJqEmUn3GuNkezbU6PVjC1uUu+XUQOFzKSZgJpFjIuQiItQVoytmzkFl",
-	"1NslQ7gM0bPn+x8j6t1bfOqvP0cdzvNc5m4vuMjkIsgb2N/f3+8l5L/+l95OBvCD+I/nH7ccNqY3f2A0",
-	"Wx5NWGzG7cow3BA7kbHdmjMftr1KxH8tWMFesrmZNtcPU8AKBjlSdhcbeVhV2kuIkQHCLdUQKoUBEJuX",
-	"BHdhawlxhd1EzOfhcy8resnbyDI085EugSycHtfUNFqzgK2ab+W7ircmqJCPwY89LjTLfKd6UErwj7Tz",
-	"hD4hb/iL2vq06TFwH7elneLt7oTYrgckAUtYFXBh598tI15692TBba4ITtt9OarfRFWY1vxuP72ElJNJ",
-	"CEIEScX/Zh+U4EEJcRBDCQmxfpJUFOJKyIW4RCKAD3jsn5aEcO8DX03EXXpZ2u134pGPNBMZU/DIyDwj",
-	"XVSWSnvxAOG/UuHibBEViI+mCKfSO3TaVTDNajfbFa3bKHl2Iww7yjLVojfCTraFi/C/rdFGHmliG1ia",
-	"sLS9JUutbq6d8uEvPNoVNiLeAPcFufDRKBwXe2OPlDc82b1CdbRND/D3zga//ZG/nhxWANGSjKmKTqHF",
-	"QR/YalfCZZv2kTCCZW2cwu0iBNrjVbeNUm3lfI3oEueZ82AX9kjKwq6g1XIOXRKY3SeEPcmqYCkzVbKY",
-	"oO5/dHa6VXjHmAuweWwMxPjZaaUlLEWCQBw+S9oOtEwgvP1KN6N5G03KkK+1YTC/ySEmxmy1DDnVpgWH",
-	"bmUVXAoUmCUQiMOLYkRTnm3V20ok8PahuReBjbiKNqOapP4d7yACWwP1NqFDIlXifaP+AwDv4BKFoHm3",
-	"QsPyckWFC0Y1kXP614KlAjhgLwEDKIQ+yzFoMfC7ZZHebUXQsZ2ASars+BICh+17acd5vjv9YNon7vGG",
-	"rUDTHRhLKj9YNXduNMvHh0Ef3rCSCjDe4s/BFHD4CHqhWLgs2lu/vJ31kU5FujretNPbavfb4pgbp83z",
-	"AK5J150wS3Y9K8x+QbRTiym0wYgcBYB+QYO7enMPxgUjb7RPnENLdI6MWJtg+PPTYwINCM9KdccRKuAz",
-	"5DkOEYxBbtU8p7Sbngon3Ng9hS/F/Yi1kK47v0Zab+ZXLVEQ5SOiWc5GBlxAGiSzt1ybEEEhk0y3B3b6",
-	"YKDtxCj31gs2lopt/1p4R+4qCe1ELa3reG7KIHiPHvLT+xeX5xdHFydrsUP8uxgNxhSrgkq4QAMNHzMP",
-	"FlJ98/z49cnLj29PXg7IzxgXDDzWvqAKAd7M/sorR/95dPr26MXbkwEBxdkqccMgh2O1/YeP796dvvtx",
-	"QF6shBgXIJZTspDqChLgckZ1ozsA9ID3X8FdlZDFykAFuymNCatvl4HLA5/0w7JBPWzXy6bkyc3N6usv",
-	"T45eDsg7GSKeeP3bOXIJFUsyk4qRLkTALK3q0muMw8dID8hxiVEwBPosWXIIdtK265Gdq/1abk7tV7cF",
-	"9d/cutZ+LJer9qtdhXozP5sW+JQQ2K3BE4KHZR4pGFUsY/Q6OpppkR1KAQK9Q6mLZI/Eevnll19+2fvT",
-	"n/ZevmxRzrCf26N3WP7lVYR2i1ysFck5zhBDYLw6sl5R2dLG5PHxtrTpw/A8kBhnmyYSaVmpXxMWc7mU",
-	"eSnbTqCCPIsYyexRP6MTdiGvmNjaRmXH7l06G6bYaOY2y3MLKyKWKlLcvbTLbEMch233q3S8bppKo50/",
-	"bs45u2YqtSjMbedS+op3ncw2E9mW4K7ZjjvgHWcbSS3mdnexH6BK+QFtTZLrAZJWW6yf9124/W47Z/Iz",
-	"uOvZjbEKlf0JwICmMs/I2Cf/gloirAY1YZdgiOravQL3MAaiYXzVlF5b2QUC5gfOfEfVaGrVwPkcVFUr",
-	"C2sCZmWEtZLCcFEwjV7UMkTWvdGSkm8/GgsXKCczWEGjgohymB1itEoy5s755fH1bmnaslv9hi03EEPY",
-	"wnGlK7bc6GyzbXbhvyVkx7ZH2IPLrh/9aqv15LyJz9cv8C2ntuoZ3X6K3m24YY6NZm6bvH9yzeVRNrmF",
-	"W3SnmYAWs2ke9UZ+Fvjrmjlgg11m4Pyd243/jBZ6C4iHaLPASYvpYA8SJwJD2exnjzZb9bTfJ74KDmCD",
-	"4zvSqLmq9+sBP8P4NhdZ0+JxjDQqQ9TQMF3mfGxEtbgfqIYAlIGUmAztjqQtURfs/eBtS2VgEZhauCBB",
-	"uvndQCn07xDPYMv07Sp2sW2ILyHzZ04Rcc7lAOmEANIxJv8401B/6+xw1+7XLQiy9eREWoFfHqhiSucM",
-	"g+mcRfCR95dtAEpohiwGLpq4zyHm87KXMFO1cG1vGllMpS6hN+dUa5aFRkkQ3lyu4bYZU/GD/QF9pS4F",
-	"rn0l4+0IHV0JuchZNsG6D4Wiw3xZRpNi61vCTlRxPcRVuPHfBYGwBJrnWSvyBEipsDeXHP/xmxxe8gzx",
-	"RmpcQArWEvXf6n47BTf+mKMBJYDaQG7XXf3+qjc7HoHQRi4QiuIOUYnoAj0lKM8xVdFPsHbgAdTEyLsg",
-	"lhAjuPUeiDYr7dAeg1j3CeaAeIBZTaRnX9+sNXq7dWk/RLF2MQDehdWk0KqJLHM1JhGf3N6I5ln3K87y",
-	"NZcPPMaEBbiBYF2YwquVinLH8KkPGq8P1r2zhupWe8fnibNOJsRpcQlxpzJx0CYJAXIlUhFR5LnjkANC",
-	"xbK//ULoYraFcBtvVwsgtQ0eRrzFwWyWb+PtHlLAdSPYIOHGWkWW9n5lXI/Fvm6Y9Rb1UOuElAFUFWzm",
-	"3cZeh/l98dE56Gp5zZTiGatH5j/CJLhlFUTsY3Z+k0PEW6EmFSAn2l/lmMwV08wk5RuHZEZvLpWDNBrR",
-	"edOPgI/kOBUQywUpylXUMuKF74altC2CEmRZhpT9SBO5ENum6eJcY1m2Q3bt6qdUITMeNTaSZ9uCXlGd",
-	"qRXr3o0VCLhBODE/TSg4UI8SuYsb/FpercenbTSpHUSo3XSfgfzxUp2tg13TGhBsAxhMRH2J4+rePQB0",
-	"UKbuC8GfY4X91q9HrG0jWB7vcHTjLlqRse+ItVoZ9EOU+MtHXlANwpLRp0Ac5L7fI0B6MrLG2XQNtsE/",
-	"dMmvZdKXk/mPT94GQqdHJWgniPaovVIns0tZDqAFqvrLASsOCQURKM5fqu5bC6LW1UtUjOyHXMWHxqq1",
-	"pEHvkI1cc/i7wFxNuvYsrC7aAFheuZHwSVDWLY16Nr7ViTlvZbX+icvBDXNpAu8FFZm+E6iznGrziiu2",
-	"MWbrAvw6kMhj+OgKsnlcakEZyeVilKQi3laWpQIKUnRN9bousKod6tD2RwWfdDqFvuLzOcu+ABPNzumn",
-	"VuS81uRGwW62XwoILIGFAGeP+oKQtV2Rz74WxNltUMfvDEislufVemjsU2/QBQKFLYpnme10TFqici8c",
-	"5TfIHsqw1Oxhjqz78XIxoqB5i6UJTTJG8cmkhnUb7ExrHoZjCEkwMKnWDsWu193sVByeLHxawZNVfK4l",
-	"1M/y/o/z5uccS+lWRROEFCwhzozlErmB40Ac8cG0RfYdqVjmSGU+fo5FnzXpzrgAkAlZKJLR5Z4c782k",
-	"MFOC/3U/LRi76sE4fnAYHpTkjGau4oYUmcYvHpI/LhlV+TIhf4QvwF/2dfgjozxfJqn4o+0vXx7i6f8j",
-	"Yi0d7M/SDunOitzwec5KE3818RK98aPgN6lgczlqwzkLTUquZqSf/kpUHESjTpiPUwK7HrBA9NvjhU0s",
-	"RWo39wqPS/d70fPFTVTyOAEVgyvmEEJUIXzxOjCxzmBnQRuxd7ClXtC1FBWZjKObWEEmpxFaAnymkJTs",
-	"OUGwU0Cv2s05UqbEezlDjp3CVM7m0Nf6IL9/7nv0lv9PishBPhLk9OjdEQRdkr9Z9uZp+qSwJ+XxGVVc",
-	"e4YzY1Ro8vHieIsa5Zbu4w6M85ZQavzdySfO+n3nEKx3hhP6LwUI2ihoft+woGFhiLu7y6uPthDX6u3g",
-	"Ka5PcDnRO7JQ3LA9vyUrqn4+kYqb6SyeUVW5cn9qSRn0qphvitBPzt0K0TVlRVlMYAKruB1WlzqceGdW",
-	"Pixt0HHOG8Df6FbgpgH5iyVj9MtwKR7/pqVIO7/uhkjIguSTdnzF16DWrVuUAF+R6wGhYT13vHtrtvgu",
-	"muoA62x2SATjZsoU+UNpCZtZjpj5mf5570duXhfDPQTlsQLQhJtpMUxS8Rg6hconRvE5c+FhKwau3noA",
-	"yZ/aoJKnLTOfzugoAAcq00PdvBOSdvSUPnn+Q2lym9IDV1iZ3cCPqahydRJfB7J0TmA980BQwc/9oUVa",
-	"CUINNm9W4Ia8+93qbRpf61rP6M0LmS1fLM0asicH+0+e7W+XjxrEQrR2WtWNbz5qxzdt0FeA+doCcwpF",
-	"fh3IZAh5amWnVADcKWeI51qBUyZkyDRHVSKAtMNIx9aSd/eAD/ihCrW/K3RAL3KsdvUKxWpHg4CNNCsA",
-	"m+Ca7VAvvu4tjLA+5a14usXC5xBiy1KtUpHSjAQsN7TqBUYht0OpCM1SpOt2Em7xHGrY0hnmD6IVsbfL",
-	"5ErjZNvEdDsqnS7l9bJyDzjifUzR9rcHnv11WhLiSCdNhpx4Du7YdkIsS03IkGo+Au7YWsHKyJwpGsWu",
-	"b55LvA1sD8ipS6hQUn5ms0zs5tkiFVdIHU3hpXzmjRAIl4IhPIi0Ekvl2KUcugfuXIf/sA0kWgQOdFnm",
-	"myRkCKB+VocjXcDNZhnLEuIKwWeMZgn559//0YviQnh4g7scY8mS/MfrY6wQJ+owEy1jjAumF0xvgTEW",
-	"axX4LkyAX9Oat7NDtk77UDf5rJttMJADpGouJkwHxaDbwsr8wm6Kg/Ipq/i1oY80ihusRlFkiJ8xbsyU",
-	"2o2zOwA8qn0FjveMaU0nbM0ENgBINvX0UEIay0JkCeHjlhiNpOMGsHXszQWa7jbHQrQ09MEQ3srcNGXu",
-	"CpMVH2cdMb59mPF2wQlwauKDxJngYDavbbzdQ8aZuBFsOLOxVpGlvd84k5+n8mh22j7I+vMqdSzPnW4c",
-	"TTXZ1R/TUjgXiuUmJaYuGuhotpXrDT3iheJmCUiVq2EBKL+8Kq/iqgRtI6v6SJCjs9MqExWEx08V0i9Y",
-	"CNDw9cmO8Q1bnmO5p35ZXzfx6E9DKY02is7LuksvL4/OTi/fnPxi5+UFL1+no5zX1Jh557OdFhdjGdko",
-	"LxfZFbN6BiuRNSACpjA+xBGkSKgq+gmLi10fPPZS1ePfkaw+fyIInk/LuQ/Ip3hVkGDpPpFuy7r0fO8l",
-	"Avan31O4HNKO1a4A4cQq0Y7lBr9+/nSIqOruNqguNvDH3TiQB6vhzpiZShdQq5m6Zg7Ce/Lh7Bgdk9Xw",
-	"+tcHn3xZLp24So9snCNSN0oSzjheTeno7LSTdK6Z0rjqGbsGfXTOBJ3zzqDztL/ffwpV9MwUKK5Zug3D",
-	"EFF9s+cGVtOemHhduE6Z5fTCoSw7KxLSc91M5PkYIreuZwxra9YBpd1L1bpK/EZz5c2eD0s+o4rO3lEk",
-	"fztXkC+R88BaPtnfv5f5Y5BbY8IoTzgEhvjXyuE9RtAdYDvFbEbVsm3F/FJVD/fsB6nhw5zBwqWiuXJl",
-	"tQQykRBA7cGR7CmrbDS1uBQsOFADOq5aXlZhI2GIBCjkQ+aVdOSmqYiW7aMTDSAFcujYXedXO/9q8L+D",
-	"L/WzXbwJW0vviBoL50bRGTMQN/KXVu3T6rL2B3vKOv5ecZ7bJoVVBLF6a/z6L0NguIDraevHk/BMus1Z",
-	"u5PXB49pkXHTuoOreADNHYR9+mvB1LLaqDmdsHP+N9YJ92aLrNn2r2GG6Nfb6lYEhciuH/nqVOMiJ35M",
-	"/S+mhdUhlJAF8K9mfrDfdHinse01GIPWrS8NT517X90mcsPDLm1lY3PrWg9iC9Jh/cJWgaB+bZOWex+l",
-	"xJOqBu/9XPj1btbc9NGGVRV9UVP3vpn7fHXUD04m9QFE14tg6ZsBOX33n0dvT19eHn348eOfTt5dJKk4",
-	"evvh5OjlL5cnfz49vzhfT0mrp/Tx75b6PqNakDPMZVu5bGs171sYdf1Chf99Q/dpvLr/w21wfQAEV7rU",
-	"kepBM1j0wEFfAlJVPxV+99+9v7h89f7ju5cJwTq6l2cfTo7fv3t5enH6/l284ClokAiViYEB7rMDh1Zp",
-	"G85sm5wZ/BshMXubeFKUuwfVFb5HUolVkHg4Ogl6L7O8o1ygpION90YR2aO6de4et+nuL6OVOdZnAj19",
-	"rrtqvvLd0mIwfTiSWqnx6eLUGrwH9TsuwA9DuuD2B0cZxtJY1kGXh6TQjMSyVXoR0ixrfW/gUc2COr1b",
-	"3WEDiMtqN5LUgD2+R94UBzB5OFKq9Q/wSDqwFB66nF/Kze22D/Mj2/evnrv6PW5gS5buw+1gfQAuI1UD",
-	"6lYN1AYRBwRWKqRVvXrvf999bzGjq8w0a9nhCGf5nm+n2Hy+wTtqbbLiAxJnZBhkRq+ABIPcR1ecGq33",
-	"Mgeq9IVSNZ8ILiY+Roob0jUL6R3Pe1VQnrNu9EoMignAK8+Z4jJLUqFlUHl6RAXRC25G06BSuEtqDdFX",
-	"dz8XxkFPxM9DGEXwPfK7aKzEwxFU2D1U8dCubAfLMAKj9On7ujghslIQnrF5X6+ZMHvGR+e2m70qYMz7",
-	"t3s1cT4f2PBVDsBZvgLs0EFZCTyo/+dxbtQS/pkKzZiwUqJVgRAiJmYts0/iO7LFZmxpeHY+83VHqcXI",
-	"DM1u8V4Qj7Lh7WglTB8BRSjWEnaYA1wjJrf3g6x0WtacAYSaqJF9bST/psE4xOqtx+Ewb758IEfOB4UJ",
-	"QVQsfVZ2WQf9+X5Q83h/v9c2tNu7IFZiWpWcWcHLZ2/48/QIAckvAegUYEyTFQg4jD3V6wb4LXg1VqB5",
-	"vwLvCSzuAgECSj9GUoKHEsge8cTYwlQq+/sKfbcYZUmXYuZeAuyqVHVdJMIhSNxYrUSA0c8KE5giXuOI",
-	"j3RYMhU+5uuWu0j8XpKKj+9K2HaMVYCwOiu1CAnlambcHGJYJpD1ilocoMvdmwchhrwYoYgdsRe/GQk6",
-	"iuP3gIp50D1ufrhmkJQURnWXIlGINYGoyBiXHkIqzK0cpIQ+XMXgcSHwkNzvY+BTYVdx2Usswds+4QmF",
-	"wBiH80wFCTI/Lq/YMiHUY106+QvjDxw6DtbWBxZYYs6RP5SAF9uIAY9/d+h37REFvuDuF0YSeJS9b8ug",
-	"/ZXIsiyZHpqy4YcStKUsnR4rl57YJqmA0CC6ApW9fts9nHmr7PeTbbBhq/+7zsk3WuckFamAyL2pVIZU",
-	"Rfdd+ky3LMLWg3i+soCXkbJNaMISPPXi5Zsq6HxvtVYq8C7Ln0qUtw7g8ArLiywjMmqJf5Zl7iCsFZBs",
-	"y4WN1G1p02NYZb/YWQfaTutaAzC6k/JTQ+f8cpWjNpBtFZ861ud96D1gpP8/VeuJbxLiSPlARnvvUi5c",
-	"wQZjmWbXcpc9LjQTmht+zXp9cobNdSpmdGkZOxMjtZw7qlNQQlhDsOUSuJCcM+G4oi8e4bSCVEDEsRpU",
-	"OoliNNPhxuzjvrlETwnJtm5FfIBWKpxmA13UwFi5KPtsWz87z6+sMNZQZx9WXQQyQGURC8zVdUWgRLfc",
-	"sLywSUCmujUM8o51xl5SeVZT0RUSE8E9e+0l5MvUwIcMHN8uXLweJO41GCNxXt9kRHiIu/qA0UVBjLjT",
-	"/hB0B2ChwvCRdg0sFXUVrIwarzQxqDLpL7Tuqi7W2xQPvFVg979kODdO6usoYJYmSvULAXLXxhBt2rnH",
-	"YVG59shu3+hfayOjNfseOFDbVxWvbeqjoJCA3yAwwUDNih22d4AifrtLErWyf70zWs7ra4T/+r5dQKZn",
-	"30E4qCFDxkSgXS+ZId1Sn0tSUaF2Q7IjqnHRsKx45Kjj91AaerhigZAKhuErpe/E6gcwlnVRPYhG/i9G",
-	"Tw0Y9ocM8sGuy9gJX6C+VN+BulZg3hMi5MKJujQVgi0cyvqCi0wuDsGE5Ou8I2iLLkvn7RD9F5T0FtI0",
-	"x7YVcQ2G6/MhX9jHgVik702kbfS0RrBta+tytxGy8LnT9b4p+TYy8gcn68YYvKxbX7eEWDFVKgD5HBA+",
-	"JlhkKBVcXNOcZ4kvO0SC6joVhoSD4IH7M2M321FjkV+tIcYiv7pfGnQdrCO9ehMEZgw8OFQQ56X5psiu",
-	"HPXDU5vr2pd6ACrCJbLUhlEqwEb9MgL2uEcFlyJfpsLbc9AfNnQN5NhZrgPnmEazDaAVgp8EsidTO1K1",
-	"7JNMLS9VIchIFsLoMghtNKViYq9qKpZQOarkw6lomheEdBNw0Ldu3GBz2I7rouF+3V0eVga6N3qPF3CK",
-	"0MadlHD6dsI04/WZHlKwCAfgxAsfx4VriafAxyh4BuMljVQ4USPnV4x4OSVisdxEjb4obasC+sY2uHdd",
-	"sFZ092H1QKjWWFXxJV0BFWrsql+xpb2/WD6uneoKXGRjQukbtrznXFIozLIhjbRqU2VEeuCYbyx3NCxF",
-	"89Bpo2/Ysr4+tUhWXtWKiRJCcKAe/w4APGuNc0gZmwOREcrnmzLBfZ09wo4J9jV0cgSYXMsYiEJDFfS1",
-	"ZrlNezbAmkbrrmZXD+m73L5mwaeHvPVc365ulDtlh75EvIbADJDC3FnbfSvDauStd5pHN7zviGVfKWIn",
-	"R2rT0fzfPuayQm5uacdBUwq2gHuaClwrng08hHnOrxm55mxB5jLPUcxvGwvENDiK2BAifv828UYJ/4eV",
-	"hUrYT5SH/FK3I5e4F1qP4ePflV/ZtbehF2G2Yakq2Ktv6FZ0U/g6N2OpkUGJO3szulVqBghSkSUIJKrY",
-	"uNAsSzB0Al2TT8gb/sIq1vYVK/Vt4MFtBOAN6usZ8XnZ6t5PVtnVVzpaZf818JqyEk8kHacs3rOlrlFC",
-	"Yt6vwlGhem7QOlYaBqJ1CAD6jekfDWzTh1ZCyop0zeUCQQmP6ZhDbIKBY4o/GT66SgVG6Am5WINzQ+ow",
-	"N0E4DPHRMKkow2HWk+Tqcd8aBSeg1u8UBecrkkp9ABUKTr2CoaMNexeMpMpc4oEPf4OIcKQjbeiyT44A",
-	"MaL6BJSUIkM6urKEZnwZPm2oMoSPS1QcD4bj8m2sprzh0ohxtjbJ4H7ppCFivvaRfi5A0JU8w3Uy0lkD",
-	"KpH8SSCSH+yvkcnhC2d3JJh/CEKLcGj1sNjRFenO6QT81uvGc9vo2HsXpr7i2Qp6D0JDylNRylM51ZgR",
-	"BKcCzpk7dKkIqeYWZ2EN1NADsM27Fx1W5lifyTcLNfQVabA+gAbUUFDOvIIacmYUqozGOIRUjK3+XpcQ",
-	"yFYCwl0jD20tN2yFPPQ9iw61CXwt5KGSsNDqVt4iO7Oqtl3cDoDoe97H+gy+GgBRuZNOIbDnnsCxr6KN",
-	"68d+4Ko/+zpKDq8ISl1SxSCUaESLydSQYn5nBOEK6q4BaKlX4/guMVpaKo88IExLfQReag1KbmBomiyM",
-	"A/XRZKSkSCCZlCymIM0jRaCy4Mq3krnM+WhZhnD4QJ+qLrdVIXQQNLEjvYCJfYOtyLW5f0sRdvS17ETY",
-	"e91KhBU5YzYiLOC5rYXIezLu1T7kqqlssg6FzUJjR1lr5VuzDNVryTy4XQhpoLFQ28MZ1+w81NUgwSA9",
-	"IUnc3rNCXvXjur2tx9Pd92rp+VpbH3a/inWMm4DRxA6XBew4a7lDq5Xlu92hcvBfyVSAexMYClaOZfwi",
-	"bLLtNSr/fe/NPSj84fzCWXy7yv7XoqGw+6aiDz+vIApD6XdXmBuwhFNRgQn7lW+FEo7lrKRiZ4V+m4th",
-	"O2X+u+U8wfC/miKPZIPxoyDn4w8O6uf5/lO0V0KA6B7gMbhcempSMVfymoNP+IqxuX2fK1Ir7op5Kzk1",
-	"9dy37XZ/SyPAd7v/4fi/ngHAbTggs+hg9yaUi1vs2Q7owiGr+X5vp+Zcvllc4XCQXw1VOBzEGkxhZz5w",
-	"mMKQIsTzPBUlhFAULdjhfBDPmUK8YGpIzrguFNudrDeDA3/vQlY1h2+QfCPlkx8Wu9iLVwWI6L54spkq",
-	"WUymwcX5SJPRlI2uNPnn3/8HKTGuk1S4lQBYv4T4lcWUH53UahrbV31ekTbSEgHhiCaTim1KQm+ibUPX",
-	"xLdanQQa3HNs67ZoVPU9PpiS7pwpMuOiMKyXkCfP3C8Hz92PukekIv+W4c9TWajeYVlb8aA1jBOTaztf",
-	"VxG1C/+V9FDbdQ1yRLuqs2NL8bA4pHswxRWHBe4lwISlYKlwcqMMMC2lQtSTPG+3MZEufrmuG9ihNKi2",
-	"Ud425MfNIuH+BnhURqEmhN3QkcmXhFr9R5hBVe6Ua3LNFB9zX20W4ATpggyXxpmrXYqq/QHmZf+A+0Yz",
-	"8NqTQkASIMsw73Ch6HzOsp4rbevZAxYHJhkb8czJ3AHgYmuB3rTY3386wisS/sYyxZ9eUM1Hn8rLECsO",
-	"w3iH9onrTkOIZhnBOWS5XJTvAIRVzHVHuoW4EnIh3OgR2OjjxeuTdxenx0cXJy9Jt4Lxl8rd4KlYKCkm",
-	"CZlxrS3vsk8Mze37zf2f0Xws1cyurMyW5UupqLNI+5GARyauSq1PtCqXN+czbnpJKj6cnL//+OH45PLk",
-	"z6+PPp7DYGstFTUMmx+SEVVA66DmnIqx3BbLlwi5OCSajpmL7YkCOn1ADG1X3nkTvIK9Vn30kNeiyxri",
-	"CWH9SZ+knSG7XqadPtkAxqBDi/0tQ5rODRUZVRnx9anx4IRXVpfmTvLyjDZ86iaDtFgFFCE5BhzYlYbg",
-	"O+KsR8b3UfAbS45SZK4utDNLGJkzRcWIke5//U+4MTaPx/AZ04bO5l88rE/XBwme5CHV7Idn5PWfjo73",
-	"zl8fPXn+A4TUZf2ys76lcHfUE6LZNVM0J5pZ2gEcwyXRczpieuP4yzO62/h/5OZ1MRyQT3pKnzz/4Q84",
-	"8Cm7gVH7TQ1G2TqQP++9LoZ7534Ye0+e/3C7oayQ3ZoO8Y09h6C63HXnFJ+zAflk3KQLwW9wksn1QbUQ",
-	"m+aN36kmvtsofn56TAwoNyBg3BjAKq+uNXzGK+iP9vWApnOqmNgCWfB2isZquf0lwqVf07xgh6FpaUaX",
-	"Xvx10m8fpJHw83JkmNnTRjE6q3dTRhcOuaCwr6tzaMhM9vp1R+ERpiRYAaCmJWJFEpCxy+Sp4KqY0ZtL",
-	"+94lSAN9nFkhcqZrRjP0uCIipFs3RO5OyGLKrQaqWIl0oYmc078WDCWMprvyvhPYwxvpdhLnszsckRdK",
-	"G907pJBLqibFDGQ2e/l+vHi19++wDYhYXpMUArHD8SiQR5zmJWRdjqAk1MzC7cwkQ2AcNDm4OR/c/5wL",
-	"QQsztRLhyHJ6ZHsRQcuefTfZhDiZy07aBWfAdedvk+ric/N4dv/zENJcjmUhMrtpflVhS6hxgQh2KAdP",
-	"738oDlH20kh5mVM1YYOI7LhyzGFwT/7j/gdn7/NLkETtZjfHVUmqlk04Id72Fljlmyz4HKUfK5cuKDc+",
-	"wNvjkfVjF0EVMW5H+Xz/6YMQu8ekgLMNiBULWkICrZO8gdyDE8u1q57Xc+CqD7tet1HB2ahQ3Cw7g7/8",
-	"WrfNh/w5LCTBxdAeqdIGhZBBemH1OimscusgtlkqcKX65MgXdQBdPpTMaa4AEN8t9ri+nu67qShzc739",
-	"L6hnUaKP/sFeW5WqrP1uhqr9Kdismrr9VNIZbzVJ/TyVR7PT+w3cwj6+gu0FOw5gCbA2V57bg3DFlgNE",
-	"wHJYxLi+IzlnpEvFEv9E4Guqr5yxYSSFljkjUzAxgLEQ9S/7mm0KcG+yPRW+Tpl2YfkbBkRqRUTEyI6p",
-	"rqECuLc3NWa+R7PMCqKFyq1casx88PjxwZN/6+/39/sHg3/f//f9jv2mG0cMarAiGJedanvxx8BnqQaF",
-	"zPxPRqbi7P35BYlaj5KqGAGgNEIma58c+R/LLHGqWCqu2NxYmS23ggRKj1y5qJnDwIpCumVObHkuel6o",
-	"TMXB/v4+FH5xB6xL85zUjSwuoEpPAalcMMSWhsn20AL85BkYNUFmdPL9ShJtVBctTWoE9g/B772Rz1Jr",
-	"AV4VJWcBxQDfBUy8hGjpKiThMs+VtIch2BOXuD8pFAsHVzPnReAKioyXG4wi9GIqScYzGEfwobBlJwog",
-	"7z+TOWw6hiDiABPm6z3iCYJBwzyHbFQZXGb9VCAC1YyZqcyIYCwroymu2JJ04/Y52+Pl1cHlP//+jx5U",
-	"xTjy0IqIPIaA9s5cGsBAn4IUF5Tq0Kn4PUUMzbSTkLTjgB5X/ln7xzvAgMSffDGrzufEFVh0jgNf/EOK",
-	"1fJBZWxvIQzPCYcrdo6xYlKRiZWDM0azYCsCJKhIqbl6bUYyo4JOHGOrtgE2hqqgDAsxsk/8yzoVm0NK",
-	"4H1LM1hShHTxfiJpB9umnR4ZFiYVIyrwdhwy4q20QV1+cLmwG3v0UYJwwQu6wGhZN+vVopMtVfb8vF15",
-	"LFaG1w2XTsnwqHVB2aew3m8qqkNVRubBBW3H6T8LnlEk59Jrb5/72GpX3zEVSNpcQeclxFoLgYfTDQv6",
-	"NOdau8t9YcEgggBYSRki0icndDRF5HJnatcopTSABlZs5QkBFRCiVrkvqoASRrlACXohfF0tCE1dqaFs",
-	"6k6BUApqVshKhRP/uK+2o/FqfX1xcUbGzvCy7nZBjX9KRQY1tKyqhgte+hwCb4Qvshgsfl1Saq5+dWGX",
-	"58vtoLYCHyCPIXMWAIUDpg0I/oVULzgMkGo4pXpaQXAGIwhEgsiFUo/EL8dQJm4M7KQKBc5L5MFQXI/D",
-	"rYYOe5dxDkLpSElB2M1cMa3t6ebClQIkf5OCJcCqS1g1xLy1LNsz+gyCkex9ZAm8gkrYmYWkooWHkF1Z",
-	"SGIp2zKQhLjkFRSXIQiXdIOMUFdkK0y7yZlD5bVcEEr/APOAK5kq41RoCfKIvX2qzOleePOupEtEtjH0",
-	"ENcYtQuACAKClOLXUKOxa+k+FXXChziJXp/49IPtVj4Vm7n3Niufis3cu+4N//zr5/8dAAD//w==",
+	"7L1rchs5ti46FQTvjTB5I0VLfu3dVHREy7JcVtll6+qxq+t01pFBJkiilATYAFIUu8IRPYg9hv5/fpwJ",
+	"7KH0SE5gLSATSSL5kPWw++w/VXImmHgtLKznt35vDeRkKgUTRrd6v7cU01MpNIN/HCkllf1jIIVhwtg/",
+	"6XSa8wE1XIqnv2kp7DM9GLMJtX/9v4oNW73W//O0+upTfKuf4te+fPmStDKmB4pP7UdavdaBIMy+65HP",
+	"A5mxz0TTuSazMR+ME/J5wrSmI/aZzMbUECPJkN90W/Yr7sMwUpFNJRfmjKlrPmCn0lDDqocDxcxrmc1t",
+	"03rfsZan7K8F04YoeKcJJRqed1tJa6rklCnDcYFGig7YCVNcZsuffidnJJdiRMyYEZln7ivkirGpJpqP",
+	"BBcj0s7YkBa5Ic9ejBNCDZlIbcjzXZLRue7YLs18ylq9ljaKi1HLzhu+s9zhJ/iD5l1yPmZEsJnrcZ+M",
+	"mGCKGpaR2ZgJwiZTM498+kv5RPZ/YwNjO1tY2YtpFqxXfE3rbcrVZNOcDmA5MzbkgtvWy0uqp2ywjpKu",
+	"98pR2dbxcXvarY/t6JqpOZIb7Mu78/MTMqQDRhQzhRJ6eUSWJpc/dGZoP2eEioxM6GDMBdtRjGb24T4Z",
+	"nZ4ckgHNc6Y0GTFDuCHFdMrUzoBqlhGqoXMY47EYSqIY1bgaTBSTVu8vLS6uac6zS6pGxcSevaQ1pfNc",
+	"0uzSSHmZUzViraRVCFqYMRPGnkmWtZKWkOZyKAth/6a5HdP8kt1wbXQraQ0pz1l2OVVsIEUGW2A/zNSE",
+	"a82luMyY4PAZSy6XOZ9w/Goh6DXluZ1eK2lxYZgSNG8lrQkzY5ld2l5pnssZy1q/RmjWneLldfzZnuoZ",
+	"E4bMlD0sdkGDk54QQSfcHaIhZ3kWp1vF/lpwxTK7dLBhVZe/RqjjbDBmWZGzGlX7h6uo2re5F6ouR9VI",
+	"1WeyUANW43L+0ToeF7a7Zw7HNdGG5zmhgwGbWrbTxOVSsT2bO3VbjWxuquQ1z5h6ogOOt55G3Md/XbfG",
+	"50wbfBBf2+q9X1Nul3PG+mMprywRD8ZscLW8sH33uaFUE2pavVZ/blhsGcaMZkzBb2iGR5bmJ7VvLf2m",
+	"PsYPcuY4D8GP2TPFdLBIfvJrSc4dghULEra4n0OC42k8Itd7B1P+nkWGhs8JPuzDcK7YPMLwFbO89MDU",
+	"9sdOa8fwSXSTHHn7aynG5phi5A3XU2rsKd+xc6OG2zvkKZ3yp7/Jvn6aufdwd2gyoRkjM27GxIy5TsUV",
+	"m5ORjB6WKzY/zqK0kFNtLvR207H0Ef3YVLEhv4kcA+DOShsyGFNFB8ZefHIIjOGKzRN7EOydMxJcM8JN",
+	"dA6KXcur7QaqB3LadKm4vsmEzkkmeyRt0WzCRdoibWalADPmYtRJSNryy25flVtgNyQV9jqyd6j9GldE",
+	"W37ZIVKRtGUf219cczYjUuTzOBsr4veeOxv1TcYBT5kiF+eHVgJM4KHdQi8SJpbRMm1SAeu9Dw/h97Iw",
+	"hBLlzhxVjORsaIgsYLW5YRO9/nS9Z/MLO+A3dN6qThdVyv674bgZYwXKyHnDF5YjSsFIxnIO0hfF58sH",
+	"z71oIGT39mMx6TNVIxEuzPNn1dpb6WTElP1N327lceTqOmMGZWG7vr/JPoogXBBK+kV+RU4+nZ1Ht5N5",
+	"uTL+5jCnGnkyN7l9n7Ys7crCpC1LagMpBBvYQeC/x8ZMLy1VFRof9HM5uGLZJc0yxbROW//8+z9i48ip",
+	"YWIwj45EFmYgJxGiS0Hby5lhGfammFFz/BNFw7SFxD2SgqWthmOKKuLRzYCp2L5XzOA9f+25gP8VsRdf",
+	"/L43VG3JdnHhDqMC+m65v4qRGdVEyHIQtv+11NNA7UXGzZEwKnbBlO88zdNB/KrD58tfYN1RFzhP11Lh",
+	"JWxPQpi7VrpTWmgW/Bvlt0sUZhK4zfDyii4w3epCM5TncTq3E2w4o+U1tEwRByfHwN2M5c32hsgSEPa5",
+	"0SCPNF1rH5vuImNVINPA/Lnrg0hB2hQ6sN0RbnslQ54bpjobqsDXe68tG/GX94+yrx33Xu68qSUZyzzT",
+	"pJjam/Dl7i5u8hJd2Kf2/xty66AjP6INmXZknHg0NpqSO8o4J3u6tZGKZTApy0T9JSRVxtTdztKNctNp",
+	"FvnVQXDWQEqzc7r48P7y4PD8+NPHy4uPZydHh8dvj4/etBZF5+r39kSDXmof2VUgmWTa7iajgzGZ2AFa",
+	"PfU32e+mIhVkh4SdnB6dn/7SIwcks8KEVGRAxYDlOS6a/XhWMEJHlAsi5Iy0T+3R/1H2O92lbx0efDw8",
+	"+mA/Zn8qpCFzZvz1yjL7serr7UP4M/6l06OTDwfVsJpGMs3p/A2jmZ12JzRSNC/j0twXnuEclhra4UTt",
+	"B7iVq49evQEqYnjSgdFQsQE7Xk2JATlZHqnmp0WEiR/KQhgvWOD5wA7ITBZ5ZkVkMWLI/fBvIqQIGWBf",
+	"ypxR6AQnsH5oP8r+W2y64iisOegLLdAOO5YzMqFijpOZoPrizDGwtiA0gWBsn6bCzRUMxXBCcKbld7hx",
+	"s85Ie9fyZ0oyNSeqEJ3IzgyHzPLxRXnv1YvYdeFGt0nj5kU6kTkfzOPLg+8IiJVMg2Yw91zPSLjyveRY",
+	"n8eE3pyygVSZXv7wnrsTNpJK7CRvfqbcrDDHUBwgaD4zyp0tLc9J21te9iabX34lA2mmnKUmwdVQY3TR",
+	"u2Aj4m4cHcg7C8bmyAhjzQgKS9qyhlKmWhqhV4abrFCBeSVnxmq+Ccn4iBudkB0g/cv90uT16vlXmPS9",
+	"z8CZ2dqzsWaDy7TY3X0+6FPNXr2Av5m9X6ghObN6496rVFRKeSfuDCCo55pCCZCZBswe61Buf6JT0Whc",
+	"S25rtg9NcrDOv260yY10GG1nbwLjPCJ+m+2EE5hoAhJok/2TBRadzea2ajuXN7FLjuGmsre4HsuZwJt3",
+	"88MJM37P5msov2pREX3c+rXWlFXR5EF1bJpF+HXHp2ar4ZoMpeqVx2VvdzewKCVWhxtIYZTMQ6LubmEa",
+	"qkYf2INs927eiwahwNSz3qq8loRhG1ZTb9Ak4KJgREMCsUQbuShLo+dqMnXGUdStYhYCO/fLq73Lf/79",
+	"H2mrB95Kws2+vba/mk4XvCdNS7DoZKkoVrs3j8Slb+fF2YpCqrmvJpPFdiGTa14l/2bzWazZUAZuw3X7",
+	"WWtViZWl70hjAzB0RrRiY/IzcFhGhKcPfMgMn8B9pbFRQl7tWpHn2cs/PNvd3SXt0Jt+O7lwYR5rtqbe",
+	"rLYz+Cpyz9xMuWJ6K+MXfutcXjHRcNW4ZTW2Scg+ekQzML0QqknaOijMWCr+N4jq6JHXjCqmCDCAbQ94",
+	"6PdpXJ+acyg43PD82xLAFlyMPqDCH2nSL4y9seDITZb0uK1ZR923tR3jcKu6hjZrrYILBqizYQPw+abD",
+	"b6KQNyxnmwhx8Xb2FC3GrSx/fT33jLfb8Ovrzn+02YbfXrN9sVZrv7xsHlz+7lIbb7v+TfYtFwXTXiwq",
+	"huZMD1jU0xqIiJawmEIXi3dyaTpBcW/oonDgQSlKendxKsyYa/vTJ5q44BcyG/OcWc5lFdu45JexnK4c",
+	"1Bs0lRE6NEyBbxWuoi45uhnkhebXziGnCnFJ4/oOaxSP6+EJvt2TFUZunrHJVII7Z+1qKjZl1GyxlBDU",
+	"hIYZqfiIC5qjnU9oA6bIIewwB7MBXqCkiYmBOZeL0ZpRgnV00xFSxSrTZSrAaWIIJfbWS+ylXtqQl53R",
+	"SBKrtuBAzMmPZ58+kmuaFywJ9Ary/jVhYiAzlpG2AJ+ihsHY5qnIZNHPme4RdkMHxtntn/3Pl887XfSB",
+	"OQfQaoYIRlxnT7K/KsTBSoXqZ/BYSb8g1XgpmTOqCB0zmi2RKdB7TbZZITcsXCslHVfL+et6XtLIpJYb",
+	"eemn8hBEVM4CY0ojXzxXBUM7RXBKLtGtj5ZIKgiEtznje8+qKGCJtzfajOpUYNdx8+rXmp+qiI5tmG2s",
+	"tV+ovszm9lSefDo7j4SGNJgWjSrV9zhpuSYlz/MuWudVL0ltQyPkJmcPTx6ulp1R7fBFryyvnryNhW42",
+	"HpNbkv5m9M6yH5FEmnbyR3SaUMdVYWmrt0Rj4NQTTWZSZXGXX4Mz1a9G5pZjG5/48oj//4uji6M3pG3v",
+	"TQx8eXN8dnJwfvjOPu0ze2QqH5JUBHgctjz89NPJh6PzozdJKt4eHH+wv8gYzSASBl05H47ebKwrNNuW",
+	"/BtYUVGz1qGZzjjn9tdHbHFN+7n/zQKlFWZaGIjp6ZIyUsSfwIz438Jel2Nsv9jbTeyCDCnPuRilAm48",
+	"KUG46DRSqWI0+yTyeatnVMFWDPUUgoSjpOK6PONiwNbMp4rOsD8qFCPa/qoKNNLFYMC0vv14G6PHUABZ",
+	"Mz6IkRnyEQRjsUFOwaUpvMfJR1/RKUftdO1wIGgiW91r83eCu2Kq2DWXhcYY2qNQY18xnwtheF7FGvmP",
+	"eCM+BspqPhJfseK3sb4nrQJCNbc4NatP86eDwoyfNZ9pfI+8cpBzJszOQLGMCcNprslI0Zj3BVs2cEh8",
+	"edagux8Lvwv7pJ6T4HIwwD1VKMWEAY0H5QwTU6sW7Mr18IXl0JRaaELSAgPMhYrF06xe0zO3sfEVtW/L",
+	"uISQXfLIPdMHq87yx4Y014xkSk6bTUHoYkKKRRdT2uqSg75mwvSIJcq4dNUv8qvNvOqVkOy43cHQxEb7",
+	"Bt86McaxvSD80TGvSqmrQs/3nu2O4yGaLHv28uXeH6JqTUVEPZK2ZmN9FXG4WV5FyfNnO/25YUQzvEBf",
+	"vQj+bW+wadHP+QDieDuEZpk9CWeGioyqjPyMIeOaXO9R0nZD6gBnoKZQrEs+Mqu0ei/dfirWErWVkzci",
+	"atfdCQwwrt5VPK0HfdjFmDYsBk4UuldswKxMock1U3w4h+nZ/YqP45oJcz6fxmTZs6Jf/tMqZrYpsV8g",
+	"UyvEWjUX1SFpdjQbTSCnhOfZgKpMp6Kdov7a/f/SVmcfLHVWV8CxaiuqwRd1LVh27cmuwjMWrG1HH4i0",
+	"22V/kHjrReIC8DWQA5rVel50dKHAVmigqdA4274fF6y83UzF3G4uHLu7zBg4M9TwQTlYjUtpxgQCp8tI",
+	"3n1LCHMiHF2C1QZNDSXVJqTGUUBexGTCHbvNvouoNjCe0MFqfgUZXD8dHJLrveqgaNIWjGWaOKK22mJn",
+	"E241Nmaq8Z5d1mqGhWbEtug9fUouTj/ohLCbAZtCcIVgZibVlSYuBYpQTaaKX9cjMYOuJvTmUAo8prFY",
+	"E2ehsgobF2SY89HYQFz4VEngbxVXe9XZUGWT1N/Pm4kJ7j6vlL23ro9lnyET1yyXU4YyG/pRUUzTjr3t",
+	"uIwYnbZ6PjQqsOpxnYrfUxg0RiNbAUQbOpniPzNqaNr6EjcDKXkTC8a1J2lmOSs0SPzmFZqp3pRq/aex",
+	"1KY3lcqQ9uGnjx+PDs/h8AEZ9J4+7XRTcepDIkpzlv2l1eTIhOorlu2DJ8UnqOEz+5UJ6dPBFbLkVIQ/",
+	"jMdUU8M+8Ak3rwulzYbB7eWPTqd6JQmVhr32bo8UwmX1dYAJ9W2HdckTTF9Vj2gc+wqrl/3nIUhqkPCo",
+	"Y8fLqDl5fnMDQ3oB/9czy3ra/cKQF3u7ndBg6a99R0fxIwbd2tN8IfBjMR0A00Hxvf3yi91dGAKwbq7J",
+	"EOylVrNzgrqTTpxF1QtcnX1kz2i2tJKIZeKkCvZ3Gadcg1bNWWjESwUam+14L1GivYTmOj4x10Vsx5El",
+	"PN/VleXw5SRKcCbXm3OC8w9n8BtFhbZkEr3ueu544IG2klj9AnsClnwyoMrSZDxVBiXkZmMuoX0t88JU",
+	"nDg4r5Yrrw/RsH38ulLmtrNtFLnPP5yBlfjk6CfQRjWRqNdV1oGxs6It6DH0Lc/ZCi3mkCmzpsl7Nm9o",
+	"0aBFXLOokQXkCdDDnFUWNqhLPnBtNMkZvWY1QQVNkoX5iixGhyBwPp+yBvkDRYoGRe/rRZofmDkq5aie",
+	"C21zofluqu28dCQnJFRNFZvIa5Z1MB2sNNKCcG9vDPtHVILh8dk4mXi7VJfSB7uwmRC+B0LjoigbP/jx",
+	"HVhBQH7PIkQEIpxzF0JaiM/2GVBDczmKuQ2LRpLUnhzLy9YOaZOgDbvZaCmKccW6DQmtS4VCedSe4Tib",
+	"rX0llgZzQyfTnMVDBrwRvzSqORl+WE4rKRWzGdVgKe+iPqG0OWNMbEMbtodtf9NopKvAPJanBQb9M2gA",
+	"Bn1SGujsZ/YtewZVwc1sDFlXgm2YaXy9Zw/p2viASKMgjqE5jvc2oZzNw7T7uXqMYQvv3EEy8FzERdRb",
+	"pU/JiUuLXRi0Z+FrRgzN0J+1TWoNeLY2S6X5gZmVvr/6+2BH7iXs+wdmVsZS1t+vz/neNnyycVTOm7dy",
+	"ZAttgrVyV9Ly+FTlUlw9wGPRl4XIynSwxoGuD5WJNCq9ue556ZjJqbFX6ZArphOI+cB/xeYCjbYgUj+I",
+	"t1yxmA3m7oIa7YzXxOEsNQmz4O41fsr2bKjRq8cWtih3y6mBwuftjMBMIodEyFlEqCsGV8wEEZfrr1+X",
+	"jXzycvciFqOJb/3156jDeZ5LnIAZF5mcBTkqu7u7u52E/Nf/1pvJAH4Qf3h5seGwMZX+lNFsfjBisRk3",
+	"K8NwQ2xFxnZrTnyKwCIR/7VgBXvDpma8vH6YblgwyMezu7iU81elWIV4LCDcUg2hUhgAsX5JcBc2lhAX",
+	"2E3EfB6+97Kil7yNLMM+n+gSNMXpccuaRmPGuVXzrXxX8dYEFfIh+LGHhWaZ71T3Sgn+iXae0GfkPX9d",
+	"W58mPQbu46YUZ7zdnRDb9uA3YAmrAi7s/NtlxEvnniy4yyuC03Zfjuo3URWmEUvATy8h5WQSgnBUUvG/",
+	"2RclUFVCHJxVQkJcqSQVhbgSciYukQjgAx5nqgF8wPvAF5O+516WdvudeJQtzUTGFLwyMs9IG5Wl0l7c",
+	"Q6i5VLgYXkSg4oMxQvd09p12FUyz2s1mRes2Sp7dCMMOskw16I2wk03hIvxvK7SRJ5rYBpYmLG1vyFKr",
+	"m2sr7IVzj6yGjYg3wH0F7kI0CsfF3tgj5Q1Pdq9QHW3SA/y9s8Zvf+CvJ4dLQbQkQ6qiU2hw0Ae22oVw",
+	"2WX7SBjBsjJO4XYRAs3xqptGqTZyvqXoEueZ88Aq9kjKwq6g1XL2XcKh3SeE2MmqYCkzVrIYoe5/cHK8",
+	"UXjHkAuweawNxPjZaaUlBEqCoC8+I98OtExWvf1KL0fzLjUpQ75WhsH8JvuXZQ7G2m5zqk0D5uHCKrh0",
+	"OzBLIOiLF8WIpjzbqLeFSODNQ3PPAxtxFW0GWSjusXcQga2BepvQPpEq8b5R/wGAEnFJadC8XSGvebmi",
+	"wqCjmsgp/WvBUgEcsJOAARRCn+UQtBh4DplE3iuPju0ETFJlx5cQOGx/l7ac57vVDaZ95F6v2Qo03YGx",
+	"pPKDVXPnRrN8uB/04Q0rqQDjLT4OpoDDR4AVxcJl0d765e2sT3Qq0sXxpq3ORrvfFMe8dNo8D+CatN0J",
+	"s2TXscLsV0Q7NZhClxiRowDQL2hwV6/vwbhg5LX2iTNoic6RAWsSDH9+fkigAeFZqe44QgUskDzHIYIx",
+	"yK2a55R201PhhBu7p/CluB+xFtJ159dI4838tiEKonxFNMvZwIALSINk9oFrE6J1ZJLp5sBOHwy0mRjl",
+	"fvWaDaVim/8svCO3lYS2opbGdTwzZRC8R6r58dPry7Pzg/OjlTg1/rcYDcYUq4JKuEADDR8yD0xTffPs",
+	"8N3Rm4sPR2965GeMCwYea3+gCgHezO7CTw7+4+D4w8HrD0c9AoqzVeL6QQ7HYvvTi48fjz/+0COvF0KM",
+	"CxDLKZlJdQXJdTmjeqk7AI+B37+Fuyohs4WBCnZTGhMWf10GLvd80g/LevWwXS+bkmc3N4s/f3N08KZH",
+	"PsoQXcfr386RS6iYk4lUjLQhAmZuVZfO0jh8jHSPHJZ4GH2gz5Ilh8A6Tbse2bna03Jzak/dFtSfuXWt",
+	"PSyXq/bUrkK9mZ9NA1RPCCK4xBOCl2VmLBhVLGP0OjqaaZEdSgECvUNEjGSPxHr55Zdfftn56aedN28a",
+	"lDPs5/ZIMZZ/eRWh2SIXa0VyjjPEEBivjqxWVDa0MXksxg1t+jA8D1rH2bqJRFpW6teIxVwuZV7KphOo",
+	"4PUiRjJ71E/oiJU5zxtvlXfprJniUjO3WZ5bWBGxVJHi7qVtZhtihmy6X6Xjdd1Ultr54+acsyumUovC",
+	"3HQupa9428lsMpFNCe6abbkD3nG2ltRibncX+wGqlB/QxiS5GoxrscXqed+F2++2cyY/g7ue3RirUNlH",
+	"ADw1lnlGhj75F9QSYTWoEbsEQ1Tb7hW4hzEQDeOrxvTayi4QMN9z5juqBmOrBk6noKpaWVgTMCsjhJoU",
+	"houCafSiliGy7hcN6f72o7FwgXIyvQXkM4goh9khHrAkQ+6cXx7L8ZamLbvV79l8DTGELRxXumLztc42",
+	"22Yb/lvCw2x6hD2Q8erRL7ZaTc7r+Hz9At9waoue0c2n6N2Ga+a41Mxtk/dPrrg8yia3cItuNRPQYtbN",
+	"o97IzwKfrpgDNthmBs7fudn4T2ihN4CPiDYLnLSYDvYgcSIwlPV+9mizRU/7fWL54ADWOL4jjZZX9X49",
+	"4CcY3+Yiaxo8jpFGZYgaGqbLnI+1qBb3A9UQgDKQEpOh2ZG0IeqCvR+8bakMLAJTCxckSDe/GyiF7h3i",
+	"GWyYvl3FLjYN8Q1k/kwpohu6HCCdEEDVxuQfZxrqbpwd7tr9ugFBNp6cSCvwywNVjOmUYTCdswg+8f6y",
+	"NUAJyyGLgYsm7nOI+bzsJcxULVzbm0ZmY6lLmNcp1ZploVEShDeXa7hpxlT8YJ+ir9SlwDWvZLwdoYMr",
+	"IWc5y0ZYY6RQtJ/Py2hSbH1L2Ikqroe4akr+uyAQlkUNeNaIPAFSKuzNJcd//Cb7lzxDvJEaF5CCNUT9",
+	"N7rfjsGNP+RoQAmgNpDbtRe/v+jNjkcgNJELhKK4Q1QiukBPCcpzTFX0E6wdeAA1MfIuiCXEo268B6LN",
+	"Sju0x7vWXYI5IB7MWBPp2dc3a43ebF2aD1GsXQzseWY1KbRqIstcjEnEN7c3onnW/ZazfMXlA68xYQFu",
+	"IFgXpvBqpaLcMXzrg8brg3W/WUF1i73j+8RZJxPitLiEuFOZOGiThAC5EqmIKPLcccgeoWLe3XwhdDHZ",
+	"QLiNt6sFkNoGDyPe4mDWy7fxdg8p4LoRrJFwY60iS3u/Mq7H/V81zHqLeqh1QsoAqgqi9W5jr8P8vvjo",
+	"HEy6vGZK8YzVI/OfYBLcvAoi9jE7v8k+4q1QkwqQE+1TOSRTxTQzSfmLfTKhN5fKQRoN6HTZj4Cv5DAV",
+	"EMsFKcpV1DJi02+HpbQpghJkWYaU/UQTORObpuniXGNZtn127Wr1VCEzHqE4kmfbgF5RnakF696NFQi4",
+	"QTgxP00oblGPErmLG/xaXq3GQl5qUjuIUCfsPgP542VhGwe7ojWgroYAsID6Esdwvnuw8aAk4lcCjceK",
+	"SK5ej1jbpWB5vMPRjTtrRGG/I9ZqZdDTKPGXr7ygGoQlo0+BuPIOfo8A6cnIGmfTNdgG/9Ilv5ZJX07m",
+	"Pzz6EAidHpWgmSCao/ZKncwuZTmABlj0rwes2CcURKA4f6m6byy+W1cvUTGyH3LVRZZWrSENeots5JrD",
+	"3wXmatK2Z2Fx0XrA8sqNhE+Csm5p1LPxjU7MWSOr9W9cDm6YSxN4L6jI9J1AneVUm7dcsbUxW+fg14FE",
+	"HsMHV5DN41ILykguF6MkFfG2siwVUPykbaqf6wIrKKIObR8q+KTTKfQVn05Z9hWYaHZOPzYi5zUmNwp2",
+	"s/lSQGAJLAQ4e9RXhKxti3z2WBBnt0G4vzMgsVqeV+OhsW+9QRcIFLYonmW21TFpiMo9d5S/RPZQ8qdm",
+	"D3Nk3Y2XJhIFzRssTWiSMYqPRjWs22BnGvMwHENIgoFJtXIodr3uZqfi8GTh2wqerOJzDaF+lvdfTJc/",
+	"51hKuyrQIaRgCXFmLJfIDRwH4oj3xg2y70DFMkcq8/FLLDCuSXvCBYBMyEKRjM535HBnIoUZE/yvezRj",
+	"7KoD43jlMDwoyRnNXHUXKTKNX9wnf5ozqvJ5Qv4EX4C/7M/hj4zyfJ6k4k+2v3y+j6f/T4i1tLc7SVuk",
+	"PSlyw6c5K0381cRL9MYLwW9SwaZy0IRzFpqUXH1SP/2FqDiIRh0xH6cEdj1ggei3xwubWIrUbu4VHpfu",
+	"dqLni5uo5HEEKgZXzCGEqEL4QolgYp3AzoI2Yu9gS72gaykqMhlHN7GCTE4jtAT4TCEp2XOCYKeAXrWd",
+	"c6RMifdyhhw6hamczb6vK0N+/9L16C3/Q4rIQT4Q5Pjg4wEEXZK/WfbmafqosCfl6QlVXHuGM2FUaHJx",
+	"frhBPXxL93EHxllDKDU+d/KJs37fOQTrneGE/ksBgi4Vz79vWNCw6MTd3eXVRxuIa/F28BTXJbic6B2Z",
+	"KW7Yjt+SBVU/H0nFzXgSz6iqXLk/NqQMelXMN0XoJ+duheiasnoxJjCBVdwOq00dTrwzK++XNug45w3g",
+	"b3QjcFOP/MWSMfpluBRPf9NSpK1ft0MkZEHySTO+4jtQ61YtSoCvyHWPUKcJQvAH3r01W3wbTXWAdTbZ",
+	"J4JxM2aK/LG0hE0sR8z8TP+88wM374r+DoLyWAFoxM246CepeAqdQlUVo/iUufCwBQNXZzWA5I9NUMnj",
+	"hpmPJ3QQgAOV6aFu3glJW3pMn718VZrcxnTPFfFmN/AwFVWuTuJrjpbOCaydHwgq+Lk/NkgrQajB+s0K",
+	"3JB3v1uddeNrXOsJvXkts/nruVlB9mRv99mL3c3yUYNYiMZOcZ3jr5rxTZfoK8B8bYA5hYLSDmQyhDy1",
+	"slMqAO6UM8RzrcApE9JnmqMqEUDaYaRjY3nFe8AHPK1C7e8KHdCLHItdvUWx2tEgYCNNCsAmuGY15rYO",
+	"VzD0FkZYn/JWPN1g4XMIsWVZYKlIaUYClhta9QKjkNuhVIRmKdJ2Owm3eA71kukE8wfRitjZZnKlcbJp",
+	"YroZlU6X8npZuQcc8T6maPPbA8/+Ki0JcaSTZYaceA7u2HZCLEtNSJ9qPgDu2Fgdy8icKRrFrl8+l3gb",
+	"2B6QU5dQoaT8zHqZ2M2zQSqukDqWhZfynTdCIFwKhvAg0koslWOb0vseuHMV/sMmkGgRONB5mW+SkD6A",
+	"+lkdjrQBN5tlLEvQOZdAhERC/vn3f3SiuBAe3uAux1iyJP/x+hgrxIk6zETDGOOC6TnTG2CMxVoFvgsT",
+	"4Nc05u1ska3TPNR1PuvlNhjIAVI1FyOmg8LjTWFlfmHXxUH5lFX8Wt9HGsUNVoMoMsTPGDdmSu3G2R0A",
+	"HtX+BI73hGlNR2zFBNYASC7r6aGENJSFyBLChw0xGknLDWDj2JtzNN2tj4VoaOiDIbyVedmUuS1MVnyc",
+	"dcT45mHG2wUnwKmJDxJngoNZv7bxdg8ZZ+JGsObMxlpFlvZ+40x+HsuDyXHzIOvvq9SxPHe6cTTVZFt/",
+	"TEORZijMnJSYumigo9lGrjf0iBeKmzkgVS6GBaD88ra8iqtyx0tZ1QeCHJwcV5moIDx+rpB+wUKAhq/P",
+	"dozv2fwMyz11y1rOiUd/6ktptFF0WtZdenN5cHJ8+f7oFzsvL3j5Oh3lvMbGTFtf7LS4GMrIRnm5yK6Y",
+	"1TNYiawBETCF8SGOIEVCxdLPWFzseu+pl6qe/o5k9eUzQfB8Ws69Rz7Hq4IES/eZtBvWpeN7LxGwP/+e",
+	"wuWQtqx2BQgnVol2LDd4+uXzPqKqu9ugutjAH3fjQB6shjthZixdQK1m6po5CO/R6ckhOiar4XWv9z77",
+	"slw6cZUe2TBHpG6UJJxxvJrSwclxK2ldM6Vx1TN2DfrolAk65a1e63l3t/scquiZMVDccuk2DENE9c2e",
+	"G1hNe2LideFaZZbTa4ey7KxISM91M5HnY4jcupoxrKxZB5R2L1XrKvEbzZU3Oz4s+YQqOvlIkfztXEG+",
+	"RM4Da/lsd/de5o9BbksTRnnCITDEv1YO7ymC7gDbKSYTquZNK+aXqnq5Yz9IDe/nDBYuFcsrV1ZLICMJ",
+	"AdQeHMmesspGU4tLwYIDNaDjquVlFTYShkiAQt5nXklHbpqKaNk+OtIAUiD7jt21frXzrwb/O/hSv9jF",
+	"G7GV9I6osXBuFJ0wA3Ejf2nUPq0uax/YU9by94rz3C5TWEUQi7fGr/8yBIYLuJq2fjgKz6TbnJU7eb33",
+	"lBYZN407uIgHsLyDsE9/LZiaVxs1pSN2xv/GWuHebJA12/w1zBB9vK1uRFCI7PqBr041LHLix9T9alpY",
+	"HEIJWQD/Ws4P9psOv1na9hqMQePWl4an1r2v7jJyw8MubWVjc+taD2IL0mH9wlaBoH5tk4Z7H6XEo6oG",
+	"7/1c+PVuVtz00YZVhX5RU/e+mft8cdQPTib1AUTXi2Dpmx45/vgfBx+O31wenP5w8dPRx/MkFQcfTo8O",
+	"3vxyefTn47Pzs9WUtHhKn/5uqe8LqgU5w1y2hcu2Vk+/gVHXL1T43zd0n9Zm8AgbXB8AwZUudaR60AwW",
+	"PXDQl4BU1U2F3/2Pn84v3366+PgmIVhH9/Lk9Ojw08c3x+fHnz7GC56CBolQmRgY4D7bc2iVtuHEtsmZ",
+	"wb8RErOzjidFuXtQXeF7JJVYBYmHo5Og9zLLO8oFSjpYe28UkT2qW+fucZvu/jJamGN9JtDTl7qr5pHv",
+	"lgaD6cOR1EKNTxentsR7UL/jAvwwpA1uf3CUYSyNZR10vk8KzUgsW6UTIc2y1vcaHrVcUKdzqzusB3FZ",
+	"zUaSGrDH98ib4gAmD0dKtf4BHkkHlsJ9l/NLubnd9mF+ZPP+1XNXv8cNbMjSfbgdrA/AZaRqQN2qgdog",
+	"4oDASoW0qlfv/e/b7y1mdJWZZg07HOEs3/PtFJvPN3hHrUxWfEDijAyDTOgVkGCQ++iKU6P1XuZAlb5Q",
+	"quYjwcXIx0hxQ9pmJr3jeacKynPWjU6JQTECeOUpU1xmSSq0DCpPD6ggesbNYBxUCndJrSH66vbnwjjo",
+	"ifh5CKMIvkd+F42VeDiCCruHKh7ale1gGUZglD59XxcnRFYKwjPW7+s1E2bH+OjcZrNXBYx5/3avZZzP",
+	"BzZ8lQNwlq8AO7RXVgIP6v95nBs1h3+mQjMmrJRoVSCEiIlZy+yb+I5ssBkbGp6dz3zVUWowMkOzW/wu",
+	"iEdZ8+toJUwfAUUo1hJ2mANcIya394MsdFrWnAGEmqiRfWUk/7rBOMTqjcfhMG++fiAHzgeFCUFUzH1W",
+	"dlkH/eVuUPN4d7fTNLTbuyAWYlqVnFjBy2dv+PP0BAHJLwHoFGBMkwUIOIw91asG+C14NRageR+B9wQW",
+	"d4EAAaUfIynBQwlkj3hibGAqlf19gb4bjLKkTTFzLwF2Vaq6LhJhHyRurFYiwOhnhQlMEa9xxCc6LJkK",
+	"H/N1y10kfidJxcXHErYdYxUgrM5KLUJCuZoJN/sYlglkvaAWB+hy9+ZBiCEvRihiS+zFb0aCjuL4PaBi",
+	"HnSPmx+uGSQlhVHdpUgUYk0gKjLGpYeQClMrBymh9xcxeFwIPCT3+xj4VNhVnHcSS/C2T3hDITDG4TxT",
+	"QYLMj8srNk8I9ViXTv7C+AOHjoO19YEFlphz5I8l4MUmYsDT3x36XXNEgS+4+5WRBB5l79syaD8SWZYl",
+	"00NTNjwoQVvK0umxcumJbZIKCA2iC1DZq7fdw5k3yn4/2gZrtvq/65x8o3VOUpEKiNwbS2VIVXTfpc+0",
+	"yyJsHYjnKwt4GSmbhCYswVMvXr6ugs73VmulAu+y/KlEeWsBDq+wvMgyIqPm+GdZ5g7CWgHJtlzYSN2W",
+	"Jj2GVfaLrXWgzbSuFQCjWyk/NXTOr1c5agPZVPGpY33eh94DRvr/W7We+CYhjpQPZLT3LuXCFWwwlmm2",
+	"LXfZ4UIzobnh16zTJSfYXKdiQueWsTMxUPOpozoFJYQ1BFvOgQvJKROOK/riEU4rSAVEHKtepZMoRjMd",
+	"bswu7ptL9JSQbOtWxAdopcJpNtBFDYyVi7LPpvWz83xkhbGGOvuw6iKQASqLWGCurisCJbrlhuWFTQIy",
+	"1Y1hkHesM3aSyrOairaQmAju2WsnIV+nBj5k4Phm4eL1IHGvwRiJ8/omI8JD3NUHjC4KYsSd9oegOwAL",
+	"FYaPNGtgqairYGXUeKWJQZVJf6G1F3Wxzrp44I0Cu/8lw7lxUo+jgFmaKNUvBMhdGUO0bueehkXlmiO7",
+	"faN/rY2M1ux74EBtX1W8tqlPgkICfoPABAM1K7bY3h6K+M0uSdTK/vXOaDmvxwj/9X27gEzPvoNwUEP6",
+	"jIlAu54zQ9qlPpekokLthmRHVOOiYVnxyFHH76E0dH/BAiEVDMNXSt+K1fdgLKuiehCN/F+MnpZg2B8y",
+	"yAe7LmMnfIH6Un0H6lqAeU+IkDMn6tJUCDZzKOszLjI52wcTkq/zjqAtuiydt0X0X1DSW0izPLaNiKvX",
+	"X50P+dq+DsQifW8i7VJPKwTbprYudxshC186Xe+bkm8jI39wsl4ag5d16+uWECumSgUgnz3ChwSLDKWC",
+	"i2ua8yzxZYdIUF2nwpBwEDxwf2bsZjNqLPKrFcRY5Ff3S4Oug1WkV2+CwIyBB4cK4rw03xTZlaN+eGpz",
+	"XftSD0BFuESW2jBKBdioX0bAHveo4FLk81R4ew76w/qugRw6y3XgHNNotgG0QvCTQPZkakeq5l2Sqfml",
+	"KgQZyEIYXQahDcZUjOxVTcUcKkeVfDgVy+YFId0EHPStGzfYHDbjumi4X3WXh5WB7o3e4wWcIrRxJyWc",
+	"vp0wzXh9pocULMIBOPHCx3HhWuIp8DEKnsF4SSMVTtTI+RUjXk6JWCzXUaMvStuogL63De5dF6wV3X1Y",
+	"PRCqNVZVfElbQIUau+pXbG7vL5YPa6e6AhdZm1D6ns3vOZcUCrOsSSOt2lQZkR445hvLHQ1L0Tx02uh7",
+	"Nq+vTy2SlVe1YqKEEByop78DAM9K4xxSxvpAZITy+aZMcI+zR9gxwb76To4Ak2sZA1FoqIK+0iy3bs96",
+	"WNNo1dXs6iF9l9u3XPDpIW8917erG+VO2b4vEa8hMAOkMHfWtt/KsBp5453m0Q3vO2LZV4rYypG67Gj+",
+	"bx9zWSE3t7TjoCkFm8E9TQWuFc96HsI859eMXHM2I1OZ5yjmN40FYhocRawJEb9/m/hSCf+HlYVK2E+U",
+	"h/xSNyOXuB80HsOnvyu/sitvQy/CbMJSVbBX39Ct6KbwODdjqZFBiTt7M7pVWg4QpCJLEEhUsWGhWZZg",
+	"6AS6Jp+R9/y1VaztT6zUt4YHNxGAN6ivZsRnZat7P1llV490tMr+a+A1ZSWeSDpOWbxnQ12jhMS8X4Wj",
+	"QvVco3UsNAxE6xAA9BvTP5awTR9aCSkr0i0vFwhKeEyHHGITDBxTfGT44CoVGKEn5GwFzg2pw9wE4TDE",
+	"R8OkogyHWU2Si8d9YxScgFq/UxScRySV+gAqFJx6BUNHG/YuGEiVucQDH/4GEeFIR9rQeZccAGJE9Qko",
+	"KUX6dHBlCc34MnzaUGUIH5aoOB4Mx+XbWE15zaUR42xNksH90smSiPnOR/q5AEFX8gzXyUhnDahE8meB",
+	"SL63u0Imhy+c3JFgfhqEFuHQ6mGxgyvSntIR+K1Xjee20bH3Lkw94tkKeg9CQ8pTUcpTOdWYEQSnAs6Z",
+	"O3SpCKnmFmdhBdTQA7DNuxcdFuZYn8k3CzX0iDRYH8AS1FBQzryCGnJmFKqMxjiEVAyt/l6XEMhGAsJd",
+	"Iw9tLDdshDz0PYsOtQk8FvJQSVhodStvka1ZVdMubgZA9D3vY30GjwZAVO6kUwjsuSdw7Kto4/qx77nq",
+	"z76OksMrglKXVDEIJRrQYjQ2pJjeGUG4grorAFrq1Ti+S4yWhsojDwjTUh+Bl1qDkhsYmiYL40B9NBko",
+	"KRJIJiWzMUjzSBGoLLjyrWQqcz6YlyEcPtCnqsttVQgdBE1sSS9May6FXhEti8oxtrtvCwf2st7AUWtX",
+	"+d1z6bz2blogKupv0djhJ/BYtg63Pl5qKRfMQ0kFRU4WfLE6FeB4IG2ofaEv//n3f3TAadSzchAtzJgJ",
+	"A2kVGoMknEM/8FQAbH8qoPJJQgooBssNYVg9NqlCALRzWEF8pdO93UgBC4mbbirAOQElqey4nmgypnpc",
+	"Bcd1ybEpof3tvFjmQkTL8h5JCvlF1TK4GVYPXAYSuzEMVQ0ITWgOVUrIydHpT8dnZ8efPl6+Ofp4fLTW",
+	"geaPYq8y3zRUygjXofUQ9pZHo9bIlofHG7MecbOgOo0nXdLO5UgWphPgDsfEabDGx2li7XaBc3KNld21",
+	"uX8bO3b0WBZ27L1uX8daxjHrOpY+3tS27n3A93rvuDpU666dsFloJi6rVH1r10y9CteD3zJIA0sLtTkQ",
+	"fM1CTl31JgxvFpLELeUL5FU/rptbyT3dfa828sfa+rD7RZR43ATMw3CIVmABX8kdGu3T3+0OlYN/JCMr",
+	"7k1gYl04lnEVYpltrzCW3vfe3IOpNJxfOItv10z6WDQUdr9sIoXHC1js9sA7GHY48fupqGDY/co3grDH",
+	"RLdUbG0K3eRi2MwM+t1ynmD4j2YCRbLByHsQ5vGBA0l7ufscJXEIrd8BJBuHQkJNKqZKXnOIprlibGp/",
+	"zxWplcXGjL+cmnrW8Ga7v6H59Lvd/3D8j2c6dRsOmFY62L0R5eIWe7YFLnvIar7f22l5Lt8sIns4yEfD",
+	"Yw8HsQKN3RleHRo72I94nqeiBF+L4qw7hCTiOVOItE4NyRnXhWLbk/V6WPXvXciq5vANkm+k8PzDor57",
+	"8aoAEd2XnTdjJYvROLg4n2gyGLPBlSb//Pt/krI6QJIKtxIAiJoQv7KYLKmTWjV4+1OfkamNtERAOOJw",
+	"pWKTYvrraNvQFZkBVieBBvecFbApjl99j/fGpD1liky4KAzrJOTZC/dk76V7qDtEKvJvGT4ey0J19suq",
+	"tHuNAfAIS9B6XEXULvwj6aG26xpYk3b1uoeW4mFxSHtvjCsOC9xJgAlLwVLh5EYZoAFLhXhRed5sYyJt",
+	"/HJdN7BDWaLapcLgIT+ur9J5cAM8KeP3E8Ju6MDkc0Kt/iNMryoUzTW5ZooPua/TDUCsdEb6c+McfS65",
+	"3z6Aedk/4L7R6IQghYD0aZZhxvZM0emUZR1XFNyzByyrTjI24JmTuQOo2sbS5mmxu/t8gFck/I0F3j+/",
+	"ppoPPpeXIdZqh/H27RvXnfPi+Nj3PsvlrPwNgP/Fgh5IuxBXQs6EGz1Cwl2cvzv6eH58eHB+9Ia0qwIo",
+	"UrkbPBUzJcUoIROuteVd9o2huf398v5PaD6UamJXVmbz8kepqLNI+5GARyauvrdPUS2XN+cTbjpJKk6P",
+	"zj5dnB4eXR79+d3BxRkMttZSUcOw+T4ZUAW0DmrOsRjKTVHQiZCzfaLpkLmoyCgU3ilWH3CF8dcB09hr",
+	"1cddei2aZW7gCWHdUZekrT67nqetLlkDY6NDi/0tg0HPDBUZVRnxlf3x4IRXVpvmTvLyjDZ86yaDtFiF",
+	"YiI5BhzYFdXhW1aoiIzvQvAbS45SZK6ivjNLGJkzRcWAkfZ//S+4MdaPx/AJ04ZOpl89rM/Xewme5D7V",
+	"7NUL8u6ng8Ods3cHz16+gmDkrFt21rUU7o56QjS7ZormRDNLO4AAOyd6SgdMrx1/eUa3G/8P3Lwr+j3y",
+	"WY/ps5ev/ogDH7MbGLXf1GCUjQP58867or9z5oex8+zlq9sNZYHsVnSIv9hx2NPzbXdO8Snrkc/GTboQ",
+	"/AYnmVzvVQuxbt74nWri243i5+eHxIByAwLGjYEqD9W1hu94BZrUvB7QdEoVExtgst5O0ViQU8QcC01c",
+	"07xg+6FpaULnXvx10m8XpJHw83JgmNnRRjE6qXdTxmX3uaCwr4tzWJKZ7PXrjsITTOayAkBNS9QufqEK",
+	"Yq9dFRN6c2l/dwnSQBdnVoic6ZrRDD2uiKXr1g1rHiRkNuZWA1WsxAjSRE7pXwuGEsayu/K+oT/CG+l2",
+	"EueLOxyRF0qXuncYS5dUjYoJyGz28r04f7vz77ANWOuhJikEYofjUSCPOM1LyLocQUmomYXbmUmGkGJo",
+	"cnBz3rv/ORcijNtxsPkRQcuefTfZhDiZy07ahbXBdedvk+ric/N4cf/zENJcDmUhMrtpflVhS6hxgQh2",
+	"KHvP738oDov70kh5mVM1Yr2I7LhwzGFwz/5w/4Oz9/klSKJ2s5fHVUmqlk04Id72Fljll1nwGUo/Vi6d",
+	"UW58aoxHcuzGLoIq18aO8uXu8wchdo/mA2cbsH5mtARTWyV5A7kHJ5ZrV3e042CpH3a9bqOCs0GhuJm3",
+	"en/5tW6bD/lzWIKHi749UqUNCsHW9MzqdVJY5dYVJ2CpwJXqkgNfDgd0+VAyp7mCUiJusYf19XTfTUUZ",
+	"K+jtf0EloBK3+Y/22qpUZe13M1Ttj8FmtazbjyWd8EaT1M9jeTA5vt/ALezjEWwv2HEA6LIQ8dlD7ECH",
+	"4o7rO5BTRtpUzPFPLBlA9ZUzNgyk0DJnZAwmBjAWov5lf2abAlCmbA6qq1OmXVj+ngGRWhERqwvEVNdQ",
+	"AdzZGRsz3aFZZgXRQuVWLjVm2nv6dO/Zv3V3u7vdvd6/7/77bst+040jBtJaEYzL67e9+GPg8/uDEpD+",
+	"kZGpOPl0dk6i1qOkKuMC+LaAAdAlB/5hia9BFUvFFZsaK7NBTDNKj1y5qJn9wIpC2iWaQHkuOl6oTMXe",
+	"7u4ulMxyB6xN85zUjSwuoEqPocaDYIjKD5PtoAX42QswaoLM6OT7BfiBqC5amtQI7B+WDfFGPkutBXhV",
+	"lJwEFAN8F9BEE6Klqy2HyzxV0h6GYE8c5MmoUCwcXM2cFwF6KTJebjCK0LOxJBnPYBzBh8KWrWjpDf+Z",
+	"zKF6Miy/AACLvlIuniAYNMyzzwaVwWXSTQVi902YGcuMCMYyHQSiknbcPgfh11d7EH8N9YQOPCgtYjZi",
+	"KRBnLg0A9I9BiguKHOlU/J4i+nDaSkjachC5C/+s/eMjoOfiI18GsPUlcaVpnePAl02SYrHwWpkVUcZ+",
+	"+1I92p6NkZWDM0azYCsCDL1Ikc56VVsyoYKOHGOrtgE2hqqggBUxskv8j3Uq1oeUwO8tzWAxJtLG+4mk",
+	"LWybtjqkX5hUDKjA27HPiLfSuq/Cd/759/8k7MYefZQgXPCCLjBa1s16sVxvQ31SP29XWJCV4XX9uVMy",
+	"PN5nUDAvrJSeiupQlZF5cEHbcfrPgmcUybn02tv3PivFVcZNBZI2V9B5CU7ZQODhdMNSaMtzrd3lviRr",
+	"EEEArKQMEemSIzoYYzy4M7VrlFKWIFoWbOUJARUQola5L0eDEka5QAl6IXxFQghNXag+b+pOgVAKWq4t",
+	"mAon/nFfp0zj1fru/PyEDJ3hZdXtghr/mIoMqg9aVQ0XvPQ5BN4IX542WPy6pLS8+tWFXZ4vt4PaCnwu",
+	"YcPSkYB8EDBtQPAvJMnCYYD8kYX8jGoEgUgQuVDqOUzlGMqUt56dVKHAeYk8GMqScrjV0GHvsDpAKB0o",
+	"KQi7mSqXTMCFK6JK/iYFS4BVl4CUiBZuWbZn9BkEI9n7yBJ4BTKzNQtJRQMPIduykMRStmUgCXFpfygu",
+	"QxAuZLNUec1QnjBMWMyZwzO3XBCKpgHzgCuZKuNUaAnyiL19KsyJTnjzLiSaRbYx9BDXGLULgAgCgpTi",
+	"11Ddtm3pPhV1woc4iU6X+PSDzVY+Feu59yYrn4r13LvuDf/y65f/EwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
