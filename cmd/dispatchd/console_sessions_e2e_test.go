@@ -66,8 +66,9 @@ func TestSessionsAPI(t *testing.T) {
 }
 
 // TestConsoleSessionsInTheStore checks on both engines that a console login
-// outlives the process that made it (another process on the same store
-// serves it), and that logout and revoking its key end it.
+// outlives the process that made it (the next process on the same store
+// serves it; on PostgreSQL, so does one running beside it), and that
+// logout and revoking its key end it.
 func TestConsoleSessionsInTheStore(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, dbURL string) {
 		recv := newAPIReceiver(t, apiSecret)
@@ -105,6 +106,13 @@ func TestConsoleSessionsInTheStore(t *testing.T) {
 		if !strings.Contains(page, `action="/console/logout"`) {
 			t.Fatalf("after a restart the console did not keep the login:\n%s", page)
 		}
+		// On PostgreSQL several processes share one store: each serves
+		// every login, and a logout in one is a logout in all.
+		var peer *service
+		if strings.HasPrefix(dbURL, "postgres") {
+			peer = startService(t, env, consoleConfig(recv.srv.URL))
+			consoleGet(t, browser, peer.httpURL+"/console/")
+		}
 		// Logout ends the session in the store, not only in this browser.
 		csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
 		if csrf == nil {
@@ -119,6 +127,11 @@ func TestConsoleSessionsInTheStore(t *testing.T) {
 		replay.Jar.SetCookies(u, stolen)
 		if resp := consoleStatus(t, replay, svc.httpURL+"/console/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
 			t.Errorf("the logged-out session's cookie, replayed: %d to %q, want a redirect to the login page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if peer != nil {
+			if resp := consoleStatus(t, replay, peer.httpURL+"/console/"); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("the logged-out session in another process: %d, want a redirect to the login page", resp.StatusCode)
+			}
 		}
 		// Revoking the key ends its other session at once.
 		consoleGet(t, second, svc.httpURL+"/console/")

@@ -58,9 +58,9 @@ type Authenticator struct {
 	now       func() time.Time
 
 	mu sync.Mutex
-	// touched is when each key's last use was last recorded. It holds one
-	// entry per key used since the process started: a few hundred bytes
-	// per key.
+	// touched is when each key's (and session's) last use was last
+	// recorded. It holds one entry per key and session used since the
+	// process started: a few hundred bytes each.
 	touched map[string]time.Time
 
 	// failures limits failed authentications per client address.
