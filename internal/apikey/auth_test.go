@@ -2,9 +2,9 @@ package apikey_test
 
 import (
 	"context"
-	"errors"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"hash/crc32"
 	"path/filepath"
 	"strings"
