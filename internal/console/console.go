@@ -1,9 +1,10 @@
 // Package console serves the web console at /console/: server-rendered
 // pages over the public gRPC API. Every page calls the API with the
-// session's token (a disp_s_ token the API stored the hash of at login,
-// standing for the key typed there) as "authorization" metadata, through the same
-// interceptors as any client, so authentication, scopes and the audit log
-// apply to the console exactly as to a script.
+// session's token (disp_s_…, made by the API at login, standing for the key
+// typed there; the store keeps its hash) as "authorization" metadata,
+// through the same interceptors as any client, so authentication, scopes
+// and the audit log apply to the console exactly as to a script. The
+// console keeps no state of its own: any gateway process serves any login.
 //
 // Secure by default: nothing but the login page without a session (an
 // HttpOnly, SameSite=Strict cookie, Secure under TLS, expiring on the
