@@ -114,3 +114,39 @@ func (s *KeyServer) WhoAmI(ctx context.Context, _ *dispatchdv1.WhoAmIRequest) (*
 	}
 	return &dispatchdv1.WhoAmIResponse{KeyId: p.KeyID, Name: p.Name, Scope: string(p.Scope)}, nil
 }
+
+// CreateSession implements dispatchdv1.KeyServiceServer: a session for
+// the calling key, its token answered once.
+func (s *KeyServer) CreateSession(ctx context.Context, req *dispatchdv1.CreateSessionRequest) (*dispatchdv1.CreateSessionResponse, error) {
+	p, ok := apikey.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no API key")
+	}
+	token, sess, err := apikey.NewSession(p, s.now(), time.Duration(req.GetTtlSeconds())*time.Second)
+	if job.ErrorCode(err) == job.CodeInvalid {
+		return nil, rpcerr.Status(invalid("ttl_seconds", "%v", err))
+	}
+	if err != nil {
+		return nil, rpcerr.Status(err)
+	}
+	if err := s.keys.CreateSession(ctx, sess); err != nil {
+		return nil, fail(ctx, s.log, "CreateSession", err)
+	}
+	return &dispatchdv1.CreateSessionResponse{SessionToken: token, ExpiresAt: ts(sess.ExpiresAt)}, nil
+}
+
+// DeleteSession implements dispatchdv1.KeyServiceServer: logout of the
+// session that made the call.
+func (s *KeyServer) DeleteSession(ctx context.Context, _ *dispatchdv1.DeleteSessionRequest) (*dispatchdv1.DeleteSessionResponse, error) {
+	p, ok := apikey.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no API key")
+	}
+	if p.SessionHash == nil {
+		return nil, rpcerr.Status(job.Errorf(job.CodeFailedPrecondition, "DeleteSession ends the session that calls it: call it with a session token (disp_s_…), not an API key"))
+	}
+	if err := s.keys.DeleteSession(ctx, p.SessionHash); err != nil {
+		return nil, fail(ctx, s.log, "DeleteSession", err)
+	}
+	return &dispatchdv1.DeleteSessionResponse{}, nil
+}

@@ -27,6 +27,12 @@ type Principal struct {
 	DefaultEndpoint string
 	// Scope is what the caller may do.
 	Scope Scope
+	// SessionHash is set when the caller sent a session token (disp_s_…)
+	// rather than a key: the hash of the token, which finds the session.
+	SessionHash []byte
+	// BootstrapFingerprint is set for the bootstrap key: what a session
+	// it starts stores in place of a key id (NewSession).
+	BootstrapFingerprint string
 }
 
 type principalKey struct{}
@@ -42,7 +48,7 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// Authenticator checks the API key of a request.
+// Authenticator checks the API key or session token of a request.
 type Authenticator struct {
 	store Store
 	// bootstrap is the SHA-256 of the bootstrap key, nil when there is
@@ -52,9 +58,9 @@ type Authenticator struct {
 	now       func() time.Time
 
 	mu sync.Mutex
-	// touched is when each key's last use was last recorded. It holds one
-	// entry per key used since the process started: a few hundred bytes
-	// per key.
+	// touched is when each key's (and session's) last use was last
+	// recorded. It holds one entry per key and session used since the
+	// process started: a few hundred bytes each.
 	touched map[string]time.Time
 
 	// failures limits failed authentications per client address.
@@ -87,23 +93,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if err != nil {
 		return Principal{}, err
 	}
+	if strings.HasPrefix(key, SessionPrefix) {
+		return a.authenticateSession(ctx, key)
+	}
 	hash := Hash(key)
 	if a.bootstrap != nil && subtle.ConstantTimeCompare(hash, a.bootstrap) == 1 {
-		return Principal{KeyID: BootstrapKeyID, Scope: ScopeAdmin}, nil
+		return Principal{KeyID: BootstrapKeyID, Scope: ScopeAdmin, BootstrapFingerprint: bootstrapFingerprint(a.bootstrap)}, nil
 	}
 	prefix, err := Parse(key)
 	if err != nil {
 		return Principal{}, &job.Error{Code: job.CodeUnauthenticated, Message: err.Error()}
 	}
 	k, err := a.store.GetKeyByPrefix(ctx, prefix)
-	switch {
-	case job.ErrorCode(err) == job.CodeNotFound:
-		return Principal{}, errUnknown
-	case err != nil:
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return Principal{}, ctxErr
-		}
-		return Principal{}, &job.Error{Code: job.CodeUnavailable, Message: "the API key could not be checked; retry later", Err: err}
+	if err != nil {
+		return Principal{}, a.lookupError(ctx, err, errUnknown, "the API key")
 	}
 	// A well-formed key can share its prefix with a stored one: only the
 	// hash proves the caller holds the key. Revocation is told only to
@@ -114,7 +117,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if !k.RevokedAt.IsZero() {
 		return Principal{}, job.Errorf(job.CodeUnauthenticated, "the API key is revoked; ask for a new one")
 	}
-	a.touch(ctx, k.ID)
+	a.touch(ctx, k.ID, func(now time.Time) error { return a.store.TouchKey(ctx, k.ID, now) })
 	a.countUse(ctx, k.ID)
 	return Principal{KeyID: k.ID, Name: k.Name, DefaultEndpoint: k.DefaultEndpoint, Scope: k.Scope}, nil
 }
@@ -140,10 +143,10 @@ func bearer(header string) (string, error) {
 	return key, nil
 }
 
-// touch records that the key was used, unless that was recorded less than
-// TouchInterval ago. A failure is not the caller's: the request goes on,
-// and the next one tries again.
-func (a *Authenticator) touch(ctx context.Context, id string) {
+// touch records with record that the key or session id was used, unless
+// that was recorded less than TouchInterval ago. A failure is not the
+// caller's: the request goes on, and the next one tries again.
+func (a *Authenticator) touch(ctx context.Context, id string, record func(now time.Time) error) {
 	now := a.now()
 	a.mu.Lock()
 	last, seen := a.touched[id]
@@ -156,7 +159,7 @@ func (a *Authenticator) touch(ctx context.Context, id string) {
 	a.touched[id] = now
 	a.mu.Unlock()
 
-	if err := a.store.TouchKey(ctx, id, now); err != nil {
+	if err := record(now); err != nil {
 		a.mu.Lock()
 		if a.touched[id].Equal(now) { // unless a later request recorded meanwhile
 			if seen {

@@ -2,6 +2,8 @@ package apikey_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"path/filepath"
@@ -96,8 +98,11 @@ func TestAuthenticate(t *testing.T) {
 		{"scheme in lower case", "bearer " + key, good, ""},
 		{"scheme in upper case", "BEARER " + key, good, ""},
 		{"spaces around", "  Bearer   " + key + " ", good, ""},
-		{"bootstrap", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin}, ""},
+		{"bootstrap", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin, BootstrapFingerprint: fingerprint(bootstrapKey)}, ""},
 		{"missing header", "", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
+		{"malformed session token", "Bearer disp_s_" + key[8:20], apikey.Principal{}, "the session token is malformed"},
+		{"session token not ASCII", "Bearer disp_s_" + strings.Repeat("é", 16), apikey.Principal{}, "the session token is malformed"},
+		{"unknown session", "Bearer disp_s_" + key[8:40], apikey.Principal{}, "unknown or ended session; log in again"},
 		{"blank header", "   ", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"scheme without key", "Bearer", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"scheme and spaces", "Bearer  ", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
@@ -132,7 +137,7 @@ func TestAuthenticate(t *testing.T) {
 			if msg := job.ErrorMessage(err); !strings.Contains(msg, tt.wantErr) {
 				t.Errorf("Authenticate message = %q, want it to contain %q", msg, tt.wantErr)
 			}
-			if got != (apikey.Principal{}) {
+			if cmp.Diff(apikey.Principal{}, got) != "" {
 				t.Errorf("Authenticate failed but returned principal %+v", got)
 			}
 			for _, secret := range []string{key[16:], revokedKey[16:], sibling[16:], unknownKey[16:], bootstrapKey[8:]} {
@@ -344,4 +349,12 @@ func TestPrincipalContext(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("FromContext (-want +got):\n%s", diff)
 	}
+}
+
+// fingerprint is what sessions of the bootstrap key store of it: the first
+// 8 bytes of the SHA-256 of its SHA-256, in hex.
+func fingerprint(key string) string {
+	h := sha256.Sum256([]byte(key))
+	f := sha256.Sum256(h[:])
+	return hex.EncodeToString(f[:8])
 }

@@ -17,6 +17,12 @@
 // beside the stored keys, so a fresh installation can be used before any
 // key exists.
 //
+// A session token (disp_s_ and 32 random base62 characters, session.go)
+// stands for a key: NewSession makes one, the store keeps its SHA-256, and
+// the Authenticator accepts it with its key's scope while it is unexpired
+// and its key unrevoked (both checked on every call). The console logs in
+// this way, so that it keeps no key and every process sees every login.
+//
 // Every key has a Scope (admin, dispatch, read); Authorize checks it
 // against one table of full gRPC method names (scope.go), where a method
 // missing from the table is for admin keys only. A bootstrap key must pass

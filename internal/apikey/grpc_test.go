@@ -150,7 +150,7 @@ func TestInterceptors(t *testing.T) {
 		wantErr string // ErrorInfo message; "" for success
 	}{
 		{"stored key", "Bearer " + key, apikey.Principal{KeyID: k.ID, Name: "ci", DefaultEndpoint: "orders", Scope: apikey.ScopeAdmin}, ""},
-		{"bootstrap key", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin}, ""},
+		{"bootstrap key", "Bearer " + bootstrapKey, apikey.Principal{KeyID: apikey.BootstrapKeyID, Scope: apikey.ScopeAdmin, BootstrapFingerprint: fingerprint(bootstrapKey)}, ""},
 		{"no key", "", apikey.Principal{}, "missing Authorization: Bearer disp_k1_… header"},
 		{"revoked key", "Bearer " + revokedKey, apikey.Principal{}, "the API key is revoked; ask for a new one"},
 		{"malformed key", "Bearer " + key[:45], apikey.Principal{}, "the API key is malformed (it must be 46 characters long, not 45)"},

@@ -28,8 +28,11 @@ const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 // that the store does not depend on this package.
 type Key = job.APIKey
 
-// Store persists API keys (job.KeyStore).
-type Store = job.KeyStore
+// Store persists API keys and the sessions that stand for them.
+type Store interface {
+	job.KeyStore
+	job.SessionStore
+}
 
 // ErrMalformed is the error Parse wraps: the string cannot be a key.
 var ErrMalformed = errors.New("the API key is malformed")

@@ -81,6 +81,9 @@ var (
 		keyService + "CreateKey": adminsOnly,
 		keyService + "RevokeKey": adminsOnly,
 		keyService + "WhoAmI":    anyScope,
+		// A session has its key's scope, whatever that is.
+		keyService + "CreateSession": anyScope,
+		keyService + "DeleteSession": anyScope,
 
 		// Publishing an event makes jobs, as dispatching does.
 		eventSvc + "PublishEvent":   dispatchers,

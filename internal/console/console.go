@@ -1,8 +1,10 @@
 // Package console serves the web console at /console/: server-rendered
 // pages over the public gRPC API. Every page calls the API with the
-// session's API key as "authorization" metadata, through the same
-// interceptors as any client, so authentication, scopes and the audit log
-// apply to the console exactly as to a script.
+// session's token (disp_s_…, made by the API at login, standing for the key
+// typed there; the store keeps its hash) as "authorization" metadata,
+// through the same interceptors as any client, so authentication, scopes
+// and the audit log apply to the console exactly as to a script. The
+// console keeps no state of its own: any gateway process serves any login.
 //
 // Secure by default: nothing but the login page without a session (an
 // HttpOnly, SameSite=Strict cookie, Secure under TLS, expiring on the
@@ -60,7 +62,6 @@ type Options struct {
 // Console is the console's handler.
 type Console struct {
 	o         Options
-	sessions  *sessions
 	pages     map[string]*template.Template
 	jobs      dispatchdv1.JobServiceClient
 	endpoints dispatchdv1.EndpointServiceClient
@@ -82,7 +83,7 @@ func New(o Options) (*Console, error) {
 		o.SessionTTL = 12 * time.Hour
 	}
 	c := &Console{
-		o: o, sessions: newSessions(o.SessionTTL, o.Now), pages: map[string]*template.Template{},
+		o: o, pages: map[string]*template.Template{},
 		jobs: dispatchdv1.NewJobServiceClient(o.API), endpoints: dispatchdv1.NewEndpointServiceClient(o.API),
 		sources: dispatchdv1.NewSourceServiceClient(o.API), keys: dispatchdv1.NewKeyServiceClient(o.API),
 		requests: dispatchdv1.NewRequestServiceClient(o.API), stats: dispatchdv1.NewStatsServiceClient(o.API),
@@ -160,18 +161,49 @@ func sameOrigin(r *http.Request) bool {
 }
 
 // request is what a handler gets: the session and a context that carries
-// its API key to the API.
+// its token to the API.
 type request struct {
 	*http.Request
-	id   string
 	sess *session
 	ctx  context.Context
+	// flash and flashSecret, when set, are shown on the page rendered in
+	// this answer: a one-time secret is never kept for a later one.
+	flash, flashSecret string
+}
+
+// withSession returns ctx carrying the session token to the API.
+func withSession(ctx context.Context, token string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+}
+
+// lookup asks the API about the request's session: nil when there is no
+// live one (and its cookie is then cleared). The API says whether it is
+// live, and its scope, so that every process sees the same sessions.
+func (c *Console) lookup(w http.ResponseWriter, r *http.Request) (*session, error) {
+	token := sessionToken(r)
+	if token == "" {
+		return nil, nil
+	}
+	who, err := c.keys.WhoAmI(withSession(r.Context(), token), &dispatchdv1.WhoAmIRequest{})
+	if status.Code(err) == codes.Unauthenticated {
+		endSession(w, r)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &session{token: token, scope: who.GetScope(), csrf: csrfToken(token)}, nil
 }
 
 // auth lets only a live session in; a POST must carry its CSRF token.
 func (c *Console) auth(h func(http.ResponseWriter, *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, sess := c.sessions.get(r)
+		sess, err := c.lookup(w, r)
+		if err != nil {
+			st, _ := status.FromError(err)
+			c.renderPage(w, "error", page{Title: "Error", Error: "the session could not be checked: " + st.Message()}, http.StatusBadGateway)
+			return
+		}
 		if sess == nil {
 			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, ".json") {
 				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
@@ -184,8 +216,7 @@ func (c *Console) auth(h func(http.ResponseWriter, *request)) http.HandlerFunc {
 			http.Error(w, "the form's CSRF token is missing or stale; reload the page", http.StatusForbidden)
 			return
 		}
-		ctx := metadata.AppendToOutgoingContext(r.Context(), "authorization", "Bearer "+sess.key)
-		h(w, &request{Request: r, id: id, sess: sess, ctx: ctx})
+		h(w, &request{Request: r, sess: sess, ctx: withSession(r.Context(), sess.token)})
 	}
 }
 
@@ -205,7 +236,10 @@ func (c *Console) render(w http.ResponseWriter, r *request, name, title string, 
 	p := page{Title: title, Nav: name, Data: data}
 	if r != nil {
 		p.CSRF, p.Scope = r.sess.csrf, r.sess.scope
-		p.Flash, p.FlashSecret = c.sessions.takeFlash(r.sess)
+		p.Flash, p.FlashSecret = r.flash, r.flashSecret
+		if p.Flash == "" {
+			p.Flash = takeFlash(w, r.Request)
+		}
 	}
 	c.renderPage(w, name, p, http.StatusOK)
 }
@@ -233,7 +267,7 @@ func (c *Console) apiError(w http.ResponseWriter, r *request, err error) {
 	code := http.StatusBadGateway
 	switch st.Code() {
 	case codes.Unauthenticated:
-		c.sessions.end(w, r.Request, r.id)
+		endSession(w, r.Request)
 		http.Redirect(w, r.Request, "/console/login", http.StatusSeeOther)
 		return
 	case codes.PermissionDenied:
@@ -248,8 +282,8 @@ func (c *Console) apiError(w http.ResponseWriter, r *request, err error) {
 
 // back redirects to where the form was (its "back" field, a console path)
 // with a message for the next page.
-func (c *Console) back(w http.ResponseWriter, r *request, fallback, msg, secret string) {
-	c.sessions.setFlash(r.sess, msg, secret)
+func (c *Console) back(w http.ResponseWriter, r *request, fallback, msg string) {
+	setFlash(w, r.Request, msg)
 	to := r.PostFormValue("back")
 	if !strings.HasPrefix(to, "/console/") || strings.HasPrefix(to, "//") || strings.Contains(to, "\\") {
 		to = fallback
@@ -257,16 +291,25 @@ func (c *Console) back(w http.ResponseWriter, r *request, fallback, msg, secret 
 	http.Redirect(w, r.Request, to, http.StatusSeeOther)
 }
 
+// reveal answers an action that made a secret with the page view, showing
+// msg and the secret once: the secret goes from the API's answer to this
+// page and is kept nowhere.
+func (c *Console) reveal(w http.ResponseWriter, r *request, view func(http.ResponseWriter, *request), msg, secret string) {
+	r.flash, r.flashSecret = msg, secret
+	view(w, r)
+}
+
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, sess := c.sessions.get(r); sess != nil {
+	if sess, _ := c.lookup(w, r); sess != nil {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
 	c.renderPage(w, "login", page{Title: "Log in"}, http.StatusOK)
 }
 
-// login checks the key with a call any valid key may make, and starts a
-// session. The login form needs no CSRF token: SameSite=Strict and the
+// login starts a session with the key (KeyService.CreateSession, which
+// any valid key may call) and keeps only the session's token, in the
+// cookie. The login form needs no CSRF token: SameSite=Strict and the
 // Origin check stop a cross-site form, and a forged login would only log
 // the victim in with the forger's key.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
@@ -276,22 +319,30 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := metadata.AppendToOutgoingContext(r.Context(), "authorization", "Bearer "+key)
-	_, err := c.requests.ListRequests(ctx, &dispatchdv1.ListRequestsRequest{PageSize: 1})
-	if st, _ := status.FromError(err); err != nil && (st.Code() == codes.Unauthenticated || errors.Is(err, context.Canceled)) {
-		c.renderPage(w, "login", page{Title: "Log in", Error: st.Message()}, http.StatusUnauthorized)
+	resp, err := c.keys.CreateSession(ctx, &dispatchdv1.CreateSessionRequest{TtlSeconds: int64(c.o.SessionTTL / time.Second)})
+	if err != nil {
+		st, _ := status.FromError(err)
+		code := http.StatusBadGateway
+		switch {
+		case st.Code() == codes.Unauthenticated || st.Code() == codes.FailedPrecondition || st.Code() == codes.ResourceExhausted:
+			code = http.StatusUnauthorized
+		case errors.Is(err, context.Canceled):
+			return
+		}
+		c.renderPage(w, "login", page{Title: "Log in", Error: st.Message()}, code)
 		return
 	}
-	// The scope decides which actions the pages offer; the API refuses
-	// the others anyway. Unknown (an error) offers none.
-	who, err := c.keys.WhoAmI(ctx, &dispatchdv1.WhoAmIRequest{})
-	if err != nil {
-		c.o.Log.Warn("console: whoami failed; offering no actions", "err", err)
-	}
-	c.sessions.create(w, r, key, who.GetScope())
+	startSession(w, r, resp.GetSessionToken(), resp.GetExpiresAt().AsTime(), c.o.Now())
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
+// logout ends the session in the store, so that its token is refused
+// everywhere at once, then clears the cookie.
 func (c *Console) logout(w http.ResponseWriter, r *request) {
-	c.sessions.end(w, r.Request, r.id)
+	if _, err := c.keys.DeleteSession(r.ctx, &dispatchdv1.DeleteSessionRequest{}); err != nil && status.Code(err) != codes.Unauthenticated {
+		c.apiError(w, r, err)
+		return
+	}
+	endSession(w, r.Request)
 	http.Redirect(w, r.Request, "/console/login", http.StatusSeeOther)
 }

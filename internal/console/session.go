@@ -1,107 +1,82 @@
 package console
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
-	"sync"
 	"time"
 )
 
-// cookieName is the session cookie. It holds only a random session id:
-// the API key stays on the server.
+// cookieName is the session cookie. It holds the session token that the
+// API answered at login (KeyService.CreateSession): the console forwards
+// it to the API with every call and keeps nothing of a session itself,
+// so that every gateway process on one store serves every login and a
+// restart keeps them. The API key typed at login is used once, to start
+// the session, and then forgotten.
 const cookieName = "dispatchd_console"
 
-// session is one logged-in browser.
+// flashCookie carries the outcome of an action to the next page. It never
+// holds a secret: a one-time reveal is rendered in the action's answer.
+const flashCookie = "dispatchd_flash"
+
+// session is the request's login, as the API describes it.
 type session struct {
-	key     string // the API key the console calls the API with
-	scope   string // the key's scope: the pages offer only what it may do
-	csrf    string // must come back with every state-changing request
-	expires time.Time
-	// flash is shown once on the next page: a one-time secret reveal or
-	// the outcome of an action.
-	flash       string
-	flashSecret string
+	token string // the session token, from the cookie
+	scope string // its key's scope: the pages offer only what it may do
+	csrf  string // must come back with every state-changing request
 }
 
-// sessions are kept in memory: a restart logs everyone out, and behind a
-// load balancer a browser must stick to one gateway process.
-type sessions struct {
-	mu  sync.Mutex
-	m   map[string]*session
-	ttl time.Duration
-	now func() time.Time
-}
-
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, ttl: ttl, now: now}
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// create starts a session for key and sets its cookie.
-func (s *sessions) create(w http.ResponseWriter, r *http.Request, key, scope string) {
-	id := randomToken()
-	s.mu.Lock()
-	now := s.now()
-	for k, v := range s.m { // expired sessions go when someone logs in
-		if now.After(v.expires) {
-			delete(s.m, k)
-		}
+func sessionToken(r *http.Request) string {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return ""
 	}
-	s.m[id] = &session{key: key, scope: scope, csrf: randomToken(), expires: now.Add(s.ttl)}
-	s.mu.Unlock()
+	return c.Value
+}
+
+// csrfToken derives the CSRF token from the session token: a page can
+// show it, and a forger, who cannot read the HttpOnly cookie, cannot make
+// it. Being derived, it needs no storage and is the same in every process.
+func csrfToken(sessionToken string) string {
+	sum := sha256.Sum256([]byte("dispatchd console csrf\x00" + sessionToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: id, Path: "/console/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: int(s.ttl / time.Second),
+		Name: name, Value: value, Path: "/console/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: maxAge,
 	})
 }
 
-// get returns the request's live session.
-func (s *sessions) get(r *http.Request) (string, *session) {
-	c, err := r.Cookie(cookieName)
+// startSession sets the cookie of a session that lasts until expires.
+func startSession(w http.ResponseWriter, r *http.Request, token string, expires time.Time, now time.Time) {
+	setCookie(w, r, cookieName, token, int(expires.Sub(now)/time.Second))
+}
+
+// endSession clears the session cookie.
+func endSession(w http.ResponseWriter, r *http.Request) {
+	setCookie(w, r, cookieName, "", -1)
+}
+
+// setFlash keeps msg for the next page.
+func setFlash(w http.ResponseWriter, r *http.Request, msg string) {
+	setCookie(w, r, flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), 60)
+}
+
+// takeFlash returns the message an earlier action left, and clears it.
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
 	if err != nil {
-		return "", nil
+		return ""
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.m[c.Value]
-	if !ok {
-		return "", nil
+	setCookie(w, r, flashCookie, "", -1)
+	msg, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil {
+		return ""
 	}
-	if s.now().After(sess.expires) {
-		delete(s.m, c.Value)
-		return "", nil
-	}
-	return c.Value, sess
-}
-
-// end forgets the session and clears its cookie.
-func (s *sessions) end(w http.ResponseWriter, r *http.Request, id string) {
-	s.mu.Lock()
-	delete(s.m, id)
-	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
-}
-
-// takeFlash returns and clears the session's one-time messages.
-func (s *sessions) takeFlash(sess *session) (string, string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, secret := sess.flash, sess.flashSecret
-	sess.flash, sess.flashSecret = "", ""
-	return f, secret
-}
-
-func (s *sessions) setFlash(sess *session, msg, secret string) {
-	s.mu.Lock()
-	sess.flash, sess.flashSecret = msg, secret
-	s.mu.Unlock()
+	return string(msg)
 }
 
 // validCSRF compares the form's token with the session's in constant time.

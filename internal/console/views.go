@@ -265,7 +265,7 @@ func (c *Console) bulk(w http.ResponseWriter, r *request) {
 	f, vals := jobFilter(r.PostFormValue)
 	action, ok := bulkActions[r.PostFormValue("action")]
 	if !ok {
-		c.back(w, r, "/console/jobs", "Choose retry, cancel or replay.", "")
+		c.back(w, r, "/console/jobs", "Choose retry, cancel or replay.")
 		return
 	}
 	confirm := r.PostFormValue("confirm") == "yes"
@@ -275,7 +275,7 @@ func (c *Console) bulk(w http.ResponseWriter, r *request) {
 		return
 	}
 	if confirm {
-		c.back(w, r, "/console/jobs", fmt.Sprintf("%s: %d jobs matched, %d changed.", r.PostFormValue("action"), resp.GetMatched(), resp.GetAffected()), "")
+		c.back(w, r, "/console/jobs", fmt.Sprintf("%s: %d jobs matched, %d changed.", r.PostFormValue("action"), resp.GetMatched(), resp.GetAffected()))
 		return
 	}
 	c.render(w, r, "bulk", "Confirm", map[string]any{"Action": r.PostFormValue("action"), "Matched": resp.GetMatched(), "F": vals, "Back": r.PostFormValue("back")})
@@ -312,7 +312,7 @@ func (c *Console) jobAction(w http.ResponseWriter, r *request) {
 		c.apiError(w, r, err)
 		return
 	}
-	c.back(w, r, "/console/jobs/"+id, "Job "+id+": "+r.PathValue("action")+" done.", "")
+	c.back(w, r, "/console/jobs/"+id, "Job "+id+": "+r.PathValue("action")+" done.")
 }
 
 // endpointHealth is one endpoint's row on the endpoints page.
@@ -387,7 +387,11 @@ func (c *Console) endpointAction(w http.ResponseWriter, r *request) {
 		c.apiError(w, r, err)
 		return
 	}
-	c.back(w, r, "/console/endpoints", msg, secret)
+	if secret != "" {
+		c.reveal(w, r, c.endpointList, msg, secret)
+		return
+	}
+	c.back(w, r, "/console/endpoints", msg)
 }
 
 func (c *Console) sourceList(w http.ResponseWriter, r *request) {
@@ -435,7 +439,7 @@ func (c *Console) sourceTest(w http.ResponseWriter, r *request) {
 	if !resp.GetAccepted() {
 		msg = "Refused: " + resp.GetCode() + ": " + resp.GetMessage()
 	}
-	c.back(w, r, "/console/sources", msg, "")
+	c.back(w, r, "/console/sources", msg)
 }
 
 func (c *Console) keyList(w http.ResponseWriter, r *request) {
@@ -453,7 +457,7 @@ func (c *Console) keyCreate(w http.ResponseWriter, r *request) {
 		c.apiError(w, r, err)
 		return
 	}
-	c.back(w, r, "/console/keys", "Key "+resp.GetApiKey().GetName()+" created. Copy it now: it is not shown again.", resp.GetKey())
+	c.reveal(w, r, c.keyList, "Key "+resp.GetApiKey().GetName()+" created. Copy it now: it is not shown again.", resp.GetKey())
 }
 
 func (c *Console) keyRevoke(w http.ResponseWriter, r *request) {
@@ -461,7 +465,7 @@ func (c *Console) keyRevoke(w http.ResponseWriter, r *request) {
 		c.apiError(w, r, err)
 		return
 	}
-	c.back(w, r, "/console/keys", "Key "+r.PathValue("id")+" revoked.", "")
+	c.back(w, r, "/console/keys", "Key "+r.PathValue("id")+" revoked.")
 }
 
 func (c *Console) auditList(w http.ResponseWriter, r *request) {

@@ -291,7 +291,8 @@ type PruneCutoffs struct {
 	// Batch is how many rows one statement deletes at most.
 	Batch int
 	// Now stamps the jobs that a prune marks dead because their endpoint
-	// no longer exists; zero skips that pass.
+	// no longer exists, and sessions that expired before it are deleted;
+	// zero skips those passes.
 	Now time.Time
 }
 

@@ -155,6 +155,15 @@ type Executor interface {
 	ListKeys(ctx context.Context) ([]job.APIKey, error)
 	RevokeKey(ctx context.Context, id string, now time.Time) (int64, error)
 	TouchKey(ctx context.Context, id string, now time.Time) error
+	GetKeyByID(ctx context.Context, id string) (job.APIKey, error)
+
+	// Sessions (sessions.go).
+	InsertSession(ctx context.Context, s job.Session) error
+	GetSession(ctx context.Context, hash []byte) (job.Session, error)
+	DeleteSession(ctx context.Context, hash []byte) (int64, error)
+	TouchSession(ctx context.Context, hash []byte, now time.Time) error
+	// PruneSessions deletes the sessions that expired before now.
+	PruneSessions(ctx context.Context, now time.Time) (int64, error)
 
 	ScheduleExecutor // schedules.go
 	// The console's queries (console.go).

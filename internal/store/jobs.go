@@ -414,6 +414,11 @@ func (s *Store) Prune(ctx context.Context, c job.PruneCutoffs) (job.Pruned, bool
 				break
 			}
 		}
+		if !c.Now.IsZero() {
+			if _, err := ex.PruneSessions(ctx, c.Now); err != nil {
+				return err
+			}
+		}
 		return pruneRequests(ctx, ex, c)
 	})
 	p.Vacuumed = vacuumed

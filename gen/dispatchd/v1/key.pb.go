@@ -22,6 +22,180 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CreateSessionRequest says how long the session lasts.
+type CreateSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lifetime in seconds, 60 to 2592000 (30 days).
+	TtlSeconds    int64 `protobuf:"varint,1,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSessionRequest) Reset() {
+	*x = CreateSessionRequest{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSessionRequest) ProtoMessage() {}
+
+func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
+func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateSessionRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// CreateSessionResponse is the new session.
+type CreateSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session token, shown once: send it as "Authorization: Bearer …".
+	SessionToken  string                 `protobuf:"bytes,1,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSessionResponse) Reset() {
+	*x = CreateSessionResponse{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSessionResponse) ProtoMessage() {}
+
+func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
+func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateSessionResponse) GetSessionToken() string {
+	if x != nil {
+		return x.SessionToken
+	}
+	return ""
+}
+
+func (x *CreateSessionResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// DeleteSessionRequest is empty: the session is the one making the call.
+type DeleteSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSessionRequest) Reset() {
+	*x = DeleteSessionRequest{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSessionRequest) ProtoMessage() {}
+
+func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{2}
+}
+
+// DeleteSessionResponse is empty.
+type DeleteSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSessionResponse) Reset() {
+	*x = DeleteSessionResponse{}
+	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSessionResponse) ProtoMessage() {}
+
+func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{3}
+}
+
 // WhoAmIRequest is empty: the caller is the key that sent it.
 type WhoAmIRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -31,7 +205,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +217,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[0]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +230,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{0}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{4}
 }
 
 // WhoAmIResponse is the calling key.
@@ -72,7 +246,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -84,7 +258,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[1]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -97,7 +271,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{1}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WhoAmIResponse) GetKeyId() string {
@@ -131,7 +305,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +317,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[2]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +330,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{2}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -176,7 +350,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -188,7 +362,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[3]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -201,7 +375,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{3}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetKeyResponse) GetApiKey() *ApiKey {
@@ -236,7 +410,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +422,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[4]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +435,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{4}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ApiKey) GetKeyId() string {
@@ -339,7 +513,7 @@ type KeyUsageDay struct {
 
 func (x *KeyUsageDay) Reset() {
 	*x = KeyUsageDay{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +525,7 @@ func (x *KeyUsageDay) String() string {
 func (*KeyUsageDay) ProtoMessage() {}
 
 func (x *KeyUsageDay) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[5]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +538,7 @@ func (x *KeyUsageDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyUsageDay.ProtoReflect.Descriptor instead.
 func (*KeyUsageDay) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{5}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KeyUsageDay) GetDay() string {
@@ -397,7 +571,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +583,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[6]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +596,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{6}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateKeyRequest) GetName() string {
@@ -458,7 +632,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +644,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[7]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +657,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{7}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateKeyResponse) GetKey() string {
@@ -509,7 +683,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +695,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[8]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +708,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{8}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{12}
 }
 
 // ListKeysResponse lists keys, newest first.
@@ -547,7 +721,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +733,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[9]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +746,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{9}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListKeysResponse) GetKeys() []*ApiKey {
@@ -592,7 +766,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +778,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[10]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +791,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{10}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RevokeKeyResponse) GetApiKey() *ApiKey {
@@ -637,7 +811,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_dispatchd_v1_key_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +823,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dispatchd_v1_key_proto_msgTypes[11]
+	mi := &file_dispatchd_v1_key_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +836,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{11}
+	return file_dispatchd_v1_key_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -676,7 +850,16 @@ var File_dispatchd_v1_key_proto protoreflect.FileDescriptor
 
 const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\n" +
-	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
+	"\x16dispatchd/v1/key.proto\x12\fdispatchd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n" +
+	"\x14CreateSessionRequest\x12\x1f\n" +
+	"\vttl_seconds\x18\x01 \x01(\x03R\n" +
+	"ttlSeconds\"w\n" +
+	"\x15CreateSessionResponse\x12#\n" +
+	"\rsession_token\x18\x01 \x01(\tR\fsessionToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x16\n" +
+	"\x14DeleteSessionRequest\"\x17\n" +
+	"\x15DeleteSessionResponse\"\x0f\n" +
 	"\rWhoAmIRequest\"Q\n" +
 	"\x0eWhoAmIResponse\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
@@ -715,14 +898,16 @@ const file_dispatchd_v1_key_proto_rawDesc = "" +
 	"\x11RevokeKeyResponse\x12-\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x14.dispatchd.v1.ApiKeyR\x06apiKey\")\n" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId2\xfd\x02\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId2\xb1\x04\n" +
 	"\n" +
 	"KeyService\x12L\n" +
 	"\tCreateKey\x12\x1e.dispatchd.v1.CreateKeyRequest\x1a\x1f.dispatchd.v1.CreateKeyResponse\x12I\n" +
 	"\bListKeys\x12\x1d.dispatchd.v1.ListKeysRequest\x1a\x1e.dispatchd.v1.ListKeysResponse\x12L\n" +
 	"\tRevokeKey\x12\x1e.dispatchd.v1.RevokeKeyRequest\x1a\x1f.dispatchd.v1.RevokeKeyResponse\x12C\n" +
 	"\x06GetKey\x12\x1b.dispatchd.v1.GetKeyRequest\x1a\x1c.dispatchd.v1.GetKeyResponse\x12C\n" +
-	"\x06WhoAmI\x12\x1b.dispatchd.v1.WhoAmIRequest\x1a\x1c.dispatchd.v1.WhoAmIResponseB\xaa\x01\n" +
+	"\x06WhoAmI\x12\x1b.dispatchd.v1.WhoAmIRequest\x1a\x1c.dispatchd.v1.WhoAmIResponse\x12X\n" +
+	"\rCreateSession\x12\".dispatchd.v1.CreateSessionRequest\x1a#.dispatchd.v1.CreateSessionResponse\x12X\n" +
+	"\rDeleteSession\x12\".dispatchd.v1.DeleteSessionRequest\x1a#.dispatchd.v1.DeleteSessionResponseB\xaa\x01\n" +
 	"\x10com.dispatchd.v1B\bKeyProtoP\x01Z;github.com/dispatchd/dispatchd/gen/dispatchd/v1;dispatchdv1\xa2\x02\x03DXX\xaa\x02\fDispatchd.V1\xca\x02\fDispatchd\\V1\xe2\x02\x18Dispatchd\\V1\\GPBMetadata\xea\x02\rDispatchd::V1b\x06proto3"
 
 var (
@@ -737,46 +922,55 @@ func file_dispatchd_v1_key_proto_rawDescGZIP() []byte {
 	return file_dispatchd_v1_key_proto_rawDescData
 }
 
-var file_dispatchd_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_dispatchd_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_dispatchd_v1_key_proto_goTypes = []any{
-	(*WhoAmIRequest)(nil),         // 0: dispatchd.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),        // 1: dispatchd.v1.WhoAmIResponse
-	(*GetKeyRequest)(nil),         // 2: dispatchd.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),        // 3: dispatchd.v1.GetKeyResponse
-	(*ApiKey)(nil),                // 4: dispatchd.v1.ApiKey
-	(*KeyUsageDay)(nil),           // 5: dispatchd.v1.KeyUsageDay
-	(*CreateKeyRequest)(nil),      // 6: dispatchd.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),     // 7: dispatchd.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),       // 8: dispatchd.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),      // 9: dispatchd.v1.ListKeysResponse
-	(*RevokeKeyResponse)(nil),     // 10: dispatchd.v1.RevokeKeyResponse
-	(*RevokeKeyRequest)(nil),      // 11: dispatchd.v1.RevokeKeyRequest
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*CreateSessionRequest)(nil),  // 0: dispatchd.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil), // 1: dispatchd.v1.CreateSessionResponse
+	(*DeleteSessionRequest)(nil),  // 2: dispatchd.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil), // 3: dispatchd.v1.DeleteSessionResponse
+	(*WhoAmIRequest)(nil),         // 4: dispatchd.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),        // 5: dispatchd.v1.WhoAmIResponse
+	(*GetKeyRequest)(nil),         // 6: dispatchd.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),        // 7: dispatchd.v1.GetKeyResponse
+	(*ApiKey)(nil),                // 8: dispatchd.v1.ApiKey
+	(*KeyUsageDay)(nil),           // 9: dispatchd.v1.KeyUsageDay
+	(*CreateKeyRequest)(nil),      // 10: dispatchd.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),     // 11: dispatchd.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),       // 12: dispatchd.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),      // 13: dispatchd.v1.ListKeysResponse
+	(*RevokeKeyResponse)(nil),     // 14: dispatchd.v1.RevokeKeyResponse
+	(*RevokeKeyRequest)(nil),      // 15: dispatchd.v1.RevokeKeyRequest
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_dispatchd_v1_key_proto_depIdxs = []int32{
-	4,  // 0: dispatchd.v1.GetKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	12, // 1: dispatchd.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	12, // 2: dispatchd.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	12, // 3: dispatchd.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: dispatchd.v1.ApiKey.usage:type_name -> dispatchd.v1.KeyUsageDay
-	4,  // 5: dispatchd.v1.CreateKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	4,  // 6: dispatchd.v1.ListKeysResponse.keys:type_name -> dispatchd.v1.ApiKey
-	4,  // 7: dispatchd.v1.RevokeKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
-	6,  // 8: dispatchd.v1.KeyService.CreateKey:input_type -> dispatchd.v1.CreateKeyRequest
-	8,  // 9: dispatchd.v1.KeyService.ListKeys:input_type -> dispatchd.v1.ListKeysRequest
-	11, // 10: dispatchd.v1.KeyService.RevokeKey:input_type -> dispatchd.v1.RevokeKeyRequest
-	2,  // 11: dispatchd.v1.KeyService.GetKey:input_type -> dispatchd.v1.GetKeyRequest
-	0,  // 12: dispatchd.v1.KeyService.WhoAmI:input_type -> dispatchd.v1.WhoAmIRequest
-	7,  // 13: dispatchd.v1.KeyService.CreateKey:output_type -> dispatchd.v1.CreateKeyResponse
-	9,  // 14: dispatchd.v1.KeyService.ListKeys:output_type -> dispatchd.v1.ListKeysResponse
-	10, // 15: dispatchd.v1.KeyService.RevokeKey:output_type -> dispatchd.v1.RevokeKeyResponse
-	3,  // 16: dispatchd.v1.KeyService.GetKey:output_type -> dispatchd.v1.GetKeyResponse
-	1,  // 17: dispatchd.v1.KeyService.WhoAmI:output_type -> dispatchd.v1.WhoAmIResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 0: dispatchd.v1.CreateSessionResponse.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: dispatchd.v1.GetKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	16, // 2: dispatchd.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	16, // 3: dispatchd.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	16, // 4: dispatchd.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	9,  // 5: dispatchd.v1.ApiKey.usage:type_name -> dispatchd.v1.KeyUsageDay
+	8,  // 6: dispatchd.v1.CreateKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	8,  // 7: dispatchd.v1.ListKeysResponse.keys:type_name -> dispatchd.v1.ApiKey
+	8,  // 8: dispatchd.v1.RevokeKeyResponse.api_key:type_name -> dispatchd.v1.ApiKey
+	10, // 9: dispatchd.v1.KeyService.CreateKey:input_type -> dispatchd.v1.CreateKeyRequest
+	12, // 10: dispatchd.v1.KeyService.ListKeys:input_type -> dispatchd.v1.ListKeysRequest
+	15, // 11: dispatchd.v1.KeyService.RevokeKey:input_type -> dispatchd.v1.RevokeKeyRequest
+	6,  // 12: dispatchd.v1.KeyService.GetKey:input_type -> dispatchd.v1.GetKeyRequest
+	4,  // 13: dispatchd.v1.KeyService.WhoAmI:input_type -> dispatchd.v1.WhoAmIRequest
+	0,  // 14: dispatchd.v1.KeyService.CreateSession:input_type -> dispatchd.v1.CreateSessionRequest
+	2,  // 15: dispatchd.v1.KeyService.DeleteSession:input_type -> dispatchd.v1.DeleteSessionRequest
+	11, // 16: dispatchd.v1.KeyService.CreateKey:output_type -> dispatchd.v1.CreateKeyResponse
+	13, // 17: dispatchd.v1.KeyService.ListKeys:output_type -> dispatchd.v1.ListKeysResponse
+	14, // 18: dispatchd.v1.KeyService.RevokeKey:output_type -> dispatchd.v1.RevokeKeyResponse
+	7,  // 19: dispatchd.v1.KeyService.GetKey:output_type -> dispatchd.v1.GetKeyResponse
+	5,  // 20: dispatchd.v1.KeyService.WhoAmI:output_type -> dispatchd.v1.WhoAmIResponse
+	1,  // 21: dispatchd.v1.KeyService.CreateSession:output_type -> dispatchd.v1.CreateSessionResponse
+	3,  // 22: dispatchd.v1.KeyService.DeleteSession:output_type -> dispatchd.v1.DeleteSessionResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dispatchd_v1_key_proto_init() }
@@ -790,7 +984,7 @@ func file_dispatchd_v1_key_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dispatchd_v1_key_proto_rawDesc), len(file_dispatchd_v1_key_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KeyService_CreateKey_FullMethodName = "/dispatchd.v1.KeyService/CreateKey"
-	KeyService_ListKeys_FullMethodName  = "/dispatchd.v1.KeyService/ListKeys"
-	KeyService_RevokeKey_FullMethodName = "/dispatchd.v1.KeyService/RevokeKey"
-	KeyService_GetKey_FullMethodName    = "/dispatchd.v1.KeyService/GetKey"
-	KeyService_WhoAmI_FullMethodName    = "/dispatchd.v1.KeyService/WhoAmI"
+	KeyService_CreateKey_FullMethodName     = "/dispatchd.v1.KeyService/CreateKey"
+	KeyService_ListKeys_FullMethodName      = "/dispatchd.v1.KeyService/ListKeys"
+	KeyService_RevokeKey_FullMethodName     = "/dispatchd.v1.KeyService/RevokeKey"
+	KeyService_GetKey_FullMethodName        = "/dispatchd.v1.KeyService/GetKey"
+	KeyService_WhoAmI_FullMethodName        = "/dispatchd.v1.KeyService/WhoAmI"
+	KeyService_CreateSession_FullMethodName = "/dispatchd.v1.KeyService/CreateSession"
+	KeyService_DeleteSession_FullMethodName = "/dispatchd.v1.KeyService/DeleteSession"
 )
 
 // KeyServiceClient is the client API for KeyService service.
@@ -44,6 +46,16 @@ type KeyServiceClient interface {
 	// WhoAmI describes the calling key: its id, name and scope (any scope
 	// may ask). The console hides what the scope may not do.
 	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
+	// CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
+	// DeleteSession ends the session whose token made the call (logout).
+	// Errors: FAILED_PRECONDITION when called with an API key.
+	DeleteSession(ctx context.Context, in *DeleteSessionRequest, opts ...grpc.CallOption) (*DeleteSessionResponse, error)
 }
 
 type keyServiceClient struct {
@@ -104,6 +116,26 @@ func (c *keyServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts .
 	return out, nil
 }
 
+func (c *keyServiceClient) CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSessionResponse)
+	err := c.cc.Invoke(ctx, KeyService_CreateSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) DeleteSession(ctx context.Context, in *DeleteSessionRequest, opts ...grpc.CallOption) (*DeleteSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSessionResponse)
+	err := c.cc.Invoke(ctx, KeyService_DeleteSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KeyServiceServer is the server API for KeyService service.
 // All implementations must embed UnimplementedKeyServiceServer
 // for forward compatibility.
@@ -122,6 +154,16 @@ type KeyServiceServer interface {
 	// WhoAmI describes the calling key: its id, name and scope (any scope
 	// may ask). The console hides what the scope may not do.
 	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
+	// CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
+	// DeleteSession ends the session whose token made the call (logout).
+	// Errors: FAILED_PRECONDITION when called with an API key.
+	DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error)
 	mustEmbedUnimplementedKeyServiceServer()
 }
 
@@ -146,6 +188,12 @@ func (UnimplementedKeyServiceServer) GetKey(context.Context, *GetKeyRequest) (*G
 }
 func (UnimplementedKeyServiceServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
+}
+func (UnimplementedKeyServiceServer) CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSession not implemented")
+}
+func (UnimplementedKeyServiceServer) DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSession not implemented")
 }
 func (UnimplementedKeyServiceServer) mustEmbedUnimplementedKeyServiceServer() {}
 func (UnimplementedKeyServiceServer) testEmbeddedByValue()                    {}
@@ -258,6 +306,42 @@ func _KeyService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyService_CreateSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).CreateSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_CreateSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).CreateSession(ctx, req.(*CreateSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_DeleteSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).DeleteSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_DeleteSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).DeleteSession(ctx, req.(*DeleteSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KeyService_ServiceDesc is the grpc.ServiceDesc for KeyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -284,6 +368,14 @@ var KeyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WhoAmI",
 			Handler:    _KeyService_WhoAmI_Handler,
+		},
+		{
+			MethodName: "CreateSession",
+			Handler:    _KeyService_CreateSession_Handler,
+		},
+		{
+			MethodName: "DeleteSession",
+			Handler:    _KeyService_DeleteSession_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -431,6 +431,20 @@ type V1CreateScheduleResponse struct {
 	Schedule *V1Schedule `json:"schedule,omitempty"`
 }
 
+// V1CreateSessionRequest CreateSessionRequest says how long the session lasts.
+type V1CreateSessionRequest struct {
+	// TtlSeconds Lifetime in seconds, 60 to 2592000 (30 days).
+	TtlSeconds *string `json:"ttlSeconds,omitempty"`
+}
+
+// V1CreateSessionResponse CreateSessionResponse is the new session.
+type V1CreateSessionResponse struct {
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+
+	// SessionToken The session token, shown once: send it as "Authorization: Bearer …".
+	SessionToken *string `json:"sessionToken,omitempty"`
+}
+
 // V1CreateSourceRequest CreateSourceRequest creates a source.
 type V1CreateSourceRequest struct {
 	// Name Required. Lower-case letters, digits, - and _; at most 63.
@@ -454,6 +468,9 @@ type V1DeleteEndpointResponse = map[string]interface{}
 
 // V1DeleteScheduleResponse DeleteScheduleResponse is empty.
 type V1DeleteScheduleResponse = map[string]interface{}
+
+// V1DeleteSessionResponse DeleteSessionResponse is empty.
+type V1DeleteSessionResponse = map[string]interface{}
 
 // V1DeleteSourceResponse DeleteSourceResponse is empty.
 type V1DeleteSourceResponse = map[string]interface{}
@@ -1456,6 +1473,9 @@ type CreateScheduleJSONRequestBody = V1CreateScheduleRequest
 // UpdateScheduleJSONRequestBody defines body for UpdateSchedule for application/json ContentType.
 type UpdateScheduleJSONRequestBody = ScheduleServiceUpdateScheduleBody
 
+// CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
+type CreateSessionJSONRequestBody = V1CreateSessionRequest
+
 // CreateSourceJSONRequestBody defines body for CreateSource for application/json ContentType.
 type CreateSourceJSONRequestBody = V1CreateSourceRequest
 
@@ -1918,6 +1938,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
 	TriggerSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSessionWithBody CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSession CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSession DeleteSession ends the session whose token made the call (logout).
+	// Errors: FAILED_PRECONDITION when called with an API key.
+	//
+	// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+	DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSources ListSources lists every source by name.
 	//
@@ -2930,6 +2980,66 @@ func (c *Client) ResumeSchedule(ctx context.Context, name string, reqEditors ...
 // Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
 func (c *Client) TriggerSchedule(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTriggerScheduleRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSessionWithBody CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSession CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSession DeleteSession ends the session whose token made the call (logout).
+// Errors: FAILED_PRECONDITION when called with an API key.
+//
+// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+func (c *Client) DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSessionRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4972,6 +5082,73 @@ func NewTriggerScheduleRequest(server string, name string) (*http.Request, error
 	return req, nil
 }
 
+// NewCreateSessionRequest calls the generic CreateSession builder with application/json body
+func NewCreateSessionRequest(server string, body CreateSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSessionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateSessionRequestWithBody constructs an http.Request for the CreateSession method, with any body, and a specified content type
+func NewCreateSessionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteSessionRequest constructs an http.Request for the DeleteSession method
+func NewDeleteSessionRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions:delete")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSourcesRequest constructs an http.Request for the ListSources method
 func NewListSourcesRequest(server string) (*http.Request, error) {
 	var err error
@@ -6020,6 +6197,38 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/schedules/{name}:trigger (the `TriggerSchedule` operationId).
 	TriggerScheduleWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*TriggerScheduleResponse, error)
+
+	// CreateSessionWithBodyWithResponse CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// CreateSessionWithResponse CreateSession starts a session for the calling key and returns its
+	// token (disp_s_…) once: it authenticates like the key, with the key's
+	// scope, until it expires, the key is revoked or DeleteSession ends it.
+	// Only the token's hash is stored. It must be called with an API key,
+	// not a session token (a session cannot extend itself). Errors:
+	// INVALID_ARGUMENT, PERMISSION_DENIED.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// DeleteSessionWithResponse DeleteSession ends the session whose token made the call (logout).
+	// Errors: FAILED_PRECONDITION when called with an API key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+	DeleteSessionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DeleteSessionResponse, error)
 
 	// ListSourcesWithResponse ListSources lists every source by name.
 	//
@@ -8044,6 +8253,102 @@ func (r TriggerScheduleResponse) ContentType() string {
 	return ""
 }
 
+type CreateSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1CreateSessionResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateSessionResponse) GetJSON200() *V1CreateSessionResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1DeleteSessionResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteSessionResponse) GetJSON200() *V1DeleteSessionResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListSourcesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9408,6 +9713,56 @@ func (c *ClientWithResponses) TriggerScheduleWithResponse(ctx context.Context, n
 		return nil, err
 	}
 	return ParseTriggerScheduleResponse(rsp)
+}
+
+// CreateSessionWithBodyWithResponse CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSessionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// CreateSessionWithResponse CreateSession starts a session for the calling key and returns its
+// token (disp_s_…) once: it authenticates like the key, with the key's
+// scope, until it expires, the key is revoked or DeleteSession ends it.
+// Only the token's hash is stored. It must be called with an API key,
+// not a session token (a session cannot extend itself). Errors:
+// INVALID_ARGUMENT, PERMISSION_DENIED.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSession(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// DeleteSessionWithResponse DeleteSession ends the session whose token made the call (logout).
+// Errors: FAILED_PRECONDITION when called with an API key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions:delete (the `DeleteSession` operationId).
+func (c *ClientWithResponses) DeleteSessionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DeleteSessionResponse, error) {
+	rsp, err := c.DeleteSession(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteSessionResponse(rsp)
 }
 
 // ListSourcesWithResponse ListSources lists every source by name.
@@ -10949,6 +11304,72 @@ func ParseTriggerScheduleResponse(rsp *http.Response) (*TriggerScheduleResponse,
 	return response, nil
 }
 
+// ParseCreateSessionResponse parses an HTTP response from a CreateSessionWithResponse call
+func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1CreateSessionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteSessionResponse parses an HTTP response from a DeleteSessionWithResponse call
+func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1DeleteSessionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListSourcesResponse parses an HTTP response from a ListSourcesWithResponse call
 func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11415,250 +11836,256 @@ func ParseWhoAmIResponse(rsp *http.Response) (*WhoAmIResponse, error) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1dchs5ti46FQTvjTB5IyVLdrn23lR0RMu2XKWy29a15F1dt7OuDDJBEqUkwAaQotgVjuhBnDH0+3k4",
-	"E9hD6ZGcwFoAEkki+SNLst1nv1TJTGTib2Fh/X7r985QTmdSMGF0p/97RzE9k0Iz+MeJUlLZP4ZSGCaM",
-	"/ZPOZiUfUsOlePyblsL+pocTNqX2r/9bsVGn3/m/HtdffYxP9WP82qdPn7JOwfRQ8Zn9SKffORaE2Wd9",
-	"8nEoC/aRaLrQZD7hw0lGPk6Z1nTMPpL5hBpiJBnxm/2O/Yr7MIxUFDPJhTln6poP2XtpqGH1j0PFzHNZ",
-	"LGzTZt+plu/ZXyumDVHwTBNKNPy+38k6MyVnTBmOCzRWdMjOmOKyWP30j3JOSinGxEwYkWXhvkKuGJtp",
-	"ovlYcDEm3YKNaFUa8uS7SUaoIVOpDXl6QAq60D3bpVnMWKff0UZxMe7YecN3Vjt8B3/Qcp9cTBgRbO56",
-	"PCJjJpiihhVkPmGCsOnMLBKf/hR+kYPf2NDYzpZW9sOsiNYrvabNNmE12aykQ1jOgo244Lb16pLqGRtu",
-	"oqTrwzAq2zo9bk+7zbGdXDO1QHKDffnx4uKMjOiQEcVMpYReHZGlydUPnRs6KBmhoiBTOpxwwfYUo4X9",
-	"8YiM35+9IENalkxpMmaGcEOq2YypvSHVrCBUQ+cwxlMxkkQxqnE1mKimnf5fOlxc05IXl1SNq6k9e1ln",
-	"RhelpMWlkfKypGrMOlmnErQyEyaMPZOs6GQdIc3lSFbC/k1LO6bFJbvh2uhO1hlRXrLicqbYUIoCtsB+",
-	"mKkp15pLcVkwweEzllwuSz7l+NVK0GvKSzu9TtbhwjAlaNnJOlNmJrK4tL3SspRzVnR+TdCsO8Wr6/iz",
-	"PdVzJgyZK3tY7IJGJz0jgk65O0QjzsoiTbeK/bXiihV26WDD6i5/TVDH+XDCiqpkDar2P66jat/mXqg6",
-	"jKqVqs9lpYasweX8T5t4XNzunjkc10QbXpaEDodsZtlOG5fLxe5s7r3bamRzMyWvecHUIx1xvM004j7+",
-	"66Y1vmDa4A/pta2f+zXldjnnbDCR8soS8XDChlerCztwnxtJNaWm0+8MFoallmHCaMEUvEMLPLK0PGt8",
-	"a+Wd5hjfyLnjPAQ/Zs8U09Ei+clvJDl3CNYsSNzifg4Jjqf1iFwfHs/4a5YYGv5O8McBDOeKLRIMXzHL",
-	"S49NY3/stPYMnyY3yZG3v5ZSbI4pRl5yPaPGnvI9OzdquL1DHtMZf/ybHOjHhXsOd4cmU1owMudmQsyE",
-	"61xcsQUZy+RhuWKL0yJJCyXV5oPebTqWPpIfmyk24jeJYwDcWWlDhhOq6NDYi0+OgDFcsUVmD4K9c8aC",
-	"a0a4Sc5BsWt5tdtA9VDO2i4V1zeZ0gUpZJ/kHVpMucg7pMusFGAmXIx7Gck7ftnto7AFdkNyYa8je4fa",
-	"r3FFtOWXPSIVyTv2Z/vGNWdzIkW5SLOxKn3vubPR3GQc8Iwp8uHihZUAM/jRbqEXCTPLaJk2uYD1PoIf",
-	"4X1ZGUKJcmeOKkZKNjJEVrDa3LCp3ny6XrPFBzvgl3TRqU8XVcr+u+W4GWMFysR5wweWI0rBSMFKDtIX",
-	"xd9XD5570ELI7unbajpgqkEiXJinT+q1t9LJmCn7zsBu5Wni6jpnBmVhu76/yQGKIFwQSgZVeUXO3p1f",
-	"JLeTtR5xewb8U/isGzCZU020/byRRyh7k5FU/rGGg6EKVuRiwEZSMeJpsAiP2o4M81Ju+smLkmq8Ibgp",
-	"7fO8Y0+SrEzesYQ/lEKwoR0//ntizOzS0nil8YdBKYdXrLikRaGY1nnnn3//R2ocJTVMDBfJkcjKDOU0",
-	"cQRy0D1LZliBvSlm1AL/REE17+BRG0vB8k4L0wB6//Gzb0m7fe6ujTbA7luGx/O4MhOp+N9A98WDaZU4",
-	"aioFekAuhlKM+LhSrABGwYf+vr2mZcXsUddXVm45uR0NmAmbkq6b8KUb6+WVkHNhz9iIlpr1Erf68iK9",
-	"tm9EKzKQsmRUYENU/09uhkzNzDpG/5o/9xzev0WsUNOyS0YtjkeGqfQn55Qb96khs1yCwFLBGnFB3tvX",
-	"9+B9K0qWhu5p0GAsO1SEilxYRW7P3hVkKCthZc6RktP4HPaOSCW0P/fc4JkUUrC0+Gmo2lEKwJPzIqkv",
-	"HgR2oxhwBCHDutn+NzKzFuZbFdycCKNS8k545lkwHaYlL/x99Qtsf7wPF+G+ZYqXsItZYHL7M1ppFv0b",
-	"1YlLlK0zEK5QlkouMN1JvjKUl2lGZyfYcmUEqWiV4o7PTuGyNVZUsAJLkYHuyY0G8bhNynrbJhoZq5Gb",
-	"FlmEuz6IFKRLoQPbHeG2VzLipWGqt6VF5vrwuWUMXpb8SQ60EyZWO29rSSayLDSpZlYwe3ZwgJu8Qhf2",
-	"V/v/LYWHqCM/oi1liMQ48WhsNSXHfXBOwJeNtEzYDt+yDy8TWTaq7naWbpTbTrMqr46jswZKg53Thzev",
-	"L49fXJy+e3v54e352cmL01enJy87y3dU/b490WAmsT/ZVSCFZNruJqPDCZnaAXIxtkuwn4tckD0Sd/L+",
-	"5OL9L31yTAor20pFhlQMWVniotmPFxUjdEy5IELOSRc48E9y0Ntf+daL47cvTt7Yj9lXhTRkwYyX9qzo",
-	"oqOvd1/An+kvvT85e3NcD6ttJLOSLl4yWthp92KbWfsyrsx96Tecw0pDO5ykOQu3cv3RazZAuwCedGA0",
-	"VGzBjtdTYkROlkeqxfsqwcRf2PvQy7l4PrADMpdVWViNTYwZcj/8e/lSjAQEnMDmof0kB6+w6ZqjsOGg",
-	"L7VAt8BEzsmUigVOZoratLMOwtqCDA96mv01F26u4LeAE4IzDd/hxs26IN0Dy58pKdSCqEr0EjszGjHL",
-	"x5fVj++/S10XbnTbNG5fpDNZ8uEivTz4jICWwzQoqgvP9YyEK98rMs15TOnNexAr9eqHD92dsJVUYid5",
-	"8zPlZo11kOIAQRFHQU/azSpJ1xsCD6fbX36BgbRTzkqT6GpoMLrkXbAVcbeODuSdJd9HYoSpZgSFJW1Z",
-	"Q5CpVkbobTNtRtHI2lcyY5jSGSn4mBudkT0g/cujYIH9/ulneJi8C8tZfbvziWbDy7w6OHg6HFDNvv8O",
-	"/mYgohtSMmq3+vtc1DaiXto3RdDsYiolQGYaMnusY1Xjkc5Fq603u60XKbYQwzr/utUmt9Jhsp29CYxz",
-	"0AV7ARVFBhPNQAJtM8fH1oft5rZuO1c3cZ+cwk1lb3E9sYol3LzbH06Y8Wu22ED5dYua6NPG2I2W1Zom",
-	"j+tj0y7Cbzo+DdOh1aql6ofjcnhwEBk4M6vDDaUwSpYxUe/vYKmsRx+ZJ233bt7L9snI8rjZybGRhGEb",
-	"1lNv1CTiomDTRQKxRJu4KIMNfj2ZOls96lYpE5Gd++XV4eU///6PvNMH5znh5she259Np0vOvLYlWPb5",
-	"1RSr3ZMvxKVv51TciULqua8nk+V2MZNrXyX/ZPtZbNjQ2O3UOtSGbyraTPj967pwlzycPp7DbyEZVAZs",
-	"ZLBQbI0x6zautd0Ixa3qBjJptIoYCtBJywbg79sOv41CXrKSbXNpp9tZel4Om1n9+ubTkm635dc3LHGq",
-	"1cYvr5psVr+70sbbE62GbiSaW1KBM7RkesiSztjo2rabzxR6YbwfTNMpXsEjF6gDP4Tr3XuUc2EmXNtX",
-	"H2ni4mPIfMJLZi8Iq2ykb+OClXTtoF6i+YJQsDlDJ1aX2ScnN8Oy0vza+exUJS6p2dFT1Ixg8O0erTE8",
-	"8oJNZxJ8LBtXU7EZo2aHpYS4J1SWpeJjLmiJthehDZiHRrDDHFQ5tLuTNkYDJjYuxhtGCRarbUdIFavN",
-	"SbkAQ7YhlBg+teKyqO16q/5qJIl1W3AsFuSn83dv0UmTRbIeef2cMDGUBStIV4DbUcNgbPNcFLIalEz3",
-	"CbuhQ+NsqU/+/2dPe/vB5bGZaYFhzen49q1KHK8Vcn8GL4L0C1KPl5IFo4rQCaPFCpkCvTcU+jXm9iXW",
-	"H+i4Xs5fN/OSVia12sjLCrXVNqEGVBh2mvjihaqY8+nUp+QSPf9oHbL69A3XxhlE+1ZsBOuovXXm1KqS",
-	"0HXa5PW5JoE66GMXZptq7RdqIIuFPZVn784vEtEjLeYeo4JKlSYt1yTwPO/pc/6zQGpbGoa2OXt48nC1",
-	"7Iwahy95ZXmR8VUqurP1mNyS9Lejd1b8hCTStpM/oSGbOq4KS1s/JRpjqx5pMpeqSLthWhxcfjUKtxy7",
-	"+ClXR/z/fjj5cPKSdO29ibExL0/Pz44vXvxofx0we2Rqu75UBHgctnzx7k9nb04uTl5muXh1fPrGvlEw",
-	"WkCwDJrX35y83FpBa9f3/RNYUdGwoKDpxDiH4+cHdXFNB6V/Z4nSKjOrDIT97JMQTFI77f27sNdhjN3v",
-	"Dg/AYz2ivORinAu48aQE4aLXSqVW4X8nykWnb1TF1gz1PcQRJ0nFdXnOxZBtmE/t5LcvVYoRbd+qY5F0",
-	"NRwyrW8/3tYAMxRANowPAldGfAzxWmxYUnAzCe8F8AFadMbRSrJxOODILtb32v6d6K6YKXbNZaUxzPbk",
-	"ZsYV0xvp54MwvKzDkfxHvGEVY2k1H4vPWPHbWESzTgXRnDucmvWn+d1xZSZP2s80PkdeOSw5E2ZvqFjB",
-	"hOG01GSsaMoiji1bOCQ+PG/Rr0+F34Uj0kxbcGka4DKolGLCgMbjY0cSatWSra/pUl4NF2i4i7OOkVdM",
-	"fFCpGIf1a3ruNja9ovZp8BXH7JIn7pkBoyoVoQORRaRQcqZJ3mnEQfXJc3iJoNkfKRbN/nlnnxwPNBOm",
-	"TyxRpqWrQVVebefprIVkx+1a4ole4lMnxji2F0VIOuZVK3V1dPrhk4NJOoqTFU+ePTv8j6RaUxNRn+Sd",
-	"+URfJZwglldR8vTJ3mBhGNEML9Dvv4v+bW+wWTUo+RBCfXuEFoU9CeeGioKqgvyMUeWaXB9S0nVD6tVR",
-	"aPvkLbNKq/ecHOViI1FbOXkronbdncEA0+pdzdP60IddjFnLYuBEoXsf86XJNVN8tIDp2f1Kj+OaCXOx",
-	"mKVk2fNqEP5pFbNriLpczBiZWSHWqrmoDkmzp9l4CmknvCyGVBU6F90c9df9/yfv9I7AmmZ1BRyrtqIa",
-	"fFE34mk3nuzaZb5kETt5Q6TdLvtC5q0XWQhCtOSApq++Fx1dtDBEDuZC42wHflyw8nYzFXO7uXTs7jKp",
-	"4DwOcHTxrbC2EFsdgn2PLCEsiHB0CVYbNDUEqs2akZUgL2K+4Z7dZt9FUhuYTOlwPb+CJK8/Hb8g14f1",
-	"QdGkKxgrNHFEbbXF3jbcamLMTOM9u6rVjCrNiG3Rf/yYfHj/RmeE3QzZDBzegpm5VFeauCwpQjWZKX7d",
-	"jI6LuprSmxdS4DFN+f+dhcoqbFyQUcnHEwOh4zMlgb/VXO373pYqm6T+ft5OTHD3ea3svXJ9rPpxmLhm",
-	"pZwxlNnQt4Vimnbsbc8lzei80/fhKpFVj+tc/J7DoDFE2Aog2tDpDP9ZUEPzzqe0GUjJm1SApD1Jc8tZ",
-	"oUHmN6/STPVnVOs/TqQ2/ZlUhnRfvHv79uTFBRw+IIP+48e9/Vy8927qYM6yb1pNzsX7HtnDUfgctmkI",
-	"bJ2SAR1eIUvORfxiOoSWGvaGT7l5Xilttox/Dy+9n+m1JBQMe92DPqmES/zrARMa2A6bkieYvuoe0Tj2",
-	"GVYv+88XIKlBTqROHS+jFuTpzQ0M6Tv4v55b1tMdVIZ8d3jQiw2W/tp3dJQ+YtCtPc0fBH4spQNgxig+",
-	"t1/+7uAAhgCsm2syAnup1eycoO6kE2dR9QJX7wjZM5otrSRimTipI/BdUirXoFVzFhvxcoHGZjveS5Ro",
-	"L6G5Tk/MdZHacWQJTw90bTl8Nk0SnCn19pzg4s05vKOo0JZMktdd3x0PPNBWEmteYI/Akk+GVFmaTGfT",
-	"oITcbswldKBlWZmaE0fn1XLlzW5z28eva2VuO9tWkfvizTlYic9O/gTaqCYS9braOjBxVrQlPYa+4iVb",
-	"o8W8YMpsaPKaLVpatGgR1yxpZAF5AvQwZ5WFDdonb7g2mpSMXrOGoIImycp8RqKjAxm4WMxYi/yBIkWL",
-	"ovf5Is0PzJwEOarvwo1cuLSbarcMzt6MxKqpYlN5zYoeZowFIy0I9/bGsH8kJRieno2TiXdLPwh+0qXN",
-	"rNNNlkXZ9MFP78AaAvJ7liAiEOGcuxBC9X3SyJAaWspxym1YtZKk9uQYLls7pGXpJh2N6S1FKa7YtCH5",
-	"PB6UR+0ZTrPZxldSqQk3dDorWdqt7434wajmZPhRmFYWFLM51WAp30d9QmlzzpjYhTZsD7u+02qkq/E+",
-	"VqcFBv1zaAAGfRIMdPYzR5Y9g6rgZjaBTBjBtkxGvj60h3SjDz/RKIo1aI+tvE14Xfsw7X6uH2Pcwjt3",
-	"kAw8F3FRzlbpU3Lq0gCXBu1Z+IYRQzP0Z+2S7gCere3SG35gZq3vr/k82pF7CcX9gZm18W3N55vTwncN",
-	"aWsdlfPmrR3ZUptordyVtDo+VbsU1w/wVAxkJYqQotM60M3hLIlGwZvrfg+OmZIae5WOuGI6g5gP/Fdq",
-	"LtBoByL1g3jFFUvZYO4u0MzOeEMczkqTODPpXmOcbM+GGr1+bHGLsFtODRQ+l2IMZhI5IkLOE0JdNbxi",
-	"5hxzMLdLhnApwmfPDj4k1Ls3+NRff446Qnqs+3nORSHnUd7AwcHBQS8j//W/9HYygB/Efzz7sOWwMdv+",
-	"PaPF4njMUjNuV4bhhtiJjO3WnPmw7WUi/mvFKvaSzcxkdf0wBaxikCNld3ElD6tOe4khW0C4pRpCpTAA",
-	"YvOS4C5sLSEusZuE+Tx+7mVFL3kbGUIzH+mAq+L0uFVNozVx2ar5Vr6reWuGCvkI/NijSrPCd6r7QYJ/",
-	"pJ0n9Al5zZ831qdNj4H7uC3tFG93J8R2PT4OWMLqgAs7/26IeOndkwV3dUVw2u7LSf0mqcK0Jvj76WUk",
-	"TCYjiFglFf+bfRCwrDLiEK8yEkNPZbmoBKS4XyIRwAc8FFVLrrn3gS8n4i68LO32O/NAXJqJgil4ZGRZ",
-	"kC4qS8Fe3Ec0uly4OFsEqeLDCaL79I6cdhVNs97NdkXrNkqe3QjDjotCteiNsJNt4SL8b2u0kUea2AaW",
-	"Jixtb8lS65trp3z4Cw++ho2IN8B9Ri58MgrHxd7YI+UNT3avUB1t0wP8vbPBb3/sryeHFUC0JCOqklNo",
-	"cdBHttqlcNlV+0gcwbI2TuF2EQLbIZusi1Jt5Xwr0SXOM+exV+yRlJUHbYhBUhCFp6iDpcxEyWqMuv/x",
-	"2elW4R0jLsDmsTEQ42enlQZckgxxYXyWtB1oSCC8/UqvRvOuNAkhX2vDYH6TA0yM2WoZSqpNCyzi0iq4",
-	"FCgwSyASSwCz0ZQXW/W2FAm8fWjuRWQjrqPNqCa5f8c7iMDWQL1N6IhIlXnfqP8AwDu4RCFo3q3B2bxc",
-	"UcPUUU3kjP61YrkADtjLwAAKoc9yBFoM/G5ZpHdbEXRsI0hM6PgSAofte3nHeb47+9G0T9zjDVuBpjsw",
-	"ltR+sHru3GhWjo6iPrxhJRdgvMWfoyng8BH0QrF4WbS3fnk76yOdi3x5vHmnt9Xut8Uxr5w2zwO4Jl13",
-	"wizZ9aww+xnRTi2m0BVG5CgA9Asa3dWbezAuGHmjfeIcWqJzZMjaBMOfn74g0IDwIqg7jlABn6EscYhg",
-	"DHKr5jml3fRcOOHG7il8Ke1HbIR03fk10nozv2qJggiPiGYlGxpwAWmQzN5wbWIEhUIy3R7Y6YOBthOj",
-	"3FvPAWxp+9fiO3JXSWgnamldx3MTguA9eshP755fnl8cX5ysxQ7x72I0GFOsDirhAg00fMQ8WEj9zfMX",
-	"P568/PDm5GWf/IxxwYjKZDRRlQBv5v7SK8f/eXz65vj5m5M+AcXZKnGDKIdjuf37D2/fnr79oU+eL4UY",
-	"VyCWUzKX6goS4EpG9Up3AOgB77+Cuyoj86WBCnYTjAnLb4fA5b5P+mFFvxm262VT8uTmZvn1lyfHL/vk",
-	"rYwRT7z+7Ry5hIoFmUrFSBciYBZWdemtjMPHSPfJi4BR4MHAHEuOwU7adj2xc41fw+Y0fnVb0PzNrWvj",
-	"x7BcjV/tKjSb+dm0wKfEOIMrPCF6GPJIwahiGaPX0dFMi+xQChDoHWhiInsk1csvv/zyy96f/rT38uU6",
-	"YDl9e/QOy7+8itBukUu1IiXHGWIIjFdH1isqW9qYPFzjljZ9GJ4HEuNs00QSLWv1a8xSLpeQl7LtBGrI",
-	"s4SRzB71MzpmF/KKia1tVHbs3qWzYYorzdxmeW5hRcSgIqXdS7vMNsZx2Ha/guN101RW2vnj5pyza6bS",
-	"iMLcdi7BV7zrZLaZyLYEd8123AHvONtIaim3u4v9AFXKD2hrklwPkLTcYv2878Ltd9s5k5/BXc9ujFWo",
-	"7E8ABjSRZUFGPvkX1BJhNagxuwRDVNfuFbiHMRAN46sm9NrKLhAw33fmO6qGE6sGzmagqlpZWBMwKyOs",
-	"lRSGi4pp9KKGEFn3RktKvv1oKlwgTKa/hEYFEeUwO4QMlmTEnfPL4+vd0rRlt/o1W2wghriF40pXbLHR",
-	"2Wbb7MJ/A2THtkfYYx2vH/1yq/XkvInPNy/wLae27BndforebbhhjivN3DZ5/+SayyM0uYVbdKeZgBaz",
-	"aR7NRn4W+OuaOWCDXWbg/J3bjf+MVnoLiIdks8hJi+lgDxInAkPZ7GdPNlv2tN8nvgoOYIPjO9FodVXv",
-	"1wN+hvFtLrKmxeOYaBRC1NAwHXI+NqJa3A9UQwTKQAImQ7sjaUvUBXs/eNtSCCwCUwsXJEo3vxsohf07",
-	"xDPYMn27jl1sG+JLyPyZUUScczlAOiOAdIzJP840tL91drhr9+sWBNl6chKtwC8PVDGhM4bBdM4i+Mj7",
-	"yzYAJayGLEYumrTPIeXzspcwU41wbW8amU+kDtCbM6o1K2KjJAhvLtdw24yp9MF+j75SlwLXvpLpdoQO",
-	"r4Scl6wYYxmSStFBuQjRpNj6lrATdVwPcQWX/HdBIAx1D3jRijwBUirszSXHf/wmB5e8QLyRBheQgrVE",
-	"/be6307BjT/iaECJoDaQ23WXv7/szU5HILSRC4SiuEMUEF2gpwzlOaaadRLc2oEHUBMj74JYYozg1nsg",
-	"2SzYoT0Gsd4nmAPiAWY1kZ59fbXW6O3Wpf0QpdqlAHjnVpNCqyayzOWYRHxyeyOaZ92vOCvXXD7wGBMW",
-	"4AaCdWEKr1Yqwo7hUx803hyse2cN1S33js8zZ53MiNPiMuJOZeagTTIC5EqkIqIqS8ch+4SKxf72C6Gr",
-	"6RbCbbpdI4DUNngY8RYHs1m+Tbd7SAHXjWCDhJtqlVja+5VxPRb7umE2WzRDrTMSAqhq2My7jb2O8/vS",
-	"o3PQ1fKaKcUL1ozMf4RJcIs6iNjH7PwmB4i3Qk0uQE60v8oRmSmmmcnCG0dkSm8ulYM0GtLZqh8BH8lR",
-	"LiCWC1KU66hlxAvfDUtpWwQlyLKMKfuRJnIutk3TxbmmsmwH7NoV0KlDZjxqbCLPtgW9oj5TS9a9GysQ",
-	"cINwYn6aUHCgGSVyFzf4tbxaj0+70qRxEKGU2H0G8qcrx7YOdk1rQLCNYDAR9SWNq3v3ANBR1cTPBH9O",
-	"1Zlcvx6ptivB8niHoxt33oqMfUes1cqg75PEHx55QTUKS0afAnGQ+36PAOnJyAZn0w3YBv/QJb+GpC8n",
-	"8784eRMJnR6VoJ0g2qP2gk5mlzIMoAWq+vMBK44IBREozV/q7lvr8zbVS1SM7IdcxYeVVWtJg94hG7nh",
-	"8HeBuZp07VlYXrQ+sLywkfBJUNYtjXo2vtWJOW9ltf6Jy8GNc2ki7wUVhb4TqLOSavOKK7YxZusC/DqQ",
-	"yGP48AqyeVxqQYjkcjFKUhFvKytyAQUpuqZ+XVdYZBF1aPujgk86nUJf8dmMFZ+BiWbn9FMrcl5rcqNg",
-	"N9svBQSWwEKAs0d9RsjarshnXwri7Dao43cGJNbI82o9NPapN+gCgcIWpbPMdjomLVG5F47yV8geyrA0",
-	"7GGOrPfT5WJERcsWSxOaZIzi43ED6zbamdY8DMcQsmhgUq0dil2vu9mpNDxZ/LSGJ6v5XEuon+X9H2ar",
-	"n3MspVsXTRBSMKwNCLY+YNHAcSCO+HDSIvsOVSpzpDYfP8Ma5Jp0p1wAyISsFCnoYk+O9qZSmAnB/7qf",
-	"5oxd9WAc3zsMD0pKRgtXcUOKQuMXj8gfF4yqcpGRP8IX4C/7OvxRUF4uslz80fZXLo7w9P8RsZYOD6Z5",
-	"h3SnVWn4rGTBxF9PPKA3fhD8JhdsJodtOGexSckVDfXTX4qKg2jUMfNxSmDXAxaIfnu8sImlSO3mXuNx",
-	"6f1e8nxxk5Q8TkDF4Io5hBBVCV+8DkysU9hZ0EbsHWypF3QtRUUh0+gmVpApaYKWAJ8pJiV7ThDsFNCr",
-	"dnOOhJR4L2fIkVOYwmyOfK0P8vunfY/e8v9JkTjIx4KcHr89hqBL8jfL3jxNn1T2pDw+o4prz3CmjApN",
-	"Ply82KJkvqX7tAPjvCWUGn938omzft85BOud4YT+SwGCrtTXv29Y0LgwxN3d5fVHW4hr+XbwFLdPcDnR",
-	"OzJX3LA9vyVLqn45loqbyTSdUVW7cn9qSRn0qphvitBPzt0K0TWhCC4mMIFV3A6rSx1OvDMrHwUbdJrz",
-	"RvA3uhW4qU/+YskY/TJcise/aSnyzq+7IRKyKPmkHV8RqwWvW5QIX5HrPqG+3LE9tXj3NmzxXTTVAdbZ",
-	"9IgIxs2EKfKHYAmbWo5Y+Jn+ee8Hbn6sBnsIymMFoDE3k2qQ5eIxdAqVT4ziM+bCw5YMXL31AJI/tUEl",
-	"T1pmPpnSYQQOVFd/xhcyknf0hD559n0wuU3ooauszW7gx1zUuTqZrwMZnBNYXj8SVPBzf2iRVqJQg82b",
-	"Fbkh7363epvG17rWU3rzXBaL5wuzhuzJ4cGT7w62y0eNYiFaO8V1Tj9qxzddoa8I87UF5hSK/DqQyRjy",
-	"1MpOuQC4U84Qz7UGp8zIgGmOqkQEaYeRjq0l7+4BH/B9HWp/V+iAXuRY7uoVitWOBgEbaVoBNsE1azC3",
-	"TbiCsbcwwfqUt+LpFgufQ4gNpVqlIsGM5Cq/11a9yCjkdigXsVmKdN1Owi1eQg1bOsX8QbQi9naZXDBO",
-	"tk1Mt6PS6SCvh8o94Ij3MUXb3x549tdpSYgjna0y5MxzcMe2M2JZakYGVPMhcMfWClZGlkzRJHb96rnE",
-	"28D2gJw6QIWS8JnNMrGbZ4tUXCN1rAov4Zk3QiBcCobwINJKKpVjl3LoHrhzHf7DNpBoCTjQRcg3ycgA",
-	"QP2sDke6gJvNClZkxBWCLxgtMvLPv/+jl8SF8PAGdznGwJL8x5tjrBEnmjATLWNMC6YXTG+BMZZqFfku",
-	"TIRf05q3s0O2TvtQN/msV9tgIAdI1VyMmY6KQbeFlfmF3RQH5VNW8WsDH2mUNlgNk8gQP2PcmAnajbM7",
-	"ADyqfQWO95RpTcdszQQ2AEiu6umxhDSSlSgywkctMRpZxw1g69ibCzTdbY6FaGnogyG8lXnVlLkrTFZ6",
-	"nE3E+PZhpttFJ8CpiQ8SZ4KD2by26XYPGWfiRrDhzKZaJZb2fuNMfp7I4+lp+yCbz+vUsbJ0unEy1WRX",
-	"f0xL4VwolpsFTF000NFiK9cbesQrxc0CkCqXwwJQfnkVruK6BO1KVvWxIMdnp3UmKgiPH2ukX7AQoOHr",
-	"ox3ja7Y4x3JP+6G+bubRnwZSGm0UnYW6Sy8vj89OL1+f/GLn5QUvX6cjzGtizKzzyU6Li5FMbJSXi+yK",
-	"WT2DBWQNiICpjA9xBCkSqop+xOJi14ePvVT1+Hckq08fCYLn0zD3PvmYrgoSLd1H0m1Zl57vPSBgf/w9",
-	"h8sh71jtChBOrBLtWG7066ePR4iq7m6D+mIDf9yNA3mwGu6UmYl0AbWaqWvmILzH789eoGOyHt7+9eFH",
-	"X5ZLZ67SIxuViNSNkoQzjtdTOj477WSda6Y0rnrBrkEfnTFBZ7zT7zzdP9h/ClX0zAQobrV0G4Yhovpm",
-	"zw2spj0x6bpwnZDl9NyhLDsrEtJz00zk+Rgit65nDGtr1gGl3UvVulr8RnPlzZ4PSz6jik7fUiR/O1eQ",
-	"L5HzwFo+OTi4l/ljkNvKhFGecAgM6a+F4T1G0B1gO9V0StWibcX8UtUP9+wHqeGDksHC5WJ15UK1BDKW",
-	"EEDtwZHsKattNI24FCw40AA6rlte1mEjcYgEKOQD5pV05Ka5SJbto2MNIAVy4Nhd51c7/3rwv4Mv9ZNd",
-	"vDFbS++IGgvnRtEpMxA38pdW7dPqsvYHe8o6/l5xnttVCqsJYvnW+PVfhsBwAdfT1g8n8Zl0m7N2J68P",
-	"H9Oq4KZ1B5fxAFZ3EPbprxVTi3qjZnTMzvnfWCfemy2yZtu/hhmiX26rWxEUErt+7KtTjaqS+DHtfzYt",
-	"LA8hQBbAv1bzg/2mwzsr296AMWjd+mB46tz76q4iNzzs0tY2NreuzSC2KB3WL2wdCOrXNmu591FKPKlr",
-	"8N7Phd/sZs1Nn2xYV9EXDXXvq7nPl0f94GTSHEByvQiWvumT07f/efzm9OXl8fsfPvzp5O1FlovjN+9P",
-	"jl/+cnny59Pzi/P1lLR8Sh//bqnvE6oFJcNctqXLtlHzvoVRNy9U+N9XdJ+mq/s/3AY3B0BwpYOO1Aya",
-	"waIHDvoSkKr2c+F3/+27i8tX7z68fZkRrKN7efb+5MW7ty9PL07fvU0XPAUNEqEyMTDAfbbv0Cptw6lt",
-	"UzKDfyMkZm8TT0py96i6wrdIKqkKEg9HJ1HvIcs7yQUCHWy8N6rEHjWtc/e4TXd/GS3NsTkT6OlT01Xz",
-	"he+WFoPpw5HUUo1PF6e2wntQv+MC/DCkC25/cJRhLI1lHXRxRCrNSCpbpZcgzVDrewOPWi2o07vVHdaH",
-	"uKx2I0kD2ONb5E1pAJOHI6VG/wCPpCNL4ZHL+aXc3G77MD+yff+auavf4ga2ZOk+3A42B+AyUjWgbjVA",
-	"bRBxQGClQlrXq/f+9933FjO6QqZZyw4nOMu3fDul5vMV3lFrkxUfkDgTwyBTegUkGOU+uuLUaL2XJVCl",
-	"L5Sq+VhwMfYxUtyQrplL73jeq4PynHWjFzAoxgCvPGOKyyLLhZZR5ekhFUTPuRlOokrhLqk1Rl/d/VwY",
-	"Bz2RPg9xFMG3yO+SsRIPR1Bx91DFQ7uyHazACIzg0/d1cWJkpSg8Y/O+XjNh9oyPzm03e9XAmPdv91rF",
-	"+Xxgw1cYgLN8Rdih/VAJPKr/53Fu1AL+mQvNmLBSolWBECImZS2zT9I7ssVmbGl4dj7zdUepxcgMzW7x",
-	"XhSPsuHtZCVMHwFFKNYSdpgDXCMmt/eDLHUaas4AQk3SyL42kn/TYBxi9dbjcJg3nz+QY+eDwoQgKhY+",
-	"KzvUQX92ENU8PjjotQ3t9i6IpZhWJadW8PLZG/48PUJA8ksAOgUY02wJAg5jT/W6AX4NXo0laN4vwHsi",
-	"i7tAgIDgx8gCeCiB7BFPjC1Mpba/L9F3i1GWdClm7mXAroKq6yIRjkDixmolAox+VpjAFPEGR3yk45Kp",
-	"8DFft9xF4veyXHx4G2DbMVYBwuqs1CIklKuZcnOEYZlA1ktqcYQud28ehBTyYoIidsRe/Gok6CSO3wMq",
-	"5lH3uPnxmkFSUhzVHUSiGGsCUZExLj2GVJhZOUgJfbSMweNC4CG538fA58Ku4qKXWYK3fcITCoExDueZ",
-	"ChJlflxesUVGqMe6dPIXxh84dBysrQ8sMGDOkT8EwIttxIDHvzv0u/aIAl9w9zMjCTzK3tdl0P5CZBlK",
-	"psembPghgLaE0umpcumZbZILCA2iS1DZ67fdw5m3yn4/2QYbtvq/65x8pXVOcpELiNybSGVIXXTfpc90",
-	"QxG2HsTzhQJeRso2oQlL8DSLl2+qoPOt1Vqpwbssfwoobx3A4RWWF1lGZNQC/wxl7iCsFZBsw8Im6ra0",
-	"6TGstl/srANtp3WtARjdSflpoHN+vsrRGMi2ik8T6/M+9B4w0v+fqvWkNwlxpHwgo713KReuYIOxTLNr",
-	"ucseF5oJzQ2/Zr19cobNdS6mdGEZOxNDtZg5qlNQQlhDsOUCuJCcMeG4oi8e4bSCXEDEserXOolitNDx",
-	"xhzgvrlETwnJtm5FfIBWLpxmA100wFi5CH22rZ+d5xdWGBuosw+rLgIZoLKIBeaauiJQoltuWF7YJCBT",
-	"3RoGecc6Yy+rPau56AqJieCevfYy8nlq4EMGjm8XLt4MEvcajJE4r68yIjzGXX3A6KIoRtxpfwi6A7BQ",
-	"cfhIuwaWi6YKFqLGa00Mqkz6C627rIv1NsUDbxXY/S8Zzo2T+jIKmKWJoH4hQO7aGKJNO/c4LirXHtnt",
-	"G/1rbWSyZt8DB2r7quKNTX0UFRLwGwQmGKhZscP29lHEb3dJolb2r3dGw7y+RPiv79sFZHr2HYWDGjJg",
-	"TETa9YIZ0g36XJaLGrUbkh1RjUuGZaUjRx2/h9LQgyULhFQwDF8pfSdW34exrIvqQTTyfzF6WoFhf8gg",
-	"H+w6xE74AvVBfQfqWoJ5z4iQcyfq0lwINnco63MuCjk/AhOSr/OOoC06lM7bIfovKuktpFkd21bE1R+s",
-	"z4d8bh9HYpG+N5F2pac1gm1bW5e7jZCFz5yu91XJt4mRPzhZr4zBy7rNdcuIFVOlApDPPuEjgkWGcsHF",
-	"NS15kfmyQySqrlNjSDgIHrg/C3azHTVW5dUaYqzKq/ulQdfBOtJrNkFgxsiDQwVxXpqviuzCqB+e2lzX",
-	"vtQDUBEukaU2jFIBNuqXEbDHPSq4FOUiF96eg/6wgWsgR85yHTnHNJptAK0Q/CSQPZnbkarFPinU4lJV",
-	"ggxlJYwOQWjDCRVje1VTsYDKUYEP52LVvCCkm4CDvnXjBpvDdlwXDffr7vK4MtC90Xu6gFOCNu6khNPX",
-	"E6aZrs/0kIJFPAAnXvg4LlxLPAU+RsEzGC9p5MKJGiW/YsTLKQmL5SZq9EVpWxXQ17bBveuCjaK7D6sH",
-	"QrXGuoov6QqoUGNX/Yot7P3FylHjVNfgIhsTSl+zxT3nkkJhlg1ppHWbOiPSA8d8ZbmjcSmah04bfc0W",
-	"zfVpRLLyulZMkhCiA/X4dwDgWWucQ8rYHIiMUD5flQnuy+wRdkywr4GTI8DkGmIgKg1V0Nea5TbtWR9r",
-	"Gq27ml09pG9y+1YLPj3kref6dnWj3Ck78iXiNQRmgBTmztruWxlXI2+90zy64X1HLPtKETs5Ulcdzf/t",
-	"Yw4VcktLOw6aUrA53NNU4Frxou8hzEt+zcg1Z3Myk2WJYn7bWCCmwVHEhhDx+7eJr5Twf1hZKMB+ojzk",
-	"l7oducS90HoMH/+u/MquvQ29CLMNS1XRXn1Ft6Kbwpe5GYNGBiXu7M3oVmk1QJCKIkMgUcVGlWZFhqET",
-	"6Jp8Ql7z51axtq9YqW8DD24jAG9QX8+Iz0Orez9ZoasvdLRC/w3wmlCJJ5GOE4r3bKlrBEjM+1U4alTP",
-	"DVrHUsNItI4BQL8y/WMF2/ShlZBQkW51uUBQwmM64hCbYOCY4k+GD69ygRF6Qs7X4NyQJsxNFA5DfDRM",
-	"LkI4zHqSXD7uW6PgRNT6jaLgfEFSaQ6gRsFpVjB0tGHvgqFUhUs88OFvEBGOdKQNXeyTY0CMqD8BJaXI",
-	"gA6vLKEZX4ZPG6oM4aOAiuPBcFy+jdWUN1waKc7WJhncL52siJg/+kg/FyDoSp7hOhnprAG1SP4kEskP",
-	"D9bI5PCFszsSzN9HoUU4tGZY7PCKdGd0DH7rdeO5bXTsvQtTX/BsRb1HoSHhVAR5qqQaM4LgVMA5c4cu",
-	"FzHV3OIsrIEaegC2efeiw9IcmzP5aqGGviANNgewAjUUlTOvoYacGYUqozEOIRcjq783JQSylYBw18hD",
-	"W8sNWyEPfcuiQ2MCXwp5KBAWWt3CLbIzq2rbxe0AiL7lfWzO4IsBEIWddAqBPfcEjn0dbdw89n1X/dnX",
-	"UXJ4RVDqkioGoURDWo0nhlSzOyMIV1B3DUBLsxrHN4nR0lJ55AFhWpoj8FJrVHIDQ9NkZRyojyZDJUUG",
-	"yaRkPgFpHikClQVXvpXMZMmHixDC4QN96rrcVoXQUdDEjvQCJvYNtiLX5v4tRdjRl7ITYe9NKxFW5EzZ",
-	"iLCA57YWIu/JuFf7kKumssk6FDeLjR2h1srXZhlq1pJ5cLsQ0sDKQm0PZ9yw81BXgwSD9IQkaXvPEnk1",
-	"j+v2th5Pd9+qpedLbX3c/TLWMW4CRhM7XBaw46zlDq1Wlm92h8Lgv5CpAPcmMhQsHcv0RbjKtteo/Pe9",
-	"N/eg8Mfzi2fx9Sr7X4qG4u5XFX34eQlRGEq/u8LcgCWcixpM2K98K5RwKmclFzsr9NtcDNsp898s54mG",
-	"/8UUeSQbjB8FOR9/cFA/zw6eor0SAkT3AI/B5dJTk4uZktccfMJXjM3s+1yRRnFXzFspqWnmvm23+1sa",
-	"Ab7Z/Y/H/+UMAG7DAZlFR7s3plzcYs92QBeOWc23ezutzuWrxRWOB/nFUIXjQazBFHbmA4cpDClCvCxz",
-	"ESCEkmjBDueDeM4U4wVTQ0rGdaXY7mS9GRz4Wxey6jl8heSbKJ/8sNjFXryqQET3xZPNRMlqPIkuzkea",
-	"DCdseKXJP//+P0jAuM5y4VYCYP0y4lcWU3501qhpbF/1eUXaSEsEhCOaTC62KQm9ibYNXRPfanUSaHDP",
-	"sa3bolE19/hwQrozpsiUi8qwXkaefOd+OXzmftQ9IhX5twJ/nshK9Y5CbcXD1jBOTK7tfFlF1C78F9JD",
-	"bdcNyBHtqs6OLMXD4pDu4QRXHBa4lwETloLlwsmNMsK0lApRT8qy3cZEuvjlpm5gh7JCtSvlbWN+vFok",
-	"3N8Aj0IUakbYDR2ackGo1X+E6dflTrkm10zxEffVZgFOkM7JYGGcudqlqNofYF72D7hvNAOvPakEJAGy",
-	"AvMO54rOZqzoudK2nj1gcWBSsCEvnMwdAS62FujNq4ODp0O8IuFvLFP88TnVfPgxXIZYcRjGO7BPXHca",
-	"QjRDBOeAlXIe3gEIq5TrjnQrcSXkXLjRI7DRh4sfT95enL44vjh5Sbo1jL9U7gbPxVxJMc7IlGtteZd9",
-	"Ymhp31/d/yktR1JN7crKYhFeykWTRdqPRDwyc1VqfaJVWN6ST7npZbl4f3L+7sP7FyeXJ3/+8fjDOQy2",
-	"0VJRw7D5ERlSBbQOas6pGMltsXyJkPMjoumIudieJKDTe8TQduWdN8Er2GvVRw95LTrUEM8I2x/vk7wz",
-	"YNeLvLNPNoAx6Nhif8uQpnNDRUFVQXx9ajw48ZXVpaWTvDyjjZ+6ySAt1gFFSI4RB3alIfiOOOuJ8X0Q",
-	"/MaSoxSFqwvtzBJGlkxRMWSk+1//E26MzeMxfMq0odPZZw/r4/Vhhid5QDX7/jvy45+OX+yd/3j85Nn3",
-	"EFJX7IfO9i2Fu6OeEc2umaIl0czSDuAYLoie0SHTG8cfzuhu4/+Bmx+rQZ981BP65Nn3f8CBT9gNjNpv",
-	"ajTK1oH8ee/HarB37oex9+TZ97cbyhLZrekQ39hzCKqLXXdO8Rnrk4/GTboS/AYnmV0f1guxad74nXri",
-	"u43i56cviAHlBgSMGwNY5fW1hs94Df3Rvh7QdEYVE1sgC95O0Vgut79AuPRrWlbsKDYtTenCi79O+t0H",
-	"aST+vBwaZva0UYxOm92E6MIBFxT2dXkOKzKTvX7dUXiEKQlWAGhoiViRBGTskDwVXRVTenNp37sEaWAf",
-	"Z1aJkumG0Qw9rogI6dYNkbszMp9wq4EqFpAuNJEz+teKoYSx6q687wT2+Ea6ncT53R2OyAulK907pJBL",
-	"qsbVFGQ2e/l+uHi19++wDYhY3pAUIrHD8SiQR5zmJWRTjqAk1szi7SwkQ2AcNDm4OR/e/5wrQSszsRLh",
-	"0HJ6ZHsJQcuefTfZjDiZy07aBWfAdedvk/ric/P47v7nIaS5HMlKFHbT/KrCllDjAhHsUA6f3v9QHKLs",
-	"pZHysqRqzPoJ2XHpmMPgnvzH/Q/O3ueXIInazV4dVy2pWjbhhHjbW2SVX2XB5yj9WLl0TrnxAd4ej2w/",
-	"dRHUEeN2lM8Onj4IsXtMCjjbgFgxpwESaJ3kDeQenViuXfW8ngNXfdj1uo0KzoaV4mbR6f/l16ZtPubP",
-	"cSEJLgb2SAUbFEIG6bnV66Swyq2D2Ga5wJXaJ8e+qAPo8rFkTksFgPhusUfN9XTfzUXIzfX2v6ieRUAf",
-	"/YO9tmpVWfvdjFX7U7BZrer2E0mnvNUk9fNEHk9P7zdwC/v4ArYX7DiCJcDaXGVpD8IVW/QRActhEeP6",
-	"DuWMkS4VC/wTga+pvnLGhqEUWpaMTMDEAMZC1L/sa7YpwL3J9lT4JmXaheWvGRCpFRERIzulusYK4N7e",
-	"xJjZHi0KK4hWqrRyqTGz/uPHh0/+bf9g/2D/sP/vB/9+0LHfdONIQQ3WBOOyU20v/hj4LNWokJn/ychc",
-	"nL07vyBJ61FWFyMAlEbIZN0nx/7HkCVOFcvFFZsZK7OVVpBA6ZErFzVzFFlRSDfkxIZz0fNCZS4ODw4O",
-	"oPCLO2BdWpakaWRxAVV6AkjlgiG2NEy2hxbgJ9+BURNkRiffLyXRJnXRYFIjsH8Ifu+NfJZaK/CqKDmN",
-	"KAb4LmDiZURLVyEJl3mmpD0M0Z64xP1xpVg8uIY5LwFXUBU8bDCK0POJJAUvYBzRh+KWnSSAvP9M4bDp",
-	"GIKIA0yYr/eIJwgGDfMcsGFtcJnu5wIRqKbMTGRBBGNFiKa4YgvSTdvnbI+XV4eX//z7P3pQFePYQysi",
-	"8hgC2jtzaQQDfQpSXFSqQ+fi9xwxNPNORvKOA3pc+mfjH28BAxJ/8sWsOp8yV2DROQ588Q8plssHhdje",
-	"ShheEg5X7AxjxaQiYysHF4wW0VZESFCJUnPN2oxkSgUdO8ZWbwNsDFVRGRZi5D7xL+tcbA4pgfctzWBJ",
-	"EdLF+4nkHWybd3pkUJlcDKnA23HAiLfSRnX5weXCbuzRRwnCBS/oCqNl3ayXi062VNnz83blsVgIrxss",
-	"nJLhUeuisk9xvd9c1IcqRObBBW3H6T8LnlEk5+C1t899bLWr75gLJG2uoPMAsdZC4PF044I+q3Nt3OW+",
-	"sGAUQQCsJISI7JMTOpwgcrkztWuUUlaABpZs5RkBFRCiVrkvqoASRligDL0Qvq4WhKYu1VA2TadALAWt",
-	"VsjKhRP/uK+2o/Fq/fHi4oyMnOFl3e2CGv+EigJqaFlVDRc8+Bwib4QvshgtflNSWl39+sIO58vtoLYC",
-	"HyCPIXMWAIUDpg0I/oVULzgMkGo4oXpSQ3BGI4hEgsSF0ozED2MIiRt9O6lKgfMSeTAU1+Nwq6HD3mWc",
-	"g1A6VFIQdjNTTGt7urlwpQDJ36RgGbDqAKuGmLeWZXtGX0Awkr2PLIHXUAk7s5BctPAQsisLySxlWwaS",
-	"EZe8guIyBOGSbpQR6opsxWk3JXOovJYLQukfYB5wJVNlnAotQR6xt0+dOd2Lb96ldInENsYe4gajdgEQ",
-	"UUCQUvwaajR2Ld3nokn4ECfR2yc+/WC7lc/FZu69zcrnYjP3bnrDP/366X8HAAD//w==",
+	"7L1dchs5tj+4FQRnIkxOpGTJLtf/NhUd0bItV6nssjWWfKt7OmtkkAmSKCUBNoAUxa5wRC/irqHf52E2",
+	"cJfSK5nAOQASSSL5IVuS3XNfquRMMPF1cHA+f+f3zlBOZ1IwYXSn/3tHMT2TQjP4x4lSUtk/hlIYJoz9",
+	"k85mJR9Sw6V4/JuWwj7TwwmbUvvX/67YqNPv/G+P668+xrf6MX7t06dPWadgeqj4zH6k0+8cC8Lsuz75",
+	"OJQF+0g0XWgyn/DhJCMfp0xrOmYfyXxCDTGSjPjNfsd+xX0YRiqKmeTCnDN1zYfsvTTUsPrhUDHzXBYL",
+	"27TZd6rle/a3imlDFLzThBINz/c7WWem5Iwpw3GBxooO2RlTXBarn/5RzkkpxZiYCSOyLNxXyBVjM000",
+	"HwsuxqRbsBGtSkOefDfJCDVkKrUhTw9IQRe6Z7s0ixnr9DvaKC7GHTtv+M5qh+/gD1ruk4sJI4LNXY9H",
+	"ZMwEU9SwgswnTBA2nZlF4tOfwhM5+I0Nje1saWU/zIpovdJr2mwTVpPNSjqE5SzYiAtuW68uqZ6x4SZK",
+	"uj4Mo7Kt0+P2tNsc28k1UwskN9iXHy8uzsiIDhlRzFRK6NURWZpc/dC5oYOSESoKMqXDCRdsTzFa2IdH",
+	"ZPz+7AUZ0rJkSpMxM4QbUs1mTO0NqWYFoRo6hzGeipEkilGNq8FENe30/9rh4pqWvLikalxN7dnLOjO6",
+	"KCUtLo2UlyVVY9bJOpWglZkwYeyZZEUn6whpLkeyEvZvWtoxLS7ZDddGd7LOiPKSFZczxYZSFLAF9sNM",
+	"TbnWXIrLggkOn7HkclnyKcevVoJeU17a6XWyDheGKUHLTtaZMjORxaXtlZalnLOi82uCZt0pXl3HX+yp",
+	"njNhyFzZw2IXNDrpGRF0yt0hGnFWFmm6VexvFVessEsHG1Z3+WuCOs6HE1ZUJWtQtX+4jqp9mzuh6jCq",
+	"Vqo+l5UasgaX84828bi43R1zOK6JNrwsCR0O2cyynTYul4vd2dx7t9XI5mZKXvOCqUc64nibacR9/NdN",
+	"a3zBtMEH6bWt3/s15XY552wwkfLKEvFwwoZXqws7cJ8bSTWlptPvDBaGpZZhwmjBFPyGFnhkaXnW+NbK",
+	"b5pjfCPnjvMQ/Jg9U0xHi+Qnv5Hk3CFYsyBxi7s5JDie1iNyfXg8469ZYmj4nODDAQznii0SDF8xy0uP",
+	"TWN/7LT2DJ8mN8mRt7+WUmyOKUZecj2jxp7yPTs3ari9Qx7TGX/8mxzox4V7D3eHJlNaMDLnZkLMhOtc",
+	"XLEFGcvkYblii9MiSQsl1eaD3m06lj6SH5spNuI3iWMA3FlpQ4YTqujQ2ItPjoAxXLFFZg+CvXPGgmtG",
+	"uEnOQbFrebXbQPVQztouFdc3mdIFKWSf5B1aTLnIO6TLrBRgJlyMexnJO37Z7auwBXZDcmGvI3uH2q9x",
+	"RbTllz0iFck79rH9xTVncyJFuUizsSp977mz0dxkHPCMKfLh4oWVADN4aLfQi4SZZbRMm1zAeh/BQ/i9",
+	"rAyhRLkzRxUjJRsZIitYbW7YVG8+Xa/Z4oMd8Eu66NSniypl/91y3IyxAmXivOELyxGlYKRgJQfpi+Lz",
+	"1YPnXrQQsnv7tpoOmGqQCBfm6ZN67a10MmbK/mZgt/I0cXWdM4OysF3f3+QARRAuCCWDqrwiZ+/OL5Lb",
+	"yVqPuD0D/i181g2YzKkm2n7eyCOUvclIKv9aw8FQBStyMWAjqRjxNFiEV21HhnkpN/3mRUk13hDclPZ9",
+	"3rEnSVYm71jCH0oh2NCOH/89MWZ2aWm80vhgUMrhFSsuaVEopnXe+dc//pkaR0kNE8NFciSyMkM5TRyB",
+	"HHTPkhlWYG+KGbXAP1FQzTt41MZSsLzTwjSA3n/87FvSbp+7a6MNsPuW4fE8rsxEKv530H3xYFoljppK",
+	"gR6Qi6EUIz6uFCuAUfChv2+vaVkxe9T1lZVbTm5HA2bCpqTrJnzpxnp5JeRc2DM2oqVmvcStvrxIr+0v",
+	"ohUZSFkyKrAhqv8nN0OmZmYdo3/Nn3sO739FrFDTsktGLY5Hhqn0J+eUG/epIbNcgsBSwRpxQd7bn+/B",
+	"760oWRq6p0GDsexQESpyYRW5PXtXkKGshJU5R0pO43PYOyKV0P7cc4NnUkjB0uKnoWpHKQBPzoukvngQ",
+	"2I1iwBGEDOtm+9/IzFqYb1VwcyKMSsk74Z1nwXSYlrzw+eoX2P54Hy7CfcsUL2EXs8Dk9me00iz6N6oT",
+	"lyhbZyBcoSyVXGC6k3xlKC/TjM5OsOXKCFLRKsUdn53CZWusqGAFliID3ZMbDeJxm5T1tk00MlYjNy2y",
+	"CHd9EClIl0IHtjvCba9kxEvDVG9Li8z14XPLGLws+ZMcaCdMrHbe1pJMZFloUs2sYPbs4AA3eYUu7FP7",
+	"/y2Fh6gjP6ItZYjEOPFobDUlx31wTsCXjbRM2A7fsg8vE1k2qr7sLN0ot51mVV4dR2cNlAY7pw9vXl8e",
+	"v7g4fff28sPb87OTF6evTk9edpbvqPr39kSDmcQ+sqtACsm03U1GhxMytQPkYmyXYD8XuSB7JO7k/cnF",
+	"+7/0yTEprGwrFRlSMWRliYtmP15UjNAx5YIIOSdd4MA/yUFvf+VbL47fvjh5Yz9mfyqkIQtmvLRnRRcd",
+	"fb37Av5Mf+n9ydmb43pYbSOZlXTxktHCTrsX28zal3Fl7kvPcA4rDe1wkuYs3Mr1R6/ZAO0CeNKB0VCx",
+	"BTteT4kROVkeqRbvqwQTf2HvQy/n4vnADshcVmVhNTYxZsj98O/lSzESEHACm4f2kxy8wqZrjsKGg77U",
+	"At0CEzknUyoWOJkpatPOOghrCzI86Gn2aS7cXMFvAScEZxq+w42bdUG6B5Y/U1KoBVGV6CV2ZjRilo8v",
+	"qx/ff5e6LtzotmncvkhnsuTDRXp58B0BLYdpUFQXnusZCVe+V2Sa85jSm/cgVurVDx+6O2ErqcRO8uYX",
+	"ys0a6yDFAYIijoKetJtVkq43BB5Ot7/8AgNpp5yVJtHV0GB0ybtgK+JuHR3IO0u+j8QIU80ICkvasoYg",
+	"U62M0Ntm2oyikbWvZMYwpTNS8DE3OiN7QPqXR8EC+/3Tz/AweReWs/p25xPNhpd5dXDwdDigmn3/HfzN",
+	"QEQ3pGTUbvX3uahtRL20b4qg2cVUSoDMNGT2WMeqxiOdi1Zbb3ZbL1JsIYZ1/nWrTW6lw2Q7exMY56AL",
+	"9gIqigwmmoEE2maOj60P281t3XaubuI+OYWbyt7iemIVS7h5tz+cMOPXbLGB8usWNdGnjbEbLas1TR7X",
+	"x6ZdhN90fBqmQ6tVS9UPx+Xw4CAycGZWhxtKYZQsY6Le38FSWY8+Mk/a7t28l+2TkeVxs5NjIwnDNqyn",
+	"3qhJxEXBposEYok2cVEGG/x6MnW2etStUiYiO/fLq8PLf/3jn3mnD85zws2RvbY/m06XnHltS7Ds86sp",
+	"Vrs3D8Slb+dU3IlC6rmvJ5PldjGTa18l/2b7WWzYUAZe7E372WhVi5XBlamxAdjdE1qxMeU5Wp9We3jD",
+	"R8zwKdxXwUT1/YEVeZ48+8OTg4MD0o2DO24nFy7NY8PWNJs1dgZfJe6ZmxlXTO9k/MJvXcgrJlquGres",
+	"xjaJ2UefaAamF0I1yTsNQ2ufPGdUMUWAAex6wGM3ZOv6NHyV0eGG51+XALbk8fbxPf5Ik0FlwGYKB4et",
+	"MW7extW6G+Nwq7qBNhutogsGqLNlA/D5tsNvo5CXrGTbCHHpdvYULYdRrX59M/dMt9vy65vOf7LZlt/e",
+	"sH2pVhu/vGoeXP3uShtvu/5NDiwXBdNeKkiLlkwPWdLxH4mIlrCYQo+f97lqOkVxb+SCwuBBECV99EIu",
+	"zIRr+9NHmrhYLDKf8JJZzmUV27TkV7CSrh3USzSVEQr+DejEXkX75ORmWFaaXzv/sKrEJTU7eiWb0TK+",
+	"3aM1Rm5esOlMgj9v42oqNmPU7LCUEGOHhhmp+JgLWqKdT2gDpsgR7DAHswFeoKSNiYE5l4vxhlGCdXTb",
+	"EVLFatNlLsBpYggl9tbL7KUebMirsRFIEuu24FgsyE/n796iQzCL9Ary+jlhYigLVpCuABe3hsHY5rko",
+	"ZDUome4TdkOHxtntn/zfz5729oN7bTNDBCOusyfZX1XieK1C9Qt4rKRfkHq8lCwYVYROGC1WyBTovSHb",
+	"rJEblq6VQMf1cv66mZe0MqnVRl76qT0ECZWzwhDnxBcvVMWc/7A+JZcYZYKWSCoIRFs643vfqihgibc3",
+	"2pzqXGDXafPq55qf6gCjXZhtqrVfqIEsFvZUnr07v0hEKrWYFo0K6nuatFyTwPO8V9n5agOpbWmE3Obs",
+	"4cnD1bIzahy+5JXl1ZNXqUji1mNyS9Lfjt5Z8ROSSNtO/oROE+q4Kixt/ZZojON7pMlcqiLt8mtxpvrV",
+	"KNxy7OITXx3x//nh5MPJS9K19ybGYb08PT87vnjxo306YPbI1D4kqQjwOGz54t3PZ29OLk5eZrl4dXz6",
+	"xv6iYLSAwCx05bw5ebm1rtBuW/JvYEVFw1qHZjrjnNufH0DINR2U/jdLlFaZWWUgxGyfhMClOkDE/xb2",
+	"Ooyx+93hAURHjCgvuRjnAm48KUG46LVSqWK0eCfKRadvVMXWDPU9xKwnScV1ec7FkG2YTx1QYn9UKUa0",
+	"/VUd96ar4ZBpffvxtgYzogCyYXwQJDXiY4gNZMOSgktTeI+TDwakM47a6cbhQNBEsb7X9u9Ed8VMsWsu",
+	"K40h3Sexxr5mPh+E4WUd+uY/4o34GLet+Vh8xorfxvqedSqIHN7h1Kw/ze+OKzN50n6m8T3yymHJmTB7",
+	"Q8UKJgynpSZjRVPeF2zZwiHx5XmL7n4q/C4ckWaKjEsJAvdUpRQTBjQeH6eUUKuW7MrN8IXV0JRGaELW",
+	"AQPMB5WKp1m/puduY9Mrat+GuISYXfLEPTMAq87qxyCKjRRKztpNQehiQopFF1Pe2SfHA82E6RNLlGnp",
+	"alCVV9t51Wsh2XG7lti1l/jWiTGO7UXRuI551UpdnQlx+ORgko4YZsWTZ88O/5BUa2oi6pO8M5/oq4TD",
+	"zfIqSp4+2RssDCOa4QX6/XfRv+0NNqsGJR9CWHmP0KKwJ+HcUFFQVZBfMINBk+tDSrpuSL064nGfvGVW",
+	"afVeuqNcbCRqKydvRdSuuzMYYFq9q3laH/qwizFrWQycKHTv4ws1uWaKjxYwPbtf6XFcM2EuFrOULHte",
+	"DcI/rWJ2DRG+ixkjMyvEWjUX1SFp9jQbTyHFiZfFkKpC56Kbo/66/3/knd4RWOqsroBj1VZUgy/qRuz2",
+	"xpNdh2csWdtO3hBpt8v+IPPWiywEvFpyQLNa34uOLjIdolRzoXG2Az8uWHm7mYq53Vw6dl8ygeU8DqZ1",
+	"sdSwthDHHwLLjywhLIhwdAlWGzQ1BKrNmlG8IC9ibuue3WbfRVIbmEzpcD2/goTCn49fkOvD+qBo0hWM",
+	"FZo4orbaYm8bbjUxZqbxnl3VakaVZsS26D9+TD68f6Mzwm6GbAbBFYKZuVRXmriMPEI1mSl+3YzEjLqa",
+	"0psXUuAxTcWaOAuVVdi4IKOSjycG0hRmSgJ/q7na970tVTZJ/f28nZjg7vNa2Xvl+lj1GTJxzUo5Yyiz",
+	"oR8VxTTt2NueS9DSeafvQ6Miqx7Xufg9h0FjOLoVQLSh0xn+s6CG5p1PaTOQkjepYFx7kuaWs0KDzG9e",
+	"pZnqz6jWf5pIbfozqQzpvnj39u3Jiws4fEAG/cePe/u5eO9DIoI5y/7SanIutvwIPCk+X3IagqinZECH",
+	"V8iScxH/MB2uTQ17w6fcPK+UNlvmWoQfvZ/ptSQUDHvdgz6phEsy7QETGtgOm5InmL7qHtE49hlWL/vP",
+	"FyCpQf6tTh0voxbk6c0NDOk7+L+eW9bTHVSGfHd40IsNlv7ad3SUPmLQrT3NHwR+LKUDYHYyvrdf/u7g",
+	"AIYArJtrMgJ7qdXsnKDupBNnUfUCV+8I2TOaLa0kYpk4qbM9XAI016BVcxYb8XKBxmY73kuUaC+huU5P",
+	"zHWR2nFkCU8PdG05fDZNEpwp9fac4OLNOfxGUaEtmSSvu747HnigrSTWvMAegSWfDKmyNJnO3EIJud2Y",
+	"S+hAy7IyNSeOzqvlyptDNGwfv66Vue1sW0XuizfnYCU+O/kZtFFNJOp1tXVg4qxoS3oMfcVLtkaLecGU",
+	"2dDkNVu0tGjRIq5Z0sgC8gToYc4qCxu0T95wbTQpGb1mDUEFTZKV+YykWgdocbGYsRb5A0WKFkXv80Wa",
+	"H5g5CXJU34W2udB8N9VuGRzJGYlVU8Wm8poVPcxODEZaEO7tjWH/SEowPD0bJxPvluoSfLBLm1mnNi2L",
+	"sumDn96BNQTk9yxBRCDCOXchpIX4BKUhNbSU45TbsGolSe3JMVy2dkjbBG3YzUZLUYorNm1IPmcM5VF7",
+	"htNstvGVVBrMDZ3OSpYOGfBG/GBUczL8KEwrC4rZnGqwlO+jPqG0OWdM7EIbtoddf9NqpKuxZVanBQb9",
+	"c2gABn0SDHT2M0eWPYOq4GY2gawrwbZMfL8+tId0Y3xAolEUx9Aex3ubUM72Ydr9XD/GuIV37iAZeC7i",
+	"Iuqt0qfk1KWcLg3as/ANI4Zm6M/aJbUGPFvbpdL8wMxa31/zfbQjdxL2/QMza2Mpm+83QxDsGj7ZOirn",
+	"zVs7sqU20Vq5K2l1fKp2Ka4f4KkYyEoUIR2sdaCbQ2USjYI31z0PjpmSGnuVjrhiOoOYD/xXai7QaAci",
+	"9YN4xRVL2WC+XFCjnfGGOJyVJnEW3J3GT9meDTV6/djiFmG3nBoofN7OGMwkckSEnCeEump4xUwUcbn5",
+	"+nXp6GfPDj6kYjTxrb/+HHWEVGz3eM5FIedRjsrBwcFBLyP//f/q7WQAP4g/PPuw5bAR2eE9o8XieMxS",
+	"M25XhuGG2ImM7dac+RSBZSL+W8Uq9pLNzGR1/TDdsGKQj2d3cSXnr06xiuGBQLilGkKlMABi85LgLmwt",
+	"IS6xm4T5PH7vZUUveRsZwj4f6YDh4/S4VU2jNUneqvlWvqt5a4YK+Qj82KNKs8J3qvtBgn+knSf0CXnN",
+	"nzfWp02Pgfu4LcUZb3cnxHY9FhNYwuqACzv/boh46d2RBXd1RXDa7stJ/SapwrSCSfjpZSRMJiOIjiYV",
+	"/7t9EXDTMuLQ1TISw5xluagEwClcIhHABzzsWQuugfeBLyd9L7ws7fY786BvmomCKXhlZFmQLipLwV7c",
+	"R+TDXLgYXgRE48MJIkn1jpx2FU2z3s12Res2Sp7dCMOOi0K16I2wk23hIvzva7SRR5rYBpYmLG1vyVLr",
+	"m2sn7IULD/SHjYg3wH0G7kIyCsfF3tgj5Q1Pdq9QHW3TA/y9s8Fvf+yvJ4dLQbQkI6qSU2hx0Ee22qVw",
+	"2VX7SBzBsjZO4XYRAtuh6KyLUm3lfCvRJc4z53F+7JGUlQcIiQF5EPGpqIOlzETJaoy6//HZ6VbhHSMu",
+	"wOaxMRDjF6eVBgycDDGIfEa+HWhIVr39Sq9G8640CSFfa8NgfpODy5CDsbHbkmrTAsG5tAou3Q7MEoj6",
+	"E4CTNOXFVr0tRQJvH5p7EdmI62gzyEJxj72DCGwN1NuEjohUmfeN+g8AlIhLSoPm3RoI0MsVNSQi1UTO",
+	"6N8qlgvggL0MDKAQ+ixHoMXAc8gk8l55dGwjIFHo+BICh+3v8o7zfHf2o2mfuNcbtgJNd2Asqf1g9dy5",
+	"0awcHUV9eMNKLsB4i4+jKeDwEWBFsXhZtLd+eTvrI52LfHm8eae31e63xTGvnDbPA7gmXXfCLNn1rDD7",
+	"GdFOLabQFUbkKAD0Cxrd1Zt7MC4YeaN94hxaonNkyNoEw1+eviDQgPAiqDuOUAELpCxxiGAMcqvmOaXd",
+	"9Fw44cbuKXwp7UdshHR98Wuk9WZ+1RIFEV4RzUo2NOAC0iCZveHaxGgdhWS6PbDTBwNtJ0a5Xz0HYK/t",
+	"fxbfkbtKQjtRS+s6npsQBO+Ran569/zy/OL44mQtTo3/LUaDMcXqoBIu0EDDR8wD09TfPH/x48nLD29O",
+	"XvbJLxgXjAhgRhNVCfBm7i/95Pg/j0/fHD9/c9InoDhbJW4Q5XAst3//4e3b07c/9MnzpRDjCsRySuZS",
+	"XUFyXcmoXukOwGPg96/grsrIfGmggt0EY8Lyr0Pgct8n/bCi3wzb9bIpeXJzs/zzlyfHL/vkrYzRdbz+",
+	"7Ry5hIoFmUrFSBciYBZWdemtjMPHSPfJi4CH4YHnHEuOgXXadj2xc42nYXMaT90WNJ+5dW08DMvVeGpX",
+	"odnMz6YFqifGtFzhCdHLkBkLRhXLGL2OjmZaZIdSgEDvADoT2SOpXv7yl7/8Ze/nn/devlwHYqhvjxRj",
+	"+ZdXEdotcqlWpOQ4QwyB8erIekVlSxuThwbd0qYPw/OgdZxtmkiiZa1+jVnK5RLyUradQA2vlzCS2aN+",
+	"Rscs5DxvvVXepbNhiivN3GZ5bmFFxKAipd1Lu8w2xgzZdr+C43XTVFba+ePmnLNrptKIwtx2LsFXvOtk",
+	"tpnItgR3zXbcAe8420hqKbe7i/0AVcoPaGuSXA/Gtdxi/by/hNvvtnMmv4C7nt0Yq1DZRwA8NZFlQUY+",
+	"+RfUEmE1qDG7BENU1+4VuIcxEA3jqyb02souEDDfd+Y7qoYTqwbOZqCqWllYEzArI4SaFIaLimn0ooYQ",
+	"WfeLlnR/+9FUuECYTH8J+QwiymF2CE8tyYg755fHcrylactu9Wu22EAMcQvHla7YYqOzzbbZhf8GeJht",
+	"j7DH1V4/+uVW68l5E59vXuBbTm3ZM7r9FL3bcMMcV5q5bfL+yTWXR2hyC7foTjMBLWbTPJqN/Czw6Zo5",
+	"YINdZuD8nduN/4xWegv4iGSzyEmL6WD3EicCQ9nsZ082W/a03yWWDw5gg+M70Wh1Ve/WA36G8W0usqbF",
+	"45hoFELU0DAdcj42olrcDVRDBMpAAiZDuyNpS9QFez9421IILAJTCxckSjf/MlAK+18Qz2DL9O06drFt",
+	"iC8h82dGEd3Q5QDpjACqNib/ONPQ/tbZ4a7dr1sQZOvJSbQCvzxQxYTOGAbTOYvgI+8v2wCUsBqyGLlo",
+	"0j6HlM/LXsJMNcK1vWlkPpE6wLzOqNasiI2SILy5XMNtM6bSB/s9+kpdClz7SqbbETq8EnJesmKMJW8q",
+	"RQflIkSTYutbwk7UcT3EFffy3wWBMNTY4EUr8gRIqbA3lxz/8ZscXPIC8UYaXEAK1hL13+p+OwU3/oij",
+	"ASWC2kBu113+/rI3Ox2B0EYuEIriDlFAdIGeMpTnmGrW5HBrBx5ATYz8EsQS41G33gPJZsEO7fGu9T7B",
+	"HBAPZqyJ9Ozrq7VGb7cu7Yco1S4F9jy3mhRaNZFlLsck4pvbG9E8637FWbnm8oHXmLAANxCsC1N4tVIR",
+	"dgzf+qDx5mDdb9ZQ3XLv+D5z1smMOC0uI+5UZg7aJCNArkQqIqqydByyT6hY7G+/ELqabiHcpts1Akht",
+	"g/sRb3Ewm+XbdLv7FHDdCDZIuKlWiaW9WxnX4/6vG2azRTPUOiMhgKqGaP2ysddxfl96dA4mXV4zpXjB",
+	"mpH5jzAJblEHEfuYnd/kAPFWqMkFyIn2qRyRmWKamSz84ohM6c2lcpBGQzpb9SPgKznKBcRyQYpyHbWM",
+	"2PS7YSlti6AEWZYxZT/SRM7Ftmm6ONdUlu2AXbtiTXXIjEcoTuTZtqBX1Gdqybp3YwUCbhBOzE8Tils0",
+	"o0S+xA1+La/WYyGvNGkcRChbd5eB/Okqxa2DXdMaUFdjAFhAfUljOH95sPGoQudnAo2napquX49U25Vg",
+	"ebzD0Y07b0Vh/0Ks1cqg75PEH155QTUKS0afAnHlHfweAdKTkQ3OphuwDf6lS34NSV9O5n9x8iYSOj0q",
+	"QTtBtEftBZ3MLmUYQAss+ucDVhwRCiJQmr/U3bfWgm6ql6gY2Q+56iIrq9aSBr1DNnLD4e8CczXp2rOw",
+	"vGh9YHlhI+GToKxbGvVsfKsTc97Kav0bl4Mb59JE3gsqCv1FoM5Kqs0rrtjGmK0L8OtAIo/hwyvI5nGp",
+	"BSGSy8UoSUW8razIBRQ/6Zr657rCgp6oQ9uHCj7pdAp9xWczVnwGJpqd00+tyHmtyY2C3Wy/FBBYAgsB",
+	"zh71GSFruyKfPRTE2W0Q7r8YkFgjz6v10Ni33qALBApblM4y2+mYtETlXjjKXyF7KPnTsIc5st5PlyYS",
+	"FS1bLE1okjGKj8cNrNtoZ1rzMBxDyKKBSbV2KHa9vsxOpeHJ4rc1PFnN51pC/Szv/zBb/ZxjKd26QIeQ",
+	"gmEdSrD1AYsGjgNxxIeTFtl3qFKZI7X5+BnWu9ekO+UCQCZkpUhBF3tytDeVwkwI/tc9mjN21YNxfO8w",
+	"PCgpGS1cdRcpCo1fPCJ/WjCqykVG/gRfgL/sz+GPgvJykeXiT7a/cnGEp/9PiLV0eDDNO6Q7rUrDZyUL",
+	"Jv564gG98YPgN7lgMzlswzmLTUquQK2f/lJUHESjjpmPUwK7HrBA9NvjhU0sRWo39xqPS+/3kueLm6Tk",
+	"cQIqBlfMIYSoSvhCiWBincLOgjZi72BLvaBrKSoKmUY3sYJMSRO0BPhMMSnZc4Jgp4BetZtzJKTEezlD",
+	"jpzCFGZz5OvKkN8/7Xv0lv9LisRBPhbk9PjtMQRdkr9b9uZp+qSyJ+XxGVVce4YzZVRo8uHixWZXBtB9",
+	"2oFx3hJKjc+dfOKs318cgvWL4YT+WwGCcu1CYXziwl3DgsZFJ77cXV5/tIW4lm8HT3H7BJcTvSNzxQ3b",
+	"81uypOqXY6m4mUzTGVW1K/enlpRBr4r5pgj95NytEF0TCi5jAhNYxe2wutThxDuz8lGwQac5bwR/o1uB",
+	"m/rkr5aM0S/DpXj8m5Yi7/y6GyIhi5JP2vEVsTL1ukWJ8BW57hPqS2vbU4t3b8MW30VTHWCdTY+IYNxM",
+	"mCJ/DJawqeWIhZ/pn/d+4ObHarCHoDxWABpzM6kGWS4eQ6dQVcUoPmMuPGzJwNVbDyD5UxtU8qRl5pMp",
+	"HUbgQHWlcfxBRvKOntAnz74PJrcJPXRV3NkNPMxFnauT+ZqjwTkxU2zEbyJBBT/3xxZpJQo12LxZkRvy",
+	"y+9Wb9P4Wtd6Sm+ey2LxfGHWkD05PHjy3cF2+ahRLERrp7jO6Vft+KYr9BVhvrbAnEJBaQcyGUOeWtkp",
+	"FwB3yhniudbglBkZMM1RlYgg7TDSsbW84h3gA76vQ+2/FDqgFzmWu3qFYrWjQcBGmlaATXDNGsxtE65g",
+	"7C1MsD7lrXi6xcLnEGJDWWCpSDAjAcuNrXqRUcjtUC5isxTpup2EW7yEesl0ivmDaEXs7TK5YJxsm5hu",
+	"R6XTQV4PlXvAEe9jira/PfDsr9OSEEc6W2XImefgjm1nxLLUjAyo5kPgjq3VsYwsmaJJ7PrVc4m3ge0B",
+	"OXWACiXhM5tlYjfPFqm4RupYFV7CO2+EQLgUDOFBpJVUKscupfc9cOc6/IdtINEScKCLkG+SkQGA+lkd",
+	"jnQBN5sVrMjQOZdBhERG/vWPf/aSuBAe3uBLjjGwJP/x5hhrxIkmzETLGNOC6QXTW2CMpVpFvgsT4de0",
+	"5u3skK3TPtRNPuvVNhjIAVI1F2Omo8LjbWFlfmE3xUH5lFX82sBHGqUNVsMkMsQvGDdmgnbj7A4Aj2p/",
+	"Asd7yrSmY7ZmAhsAJFf19FhCGslKFBnho5YYjazjBrB17M0Fmu42x0K0NPTBEN7KvGrK3BUmKz3OJmJ8",
+	"+zDT7aIT4NTEe4kzwcFsXtt0u/uMM3Ej2HBmU60SS3u3cSa/TOTx9LR9kM33depYWTrdOJlqsqs/pqVI",
+	"MxRmzgKmLhroaLGV6w094pXiZgFIlcthASi/vApXcV3ueCWr+liQ47PTOhMVhMePNdIvWAjQ8PXRjvE1",
+	"W5xjuaf9UMs58+hPAymNNorOQt2ll5fHZ6eXr0/+YuflBS9fpyPMa2LMrPPJTouLkUxslJeL7IpZPYMF",
+	"ZA2IgKmMD3EEKRIqln7E4mLXh4+9VPX4dySrTx8JgufTMPc++ZiuChIt3UfSbVmXnu89IGB//D2HyyHv",
+	"WO0KEE6sEu1YbvT008cjRFV3t0F9sYE/7saBPFgNd8rMRLqAWs3UNXMQ3uP3Zy/QMVkPb//68KMvy6Uz",
+	"V+mRjUpE6kZJwhnH6ykdn512ss41UxpXvWDXoI/OmKAz3ul3nu4f7D+FKnpmAhS3WroNwxBRfbPnBlbT",
+	"nph0XbhOyHJ67lCWnRUJ6blpJvJ8DJFb1zOGtTXrgNLupGpdLX6jufJmz4cln1FFp28pkr+dK8iXyHlg",
+	"LZ8cHNzJ/DHIbWXCKE84BIb018LwHiPoDrCdajqlatG2Yn6p6pd79oPU8EHJYOFysbpyoVoCGUsIoPbg",
+	"SPaU1TaaRlwKFhxoAB3XLS/rsJE4RAIU8gHzSjpy01wky/bRsQaQAjlw7K7zq51/PfjfwZf6yS7emK2l",
+	"d0SNhXOj6JQZiBv5a6v2aXVZ+8Ceso6/V5zndpXCaoJYvjV+/bchMFzA9bT1w0l8Jt3mrN3J68PHtCq4",
+	"ad3BZTyA1R2EffpbxdSi3qgZHbNz/nfWifdmi6zZ9q9hhujDbXUrgkJi1499dapRVRI/pv3PpoXlIQTI",
+	"AvjXan6w33T4zcq2N2AMWrc+GJ46d766q8gN97u0tY3NrWsziC1Kh/ULWweC+rXNWu59lBJP6hq8d3Ph",
+	"N7tZc9MnG9YV+kVD3ftq7vPlUd87mTQHkFwvgqVv+uT07X8evzl9eXn8/ocPP5+8vchycfzm/cnxy79c",
+	"nvz59PzifD0lLZ/Sx79b6vuEakHJMJdt6bJt1NNvYdTNCxX+9xXdp40ZPMAGNwdAcKWDjtQMmsGiBw76",
+	"EpCq9nPhd//tu4vLV+8+vH2ZEayje3n2/uTFu7cvTy9O371NFzwFDRKhMjEwwH2279AqbcOpbVMyg38j",
+	"JGZvE09KcveousK3SCqpChL3RydR7yHLO8kFAh1svDeqxB41rXN3uE1f/jJammNzJtDTp6ar5oHvlhaD",
+	"6f2R1FKNTxentsJ7UL/jAvwwpAtuf3CUYSyNZR10cUQqzUgqW6WXIM1Q63sDj1otqNO71R3Wh7isdiNJ",
+	"A9jjW+RNaQCT+yOlRv8Aj6QjS+GRy/ml3Nxu+zA/sn3/mrmr3+IGtmTp3t8ONgfgMlI1oG41QG0QcUBg",
+	"pUJa16v3/vfd9xYzukKmWcsOJzjLt3w7pebzFd5Ra5MV75E4E8MgU3oFJBjlPrri1Gi9lyVQpS+UqvlY",
+	"cDH2MVLckK6ZS+943quD8px1oxcwKMYArzxjissiy4WWUeXpIRVEz7kZTqJK4S6pNUZf3f1cGAc9kT4P",
+	"cRTBt8jvkrES90dQcfdQxUO7sh2swAiM4NP3dXFiZKUoPGPzvl4zYfaMj85tN3vVwJh3b/daxfm8Z8NX",
+	"GICzfEXYof1QCTyq/+dxbtQC/pkLzZiwUqJVgRAiJmUts2/SO7LFZmxpeHY+83VHqcXIDM1u8bsoHmXD",
+	"r5OVMH0EFKFYS9hhDnCNmNzeD7LUaag5Awg1SSP72kj+TYNxiNVbj8Nh3nz+QI6dDwoTgqhY+KzsUAf9",
+	"2UFU8/jgoNc2tNu7IJZiWpWcWsHLZ2/48/QIAckvAegUYEyzJQg4jD3V6wb4NXg1lqB5H4D3RBZ3gQAB",
+	"wY+RBfBQAtkjnhhbmEptf1+i7xajLOlSzNzLgF0FVddFIhyBxI3VSgQY/awwgSniDY74SMclU+Fjvm65",
+	"i8TvZbn48DbAtmOsAoTVWalFSChXM+XmCMMygayX1OIIXe7OPAgp5MUEReyIvfjVSNBJHL97VMyj7nHz",
+	"4zWDpKQ4qjuIRDHWBKIiY1x6DKkws3KQEvpoGYPHhcBDcr+Pgc+FXcVFL7MEb/uENxQCYxzOMxUkyvy4",
+	"vGKLjFCPdenkL4w/cOg4WFsfWGDAnCN/DIAX24gBj3936HftEQW+4O5nRhJ4lL2vy6D9QGQZSqbHpmx4",
+	"EEBbQun0VLn0zDbJBYQG0SWo7PXb7uHMW2W/n2yDDVv9P3VOvtI6J7nIBUTuTaQypC6679JnuqEIWw/i",
+	"+UIBLyNlm9CEJXiaxcs3VdD51mqt1OBdlj8FlLcO4PAKy4ssIzJqgX+GMncQ1gpItmFhE3Vb2vQYVtsv",
+	"dtaBttO61gCM7qT8NNA5P1/laAxkW8WnifV5F3oPGOn//6r1pDcJcaR8IKO9dykXrmCDsUyza7nLHhea",
+	"Cc0Nv2a9fXKGzXUupnRhGTsTQ7WYOapTUEJYQ7DlAriQnDHhuKIvHuG0glxAxLHq1zqJYrTQ8cYc4L65",
+	"RE8JybZuRXyAVi6cZgNdNMBYuQh9tq2fnecDK4wN1Nn7VReBDFBZxAJzTV0RKNEtNywvbBKQqW4Ng/zC",
+	"OmMvqz2ruegKiYngnr32MvJ5auB9Bo5vFy7eDBL3GoyROK+vMiI8xl29x+iiKEbcaX8IugOwUHH4SLsG",
+	"loumChaixmtNDKpM+gutu6yL9TbFA28V2P1vGc6Nk3oYBczSRFC/ECB3bQzRpp17HBeVa4/s9o3+vTYy",
+	"WbPvngO1fVXxxqY+igoJ+A0CEwzUrNhhe/so4re7JFEr+/c7o2FeDxH+6/t2AZmefUfhoIYMGBORdr1g",
+	"hnSDPpflokbthmRHVOOSYVnpyFHH76E09GDJAiEVDMNXSt+J1fdhLOuiehCN/N+MnlZg2O8zyAe7DrET",
+	"vkB9UN+BupZg3jMi5NyJujQXgs0dyvqci0LOj8CE5Ou8I2iLDqXzdoj+i0p6C2lWx7YVcfUH6/Mhn9vX",
+	"kVik70ykXelpjWDb1tblbiNk4TOn631V8m1i5PdO1itj8LJuc90yYsVUqQDks0/4iGCRoVxwcU1LXmS+",
+	"7BCJquvUGBIOggfuz4LdbEeNVXm1hhir8upuadB1sI70mk0QmDHy4FBBnJfmqyK7MOr7pzbXtS/1AFSE",
+	"S2SpDaNUgI36ZQTscY8KLkW5yIW356A/bOAayJGzXEfOMY1mG0ArBD8JZE/mdqRqsU8KtbhUlSBDWQmj",
+	"QxDacELF2F7VVCygclTgw7lYNS8I6SbgoG/duMHmsB3XRcP9urs8rgx0Z/SeLuCUoI0vUsLp6wnTTNdn",
+	"uk/BIh6AEy98HBeuJZ4CH6PgGYyXNHLhRI2SXzHi5ZSExXITNfqitK0K6Gvb4M51wUbR3fvVA6FaY13F",
+	"l3QFVKixq37FFvb+YuWocaprcJGNCaWv2eKOc0mhMMuGNNK6TZ0R6YFjvrLc0bgUzX2njb5mi+b6NCJZ",
+	"eV0rJkkI0YF6/DsA8Kw1ziFlbA5ERiifr8oE9zB7hB0T7Gvg5AgwuYYYiEpDFfS1ZrlNe9bHmkbrrmZX",
+	"D+mb3L7Vgk/3eeu5vl3dKHfKjnyJeA2BGSCFubO2+1bG1chb7zSPbnjXEcu+UsROjtRVR/P/+JhDhdzS",
+	"0o6DphRsDvc0FbhWvOh7CPOSXzNyzdmczGRZopjfNhaIaXAUsSFE/O5t4isl/O9XFgqwnygP+aVuRy5x",
+	"P2g9ho9/V35l196GXoTZhqWqaK++olvRTeFhbsagkUGJO3szulVaDRCkosgQSFSxUaVZkWHoBLomn5DX",
+	"/LlVrO1PrNS3gQe3EYA3qK9nxOeh1Z2frNDVAx2t0H8DvCZU4kmk44TiPVvqGgES824VjhrVc4PWsdQw",
+	"Eq1jANCvTP9YwTa9byUkVKRbXS4QlPCYjjjEJhg4pvjI8OFVLjBCT8j5Gpwb0oS5icJhiI+GyUUIh1lP",
+	"ksvHfWsUnIhav1EUnAckleYAahScZgVDRxv2LhhKVbjEAx/+BhHhSEfa0MU+OQbEiPoTUFKKDOjwyhKa",
+	"8WX4tKHKED4KqDgeDMfl21hNecOlkeJsbZLB3dLJioj5o4/0cwGCruQZrpORzhpQi+RPIpH88GCNTA5f",
+	"OPtCgvn7KLQIh9YMix1eke6MjsFvvW48t42OvXNh6gHPVtR7FBoSTkWQp0qqMSMITgWcM3fochFTzS3O",
+	"whqooXtgm19edFiaY3MmXy3U0APSYHMAK1BDUTnzGmrImVGoMhrjEHIxsvp7U0IgWwkIXxp5aGu5YSvk",
+	"oW9ZdGhM4KGQhwJhodUt3CI7s6q2XdwOgOhb3sfmDB4MgCjspFMI7LkncOzraOPmse+76s++jpLDK4JS",
+	"l1QxCCUa0mo8MaSafTGCcAV11wC0NKtxfJMYLS2VR+4RpqU5Ai+1RiU3MDRNVsaB+mgyVFJkkExK5hOQ",
+	"5pEiUFlw5VvJTJZ8uAghHD7Qp67LbVUIHQVN7EgvTGsuhV4TLYvKMba7awsH9rLZwNFoV/vdS+m89m5a",
+	"ICrqr9HY4SfwULYOtz5eagkL5qGkoiInS75YnQtwPJAu1L7Ql//6xz974DTqWzmIVmbChIG0Co1BEs6h",
+	"H3kqALY/F1D5JCMVFIPlhjCsHpvVIQDaOawgvtLp3m6kgIXEzX4uwDkBJansuB5pMqF6UgfH7ZNTE6D9",
+	"7bxY4UJEQ3mPLIf8onoZ3AzrBy4Did0YhqoGhCa0hypl5Ozk/c+n5+en795evjx5e3qy0YHmj2K/Nt+0",
+	"VMqI16FzH/aWB6PWxJbHxxuzHnGzoDqNJ13SLeVYVqYX4Q6nxGmwxqdpYuN2gXNyg5Xdtbl7Gzt29FAW",
+	"duy9aV/HWsYp6zqWPt7Wtu59wHd677g6VJuunbhZbCYOVaq+tmumWYXr3m8ZpIGVhdoeCL5hIaeuehOG",
+	"NwtJ0pbyJfJqHtftreSe7r5VG/lDbX3c/TJKPG4C5mE4RCuwgK/lDq326W92h8LgH8jIinsTmViXjmVa",
+	"hVhl22uMpXe9N3dgKo3nF8/i6zWTPhQNxd2vmkjh8RIWuz3wDoYdTvxRLmoYdr/yrSDsKdEtFzubQre5",
+	"GLYzg36znCca/oOZQJFsMPIehHl84EDSnh08RUkcQuv3AMnGoZBQk4uZktccommuGJvZ33NFGmWxMeOv",
+	"pKaZNbzd7m9pPv1m9z8e/8OZTt2GA6aVjnZvTLm4xZ7tgMses5pv93ZanctXi8geD/LB8NjjQaxBY3eG",
+	"V4fGDvYjXpa5COBrSZx1h5BEPGeKkdapISXjulJsd7LeDKv+rQtZ9Ry+QvJNFJ6/X9R3L15VIKL7svNm",
+	"omQ1nkQX5yNNhhM2vNLkX//4LxKqA2S5cCsBgKgZ8SuLyZI6a1SDtz/1GZnaSEsEhCMOVy62Kaa/ibYN",
+	"XZMZYHUSaHDHWQHb4vg19/hwQrozpsiUi8qwXkaefOeeHD5zD3WPSEX+V4GPJ7JSvaNQlfawNQAeYQk6",
+	"D6uI2oV/ID3Udt0Aa9KuXvfIUjwsDukeTnDFYYF7GTBhKVgunNwoIzRgqRAvqizbbUyki19u6gZ2KCtU",
+	"u1IYPObHzVW6iG6ARyF+PyPshg5NuSDU6j/C9OtC0VyTa6b4iPs63QDESudksDDO0eeS++0DmJf9A+4b",
+	"jU4IUglIn2YFZmzPFZ3NWNFzRcE9e8Cy6qRgQ144mTuCqm0tbZ5XBwdPh3hFwt9Y4P3jc6r58GO4DLFW",
+	"O4x3YN+47pwXx8e+D1gp5+E3AP6XCnog3UpcCTkXbvQICffh4seTtxenL44vTl6Sbl0ARSp3g+dirqQY",
+	"Z2TKtba8y74xtLS/X93/KS1HUk3tyspiEX6UiyaLtB+JeGTm6nv7FNWwvCWfctPLcvH+5Pzdh/cvTi5P",
+	"/vzj8YdzGGyjpaKGYfMjMqQKaB3UnFMxktuioBMh50dE0xFzUZFJKLz3WH3AFcbfBExjr1Ufd+m1aFa4",
+	"gWeE7Y/3Sd4ZsOtF3tknG2BsdGyxv2Uw6LmhoqCqIL6yPx6c+Mrq0tJJXp7Rxm/dZJAW61BMJMeIA7ui",
+	"OnzHChWJ8X0Q/MaSoxSFq6jvzBJGlkxRMWSk+9//D9wYm8dj+JRpQ6ezzx7Wx+vDDE/ygGr2/Xfkx5+P",
+	"X+yd/3j85Nn3EIxc7IfO9i2Fu6OeEc2umaIl0czSDiDALoie0SHTG8cfzuhu4/+Bmx+rQZ981BP65Nn3",
+	"f8SBT9gNjNpvajTK1oH8ee/HarB37oex9+TZ97cbyhLZrekQf7HnsKcXu+6c4jPWJx+Nm3Ql+A1OMrs+",
+	"rBdi07zxO/XEdxvFL09fEAPKDQgYNwaqPNTXGr7jNWhS+3pA0xlVTGyByXo7RWNJThELLDRxTcuKHcWm",
+	"pSldePHXSb/7II3En5dDw8yeNorRabObEJc94ILCvi7PYUVmstevOwqPMJnLCgANLVG7+IU6iL1xVUzp",
+	"zaX93SVIA/s4s0qUTDeMZuhxRSxdt25Y8yAj8wm3GqhiASNIEzmjf6sYShir7sq7hv6Ib6TbSZzffcER",
+	"eaF0pXuHsXRJ1biagsxmL98PF6/2/gO2AWs9NCSFSOxwPArkEad5CdmUIyiJNbN4OwvJEFIMTQ5uzod3",
+	"P+dKxHE7DjY/IWjZs+8mmxEnc9lJu7A2uO78bVJffG4e3939PIQ0lyNZicJuml9V2BJqXCCCHcrh07sf",
+	"isPivjRSXpZUjVk/ITsuHXMY3JM/3P3g7H1+CZKo3ezVcdWSqmUTToi3vUVW+VUWfI7Sj5VL55Qbnxrj",
+	"kRz3UxdBnWtjR/ns4Om9ELtH84GzDVg/cxrA1NZJ3kDu0Ynl2tUd7TlY6vtdr9uo4GxYKW4Wnf5ff23a",
+	"5mP+HJfg4WJgj1SwQSHYmp5bvU4Kq9y64gQsF7hS++TYl8MBXT6WzGmpoJSIW+xRcz3dd3MRYgW9/S+q",
+	"BBRwm/9or61aVdZ+N2PV/hRsVqu6/UTSKW81Sf0ykcfT07sN3MI+HsD2gh1HgC5LEZ99xA50KO64vkM5",
+	"Y6RLxQL/xJIBVF85Y8NQCi1LRiZgYgBjIepf9me2KQBlyvaguiZl2oXlrxkQqRURsbpASnWNFcC9vYkx",
+	"sz1aFFYQrVRp5VJjZv3Hjw+f/K/9g/2D/cP+fxz8x0HHftONIwXSWhOMy+u3vfhj4PP7oxKQ/pGRuTh7",
+	"d35BktajrC7jAvi2gAGwT479w4CvQRXLxRWbGSuzQUwzSo9cuaiZo8iKQroBTSCci54XKnNxeHBwACWz",
+	"3AHr0rIkTSOLC6jSE6jxIBii8sNke2gBfvIdGDVBZnTy/RL8QFIXDSY1AvuHZUO8kc9SawVeFSWnEcUA",
+	"3wU00Yxo6WrL4TLPlLSHIdoTB3kyrhSLB9cw5yWAXqqChw1GEXo+kaTgBYwj+lDcspMsveE/UzhUT4bl",
+	"FwBg0VfKxRMEg4Z5DtiwNrhM93OB2H1TZiayIIKxQkeBqKSbts9B+PXVIcRfQz2hYw9Ki5iNWArEmUsj",
+	"AP1TkOKiIkc6F7/niD6cdzKSdxxE7tI/G/94C+i5+MiXAex8ylxpWuc48GWTpFguvBayIkLsty/Vo+3Z",
+	"GFs5uGC0iLYiwtBLFOlsVrUlUyro2DG2ehtgY6iKClgRI/eJ/7HOxeaQEvi9pRksxkS6eD+RvINt806P",
+	"DCqTiyEVeDsOGPFWWvdV+M6//vFfhN3Yo48ShAte0BVGy7pZL5frbalP6uftCguyEF43WDglw+N9RgXz",
+	"4krpuagPVYjMgwvajtN/FjyjSM7Ba2/f+6wUVxk3F0jaXEHnAZyyhcDj6cal0Fbn2rjLfUnWKIIAWEkI",
+	"EdknJ3Q4wXhwZ2rXKKWsQLQs2cozAiogRK1yX44GJYywQBl6IXxFQghNXao+b5pOgVgKWq0tmAsn/nFf",
+	"p0zj1frjxcUZGTnDy7rbBTX+CRUFVB+0qhouePA5RN4IX542WvympLS6+vWFHc6X20FtBT6XsGHpSEA+",
+	"CJg2IPgXkmThMED+yFJ+Rj2CSCRIXCjNHKYwhpDy1reTqhQ4L5EHQ1lSDrcaOuwdVgcIpUMlBWE3M+WS",
+	"CbhwRVTJ36VgGbDqAEiJaOGWZXtGX0Awkr2PLIHXIDM7s5BctPAQsisLySxlWwaSEZf2h+IyBOFCNkud",
+	"1wzlCeOExZI5PHPLBaFoGjAPuJKpMk6FliCP2NunxpzoxTfvUqJZYhtjD3GDUbsAiCggSCl+DdVtu5bu",
+	"c9EkfIiT6O0Tn36w3crnYjP33mblc7GZeze94Z9+/fT/BQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -10,6 +10,27 @@ import (
 	"time"
 )
 
+const getKeyByID = `-- name: GetKeyByID :one
+SELECT id, prefix, hash, name, default_endpoint, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE id = $1
+`
+
+func (q *Queries) GetKeyByID(ctx context.Context, db DBTX, id string) (ApiKey, error) {
+	row := db.QueryRow(ctx, getKeyByID, id)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.Prefix,
+		&i.Hash,
+		&i.Name,
+		&i.DefaultEndpoint,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.Scope,
+	)
+	return i, err
+}
+
 const getKeyByPrefix = `-- name: GetKeyByPrefix :one
 SELECT id, prefix, hash, name, default_endpoint, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE prefix = $1
 `

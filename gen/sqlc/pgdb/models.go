@@ -169,6 +169,14 @@ type ScheduleFire struct {
 	FiredAt  time.Time
 }
 
+type Session struct {
+	Hash       []byte
+	KeyID      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastSeenAt time.Time
+}
+
 type Source struct {
 	Name      string
 	Spec      []byte

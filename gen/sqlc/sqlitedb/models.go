@@ -165,6 +165,14 @@ type ScheduleFire struct {
 	FiredAt  int64
 }
 
+type Session struct {
+	Hash       []byte
+	KeyID      string
+	CreatedAt  int64
+	ExpiresAt  int64
+	LastSeenAt int64
+}
+
 type Source struct {
 	Name      string
 	Spec      string

@@ -195,4 +195,5 @@ func ExerciseKeys(t *testing.T, opener Opener) {
 			t.Errorf("TouchKey(unknown) = %v, want nil: a key revoked and deleted meanwhile is not the caller's error", err)
 		}
 	})
+	exerciseSessions(t, setup, newKey, create)
 }

@@ -20,3 +20,6 @@ UPDATE api_keys SET revoked_at = coalesce(revoked_at, @now::timestamptz) WHERE i
 -- little may touch the same key.
 UPDATE api_keys SET last_used_at = @now::timestamptz
 WHERE id = @id AND (last_used_at IS NULL OR last_used_at < @now);
+
+-- name: GetKeyByID :one
+SELECT * FROM api_keys WHERE id = @id;
