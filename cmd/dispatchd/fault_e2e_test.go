@@ -162,7 +162,20 @@ func TestKill9KeepsAcknowledgedWebhooks(t *testing.T) {
 					}
 				}()
 			}
-			time.Sleep(300 * time.Millisecond)
+			// Kill once the load is flowing: a fixed pause acknowledged
+			// only a few webhooks in a -race build on a busy machine.
+			mu.Lock()
+			before := len(acked)
+			mu.Unlock()
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				mu.Lock()
+				n := len(acked) - before
+				mu.Unlock()
+				if n >= 20 {
+					break
+				}
+			}
 			p.kill(t)
 			stop.Store(true)
 			wg.Wait()
