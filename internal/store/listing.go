@@ -29,9 +29,7 @@ const (
 	ByID ListIndex = iota
 	ByState
 	ByEndpoint
-	ByEndpointState
 	BySource
-	BySourceState
 	ByType
 	ByDeliveryID
 	ByOutcome
@@ -86,14 +84,18 @@ type JobQuery struct {
 // and the quiet one's rows would be found only after reading the other's.
 func jobQuery(f job.JobFilter) JobQuery {
 	q := JobQuery{Filter: f, IDRange: idRange("job", "", f.BeforeID, f.CreatedAfter)}
+	// A state with an endpoint or a source has no index of its own (each
+	// index on jobs is written at every insert and state change): a state
+	// that few jobs are in is read on the state's index and the rest
+	// checked on its rows; a state most jobs pass through or end in is
+	// dense on the endpoint's or the source's index.
 	state := f.State != ""
+	rare := state && !denseState(f.State)
 	switch {
-	case f.Source != "" && state:
-		q.Index = BySourceState
+	case rare:
+		q.Index = ByState
 	case f.Source != "":
 		q.Index = BySource
-	case f.Endpoint != "" && state:
-		q.Index = ByEndpointState
 	case f.Endpoint != "":
 		q.Index = ByEndpoint
 	case state:
@@ -102,6 +104,13 @@ func jobQuery(f job.JobFilter) JobQuery {
 		q.Index = ByTime
 	}
 	return q
+}
+
+// denseState reports whether a state holds a large share of the jobs of
+// an endpoint or a source: the queue waiting (available) and what most
+// jobs end in (completed).
+func denseState(s job.State) bool {
+	return s == job.StateAvailable || s == job.StateCompleted
 }
 
 // EventQuery is one page of events for a driver.

@@ -42,12 +42,8 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 		return jobRows(e.q.ListJobsByState(ctx, db, pgdb.ListJobsByStateParams(p)))
 	case store.ByEndpoint:
 		return jobRows(e.q.ListJobsByEndpoint(ctx, db, pgdb.ListJobsByEndpointParams(p)))
-	case store.ByEndpointState:
-		return jobRows(e.q.ListJobsByEndpointState(ctx, db, pgdb.ListJobsByEndpointStateParams(p)))
 	case store.BySource:
 		return jobRows(e.q.ListJobsBySource(ctx, db, pgdb.ListJobsBySourceParams(p)))
-	case store.BySourceState:
-		return jobRows(e.q.ListJobsBySourceState(ctx, db, pgdb.ListJobsBySourceStateParams(p)))
 	}
 	return nil, fmt.Errorf("list jobs: no query for index %d", q.Index)
 }

@@ -34,17 +34,9 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 		return jobRows(e.q.ListJobsByEndpoint(ctx, e.db, sqlitedb.ListJobsByEndpointParams{
 			State: orNil(state), Endpoint: &endpoint, Source: orNil(source),
 			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
-	case store.ByEndpointState:
-		return jobRows(e.q.ListJobsByEndpointState(ctx, e.db, sqlitedb.ListJobsByEndpointStateParams{
-			State: &state, Endpoint: &endpoint, Source: orNil(source),
-			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
 	case store.BySource:
 		return jobRows(e.q.ListJobsBySource(ctx, e.db, sqlitedb.ListJobsBySourceParams{
 			State: orNil(state), Endpoint: orNil(endpoint), Source: &source,
-			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
-	case store.BySourceState:
-		return jobRows(e.q.ListJobsBySourceState(ctx, e.db, sqlitedb.ListJobsBySourceStateParams{
-			State: &state, Endpoint: orNil(endpoint), Source: &source,
 			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
 	}
 	return nil, fmt.Errorf("list jobs: no query for index %d", q.Index)

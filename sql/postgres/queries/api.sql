@@ -52,37 +52,11 @@ WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
 ORDER BY id DESC
 LIMIT @page_size;
 
--- name: ListJobsByEndpointState :many
--- One endpoint in one state.
--- The id range is the page (before_id) narrowed by the time range.
-SELECT * FROM jobs
-WHERE state = sqlc.narg('state')
-  AND endpoint = sqlc.narg('endpoint')
-  AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
-  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
-  AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
-  AND id > @after_id AND id < @before_id
-ORDER BY id DESC
-LIMIT @page_size;
-
 -- name: ListJobsBySource :many
 -- One source, any state.
 -- The id range is the page (before_id) narrowed by the time range.
 SELECT * FROM jobs
 WHERE (sqlc.narg('state')::text IS NULL OR state = sqlc.narg('state'))
-  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
-  AND source = sqlc.narg('source')
-  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
-  AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
-  AND id > @after_id AND id < @before_id
-ORDER BY id DESC
-LIMIT @page_size;
-
--- name: ListJobsBySourceState :many
--- One source in one state.
--- The id range is the page (before_id) narrowed by the time range.
-SELECT * FROM jobs
-WHERE state = sqlc.narg('state')
   AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
   AND source = sqlc.narg('source')
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
