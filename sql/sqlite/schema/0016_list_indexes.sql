@@ -7,7 +7,7 @@
 -- without an index of their own are checked on the rows that index yields.
 -- A state with an endpoint or a source has no index of its own: every
 -- index on jobs is written at each insert and each state change, and two
--- more cost ingest about a tenth of its rate (make bench); the core reads
+-- more cost SQLite ingest close to a third of its rate (make bench); the core reads
 -- a rare state on jobs_state_id and a common one on the endpoint's or
 -- the source's index instead.
 CREATE INDEX jobs_state_id ON jobs (state, id);
