@@ -83,11 +83,9 @@ func requestToProto(r job.InboundRequest) *dispatchdv1.InboundRequest {
 // token is the id of the page's last request: ids sort by time.
 func (s *RequestServer) ListRequests(ctx context.Context, req *dispatchdv1.ListRequestsRequest) (*dispatchdv1.ListRequestsResponse, error) {
 	f := job.RequestFilter{Source: req.GetSource(), Outcome: req.GetOutcome(), AfterID: req.GetAfterRequestId(), BeforeID: req.GetPageToken(), Limit: int(req.GetPageSize())}
-	switch {
-	case f.Limit == 0:
-		f.Limit = DefaultPageSize
-	case f.Limit < 0 || f.Limit > MaxPageSize:
-		return nil, rpcerr.Status(invalid("page_size", "%d: want 1 to %d", f.Limit, MaxPageSize))
+	var err error
+	if f.Limit, err = pageSize(f.Limit); err != nil {
+		return nil, err
 	}
 	if f.BeforeID != "" && !strings.HasPrefix(f.BeforeID, "req_") {
 		return nil, rpcerr.Status(invalid("page_token", "not a token from a previous ListRequests response"))
@@ -186,11 +184,9 @@ func NewAuditServer(store ConsoleStore, log *slog.Logger) *AuditServer {
 // ListAuditEntries implements dispatchdv1.AuditServiceServer.
 func (s *AuditServer) ListAuditEntries(ctx context.Context, req *dispatchdv1.ListAuditEntriesRequest) (*dispatchdv1.ListAuditEntriesResponse, error) {
 	limit := int(req.GetPageSize())
-	switch {
-	case limit == 0:
-		limit = DefaultPageSize
-	case limit < 0 || limit > MaxPageSize:
-		return nil, rpcerr.Status(invalid("page_size", "%d: want 1 to %d", limit, MaxPageSize))
+	var err error
+	if limit, err = pageSize(limit); err != nil {
+		return nil, err
 	}
 	es, err := s.store.ListAuditEntries(ctx, req.GetPageToken(), limit)
 	if err != nil {

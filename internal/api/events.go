@@ -124,11 +124,9 @@ func eventFilterDigest(f job.EventFilter) string {
 // ListEvents implements dispatchdv1.EventServiceServer.
 func (s *EventServer) ListEvents(ctx context.Context, req *dispatchdv1.ListEventsRequest) (*dispatchdv1.ListEventsResponse, error) {
 	f := job.EventFilter{Source: req.GetSource(), Type: req.GetType(), DeliveryID: req.GetDeliveryId(), Limit: int(req.GetPageSize())}
-	switch {
-	case f.Limit == 0:
-		f.Limit = DefaultPageSize
-	case f.Limit < 0 || f.Limit > MaxPageSize:
-		return nil, rpcerr.Status(invalid("page_size", "%d: want 1 to %d", f.Limit, MaxPageSize))
+	var err error
+	if f.Limit, err = pageSize(f.Limit); err != nil {
+		return nil, err
 	}
 	if t := req.GetReceivedAfter(); t != nil {
 		f.ReceivedAfter = t.AsTime()

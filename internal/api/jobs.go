@@ -31,6 +31,18 @@ const (
 	dispatchedMaxSize = 10 * 1024 // the Dispatched service's payload limit
 )
 
+// pageSize is the page size of every list call: 0 asks for the default,
+// anything outside 1 to MaxPageSize is refused.
+func pageSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, rpcerr.Status(invalid("page_size", "%d: want 1 to %d", n, MaxPageSize))
+	}
+	return n, nil
+}
+
 // JobServer implements dispatchdv1.JobServiceServer.
 type JobServer struct {
 	dispatchdv1.UnimplementedJobServiceServer
@@ -239,11 +251,9 @@ func (s *JobServer) ListJobs(ctx context.Context, req *dispatchdv1.ListJobsReque
 		return nil, rpcerr.Status(invalid("state", "unknown state %v", req.GetState()))
 	}
 	f := job.JobFilter{State: state, Endpoint: req.GetEndpoint(), Source: req.GetSource(), Limit: int(req.GetPageSize())}
-	switch {
-	case f.Limit == 0:
-		f.Limit = DefaultPageSize
-	case f.Limit < 0 || f.Limit > MaxPageSize:
-		return nil, rpcerr.Status(invalid("page_size", "%d: want 1 to %d", f.Limit, MaxPageSize))
+	var err error
+	if f.Limit, err = pageSize(f.Limit); err != nil {
+		return nil, err
 	}
 	if t := req.GetCreatedAfter(); t != nil {
 		f.CreatedAfter = t.AsTime()
