@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ endpoints:
 		api, err := client.NewClientWithResponses(svc.httpURL, client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+key)
 			return nil
-		}))
+		}), client.WithHTTPClient(&loggingDoer{t: t}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,3 +357,29 @@ func documentJSON(t *testing.T, doc *openapi3.T) any {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// loggingDoer logs each call the generated client makes and its answer's
+// status, so that a -v run shows what the client did; a poll's repeats are
+// logged once.
+type loggingDoer struct {
+	t    *testing.T
+	mu   sync.Mutex
+	last string
+}
+
+func (d *loggingDoer) Do(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(r)
+	line := fmt.Sprintf("generated client: %s %s", r.Method, r.URL.RequestURI())
+	if err != nil {
+		line += ": " + err.Error()
+	} else {
+		line += " → " + resp.Status
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if line != d.last {
+		d.t.Log(line)
+		d.last = line
+	}
+	return resp, err
+}
