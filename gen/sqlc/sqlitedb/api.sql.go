@@ -11,7 +11,7 @@ import (
 
 const cancelJob = `-- name: CancelJob :one
 UPDATE jobs SET state = 'cancelled', finished_at = ?1, updated_at = ?1
-WHERE id = ?2 AND state IN ('scheduled', 'available', 'retrying')
+WHERE id = ?2 AND (state = 'scheduled' OR state = 'available' OR state = 'retrying')
 RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
 `
 
@@ -51,7 +51,7 @@ func (q *Queries) CancelJob(ctx context.Context, db DBTX, arg CancelJobParams) (
 
 const countUnfinishedJobs = `-- name: CountUnfinishedJobs :one
 SELECT count(*) FROM jobs
-WHERE endpoint = ?1 AND state IN ('scheduled', 'available', 'retrying', 'running')
+WHERE endpoint = ?1 AND (state = 'scheduled' OR state = 'available' OR state = 'retrying' OR state = 'running')
 `
 
 func (q *Queries) CountUnfinishedJobs(ctx context.Context, db DBTX, endpoint string) (int64, error) {

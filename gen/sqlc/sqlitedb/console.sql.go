@@ -616,7 +616,7 @@ func (q *Queries) PruneRequests(ctx context.Context, db DBTX, arg PruneRequestsP
 
 const queueDepth = `-- name: QueueDepth :one
 SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs INDEXED BY jobs_ready
-WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= ?1
+WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying') AND run_at <= ?1
   AND (?2 IS NULL OR endpoint = ?2)
 `
 

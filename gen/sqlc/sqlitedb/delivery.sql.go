@@ -98,13 +98,13 @@ UPDATE jobs SET
 WHERE id IN (
     SELECT j.id FROM jobs j
     WHERE j.endpoint = ?4
-      AND j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= ?3
+      AND (j.state = 'scheduled' OR j.state = 'available' OR j.state = 'retrying') AND j.run_at <= ?3
       AND EXISTS (SELECT 1 FROM endpoints e
                   WHERE e.name = j.endpoint AND e.paused = 0 AND e.disabled_at IS NULL)
       AND (j.ordering_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM jobs o
             WHERE o.endpoint = j.endpoint AND o.ordering_key = j.ordering_key AND o.id < j.id
-              AND o.state IN ('scheduled', 'available', 'retrying', 'running')))
+              AND (o.state = 'scheduled' OR o.state = 'available' OR o.state = 'retrying' OR o.state = 'running')))
     ORDER BY j.run_at
     LIMIT ?5)
 RETURNING id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id
@@ -177,7 +177,7 @@ func (q *Queries) ClaimReadyJobs(ctx context.Context, db DBTX, arg ClaimReadyJob
 
 const countUnfinishedJobsByState = `-- name: CountUnfinishedJobsByState :many
 SELECT state, count(*) AS n FROM jobs
-WHERE state IN ('scheduled', 'available', 'retrying', 'running')
+WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying' OR state = 'running')
 GROUP BY state
 `
 
@@ -530,7 +530,7 @@ func (q *Queries) NextLeaseExpiry(ctx context.Context, db DBTX, endpoint string)
 
 const nextRunAt = `-- name: NextRunAt :one
 SELECT run_at FROM jobs
-WHERE endpoint = ?1 AND state IN ('scheduled', 'available', 'retrying')
+WHERE endpoint = ?1 AND (state = 'scheduled' OR state = 'available' OR state = 'retrying')
 ORDER BY run_at LIMIT 1
 `
 
@@ -544,7 +544,7 @@ func (q *Queries) NextRunAt(ctx context.Context, db DBTX, endpoint string) (int6
 
 const oldestReadyRunAt = `-- name: OldestReadyRunAt :one
 SELECT run_at FROM jobs
-WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= ?1
+WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying') AND run_at <= ?1
 ORDER BY run_at LIMIT 1
 `
 
@@ -562,7 +562,7 @@ DELETE FROM attempts WHERE job_id IN (
     SELECT id FROM jobs
     WHERE ((state IN ('completed', 'cancelled') AND finished_at < ?1)
         OR (state = 'dead' AND finished_at < ?2))
-      AND state IN ('completed', 'cancelled', 'dead') AND finished_at < max(?1, ?2)
+      AND (state = 'completed' OR state = 'cancelled' OR state = 'dead') AND finished_at < max(?1, ?2)
     LIMIT ?3)
 `
 
@@ -614,7 +614,7 @@ DELETE FROM jobs WHERE id IN (
     SELECT j.id FROM jobs j
     WHERE ((j.state IN ('completed', 'cancelled') AND j.finished_at < ?1)
         OR (j.state = 'dead' AND j.finished_at < ?2))
-      AND j.state IN ('completed', 'cancelled', 'dead') AND j.finished_at < max(?1, ?2)
+      AND (j.state = 'completed' OR j.state = 'cancelled' OR j.state = 'dead') AND j.finished_at < max(?1, ?2)
       AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id)
     LIMIT ?3)
 `

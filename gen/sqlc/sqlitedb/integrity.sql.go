@@ -23,7 +23,7 @@ WHERE id IN (
     -- (jobs_ready, jobs_leased), where one condition on the four states
     -- scanned the whole table, finished jobs included.
     SELECT j.id FROM jobs j
-    WHERE j.state IN ('scheduled', 'available', 'retrying')
+    WHERE (j.state = 'scheduled' OR j.state = 'available' OR j.state = 'retrying')
       AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.name = j.endpoint)
     UNION ALL
     SELECT j.id FROM jobs j

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +26,9 @@ func BenchmarkStoreEvent(b *testing.B, s job.Store) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			e := newEvent("bevy", fmt.Sprintf("d-%d", n.Add(1)), now, "orders", "audit")
+			// Providers' delivery ids are random (UUIDs, evt_…): each
+			// lands on its own page of the delivery-id index.
+			e := newEvent("bevy", fmt.Sprintf("d-%016x-%d", rand.Uint64(), n.Add(1)), now, "orders", "audit")
 			// Ingestion logs every request with its event's commit.
 			e.Request = &job.InboundRequest{
 				ID: job.NewID("req", now), Source: "bevy", ReceivedAt: now, Size: int64(len(e.Event.Body)),

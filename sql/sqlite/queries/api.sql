@@ -67,7 +67,7 @@ LIMIT @page_size;
 
 -- name: CancelJob :one
 UPDATE jobs SET state = 'cancelled', finished_at = @now, updated_at = @now
-WHERE id = @id AND state IN ('scheduled', 'available', 'retrying')
+WHERE id = @id AND (state = 'scheduled' OR state = 'available' OR state = 'retrying')
 RETURNING *;
 
 -- name: RetryJob :one
@@ -98,7 +98,7 @@ DELETE FROM endpoints WHERE name = @name;
 
 -- name: CountUnfinishedJobs :one
 SELECT count(*) FROM jobs
-WHERE endpoint = @endpoint AND state IN ('scheduled', 'available', 'retrying', 'running');
+WHERE endpoint = @endpoint AND (state = 'scheduled' OR state = 'available' OR state = 'retrying' OR state = 'running');
 
 -- name: UpsertSource :exec
 INSERT INTO sources (name, spec, origin, created_at, updated_at)

@@ -103,7 +103,7 @@ ORDER BY a.started_at DESC LIMIT @max_rows;
 -- The partial index of waiting jobs reads only those; without the hint
 -- SQLite may scan every job because of the optional endpoint.
 SELECT count(*) AS depth, CAST(coalesce(min(run_at), 0) AS INTEGER) AS oldest_ready FROM jobs INDEXED BY jobs_ready
-WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
+WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying') AND run_at <= @now
   AND (sqlc.narg('endpoint') IS NULL OR endpoint = sqlc.narg('endpoint'));
 
 -- name: ListBulkJobIDs :many

@@ -39,7 +39,7 @@ UPDATE endpoints SET failing_since = NULL WHERE name = @name AND failing_since I
 -- name: NextRunAt :one
 -- When the endpoint's earliest pending job is due (no rows: none pending).
 SELECT run_at FROM jobs
-WHERE endpoint = @endpoint AND state IN ('scheduled', 'available', 'retrying')
+WHERE endpoint = @endpoint AND (state = 'scheduled' OR state = 'available' OR state = 'retrying')
 ORDER BY run_at LIMIT 1;
 
 -- name: NextLeaseExpiry :one
@@ -84,13 +84,13 @@ UPDATE jobs SET
 WHERE id IN (
     SELECT j.id FROM jobs j
     WHERE j.endpoint = @endpoint
-      AND j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= @now
+      AND (j.state = 'scheduled' OR j.state = 'available' OR j.state = 'retrying') AND j.run_at <= @now
       AND EXISTS (SELECT 1 FROM endpoints e
                   WHERE e.name = j.endpoint AND e.paused = 0 AND e.disabled_at IS NULL)
       AND (j.ordering_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM jobs o
             WHERE o.endpoint = j.endpoint AND o.ordering_key = j.ordering_key AND o.id < j.id
-              AND o.state IN ('scheduled', 'available', 'retrying', 'running')))
+              AND (o.state = 'scheduled' OR o.state = 'available' OR o.state = 'retrying' OR o.state = 'running')))
     ORDER BY j.run_at
     LIMIT @max_jobs)
 RETURNING *;
@@ -123,14 +123,14 @@ SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt_number, started_at;
 -- Queue depth by state, for metrics (finished jobs are counted as they
 -- finish, not here: this stays an index scan of the waiting jobs).
 SELECT state, count(*) AS n FROM jobs
-WHERE state IN ('scheduled', 'available', 'retrying', 'running')
+WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying' OR state = 'running')
 GROUP BY state;
 
 -- name: OldestReadyRunAt :one
 -- The run time of the job that has waited longest past it (no rows: none
 -- is ready).
 SELECT run_at FROM jobs
-WHERE state IN ('scheduled', 'available', 'retrying') AND run_at <= @now
+WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying') AND run_at <= @now
 ORDER BY run_at LIMIT 1;
 
 -- name: GetRateBucket :one
@@ -150,7 +150,7 @@ DELETE FROM attempts WHERE job_id IN (
     SELECT id FROM jobs
     WHERE ((state IN ('completed', 'cancelled') AND finished_at < @finished_before)
         OR (state = 'dead' AND finished_at < @dead_before))
-      AND state IN ('completed', 'cancelled', 'dead') AND finished_at < max(@finished_before, @dead_before)
+      AND (state = 'completed' OR state = 'cancelled' OR state = 'dead') AND finished_at < max(@finished_before, @dead_before)
     LIMIT @max_jobs);
 
 -- name: PruneJobs :execrows
@@ -158,7 +158,7 @@ DELETE FROM jobs WHERE id IN (
     SELECT j.id FROM jobs j
     WHERE ((j.state IN ('completed', 'cancelled') AND j.finished_at < @finished_before)
         OR (j.state = 'dead' AND j.finished_at < @dead_before))
-      AND j.state IN ('completed', 'cancelled', 'dead') AND j.finished_at < max(@finished_before, @dead_before)
+      AND (j.state = 'completed' OR j.state = 'cancelled' OR j.state = 'dead') AND j.finished_at < max(@finished_before, @dead_before)
       AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id)
     LIMIT @max_jobs);
 

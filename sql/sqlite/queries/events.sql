@@ -22,7 +22,7 @@ INSERT INTO jobs (id, endpoint, event_id, payload, state, attempts, run_at, crea
                   coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id,
                   last_error, finished_at)
 VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND state IN ('scheduled', 'available', 'retrying')
+ON CONFLICT (endpoint, coalesce_key) WHERE coalesce_key IS NOT NULL AND (state = 'scheduled' OR state = 'available' OR state = 'retrying')
 DO UPDATE SET payload = excluded.payload, payload_event_id = excluded.payload_event_id, updated_at = excluded.updated_at
 RETURNING id;
 
