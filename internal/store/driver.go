@@ -28,6 +28,14 @@ type Driver interface {
 	Writer() Executor
 	// Begin starts a transaction that writes.
 	Begin(ctx context.Context) (Tx, error)
+	// BeginUnsynced starts a transaction that writes and whose commit
+	// returns before it is flushed to disk (SQLite: synchronous=NORMAL
+	// for it; PostgreSQL: synchronous_commit off). A crash of the machine
+	// may lose it, and the unsynced commits after it, but never a commit
+	// of Begin's made after it, whose flush covers it (the log is written
+	// in order). The store uses it only where a lost commit repeats work
+	// that at-least-once delivery allows to repeat: a claim.
+	BeginUnsynced(ctx context.Context) (Tx, error)
 	// CommitWorkers is how many group commits may run at once.
 	CommitWorkers() int
 	// Subscribe is job.Store's Subscribe: wake-ups of this process and,

@@ -90,7 +90,17 @@ func (s *Store) notify(ctx context.Context, endpoints ...string) {
 
 // inTx runs fn in a write transaction and commits it.
 func (s *Store) inTx(ctx context.Context, fn func(Tx) error) error {
-	tx, err := s.d.Begin(ctx)
+	return s.run(ctx, s.d.Begin, fn)
+}
+
+// inUnsyncedTx is inTx in a transaction whose commit is not flushed to
+// disk before it returns (Driver.BeginUnsynced), for claims.
+func (s *Store) inUnsyncedTx(ctx context.Context, fn func(Tx) error) error {
+	return s.run(ctx, s.d.BeginUnsynced, fn)
+}
+
+func (s *Store) run(ctx context.Context, begin func(context.Context) (Tx, error), fn func(Tx) error) error {
+	tx, err := begin(ctx)
 	if err != nil {
 		return err
 	}

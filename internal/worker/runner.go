@@ -249,8 +249,10 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		r.deliveries.Add(1)
 		go func() {
 			defer r.deliveries.Done()
-			defer r.release()
-			r.deliver(ctx, ep, policy, chunk, batchID, deadline, claimLink)
+			var once sync.Once
+			release := func() { once.Do(r.release) }
+			defer release()
+			r.deliver(ctx, ep, policy, chunk, batchID, deadline, claimLink, release)
 		}()
 	}
 	return 0
@@ -280,8 +282,12 @@ func (r *runner) wait(ctx context.Context, wake <-chan struct{}, d time.Duration
 
 // deliver sends one POST for jobs and finishes them. The attempt ends by
 // deadline, before the lease does. Shutdown does not cut a delivery short:
-// its outcome is recorded.
-func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Policy, jobs []job.Job, batchID string, deadline time.Time, claim trace.Link) {
+// its outcome is recorded. posted is called when the POST has ended: the
+// endpoint's concurrency counts requests in flight, and the slot is free
+// for the next job while the outcome is being committed (the jobs stay
+// leased until then, so none is claimed twice and an ordering key's next
+// job still waits for this one's finish).
+func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Policy, jobs []job.Job, batchID string, deadline time.Time, claim trace.Link, posted func()) {
 	o := r.w.o
 	dctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
@@ -301,6 +307,7 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 		BatchID:     batchID,
 		TraceParent: telemetry.TraceParent(dctx),
 	})
+	posted()
 	now := o.Now()
 	o.Metrics.Delivery(ep.Name, res.Latency)
 	span.SetAttributes(attribute.String("dispatchd.outcome", res.Outcome.String()))

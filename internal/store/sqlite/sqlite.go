@@ -1,6 +1,6 @@
 // Package sqlite is the embedded engine: one database file in WAL mode with
 // synchronous=FULL, so a commit survives a crash of the process or the
-// machine. SQLite has a single writer; every write goes through one
+// machine (claims aside: see BeginUnsynced). SQLite has a single writer; every write goes through one
 // connection, and concurrent requests share its transactions (the group
 // commits of package store) so that one fsync acknowledges many webhooks.
 //
@@ -11,6 +11,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -181,17 +182,55 @@ func (d *driver) Begin(ctx context.Context) (store.Tx, error) {
 	return t, nil
 }
 
+// BeginUnsynced implements store.Driver: the writer's connection runs the
+// transaction with synchronous=NORMAL (in WAL mode the commit is written
+// to the log but not flushed), and is set back to FULL before anything
+// else can use it.
+func (d *driver) BeginUnsynced(ctx context.Context) (store.Tx, error) {
+	conn, err := d.write.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		releaseSynced(conn)
+		return nil, err
+	}
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		releaseSynced(conn)
+		return nil, err
+	}
+	t := &tx{d: d, tx: sqlTx, unsynced: conn}
+	t.executor = executor{q: d.q, db: d.ws.on(sqlTx), notify: func(eps ...string) { t.woken = append(t.woken, eps...) }}
+	return t, nil
+}
+
+// releaseSynced sets the writer's connection back to synchronous=FULL and
+// returns it to the pool; if that fails the connection is closed instead,
+// so that no later commit can run unsynced on it by mistake.
+func releaseSynced(conn *sql.Conn) {
+	if _, err := conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); err != nil {
+		_ = conn.Raw(func(any) error { return sqldriver.ErrBadConn })
+	}
+	conn.Close()
+}
+
 // tx is a write transaction; its wake-ups go out after the commit.
 type tx struct {
 	executor
 	d     *driver
 	tx    *sql.Tx
 	woken []string
+	// unsynced is the connection a BeginUnsynced transaction holds, nil
+	// for Begin's.
+	unsynced *sql.Conn
 }
 
 // Commit implements store.Tx.
 func (t *tx) Commit(ctx context.Context) error {
-	if err := t.tx.Commit(); err != nil {
+	err := t.tx.Commit()
+	t.release()
+	if err != nil {
 		return err
 	}
 	t.d.ws.preparePending(ctx)
@@ -201,10 +240,20 @@ func (t *tx) Commit(ctx context.Context) error {
 
 // Rollback implements store.Tx.
 func (t *tx) Rollback(context.Context) error {
-	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+	err := t.tx.Rollback()
+	t.release()
+	if err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return err
 	}
 	return nil
+}
+
+// release gives an unsynced transaction's connection back, once.
+func (t *tx) release() {
+	if t.unsynced != nil {
+		releaseSynced(t.unsynced)
+		t.unsynced = nil
+	}
 }
 
 // Subscribe implements store.Driver: SQLite has one process, so its
