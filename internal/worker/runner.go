@@ -253,6 +253,10 @@ func (r *runner) step(ctx context.Context) time.Duration {
 			release := func() { once.Do(r.release) }
 			defer release()
 			r.deliver(ctx, ep, policy, chunk, batchID, deadline, claimLink, release)
+			// The outcome is committed: the next job of an ordering key
+			// may be claimed now (the slot was freed before, at the
+			// end of the POST, when it could not be).
+			r.poke()
 		}()
 	}
 	return 0
