@@ -98,8 +98,10 @@ func dsn(path string, readOnly bool) string {
 	// each insert into a table with unique indexes keeps the pages it
 	// changes in a statement journal (to undo that statement alone), and
 	// on disk that was a temporary file written page by page, about a third
-	// of a group commit's time (profiled). Its size is the pages one
-	// statement changes: a group commit's few, or a bulk action's many.
+	// of a group commit's time (profiled). It lasts one statement and holds
+	// the pages that statement changes: the store's transactions are made
+	// of statements on a few rows each, and its statements on many rows
+	// (prune batches, replays) run outside a transaction, with no journal.
 	v.Add("_pragma", "temp_store(MEMORY)")
 	// A 64 MiB page cache and memory-mapped reads: the hot pages (the ready
 	// index, recent jobs) stay in memory instead of costing a pread each.
