@@ -162,18 +162,18 @@ func (s *driver) Writer() store.Executor { return &executor{q: s.q, db: s.pool} 
 
 // Begin implements store.Driver.
 func (s *driver) Begin(ctx context.Context) (store.Tx, error) {
-	t, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &tx{executor: executor{q: s.q, db: t}, tx: t}, nil
+	return s.begin(ctx, pgx.TxOptions{})
 }
 
 // BeginUnsynced implements store.Driver: the commit does not wait for the
 // WAL flush, which the WAL writer does within a fraction of a second.
 // The setting travels with BEGIN, in the same round trip.
 func (s *driver) BeginUnsynced(ctx context.Context) (store.Tx, error) {
-	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"})
+	return s.begin(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"})
+}
+
+func (s *driver) begin(ctx context.Context, o pgx.TxOptions) (store.Tx, error) {
+	t, err := s.pool.BeginTx(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,9 @@
 // Package sqlite is the embedded engine: one database file in WAL mode with
 // synchronous=FULL, so a commit survives a crash of the process or the
-// machine (claims aside: see BeginUnsynced). SQLite has a single writer; every write goes through one
-// connection, and concurrent requests share its transactions (the group
-// commits of package store) so that one fsync acknowledges many webhooks.
+// machine (claims aside: see BeginUnsynced). SQLite has a single writer;
+// every write goes through one connection, and concurrent requests share
+// its transactions (the group commits of package store) so that one fsync
+// acknowledges many webhooks.
 //
 // The package is a driver of package store: connections, the statement
 // cache, migrations and the sqlc adapters. The rules live in store.
@@ -179,9 +180,15 @@ func (d *driver) Begin(ctx context.Context) (store.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tx{d: d, tx: sqlTx}
+	return d.newTx(sqlTx, nil), nil
+}
+
+// newTx wraps a write transaction; unsynced is the connection a
+// BeginUnsynced transaction holds, nil for Begin's.
+func (d *driver) newTx(sqlTx *sql.Tx, unsynced *sql.Conn) *tx {
+	t := &tx{d: d, tx: sqlTx, unsynced: unsynced}
 	t.executor = executor{q: d.q, db: d.ws.on(sqlTx), notify: func(eps ...string) { t.woken = append(t.woken, eps...) }}
-	return t, nil
+	return t
 }
 
 // BeginUnsynced implements store.Driver: the writer's connection runs the
@@ -202,9 +209,7 @@ func (d *driver) BeginUnsynced(ctx context.Context) (store.Tx, error) {
 		releaseSynced(conn)
 		return nil, err
 	}
-	t := &tx{d: d, tx: sqlTx, unsynced: conn}
-	t.executor = executor{q: d.q, db: d.ws.on(sqlTx), notify: func(eps ...string) { t.woken = append(t.woken, eps...) }}
-	return t, nil
+	return d.newTx(sqlTx, conn), nil
 }
 
 // releaseSynced sets the writer's connection back to synchronous=FULL and
