@@ -70,7 +70,9 @@ func (e *executor) ListEvents(ctx context.Context, q store.EventQuery) ([]store.
 		rows, err := e.q.ListEventsByType(ctx, db, pgdb.ListEventsByTypeParams(p))
 		return store.Rows(rows, err, func(r pgdb.ListEventsByTypeRow) store.EventRow { return eventListRow(pgdb.ListEventsRow(r)) })
 	case store.ByDeliveryID:
-		rows, err := e.q.ListEventsByDeliveryID(ctx, db, pgdb.ListEventsByDeliveryIDParams(p))
+		rows, err := e.q.ListEventsByDeliveryID(ctx, db, pgdb.ListEventsByDeliveryIDParams{
+			DeliveryID: p.DeliveryID, Source: p.Source, Type: p.Type, ReceivedAfter: p.ReceivedAfter, ReceivedBefore: p.ReceivedBefore,
+			AfterID: p.AfterID, BeforeID: p.BeforeID, PageSize: p.PageSize})
 		return store.Rows(rows, err, func(r pgdb.ListEventsByDeliveryIDRow) store.EventRow { return eventListRow(pgdb.ListEventsRow(r)) })
 	}
 	return nil, fmt.Errorf("list events: no query for index %d", q.Index)

@@ -89,6 +89,56 @@ func exerciseCatalog(t *testing.T, setup setupFunc) {
 		}
 	})
 
+	t.Run("ListEventsByDeliveryID", func(t *testing.T) {
+		t.Parallel()
+		s, _ := setup(t)
+		es := s.(job.EventStore)
+		// The same delivery id from three sources (ids are per provider),
+		// and other ids around them.
+		a := store(t, s, "shop", "d-1", "order.created", now)
+		store(t, s, "shop", "d-2", "order.created", now.Add(time.Minute))
+		b := store(t, s, "gh", "d-1", "push", now.Add(2*time.Minute))
+		store(t, s, "gh", "", "push", now.Add(3*time.Minute))
+		c := store(t, s, "zz", "d-1", "order.created", now.Add(4*time.Minute))
+		store(t, s, "aa", "d-3", "push", now.Add(5*time.Minute))
+		list := func(f job.EventFilter) []string {
+			t.Helper()
+			if f.Limit == 0 {
+				f.Limit = 10
+			}
+			page, err := es.ListEvents(ctx, f)
+			if err != nil {
+				t.Fatalf("ListEvents(%+v): %v", f, err)
+			}
+			var out []string
+			for _, e := range page {
+				if e.DeliveryID != f.DeliveryID {
+					t.Errorf("ListEvents(%+v) listed %s with delivery id %q", f, e.ID, e.DeliveryID)
+				}
+				out = append(out, e.ID)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name string
+			f    job.EventFilter
+			want []string
+		}{
+			{"every source", job.EventFilter{DeliveryID: "d-1"}, []string{c.ID, b.ID, a.ID}},
+			{"one source", job.EventFilter{DeliveryID: "d-1", Source: "gh"}, []string{b.ID}},
+			{"a type", job.EventFilter{DeliveryID: "d-1", Type: "order.created"}, []string{c.ID, a.ID}},
+			{"a window", job.EventFilter{DeliveryID: "d-1", ReceivedAfter: now.Add(time.Minute), ReceivedBefore: now.Add(3 * time.Minute)}, []string{b.ID}},
+			{"a page", job.EventFilter{DeliveryID: "d-1", Limit: 2}, []string{c.ID, b.ID}},
+			{"the next page", job.EventFilter{DeliveryID: "d-1", Limit: 2, BeforeID: b.ID}, []string{a.ID}},
+			{"an unknown id", job.EventFilter{DeliveryID: "d-9"}, nil},
+			{"a source without it", job.EventFilter{DeliveryID: "d-3", Source: "shop"}, nil},
+		} {
+			if diff := cmp.Diff(tc.want, list(tc.f)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+			}
+		}
+	})
+
 	t.Run("CatalogCountsAndDeclarations", func(t *testing.T) {
 		t.Parallel()
 		s, _ := setup(t)
