@@ -143,3 +143,21 @@ func TestSignerVerifies(t *testing.T) {
 		t.Errorf("two runs sent the same webhook-id %q", req.Header.Get("webhook-id"))
 	}
 }
+
+func TestFmtRatio(t *testing.T) {
+	for _, c := range []struct {
+		v, target float64
+		want      string
+	}{
+		{0.899, 0.9, "0.899 ×"}, // two decimals would say 0.90, a target met
+		{0.9, 0.9, "0.90 ×"},
+		{0.904, 0.9, "0.904 ×"},
+		{0.91, 0.9, "0.91 ×"},
+		{0.13, 0.25, "0.13 ×"},
+		{0.2496, 0.25, "0.2496 ×"},
+	} {
+		if got := fmtRatio(c.v, c.target); got != c.want {
+			t.Errorf("fmtRatio(%v, %v) = %q, want %q", c.v, c.target, got, c.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -186,7 +187,20 @@ type target struct {
 func ratioAtLeast(min float64) func(*row) (string, bool) {
 	return func(r *row) (string, bool) {
 		v := r.ratio()
-		return fmt.Sprintf("%.2f ×", v), v >= min
+		return fmtRatio(v, min), v >= min
+	}
+}
+
+// fmtRatio prints v to two decimals, or to as many more as it takes for
+// the printed figure not to sit on the target or across it (0.899 is not
+// "0.90", which would read as met).
+func fmtRatio(v, target float64) string {
+	for prec := 2; ; prec++ {
+		s := strconv.FormatFloat(v, 'f', prec, 64)
+		printed, _ := strconv.ParseFloat(s, 64)
+		if prec == 6 || ((printed >= target) == (v >= target) && (printed != target || v == target)) {
+			return s + " ×"
+		}
 	}
 }
 
