@@ -33,6 +33,9 @@ const (
 	ByType
 	ByDeliveryID
 	ByOutcome
+	// ByRunning reads the running jobs on the lease index and sorts them
+	// by id: there are only as many as the endpoints' concurrency.
+	ByRunning
 	// ByTime reads a time window (both ends given) on the time's index
 	// and sorts it by id: for a window without an indexed filter.
 	ByTime
@@ -76,41 +79,42 @@ type JobQuery struct {
 	IDRange
 }
 
-// jobQuery chooses the index for f: a source or an endpoint with the
-// state when there is one, else whichever of them is given. Both a source
+// jobQuery chooses the index for f. A state that few jobs are in is read
+// on the state's index (jobs_state_id holds those states only) and the
+// endpoint or source checked on its rows; running jobs, as few as the
+// endpoints' concurrency, on the lease index. The states most jobs are in
+// (available: the queue; completed: where they end) are dense on the
+// endpoint's or the source's index, or on the primary key. Both a source
 // and an endpoint: the source's index, checking the endpoint on its rows.
 // A source fans out to a few endpoints, so few of its rows fail that
 // check; an endpoint may take jobs from a busy source and a quiet one,
 // and the quiet one's rows would be found only after reading the other's.
 func jobQuery(f job.JobFilter) JobQuery {
 	q := JobQuery{Filter: f, IDRange: idRange("job", "", f.BeforeID, f.CreatedAfter)}
-	// A state with an endpoint or a source has no index of its own (each
-	// index on jobs is written at every insert and state change): a state
-	// that few jobs are in is read on the state's index and the rest
-	// checked on its rows; a state most jobs pass through or end in is
-	// dense on the endpoint's or the source's index.
-	state := f.State != ""
-	rare := state && !denseState(f.State)
 	switch {
-	case rare:
+	case f.State == job.StateRunning:
+		q.Index = ByRunning
+	case indexedState(f.State):
 		q.Index = ByState
 	case f.Source != "":
 		q.Index = BySource
 	case f.Endpoint != "":
 		q.Index = ByEndpoint
-	case state:
-		q.Index = ByState
-	case !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero():
+	case f.State == "" && !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero():
 		q.Index = ByTime
 	}
 	return q
 }
 
-// denseState reports whether a state holds a large share of the jobs of
-// an endpoint or a source: the queue waiting (available) and what most
-// jobs end in (completed).
-func denseState(s job.State) bool {
-	return s == job.StateAvailable || s == job.StateCompleted
+// indexedState reports whether jobs_state_id holds s: the states few jobs
+// are in, so that the claims and finishes of deliveries (available →
+// running → completed) never write it (sql/*/schema/0023).
+func indexedState(s job.State) bool {
+	switch s {
+	case job.StateScheduled, job.StateRetrying, job.StateCancelled, job.StateDead:
+		return true
+	}
+	return false
 }
 
 // EventQuery is one page of events for a driver.

@@ -471,6 +471,7 @@ func (q *Queries) ListJobsBySource(ctx context.Context, db DBTX, arg ListJobsByS
 const listJobsByState = `-- name: ListJobsByState :many
 SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs INDEXED BY jobs_state_id
 WHERE state = ?1
+  AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead')
   AND (?2 IS NULL OR endpoint = ?2)
   AND (?3 IS NULL OR source = ?3)
   AND (?4 IS NULL OR created_at >= ?4)
@@ -491,11 +492,91 @@ type ListJobsByStateParams struct {
 	PageSize      int64
 }
 
-// One state (dead, retrying, however rare) on its index.
+// One of the rare states (scheduled, retrying, cancelled, dead) on its
+// index; the repeated predicate is the index's own, so that the planner
+// may use it.
 // The id range is the page (before_id) narrowed by the time range.
 func (q *Queries) ListJobsByState(ctx context.Context, db DBTX, arg ListJobsByStateParams) ([]Job, error) {
 	rows, err := db.QueryContext(ctx, listJobsByState,
 		arg.State,
+		arg.Endpoint,
+		arg.Source,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Endpoint,
+			&i.EventID,
+			&i.Payload,
+			&i.State,
+			&i.Attempts,
+			&i.RunAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseID,
+			&i.LeaseExpiresAt,
+			&i.FirstAttemptAt,
+			&i.FinishedAt,
+			&i.LastError,
+			&i.CoalesceKey,
+			&i.OrderingKey,
+			&i.Source,
+			&i.IdempotencyKey,
+			&i.Retry,
+			&i.TraceParent,
+			&i.PayloadEventID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listJobsRunning = `-- name: ListJobsRunning :many
+SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs INDEXED BY jobs_leased
+WHERE state = 'running'
+  AND (?1 IS NULL OR endpoint = ?1)
+  AND (?2 IS NULL OR source = ?2)
+  AND (?3 IS NULL OR created_at >= ?3)
+  AND (?4 IS NULL OR created_at < ?4)
+  AND id > ?5 AND id < ?6
+ORDER BY id DESC
+LIMIT ?7
+`
+
+type ListJobsRunningParams struct {
+	Endpoint      interface{}
+	Source        interface{}
+	CreatedAfter  interface{}
+	CreatedBefore interface{}
+	AfterID       string
+	BeforeID      string
+	PageSize      int64
+}
+
+// The running jobs, on the lease index: there are as many as the
+// endpoints' concurrency allows, all read and sorted by id.
+// The id range is the page (before_id) narrowed by the time range.
+func (q *Queries) ListJobsRunning(ctx context.Context, db DBTX, arg ListJobsRunningParams) ([]Job, error) {
+	rows, err := db.QueryContext(ctx, listJobsRunning,
 		arg.Endpoint,
 		arg.Source,
 		arg.CreatedAfter,

@@ -176,9 +176,18 @@ func (q *Queries) ClaimReadyJobs(ctx context.Context, db DBTX, arg ClaimReadyJob
 }
 
 const countUnfinishedJobsByState = `-- name: CountUnfinishedJobsByState :many
-SELECT state, count(*) AS n FROM jobs
-WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying' OR state = 'running')
-GROUP BY state
+SELECT 'scheduled' AS state, count(*) AS n FROM jobs INDEXED BY jobs_state_id
+WHERE state = 'scheduled' AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead')
+UNION ALL
+SELECT 'retrying', count(*) FROM jobs INDEXED BY jobs_state_id
+WHERE state = 'retrying' AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead')
+UNION ALL
+SELECT 'available',
+    (SELECT count(*) FROM jobs INDEXED BY jobs_ready WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying'))
+    - (SELECT count(*) FROM jobs INDEXED BY jobs_state_id WHERE (state = 'scheduled' OR state = 'retrying') AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead'))
+UNION ALL
+SELECT 'running', count(*) FROM jobs INDEXED BY jobs_leased
+WHERE state = 'running'
 `
 
 type CountUnfinishedJobsByStateRow struct {
@@ -187,7 +196,10 @@ type CountUnfinishedJobsByStateRow struct {
 }
 
 // Queue depth by state, for metrics (finished jobs are counted as they
-// finish, not here: this stays an index scan of the waiting jobs).
+// finish, not here). Each count reads one partial index and no row:
+// jobs_state_id for the rare states, jobs_ready for every waiting job
+// (available is what the rare ones leave of them), jobs_leased for
+// running. One statement: the counts are of one snapshot.
 func (q *Queries) CountUnfinishedJobsByState(ctx context.Context, db DBTX) ([]CountUnfinishedJobsByStateRow, error) {
 	rows, err := db.QueryContext(ctx, countUnfinishedJobsByState)
 	if err != nil {

@@ -40,6 +40,10 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 			CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore, AfterID: q.AfterID, BeforeID: q.BeforeID, PageSize: int32(f.Limit)}))
 	case store.ByState:
 		return jobRows(e.q.ListJobsByState(ctx, db, pgdb.ListJobsByStateParams(p)))
+	case store.ByRunning:
+		return jobRows(e.q.ListJobsRunning(ctx, db, pgdb.ListJobsRunningParams{
+			Endpoint: p.Endpoint, Source: p.Source, CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore,
+			AfterID: p.AfterID, BeforeID: p.BeforeID, PageSize: p.PageSize}))
 	case store.ByEndpoint:
 		return jobRows(e.q.ListJobsByEndpoint(ctx, db, pgdb.ListJobsByEndpointParams(p)))
 	case store.BySource:

@@ -30,6 +30,10 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 		return jobRows(e.q.ListJobsByState(ctx, e.db, sqlitedb.ListJobsByStateParams{
 			State: &state, Endpoint: orNil(endpoint), Source: orNil(source),
 			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
+	case store.ByRunning:
+		return jobRows(e.q.ListJobsRunning(ctx, e.db, sqlitedb.ListJobsRunningParams{
+			Endpoint: orNil(endpoint), Source: orNil(source),
+			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
 	case store.ByEndpoint:
 		return jobRows(e.q.ListJobsByEndpoint(ctx, e.db, sqlitedb.ListJobsByEndpointParams{
 			State: orNil(state), Endpoint: &endpoint, Source: orNil(source),

@@ -35,6 +35,9 @@ func exerciseListing(t *testing.T, setup setupFunc) {
 			at := t0.Add(time.Duration(i) * time.Minute)
 			j := job.Job{ID: job.NewID("job", at), Endpoint: []string{"a", "b"}[i%2], Source: []string{"s1", "s2", ""}[i%3],
 				Payload: []byte(`{}`), State: job.StateAvailable, RunAt: at, CreatedAt: at, UpdatedAt: at}
+			if i%7 == 3 {
+				j.State, j.RunAt = job.StateScheduled, t0.Add(24*time.Hour)
+			}
 			if _, err := s.DispatchJobs(ctx, []job.Job{j}); err != nil {
 				t.Fatal(err)
 			}
@@ -46,8 +49,39 @@ func exerciseListing(t *testing.T, setup setupFunc) {
 			}
 			all = append(all, j)
 		}
+		// Three of b's due jobs are claimed: running, on the lease index.
+		plan := func(job.Endpoint) (int, int, time.Duration) { return 3, 1, time.Minute }
+		claimed, err := s.ClaimDue(ctx, job.DueClaim{Endpoint: "b", LeaseID: job.NewID("lease", t0), Now: t0.Add(time.Hour), Plan: plan})
+		if err != nil || len(claimed.Jobs) != 3 {
+			t.Fatalf("ClaimDue: %d jobs, %v; want 3", len(claimed.Jobs), err)
+		}
+		for _, c := range claimed.Jobs {
+			for i := range all {
+				if all[i].ID == c.ID {
+					all[i].State = job.StateRunning
+				}
+			}
+		}
+		// The queue's depth by state counts the same jobs (each state on
+		// an index of its own: available is what the rare states leave of
+		// the waiting jobs).
+		wantDepth := map[job.State]int64{}
+		for _, j := range all {
+			if j.State != job.StateCancelled {
+				wantDepth[j.State]++
+			}
+		}
+		depth, _, err := s.QueueStats(ctx, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []job.State{job.StateScheduled, job.StateAvailable, job.StateRetrying, job.StateRunning} {
+			if depth[st] != wantDepth[st] {
+				t.Errorf("QueueStats: %d %s jobs, want %d (all: %v)", depth[st], st, wantDepth[st], depth)
+			}
+		}
 		window := [2]time.Time{t0.Add(5 * time.Minute), t0.Add(17 * time.Minute)}
-		for _, state := range []job.State{"", job.StateAvailable, job.StateCancelled, job.StateDead} {
+		for _, state := range []job.State{"", job.StateAvailable, job.StateRunning, job.StateScheduled, job.StateCancelled, job.StateCompleted, job.StateDead} {
 			for _, endpoint := range []string{"", "a", "b"} {
 				for _, source := range []string{"", "s1", "s2"} {
 					for _, timed := range []bool{false, true} {

@@ -27,10 +27,27 @@ SELECT * FROM jobs WHERE id IN (
 ORDER BY id DESC;
 
 -- name: ListJobsByState :many
--- One state (dead, retrying, however rare) on its index.
+-- One of the rare states (scheduled, retrying, cancelled, dead) on its
+-- index; the repeated predicate is the index's own, so that the planner
+-- may use it.
 -- The id range is the page (before_id) narrowed by the time range.
 SELECT * FROM jobs
 WHERE state = sqlc.narg('state')
+  AND state IN ('scheduled', 'retrying', 'cancelled', 'dead')
+  AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
+  AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))
+  AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
+  AND id > @after_id AND id < @before_id
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: ListJobsRunning :many
+-- The running jobs, on the lease index: there are as many as the
+-- endpoints' concurrency allows, all read and sorted by id.
+-- The id range is the page (before_id) narrowed by the time range.
+SELECT * FROM jobs
+WHERE state = 'running'
   AND (sqlc.narg('endpoint')::text IS NULL OR endpoint = sqlc.narg('endpoint'))
   AND (sqlc.narg('source')::text IS NULL OR source = sqlc.narg('source'))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after'))

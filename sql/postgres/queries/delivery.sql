@@ -115,10 +115,22 @@ LISTEN dispatchd_jobs;
 
 -- name: CountUnfinishedJobsByState :many
 -- Queue depth by state, for metrics (finished jobs are counted as they
--- finish, not here: this stays an index scan of the waiting jobs).
-SELECT state, count(*) AS n FROM jobs
-WHERE state IN ('scheduled', 'available', 'retrying', 'running')
-GROUP BY state;
+-- finish, not here). Each count reads one partial index and no row:
+-- jobs_state_id for the rare states, jobs_ready for every waiting job
+-- (available is what the rare ones leave of them), jobs_leased for
+-- running. One statement: the counts are of one snapshot.
+SELECT 'scheduled' AS state, count(*) AS n FROM jobs
+WHERE state = 'scheduled' AND state IN ('scheduled', 'retrying', 'cancelled', 'dead')
+UNION ALL
+SELECT 'retrying', count(*) FROM jobs
+WHERE state = 'retrying' AND state IN ('scheduled', 'retrying', 'cancelled', 'dead')
+UNION ALL
+SELECT 'available',
+    (SELECT count(*) FROM jobs WHERE state IN ('scheduled', 'available', 'retrying'))
+    - (SELECT count(*) FROM jobs WHERE (state = 'scheduled' OR state = 'retrying') AND state IN ('scheduled', 'retrying', 'cancelled', 'dead'))
+UNION ALL
+SELECT 'running', count(*) FROM jobs
+WHERE state = 'running';
 
 -- name: OldestReadyRunAt :one
 -- The run time of the job that has waited longest past it (no rows: none

@@ -121,10 +121,22 @@ SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt_number, started_at;
 
 -- name: CountUnfinishedJobsByState :many
 -- Queue depth by state, for metrics (finished jobs are counted as they
--- finish, not here: this stays an index scan of the waiting jobs).
-SELECT state, count(*) AS n FROM jobs
-WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying' OR state = 'running')
-GROUP BY state;
+-- finish, not here). Each count reads one partial index and no row:
+-- jobs_state_id for the rare states, jobs_ready for every waiting job
+-- (available is what the rare ones leave of them), jobs_leased for
+-- running. One statement: the counts are of one snapshot.
+SELECT 'scheduled' AS state, count(*) AS n FROM jobs INDEXED BY jobs_state_id
+WHERE state = 'scheduled' AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead')
+UNION ALL
+SELECT 'retrying', count(*) FROM jobs INDEXED BY jobs_state_id
+WHERE state = 'retrying' AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead')
+UNION ALL
+SELECT 'available',
+    (SELECT count(*) FROM jobs INDEXED BY jobs_ready WHERE (state = 'scheduled' OR state = 'available' OR state = 'retrying'))
+    - (SELECT count(*) FROM jobs INDEXED BY jobs_state_id WHERE (state = 'scheduled' OR state = 'retrying') AND (state = 'scheduled' OR state = 'retrying' OR state = 'cancelled' OR state = 'dead'))
+UNION ALL
+SELECT 'running', count(*) FROM jobs INDEXED BY jobs_leased
+WHERE state = 'running';
 
 -- name: OldestReadyRunAt :one
 -- The run time of the job that has waited longest past it (no rows: none
