@@ -100,8 +100,8 @@ func jobQuery(f job.JobFilter) JobQuery {
 		q.Index = BySource
 	case f.Endpoint != "":
 		q.Index = ByEndpoint
-	case f.State == "" && !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero():
-		q.Index = ByTime
+	case !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero():
+		q.Index = ByTime // with no state or a dense one, checked in the window
 	}
 	return q
 }

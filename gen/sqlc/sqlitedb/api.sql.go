@@ -243,26 +243,31 @@ const listJobsByCreated = `-- name: ListJobsByCreated :many
 SELECT id, endpoint, event_id, payload, state, attempts, run_at, created_at, updated_at, lease_id, lease_expires_at, first_attempt_at, finished_at, last_error, coalesce_key, ordering_key, source, idempotency_key, retry, trace_parent, payload_event_id FROM jobs WHERE id IN (
     SELECT w.id FROM jobs AS w INDEXED BY jobs_created_at
     WHERE w.created_at >= ?1 AND w.created_at < ?2
-      AND w.id > ?3 AND w.id < ?4
-    ORDER BY w.id DESC LIMIT ?5)
+      AND (?3 IS NULL OR w.state = ?3)
+      AND w.id > ?4 AND w.id < ?5
+    ORDER BY w.id DESC LIMIT ?6)
 ORDER BY id DESC
 `
 
 type ListJobsByCreatedParams struct {
 	CreatedAfter  int64
 	CreatedBefore int64
+	State         interface{}
 	AfterID       string
 	BeforeID      string
 	PageSize      int64
 }
 
-// A time window and no other filter (the store core uses it only then):
-// the window's ids on the time's index, sorted, then the page's rows (the
-// cost grows with the window, not the table).
+// A time window, perhaps with a state most jobs are in (available,
+// completed), and no other filter (the store core uses it only then): the
+// window's ids on the time's index, sorted, then the page's rows (the
+// cost grows with the window, not the table; a state is checked on the
+// window's rows).
 func (q *Queries) ListJobsByCreated(ctx context.Context, db DBTX, arg ListJobsByCreatedParams) ([]Job, error) {
 	rows, err := db.QueryContext(ctx, listJobsByCreated,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
+		arg.State,
 		arg.AfterID,
 		arg.BeforeID,
 		arg.PageSize,

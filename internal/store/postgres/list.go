@@ -35,9 +35,9 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 	switch q.Index {
 	case store.ByID:
 		return jobRows(e.q.ListJobs(ctx, db, p))
-	case store.ByTime: // chosen only without state, endpoint and source
+	case store.ByTime: // chosen only without endpoint and source
 		return jobRows(e.q.ListJobsByCreated(ctx, db, pgdb.ListJobsByCreatedParams{
-			CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore, AfterID: q.AfterID, BeforeID: q.BeforeID, PageSize: int32(f.Limit)}))
+			CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore, State: p.State, AfterID: q.AfterID, BeforeID: q.BeforeID, PageSize: int32(f.Limit)}))
 	case store.ByState:
 		return jobRows(e.q.ListJobsByState(ctx, db, pgdb.ListJobsByStateParams(p)))
 	case store.ByRunning:

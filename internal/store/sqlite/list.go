@@ -23,9 +23,9 @@ func (e *executor) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobR
 		return jobRows(e.q.ListJobs(ctx, e.db, sqlitedb.ListJobsParams{
 			State: orNil(state), Endpoint: orNil(endpoint), Source: orNil(source),
 			CreatedAfter: after, CreatedBefore: before, AfterID: lo, BeforeID: hi, PageSize: n}))
-	case store.ByTime: // chosen only without state, endpoint and source
+	case store.ByTime: // chosen only without endpoint and source
 		return jobRows(e.q.ListJobsByCreated(ctx, e.db, sqlitedb.ListJobsByCreatedParams{
-			CreatedAfter: f.CreatedAfter.UnixMicro(), CreatedBefore: f.CreatedBefore.UnixMicro(), AfterID: lo, BeforeID: hi, PageSize: n}))
+			CreatedAfter: f.CreatedAfter.UnixMicro(), CreatedBefore: f.CreatedBefore.UnixMicro(), State: orNil(state), AfterID: lo, BeforeID: hi, PageSize: n}))
 	case store.ByState:
 		return jobRows(e.q.ListJobsByState(ctx, e.db, sqlitedb.ListJobsByStateParams{
 			State: &state, Endpoint: orNil(endpoint), Source: orNil(source),

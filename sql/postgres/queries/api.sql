@@ -16,12 +16,15 @@ ORDER BY id DESC
 LIMIT @page_size;
 
 -- name: ListJobsByCreated :many
--- A time window and no other filter (the store core uses it only then):
--- the window's ids on the time's index, sorted, then the page's rows (the
--- cost grows with the window, not the table).
+-- A time window, perhaps with a state most jobs are in (available,
+-- completed), and no other filter (the store core uses it only then): the
+-- window's ids on the time's index, sorted, then the page's rows (the
+-- cost grows with the window, not the table; a state is checked on the
+-- window's rows).
 SELECT * FROM jobs WHERE id IN (
     SELECT w.id FROM jobs AS w
     WHERE w.created_at >= @created_after AND w.created_at < @created_before
+      AND (sqlc.narg('state')::text IS NULL OR w.state = sqlc.narg('state'))
       AND w.id > @after_id AND w.id < @before_id
     ORDER BY w.id DESC LIMIT @page_size)
 ORDER BY id DESC;
