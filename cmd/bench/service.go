@@ -193,6 +193,20 @@ func (c *child) stop() {
 	})
 }
 
+// cpuTime is the CPU time (user and system) the process used, once it
+// has exited; zero before.
+func (c *child) cpuTime() time.Duration {
+	select {
+	case <-c.exited:
+	default:
+		return 0
+	}
+	if st := c.cmd.ProcessState; st != nil {
+		return st.UserTime() + st.SystemTime()
+	}
+	return 0
+}
+
 // noteComplaints adds what a stopped dispatchd complained about to the
 // notes of the report, summed by process name.
 func (b *bench) noteComplaints(c *child) {

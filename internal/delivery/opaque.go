@@ -24,7 +24,7 @@ func IsJSONPayload(p []byte) bool {
 // base64-encoded with PayloadEncoding EncodingBase64. An empty payload is
 // sent as null.
 func RecordFor(jobID, attemptID string, attemptNumber int, payload []byte) Record {
-	rec := Record{JobID: jobID, AttemptID: attemptID, AttemptNumber: attemptNumber}
+	rec := Record{JobID: jobID, AttemptID: attemptID, AttemptNumber: attemptNumber, valid: true}
 	switch {
 	case len(payload) == 0:
 	case IsJSONPayload(payload):

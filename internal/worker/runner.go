@@ -400,18 +400,23 @@ func (r *runner) deliver(ctx context.Context, ep job.Endpoint, policy retry.Poli
 	}
 	traceID := span.SpanContext().TraceID().String()
 	for i, j := range jobs {
+		level := slog.LevelDebug // a success is routine
+		switch {
+		case !held[i]:
+			level = slog.LevelWarn
+		case finishes[i].State == job.StateRetrying:
+			level = slog.LevelInfo
+		case finishes[i].State == job.StateDead:
+			level = slog.LevelWarn
+		}
+		if !o.Log.Enabled(fctx, level) {
+			continue // most often a success at the default level: nothing to format
+		}
 		log := o.Log.With("job_id", j.ID, "endpoint", ep.Name, "attempt", j.Attempts, "attempt_number", j.Attempts,
 			"outcome", finishes[i].Attempt.Outcome, "trace_id", traceID)
 		if !held[i] {
 			log.Warn("worker: lease lost before the outcome was recorded; another worker owns the job now")
 			continue
-		}
-		level := slog.LevelDebug // a success is routine
-		switch finishes[i].State {
-		case job.StateRetrying:
-			level = slog.LevelInfo
-		case job.StateDead:
-			level = slog.LevelWarn
 		}
 		log.Log(fctx, level, "worker: delivery attempt", "status", res.StatusCode, "state", finishes[i].State,
 			"latency_ms", float64(res.Latency.Microseconds())/1000, "error_class", res.ErrorClass, "error", finishes[i].LastError)

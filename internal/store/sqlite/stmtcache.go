@@ -108,6 +108,24 @@ func (c cachedDBTX) stmt(ctx context.Context, query string) *sql.Stmt {
 	return c.tx.StmtContext(ctx, st)
 }
 
+// statementContext is the context a statement runs with. Every
+// transaction here is a write on the single writer, and its statements
+// run with a context that cannot be cancelled: with one that can, the
+// driver starts a goroutine per statement to interrupt it and
+// database/sql one per query to close its rows, a cost every webhook and
+// every delivery paid on the serial writer (profiled). A statement of a
+// transaction takes microseconds on a local file; the transaction is
+// still bounded by its own context, on which database/sql rolls it back
+// and SQLite's commit is interrupted, and a lock another process holds by
+// busy_timeout. Outside a transaction (reads, and the long batches of
+// retention) a cancelled caller still interrupts its statement.
+func (c cachedDBTX) statementContext(ctx context.Context) context.Context {
+	if c.tx == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // plain is where an unprepared query runs.
 func (c cachedDBTX) plain() sqlitedb.DBTX {
 	if c.tx != nil {
@@ -117,6 +135,7 @@ func (c cachedDBTX) plain() sqlitedb.DBTX {
 }
 
 func (c cachedDBTX) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = c.statementContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -128,6 +147,7 @@ func (c cachedDBTX) PrepareContext(ctx context.Context, query string) (*sql.Stmt
 }
 
 func (c cachedDBTX) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = c.statementContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -135,6 +155,7 @@ func (c cachedDBTX) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (c cachedDBTX) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = c.statementContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
