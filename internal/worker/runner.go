@@ -23,6 +23,12 @@ import (
 // each alone would cost a transaction (and an fsync) per job.
 const claimBatchWait = 2 * time.Millisecond
 
+// maxClaimJobs bounds the jobs one claim leases. A bulk endpoint's claim
+// could otherwise take max_concurrency × max_records jobs (6 400 at 64 ×
+// 100) in one transaction: 0.4 s during which SQLite's single writer
+// took no webhook and no finish (measured).
+const maxClaimJobs = 1000
+
 // idleRecheck is how soon a runner looks again when due jobs could not be
 // claimed: their ordering key's previous job is still running, or another
 // process took them.
@@ -179,6 +185,10 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		r.mu.Lock()
 		free := concurrencyOf(fresh) - r.inflight
 		r.mu.Unlock()
+		// One claim leases at most maxClaimJobs (and at least one POST's
+		// worth): it holds the writer while it runs (SQLite's only one), and
+		// the POSTs of a smaller claim start sooner while the next one runs.
+		free = min(free, max(1, maxClaimJobs/batch))
 		// A lease outlasts the attempt by a grace period; a short timeout
 		// gets a short grace, so a crashed worker's jobs wait about twice
 		// the timeout at most before they are rescued.
