@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -60,3 +61,67 @@ func FuzzDecodeJSON(f *testing.F) {
 }
 
 func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+
+// FuzzStructureOK: the byte scan and the token walk agree on every valid
+// JSON body (duplicate keys, escaped or not, and depth).
+func FuzzStructureOK(f *testing.F) {
+	many := `{` + manyKeys(40) + `, "k7": 1}`
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":{"a":1},"b":"a"}`, `[{"a":1},{"a":1}]`,
+		`{"a\"b":1,"a\u0022b":2}`, many, `{` + manyKeys(40) + `}`, strings.Repeat("[", 65) + strings.Repeat("]", 65)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		want := checkStructure(body) == nil
+		if got := structureOK(body); got != want {
+			t.Fatalf("structureOK(%q) = %v, checkStructure says %v", body, got, checkStructure(body))
+		}
+	})
+}
+
+func TestStructureOKManyKeys(t *testing.T) {
+	if !structureOK([]byte(`{` + manyKeys(40) + `}`)) {
+		t.Error("40 distinct keys refused")
+	}
+	if structureOK([]byte(`{` + manyKeys(40) + `, "k39": 0}`)) {
+		t.Error("a key repeated after 40 (past the linear scan) accepted")
+	}
+	if structureOK([]byte(`{"a": 1, "\u0061": 2}`)) {
+		t.Error("a key repeated in escaped form accepted")
+	}
+}
+
+func manyKeys(n int) string {
+	var sb strings.Builder
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(`"k` + strconv.Itoa(i) + `": ` + strconv.Itoa(i))
+	}
+	return sb.String()
+}
+
+// BenchmarkCheckBody: the structure check of a 1 KiB webhook, by the byte
+// scan (what decodeJSON runs for valid JSON) and by the token walk.
+func BenchmarkCheckBody(b *testing.B) {
+	body := []byte(`{"type":"invoice.paid","data":{"id":"in_1","customer":"cus_1","lines":[` +
+		strings.Repeat(`{"amount":1200,"currency":"eur","description":"a line of the invoice"},`, 12) +
+		`{"amount":1}],"paid":true}}`)
+	b.Run("scan", func(b *testing.B) {
+		for b.Loop() {
+			if !json.Valid(body) || !structureOK(body) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("tokens", func(b *testing.B) {
+		for b.Loop() {
+			if checkStructure(body) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
+}

@@ -296,8 +296,10 @@ func decodeJSON(body []byte, needDoc bool) (any, error) {
 	if !utf8.Valid(body) {
 		return nil, errors.New("it is not valid UTF-8")
 	}
-	if err := checkStructure(body); err != nil {
-		return nil, err
+	if !json.Valid(body) || !structureOK(body) {
+		if err := checkStructure(body); err != nil {
+			return nil, err
+		}
 	}
 	if !needDoc {
 		return nil, nil
