@@ -308,7 +308,7 @@ func decodeJSON(body []byte, needDoc bool) (any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, err // checkStructure accepted it: cannot happen
+		return nil, err // the structure check accepted it: cannot happen
 	}
 	return v, nil
 }
