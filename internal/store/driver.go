@@ -36,6 +36,15 @@ type Driver interface {
 	// in order). The store uses it only where a lost commit repeats work
 	// that at-least-once delivery allows to repeat: a claim.
 	BeginUnsynced(ctx context.Context) (Tx, error)
+	// BeginGroup starts the transaction of a group commit. Its Commit may
+	// return before the transaction is flushed to disk; durable, called
+	// after a successful Commit, returns once it is (SQLite: the log's
+	// fsync runs while the writer commits the next batch; nil durable:
+	// Commit already waited for the flush, as on PostgreSQL). Nobody is
+	// answered before durable returns; until then others may read the
+	// commit, and a crash of the machine may lose it, as it may lose any
+	// commit not yet answered.
+	BeginGroup(ctx context.Context) (tx Tx, durable func(context.Context) error, err error)
 	// CommitWorkers is how many group commits may run at once.
 	CommitWorkers() int
 	// Subscribe is job.Store's Subscribe: wake-ups of this process and,

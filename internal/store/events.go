@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store/groupcommit"
 )
 
 // StoreEvent implements job.Store.
@@ -33,7 +34,7 @@ func (s *Store) StoreEvent(ctx context.Context, e job.NewEvent) (job.Stored, err
 // order and cannot deadlock. The endpoints the jobs name are read (and
 // locked) first, in one query: an event routed to one that does not exist
 // is refused on its own, and the others commit.
-func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]eventResult, error) {
+func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]eventResult, groupcommit.Durable, error) {
 	order := make([]int, 0, len(events))
 	for i := range events {
 		order = append(order, i)
@@ -49,7 +50,7 @@ func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]even
 	// The catalog's row this commit counts in, its own until it ends.
 	shard := <-s.shards
 	defer func() { s.shards <- shard }()
-	err := s.inTx(ctx, func(tx Tx) error {
+	durable, err := s.inGroupTx(ctx, func(tx Tx) error {
 		missing, err := missingEndpoints(ctx, tx, endpointsOf(events))
 		if err != nil {
 			return err
@@ -88,9 +89,9 @@ func (s *Store) commitEvents(ctx context.Context, events []job.NewEvent) ([]even
 		return tx.Notify(ctx, endpointsOf(woken))
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, durable, nil
 }
 
 // refuse answers an event routed to a missing endpoint: a redelivery of an

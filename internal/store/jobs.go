@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dispatchd/dispatchd/internal/job"
+	"github.com/dispatchd/dispatchd/internal/store/groupcommit"
 )
 
 // NextDue implements job.Store.
@@ -148,7 +149,7 @@ func (s *Store) FinishJobs(ctx context.Context, fs []job.Finish) ([]bool, error)
 // commitFinishes records several callers' outcomes in one transaction:
 // the fenced updates of every job, then the attempts of those whose lease
 // was still held.
-func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][]bool, error) {
+func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][]bool, groupcommit.Durable, error) {
 	var all []job.Finish
 	for _, fs := range batches {
 		all = append(all, fs...)
@@ -163,7 +164,7 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		}
 	}
 	held := make([]bool, len(rows))
-	err := s.inTx(ctx, func(tx Tx) error {
+	durable, err := s.inGroupTx(ctx, func(tx Tx) error {
 		if err := finishRounds(ctx, tx, rows, held); err != nil {
 			return err
 		}
@@ -185,7 +186,7 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		return tx.InsertAttempts(ctx, s.sealAttempts(attempts))
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([][]bool, len(batches))
 	k := 0
@@ -193,7 +194,7 @@ func (s *Store) commitFinishes(ctx context.Context, batches [][]job.Finish) ([][
 		out[b] = held[k : k+len(fs)]
 		k += len(fs)
 	}
-	return out, nil
+	return out, durable, nil
 }
 
 // finishRounds applies the fenced updates, each job once per call to

@@ -99,6 +99,23 @@ func (s *Store) inUnsyncedTx(ctx context.Context, fn func(Tx) error) error {
 	return s.run(ctx, s.d.BeginUnsynced, fn)
 }
 
+// inGroupTx is inTx for a group commit (Driver.BeginGroup): it returns once
+// the transaction has committed, with the wait for its flush.
+func (s *Store) inGroupTx(ctx context.Context, fn func(Tx) error) (groupcommit.Durable, error) {
+	tx, durable, err := s.d.BeginGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(tx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return durable, nil
+}
+
 func (s *Store) run(ctx context.Context, begin func(context.Context) (Tx, error), fn func(Tx) error) error {
 	tx, err := begin(ctx)
 	if err != nil {

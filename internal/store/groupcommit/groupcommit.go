@@ -1,7 +1,10 @@
 // Package groupcommit lets many concurrent writers share one database
 // transaction. Durability costs one fsync per commit; committing the requests
 // that arrived while the previous commit was running together turns N fsyncs
-// into one without making any caller wait for a timer.
+// into one without making any caller wait for a timer. Where the database
+// can flush a commit after it returns (SQLite's log), the next batch is
+// written while the previous one is flushed, and callers are answered once
+// their flush is done.
 package groupcommit
 
 import (
@@ -19,8 +22,18 @@ const commitTimeout = 10 * time.Second
 var ErrClosed = errors.New("groupcommit: closed")
 
 // CommitFunc writes items in one transaction and returns one result per item,
-// in order. When it returns an error nothing was committed.
-type CommitFunc[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
+// in order. When it returns an error nothing was committed. durable, when
+// not nil, returns once the transaction is on disk; the callers are
+// answered after it, and the next commit may start before.
+type CommitFunc[In, Out any] func(ctx context.Context, items []In) (outs []Out, durable Durable, err error)
+
+// Durable waits for a commit to be flushed to disk.
+type Durable func(context.Context) error
+
+// ackDepth is how many committed batches may wait for their flush at once.
+// A flush covers every commit before it, so a few are enough to keep the
+// writer busy; past them the writer waits, which bounds the memory held.
+const ackDepth = 4
 
 // Committer batches calls to Do into calls to a CommitFunc.
 type Committer[In, Out any] struct {
@@ -31,6 +44,17 @@ type Committer[In, Out any] struct {
 	closing  chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
+	// acks holds committed batches until their flush; one goroutine
+	// answers them in commit order.
+	acks  chan pending[In, Out]
+	acked sync.WaitGroup
+}
+
+// pending is a committed batch waiting for its flush.
+type pending[In, Out any] struct {
+	live    []request[In, Out]
+	outs    []Out
+	durable Durable
 }
 
 type request[In, Out any] struct {
@@ -59,17 +83,20 @@ func New[In, Out any](commit CommitFunc[In, Out], workers, maxBatch int) *Commit
 		maxBatch: maxBatch,
 		requests: make(chan request[In, Out]),
 		closing:  make(chan struct{}),
+		acks:     make(chan pending[In, Out], ackDepth),
 	}
 	c.wg.Add(workers)
 	for range workers {
 		go c.run()
 	}
+	c.acked.Add(1)
+	go c.answer()
 	return c
 }
 
 // Do commits item, possibly together with other callers' items, and returns
-// its result once the transaction holding it has committed. If ctx ends
-// first Do returns ctx.Err(); the item may still be committed.
+// its result once the transaction holding it has committed and is on disk.
+// If ctx ends first Do returns ctx.Err(); the item may still be committed.
 func (c *Committer[In, Out]) Do(ctx context.Context, item In) (Out, error) {
 	req := request[In, Out]{ctx: ctx, item: item, done: make(chan result[Out], 1)}
 	var zero Out
@@ -88,10 +115,34 @@ func (c *Committer[In, Out]) Do(ctx context.Context, item In) (Out, error) {
 	}
 }
 
-// Close stops accepting items and waits for the commits under way.
+// Close stops accepting items and waits for the commits under way and
+// their flushes.
 func (c *Committer[In, Out]) Close() {
-	c.once.Do(func() { close(c.closing) })
-	c.wg.Wait()
+	c.once.Do(func() {
+		close(c.closing)
+		c.wg.Wait()
+		close(c.acks)
+	})
+	c.acked.Wait()
+}
+
+// answer delivers the results of committed batches once they are flushed.
+// When the flush fails the items are committed but not durable: their
+// callers get the error, and a retry finds what was kept, if anything.
+func (c *Committer[In, Out]) answer() {
+	defer c.acked.Done()
+	for p := range c.acks {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err := p.durable(ctx)
+		cancel()
+		for i, req := range p.live {
+			if err != nil {
+				req.done <- result[Out]{err: err}
+			} else {
+				req.done <- result[Out]{out: p.outs[i]}
+			}
+		}
+	}
 }
 
 func (c *Committer[In, Out]) run() {
@@ -140,14 +191,9 @@ func (c *Committer[In, Out]) flush(batch []request[In, Out]) {
 	}
 	// The commit runs detached from any one caller's context: a caller that
 	// gives up must not abort the transaction its neighbours share.
-	outs, err := c.commitBounded(items)
-	if err == nil && len(outs) != len(items) {
-		err = errors.New("groupcommit: commit returned a wrong number of results")
-	}
+	outs, durable, err := c.commitBounded(items)
 	if err == nil {
-		for i, req := range live {
-			req.done <- result[Out]{out: outs[i]}
-		}
+		c.settle(live, outs, durable)
 		return
 	}
 	if len(live) == 1 {
@@ -155,20 +201,34 @@ func (c *Committer[In, Out]) flush(batch []request[In, Out]) {
 		return
 	}
 	for _, req := range live {
-		out, err := c.commitBounded([]In{req.item})
-		if err == nil && len(out) != 1 {
-			err = errors.New("groupcommit: commit returned a wrong number of results")
-		}
+		out, durable, err := c.commitBounded([]In{req.item})
 		if err != nil {
 			req.done <- result[Out]{err: err}
 			continue
 		}
-		req.done <- result[Out]{out: out[0]}
+		c.settle([]request[In, Out]{req}, out, durable)
 	}
 }
 
-func (c *Committer[In, Out]) commitBounded(items []In) ([]Out, error) {
+// settle answers a committed batch at once if it is on disk, else hands it
+// to answer to wait for its flush.
+func (c *Committer[In, Out]) settle(live []request[In, Out], outs []Out, durable Durable) {
+	if durable == nil {
+		for i, req := range live {
+			req.done <- result[Out]{out: outs[i]}
+		}
+		return
+	}
+	c.acks <- pending[In, Out]{live: live, outs: outs, durable: durable}
+}
+
+func (c *Committer[In, Out]) commitBounded(items []In) ([]Out, Durable, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	return c.commit(ctx, items)
+	outs, durable, err := c.commit(ctx, items)
+	if err == nil && len(outs) != len(items) {
+		// A bug, not a database failure: nobody gets a wrong result.
+		err = errors.New("groupcommit: commit returned a wrong number of results")
+	}
+	return outs, durable, err
 }

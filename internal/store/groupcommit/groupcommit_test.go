@@ -17,12 +17,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestResultsReachTheirCallers: many callers, one worker; each gets the
 // result of its own item.
 func TestResultsReachTheirCallers(t *testing.T) {
-	c := New(func(_ context.Context, items []int) ([]string, error) {
+	c := New(func(_ context.Context, items []int) ([]string, Durable, error) {
 		out := make([]string, len(items))
 		for i, v := range items {
 			out[i] = fmt.Sprint(v * 2)
 		}
-		return out, nil
+		return out, nil, nil
 	}, 1, 16)
 	defer c.Close()
 	var wg sync.WaitGroup
@@ -44,14 +44,14 @@ func TestResultsReachTheirCallers(t *testing.T) {
 func TestWaitingCallersShareACommit(t *testing.T) {
 	release := make(chan struct{})
 	var commits, biggest atomic.Int64
-	c := New(func(_ context.Context, items []int) ([]int, error) {
+	c := New(func(_ context.Context, items []int) ([]int, Durable, error) {
 		if commits.Add(1) == 1 {
 			<-release // hold the first commit while the others queue
 		}
 		if n := int64(len(items)); n > biggest.Load() {
 			biggest.Store(n)
 		}
-		return items, nil
+		return items, nil, nil
 	}, 1, 64)
 	defer c.Close()
 
@@ -90,16 +90,16 @@ func TestFailingItemFailsAlone(t *testing.T) {
 	bad := errors.New("bad item")
 	release := make(chan struct{})
 	var calls atomic.Int64
-	c := New(func(_ context.Context, items []string) ([]string, error) {
+	c := New(func(_ context.Context, items []string) ([]string, Durable, error) {
 		if calls.Add(1) == 1 {
 			<-release
 		}
 		for _, it := range items {
 			if it == "bad" {
-				return nil, bad
+				return nil, nil, bad
 			}
 		}
-		return items, nil
+		return items, nil, nil
 	}, 1, 64)
 	defer c.Close()
 
@@ -128,7 +128,7 @@ func TestFailingItemFailsAlone(t *testing.T) {
 }
 
 func TestCancelledAndClosed(t *testing.T) {
-	c := New(func(_ context.Context, items []int) ([]int, error) { return items, nil }, 2, 8)
+	c := New(func(_ context.Context, items []int) ([]int, Durable, error) { return items, nil, nil }, 2, 8)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Do(ctx, 1); !errors.Is(err, context.Canceled) {
@@ -140,5 +140,116 @@ func TestCancelledAndClosed(t *testing.T) {
 	c.Close()
 	if _, err := c.Do(context.Background(), 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("Do after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestAnswersWaitForTheFlush: a commit whose flush is still running is not
+// answered, and the next commit does not wait for that flush; the answers
+// come when it ends.
+func TestAnswersWaitForTheFlush(t *testing.T) {
+	flushed := make(chan struct{})
+	var commits atomic.Int64
+	c := New(func(_ context.Context, items []int) ([]int, Durable, error) {
+		n := commits.Add(1)
+		return items, func(ctx context.Context) error {
+			if n == 1 {
+				<-flushed // the first batch's fsync is slow
+			}
+			return nil
+		}, nil
+	}, 1, 8)
+	defer c.Close()
+
+	first := make(chan error, 1)
+	go func() { _, err := c.Do(context.Background(), 1); first <- err }()
+	for commits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() { _, err := c.Do(context.Background(), 2); second <- err }()
+	for commits.Load() < 2 {
+		time.Sleep(time.Millisecond) // fails by timeout if the writer waits for the flush
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first item was answered (%v) before its flush", err)
+	case err := <-second:
+		t.Fatalf("the second item was answered (%v) before the flush before it", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(flushed)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFailedFlushFailsItsItems: every item of a batch whose flush fails gets
+// the error, and is not committed again alone (it was committed).
+func TestFailedFlushFailsItsItems(t *testing.T) {
+	lost := errors.New("fsync: input/output error")
+	release := make(chan struct{})
+	var commits atomic.Int64
+	c := New(func(_ context.Context, items []int) ([]int, Durable, error) {
+		if commits.Add(1) == 1 {
+			<-release
+			return items, nil, nil
+		}
+		return items, func(context.Context) error { return lost }, nil
+	}, 1, 8)
+	defer c.Close()
+
+	go c.Do(context.Background(), 0)
+	for commits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	errs := make([]error, 5)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Do(context.Background(), i+1)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them queue into one batch
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, lost) {
+			t.Errorf("item %d: %v, want the flush's error", i+1, err)
+		}
+	}
+	if n := commits.Load(); n != 2 {
+		t.Errorf("%d commits, want 2 (the held one, then the five together, not retried)", n)
+	}
+}
+
+// TestCloseWaitsForFlushes: Close returns after the flushes of the commits
+// it waited for, and their callers have their answers.
+func TestCloseWaitsForFlushes(t *testing.T) {
+	flushed := make(chan struct{})
+	var committed atomic.Bool
+	c := New(func(_ context.Context, items []int) ([]int, Durable, error) {
+		committed.Store(true)
+		return items, func(context.Context) error { <-flushed; return nil }, nil
+	}, 1, 8)
+	answer := make(chan error, 1)
+	go func() { _, err := c.Do(context.Background(), 1); answer <- err }()
+	for !committed.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a flush was running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(flushed)
+	<-closed
+	if err := <-answer; err != nil {
+		t.Fatal(err)
 	}
 }

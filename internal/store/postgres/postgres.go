@@ -172,6 +172,14 @@ func (s *driver) BeginUnsynced(ctx context.Context) (store.Tx, error) {
 	return s.begin(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"})
 }
 
+// BeginGroup implements store.Driver: a transaction like Begin's, whose
+// commit waits for its flush. Several group commits run at once instead
+// (CommitWorkers).
+func (s *driver) BeginGroup(ctx context.Context) (store.Tx, func(context.Context) error, error) {
+	t, err := s.Begin(ctx)
+	return t, nil, err
+}
+
 func (s *driver) begin(ctx context.Context, o pgx.TxOptions) (store.Tx, error) {
 	t, err := s.pool.BeginTx(ctx, o)
 	if err != nil {

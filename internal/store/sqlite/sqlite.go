@@ -3,7 +3,9 @@
 // machine (claims aside: see BeginUnsynced). SQLite has a single writer;
 // every write goes through one connection, and concurrent requests share
 // its transactions (the group commits of package store) so that one fsync
-// acknowledges many webhooks.
+// acknowledges many webhooks. A group commit's fsync runs beside the
+// writer's next batch instead of in front of it (walSyncer), and its
+// callers are answered after it.
 //
 // The package is a driver of package store: connections, the statement
 // cache, migrations and the sqlc adapters. The rules live in store.
@@ -36,6 +38,7 @@ type driver struct {
 	ws, rs *stmts  // their prepared statements
 	q      *sqlitedb.Queries
 	signal job.Signal
+	wal    *walSyncer // flushes the group commits' log writes
 }
 
 var _ store.Driver = (*driver)(nil)
@@ -77,7 +80,7 @@ func OpenDriver(ctx context.Context, path string) (store.Driver, error) {
 	}
 	read.SetMaxOpenConns(8)
 
-	d := &driver{write: write, read: read, q: sqlitedb.New(), ws: newStmts(write), rs: newStmts(read)}
+	d := &driver{write: write, read: read, q: sqlitedb.New(), ws: newStmts(write), rs: newStmts(read), wal: newWALSyncer(path)}
 	if err := d.migrate(ctx); err != nil {
 		write.Close()
 		read.Close()
@@ -176,6 +179,9 @@ func (d *driver) Writer() store.Executor {
 
 // Begin implements store.Driver.
 func (d *driver) Begin(ctx context.Context) (store.Tx, error) {
+	if err := d.wal.err(); err != nil {
+		return nil, err
+	}
 	sqlTx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -196,6 +202,28 @@ func (d *driver) newTx(sqlTx *sql.Tx, unsynced *sql.Conn) *tx {
 // to the log but not flushed), and is set back to FULL before anything
 // else can use it.
 func (d *driver) BeginUnsynced(ctx context.Context) (store.Tx, error) {
+	t, err := d.beginUnsynced(ctx)
+	if err != nil {
+		return nil, err // not a nil *tx in a non-nil interface
+	}
+	return t, nil
+}
+
+// BeginGroup implements store.Driver: an unsynced transaction whose
+// durable waits for the log's fsync to cover it (see walSyncer).
+func (d *driver) BeginGroup(ctx context.Context) (store.Tx, func(context.Context) error, error) {
+	t, err := d.beginUnsynced(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.group = true
+	return t, func(ctx context.Context) error { return d.wal.wait(ctx, t.seq) }, nil
+}
+
+func (d *driver) beginUnsynced(ctx context.Context) (*tx, error) {
+	if err := d.wal.err(); err != nil {
+		return nil, err
+	}
 	conn, err := d.write.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -231,11 +259,18 @@ type tx struct {
 	// unsynced is the connection a BeginUnsynced transaction holds, nil
 	// for Begin's.
 	unsynced *sql.Conn
+	// group marks BeginGroup's transaction; seq is its number in the
+	// log's flushes, set by Commit.
+	group bool
+	seq   uint64
 }
 
 // Commit implements store.Tx.
 func (t *tx) Commit(ctx context.Context) error {
 	err := t.tx.Commit()
+	if err == nil && t.group {
+		t.seq = t.d.wal.wrote()
+	}
 	t.release()
 	if err != nil {
 		return err
@@ -283,5 +318,7 @@ func (d *driver) IdempotencyRace(error) bool { return false }
 func (d *driver) Close() error {
 	d.ws.close()
 	d.rs.close()
-	return errors.Join(d.read.Close(), d.write.Close())
+	err := errors.Join(d.read.Close(), d.write.Close())
+	d.wal.close()
+	return err
 }

@@ -91,6 +91,32 @@ func ExerciseDriver(t *testing.T, open DriverOpener) {
 		}
 	})
 
+	t.Run("GroupCommitIsReadableThenDurable", func(t *testing.T) {
+		t.Parallel()
+		d := setup(t)
+		for i, id := range []string{"evt_1", "evt_2", "evt_3"} {
+			tx, durable, err := d.BeginGroup(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.InsertEvents(ctx, []store.EventRow{event(id, id)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			// Committed: readable at once, before the flush is waited for.
+			if n, err := d.Reader().CountEventsBySource(ctx, "src"); err != nil || n != int64(i+1) {
+				t.Errorf("after commit %d: %d events, %v; want %d", i+1, n, err, i+1)
+			}
+			if durable != nil {
+				if err := durable(ctx); err != nil {
+					t.Errorf("durable after commit %d: %v", i+1, err)
+				}
+			}
+		}
+	})
+
 	t.Run("FinishIsFenced", func(t *testing.T) {
 		t.Parallel()
 		d := setup(t)
