@@ -66,7 +66,7 @@ func (e *executor) InsertJobs(ctx context.Context, jobs []store.JobRow) ([]strin
 	ids := make([]string, len(jobs))
 	for i, r := range jobs {
 		j := r.Job
-		id, err := e.q.InsertJob(ctx, e.db, sqlitedb.InsertJobParams{
+		p := sqlitedb.InsertJobParams{
 			ID:             j.ID,
 			Endpoint:       j.Endpoint,
 			EventID:        nullable(j.EventID),
@@ -84,7 +84,16 @@ func (e *executor) InsertJobs(ctx context.Context, jobs []store.JobRow) ([]strin
 			PayloadEventID: nullable(r.PayloadEventID),
 			LastError:      j.LastError,
 			FinishedAt:     nullMicros(j.FinishedAt),
-		})
+		}
+		if j.CoalesceKey == "" {
+			// Nothing to coalesce into: the plain insert, at half the cost.
+			if err := e.q.InsertUncoalescedJob(ctx, e.db, sqlitedb.InsertUncoalescedJobParams(p)); err != nil {
+				return nil, err
+			}
+			ids[i] = j.ID
+			continue
+		}
+		id, err := e.q.InsertJob(ctx, e.db, p)
 		if err != nil {
 			return nil, err
 		}
