@@ -237,7 +237,11 @@ func (d *driver) beginUnsynced(ctx context.Context) (*tx, error) {
 		releaseSynced(conn)
 		return nil, err
 	}
-	return d.newTx(sqlTx, conn), nil
+	t := d.newTx(sqlTx, conn)
+	// Every group commit this transaction can read is counted by now (the
+	// writer's connection is taken after each one counts itself).
+	t.after = d.wal.written()
+	return t, nil
 }
 
 // releaseSynced sets the writer's connection back to synchronous=FULL and
@@ -263,6 +267,12 @@ type tx struct {
 	// log's flushes, set by Commit.
 	group bool
 	seq   uint64
+	// after is the last group commit an unsynced transaction could read.
+	// A claim's Commit returns once that one is flushed, so that no job is
+	// delivered from a webhook that a crash of the machine could still
+	// take back (its provider, never answered, would send it again, and
+	// the receiver would get it twice under two webhook-ids).
+	after uint64
 }
 
 // Commit implements store.Tx.
@@ -276,6 +286,11 @@ func (t *tx) Commit(ctx context.Context) error {
 		return err
 	}
 	t.d.ws.preparePending(ctx)
+	if !t.group && t.after > 0 {
+		if err := t.d.wal.wait(ctx, t.after); err != nil {
+			return err
+		}
+	}
 	t.d.signal.Notify(t.woken...)
 	return nil
 }

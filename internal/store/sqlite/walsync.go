@@ -19,10 +19,12 @@ import (
 // at COMMIT, so an answered commit is as durable as before; what changes
 // is that the writer builds the next batch while the disk flushes this one.
 //
-// A commit is visible to readers (and claimable by workers) before its
-// fsync. A crash of the machine in between loses it and every commit after
-// it, none of which was answered; what was delivered from it is delivered
-// again when the provider retries, which at-least-once allows.
+// A commit is visible to readers before its fsync. A crash of the machine
+// in between loses it and every commit after it, none of which was
+// answered. A claim may lease its jobs, but its Commit returns only once
+// the group commits it could read are flushed (tx.after), so nothing is
+// delivered from a webhook that could still be lost: the provider would
+// send it again and the receiver would get it twice, under two ids.
 //
 // The log is flushed through a descriptor of its own: on Linux fsync
 // flushes the file, whichever descriptor wrote it. The syncer never opens
@@ -56,6 +58,13 @@ func (w *walSyncer) wrote() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.committed++
+	return w.committed
+}
+
+// written is the number of the last commit written to the log.
+func (w *walSyncer) written() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.committed
 }
 

@@ -107,3 +107,41 @@ func TestFailedFlushStopsAcknowledgements(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimWaitsForTheWebhooksItCanRead: an unsynced transaction (a claim)
+// that could read a group commit not yet flushed returns from Commit only
+// after that flush, so no job leaves before its webhook is on disk.
+func TestClaimWaitsForTheWebhooksItCanRead(t *testing.T) {
+	d := openTestDriver(t)
+	release := make(chan struct{})
+	d.wal.flush = func(f *os.File) error { <-release; return fdatasync(f) }
+	groupInsert(t, d, "evt_1") // committed, its flush not waited for
+	ctx := context.Background()
+	claim, err := d.BeginUnsynced(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := claim.CountEventsBySource(ctx, "src"); err != nil || n != 1 {
+		t.Fatalf("the claim reads %d events, %v; want the 1 committed", n, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- claim.Commit(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the claim's Commit returned (%v) before the webhook it could read was flushed", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// With nothing left unflushed a claim does not wait.
+	d.wal.flush = func(*os.File) error { t.Error("flushed with nothing to flush"); return nil }
+	next, err := d.BeginUnsynced(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
