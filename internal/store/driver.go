@@ -34,7 +34,9 @@ type Driver interface {
 	// may lose it, and the unsynced commits after it, but never a commit
 	// of Begin's made after it, whose flush covers it (the log is written
 	// in order). The store uses it only where a lost commit repeats work
-	// that at-least-once delivery allows to repeat: a claim.
+	// that at-least-once delivery allows to repeat: a claim. Its Commit
+	// returns only once every group commit it could read is flushed
+	// (BeginGroup), so nothing is delivered from a commit that may be lost.
 	BeginUnsynced(ctx context.Context) (Tx, error)
 	// BeginGroup starts the transaction of a group commit. Its Commit may
 	// return before the transaction is flushed to disk; durable, called
