@@ -102,15 +102,13 @@ func (s *Store) inUnsyncedTx(ctx context.Context, fn func(Tx) error) error {
 // inGroupTx is inTx for a group commit (Driver.BeginGroup): it returns once
 // the transaction has committed, with the wait for its flush.
 func (s *Store) inGroupTx(ctx context.Context, fn func(Tx) error) (groupcommit.Durable, error) {
-	tx, durable, err := s.d.BeginGroup(ctx)
-	if err != nil {
-		return nil, err
+	var durable groupcommit.Durable
+	begin := func(ctx context.Context) (Tx, error) {
+		tx, d, err := s.d.BeginGroup(ctx)
+		durable = d
+		return tx, err
 	}
-	defer tx.Rollback(ctx)
-	if err := fn(tx); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := s.run(ctx, begin, fn); err != nil {
 		return nil, err
 	}
 	return durable, nil
