@@ -4,7 +4,9 @@
 // into one without making any caller wait for a timer. Where the database
 // can flush a commit after it returns (SQLite's log), the next batch is
 // written while the previous one is flushed, and callers are answered once
-// their flush is done.
+// their flush is done; a batch is held while a committed one waits for its
+// flush to start, so that a flush covers one commit, not several small ones
+// (see awaitFlushStart).
 package groupcommit
 
 import (
@@ -48,6 +50,12 @@ type Committer[In, Out any] struct {
 	// answers them in commit order.
 	acks  chan pending[In, Out]
 	acked sync.WaitGroup
+
+	// unflushed counts the batches in acks whose flush has not started
+	// (answer has not taken them); started is signalled when it takes one.
+	mu        sync.Mutex
+	started   *sync.Cond
+	unflushed int
 }
 
 // pending is a committed batch waiting for its flush.
@@ -85,6 +93,7 @@ func New[In, Out any](commit CommitFunc[In, Out], workers, maxBatch int) *Commit
 		closing:  make(chan struct{}),
 		acks:     make(chan pending[In, Out], ackDepth),
 	}
+	c.started = sync.NewCond(&c.mu)
 	c.wg.Add(workers)
 	for range workers {
 		go c.run()
@@ -132,6 +141,12 @@ func (c *Committer[In, Out]) Close() {
 func (c *Committer[In, Out]) answer() {
 	defer c.acked.Done()
 	for p := range c.acks {
+		c.mu.Lock()
+		c.unflushed--
+		c.started.Broadcast()
+		c.mu.Unlock()
+		// durable starts the flush that covers p and every commit before
+		// it, or waits for the one under way if that covers p.
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		err := p.durable(ctx)
 		cancel()
@@ -155,6 +170,7 @@ func (c *Committer[In, Out]) run() {
 		case <-c.closing:
 			return
 		}
+		c.awaitFlushStart()
 		// Take whatever else is already waiting, without waiting for more:
 		// under load the queue fills while the previous commit runs, and an
 		// idle server commits a lone request at once.
@@ -219,7 +235,28 @@ func (c *Committer[In, Out]) settle(live []request[In, Out], outs []Out, durable
 		}
 		return
 	}
+	c.mu.Lock()
+	c.unflushed++
+	c.mu.Unlock()
 	c.acks <- pending[In, Out]{live: live, outs: outs, durable: durable}
+}
+
+// awaitFlushStart returns once no committed batch waits for its flush to
+// start. A batch committed before then would share that flush, but the
+// commit would cost the writer again every page the two batches share
+// (each table's and index's last leaf, a few dozen frames of the log);
+// waiting gathers the callers that arrive meanwhile into one commit,
+// written while that flush runs. Those callers are answered one flush
+// later than an eager commit could have answered them, and under load
+// earlier, because the writer's time per webhook is what bounds a server
+// on two cores. It never waits for a flush to end, and where commits are
+// durable when they return (nothing is in acks) it never waits at all.
+func (c *Committer[In, Out]) awaitFlushStart() {
+	c.mu.Lock()
+	for c.unflushed > 0 {
+		c.started.Wait()
+	}
+	c.mu.Unlock()
 }
 
 func (c *Committer[In, Out]) commitBounded(items []In) ([]Out, Durable, error) {

@@ -185,6 +185,66 @@ func TestAnswersWaitForTheFlush(t *testing.T) {
 	}
 }
 
+// TestBatchWaitsForTheFlushBeforeIt: while the first batch is flushed the
+// second commits at once, but the callers after it wait until the second
+// batch's flush starts and then commit together, not one commit each.
+func TestBatchWaitsForTheFlushBeforeIt(t *testing.T) {
+	flushed := make(chan struct{})
+	var mu sync.Mutex
+	var batches [][]int
+	c := New(func(_ context.Context, items []int) ([]int, Durable, error) {
+		mu.Lock()
+		batches = append(batches, append([]int(nil), items...))
+		n := len(batches)
+		mu.Unlock()
+		return items, func(ctx context.Context) error {
+			if n == 1 {
+				<-flushed // the first batch's fsync is slow
+			}
+			return nil
+		}, nil
+	}, 1, 8)
+	defer c.Close()
+	committed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(batches)
+	}
+
+	var wg sync.WaitGroup
+	do := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Do(context.Background(), i); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	do(1)
+	for committed() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	do(2)
+	for committed() < 2 {
+		time.Sleep(time.Millisecond) // fails by timeout if the writer waits for the flush to end
+	}
+	for i := 3; i <= 5; i++ {
+		do(i)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := committed(); n != 2 {
+		t.Errorf("%d commits while the first flush ran, want 2: the batch after the second would share its flush", n)
+	}
+	close(flushed)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 3 || len(batches[2]) != 3 {
+		t.Errorf("batches %v, want [1] [2] and the three callers that waited in one", batches)
+	}
+}
+
 // TestFailedFlushFailsItsItems: every item of a batch whose flush fails gets
 // the error, and is not committed again alone (it was committed).
 func TestFailedFlushFailsItsItems(t *testing.T) {
