@@ -150,13 +150,7 @@ func TestAnswersWaitForTheFlush(t *testing.T) {
 	flushed := make(chan struct{})
 	var commits atomic.Int64
 	c := New(func(_ context.Context, items []int) ([]int, Durable, error) {
-		n := commits.Add(1)
-		return items, func(ctx context.Context) error {
-			if n == 1 {
-				<-flushed // the first batch's fsync is slow
-			}
-			return nil
-		}, nil
+		return items, slowFirstFlush(int(commits.Add(1)), flushed), nil
 	}, 1, 8)
 	defer c.Close()
 
@@ -197,12 +191,7 @@ func TestBatchWaitsForTheFlushBeforeIt(t *testing.T) {
 		batches = append(batches, append([]int(nil), items...))
 		n := len(batches)
 		mu.Unlock()
-		return items, func(ctx context.Context) error {
-			if n == 1 {
-				<-flushed // the first batch's fsync is slow
-			}
-			return nil
-		}, nil
+		return items, slowFirstFlush(n, flushed), nil
 	}, 1, 8)
 	defer c.Close()
 	committed := func() int {
@@ -311,5 +300,16 @@ func TestCloseWaitsForFlushes(t *testing.T) {
 	<-closed
 	if err := <-answer; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// slowFirstFlush is the flush of the nth commit: the first one's fsync is
+// slow, it ends when flushed is closed.
+func slowFirstFlush(n int, flushed <-chan struct{}) Durable {
+	return func(context.Context) error {
+		if n == 1 {
+			<-flushed
+		}
+		return nil
 	}
 }
