@@ -33,7 +33,8 @@ type SealedExecutor interface {
 	ReplaceEndpointSpec(ctx context.Context, name string, old, spec []byte) (bool, error)
 	// ListSealedCells returns up to max non-empty values of col in key
 	// order after afterKey. SealedEventTypeCountExample, a few rows per
-	// type, comes in one page: every row when afterKey is "", none after.
+	// type, comes whole: every row, whatever afterKey and max (the core
+	// asks for it once).
 	ListSealedCells(ctx context.Context, col SealedColumn, afterKey string, max int) ([]SealedCell, error)
 	ReplaceSealedCell(ctx context.Context, col SealedColumn, c SealedCell, value []byte) (bool, error)
 }

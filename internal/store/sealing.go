@@ -195,15 +195,18 @@ type sealedColumn struct {
 	col    SealedColumn
 	prefix []byte
 	aad    func(key string) string
+	// onePage: the column is read whole in one call (a few rows per
+	// event type, keyed by name and shard, so no single key pages it).
+	onePage bool
 }
 
 var sealedColumns = []sealedColumn{
-	{SealedEventBody, payloadPrefix, eventAAD},
-	{SealedJobPayload, payloadPrefix, func(string) string { return jobPayloadAAD }},
-	{SealedAttemptExcerpt, []byte(excerptPrefix), attemptAAD},
-	{SealedRequestExcerpt, payloadPrefix, requestAAD},
-	{SealedEventTypeExample, payloadPrefix, eventTypeAAD},
-	{SealedEventTypeCountExample, payloadPrefix, eventTypeAAD},
+	{col: SealedEventBody, prefix: payloadPrefix, aad: eventAAD},
+	{col: SealedJobPayload, prefix: payloadPrefix, aad: func(string) string { return jobPayloadAAD }},
+	{col: SealedAttemptExcerpt, prefix: []byte(excerptPrefix), aad: attemptAAD},
+	{col: SealedRequestExcerpt, prefix: payloadPrefix, aad: requestAAD},
+	{col: SealedEventTypeExample, prefix: payloadPrefix, aad: eventTypeAAD},
+	{col: SealedEventTypeCountExample, prefix: payloadPrefix, aad: eventTypeAAD, onePage: true},
 }
 
 // reencryptColumn pages through one column, re-sealing each page's values
@@ -264,7 +267,7 @@ func (s *Store) reencryptColumn(ctx context.Context, c sealedColumn, rep *Reencr
 			}
 			rep.Payloads += replaced
 		}
-		if len(cells) < reencryptBatch {
+		if c.onePage || len(cells) < reencryptBatch {
 			return nil
 		}
 	}

@@ -45,9 +45,6 @@ func (e *executor) ListSealedCells(ctx context.Context, col store.SealedColumn, 
 			return store.SealedCell{Key: r.Name, Value: r.Example}
 		})
 	case store.SealedEventTypeCountExample:
-		if after != "" {
-			return nil, nil
-		}
 		rows, err := e.q.ListEventTypeCountExamples(ctx, e.db)
 		return store.Rows(rows, err, func(r pgdb.ListEventTypeCountExamplesRow) store.SealedCell {
 			return store.SealedCell{Key: r.Name, Shard: int(r.Shard), Value: r.Example}
