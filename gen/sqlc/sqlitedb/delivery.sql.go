@@ -306,6 +306,65 @@ func (q *Queries) FinishJob(ctx context.Context, db DBTX, arg FinishJobParams) (
 	return result.RowsAffected()
 }
 
+const finishJobGroup = `-- name: FinishJobGroup :many
+UPDATE jobs SET
+    state = ?1,
+    run_at = coalesce(?2, run_at),
+    last_error = ?3,
+    finished_at = ?4,
+    lease_id = NULL,
+    lease_expires_at = NULL,
+    updated_at = ?5
+WHERE id IN (SELECT value FROM json_each(?6)) AND lease_id = ?7 AND state = 'running'
+RETURNING id
+`
+
+type FinishJobGroupParams struct {
+	State      string
+	RunAt      *int64
+	LastError  string
+	FinishedAt *int64
+	Now        int64
+	Ids        interface{}
+	LeaseID    *string
+}
+
+// FinishJob for jobs that end alike (the records of one bulk POST, one
+// lease, one outcome) in one statement instead of one per job: per
+// statement the driver's and database/sql's work was about as much as
+// SQLite's (profiled). @ids is a JSON array of job ids. Returns the ids
+// whose lease was held.
+func (q *Queries) FinishJobGroup(ctx context.Context, db DBTX, arg FinishJobGroupParams) ([]string, error) {
+	rows, err := db.QueryContext(ctx, finishJobGroup,
+		arg.State,
+		arg.RunAt,
+		arg.LastError,
+		arg.FinishedAt,
+		arg.Now,
+		arg.Ids,
+		arg.LeaseID,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEndpoint = `-- name: GetEndpoint :one
 SELECT name, spec, origin, paused, disabled_at, disabled_reason, failing_since, created_at, updated_at, rate_tokens, rate_updated_at FROM endpoints WHERE name = ?
 `
@@ -418,6 +477,51 @@ func (q *Queries) InsertAttempt(ctx context.Context, db DBTX, arg InsertAttemptP
 		arg.Endpoint,
 		arg.RequestHeaders,
 		arg.RetryAfterUs,
+	)
+	return err
+}
+
+const insertAttemptGroup = `-- name: InsertAttemptGroup :exec
+INSERT INTO attempts (id, job_id, attempt_number, batch_id, started_at, latency_us, status_code, outcome, error_class, error, response_excerpt,
+    endpoint, request_headers, retry_after_us)
+SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), json_extract(r.value, '$[2]'),
+    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+    ?9, ?10, ?11
+FROM json_each(?12) AS r
+`
+
+type InsertAttemptGroupParams struct {
+	BatchID         string
+	StartedAt       int64
+	LatencyUs       int64
+	StatusCode      int64
+	Outcome         string
+	ErrorClass      string
+	Error           string
+	ResponseExcerpt string
+	Endpoint        *string
+	RequestHeaders  *string
+	RetryAfterUs    *int64
+	Rows            interface{}
+}
+
+// InsertAttempt for the attempts of one bulk POST, which differ only in
+// their id, job and number: @rows is a JSON array of [id, job_id,
+// attempt_number] arrays.
+func (q *Queries) InsertAttemptGroup(ctx context.Context, db DBTX, arg InsertAttemptGroupParams) error {
+	_, err := db.ExecContext(ctx, insertAttemptGroup,
+		arg.BatchID,
+		arg.StartedAt,
+		arg.LatencyUs,
+		arg.StatusCode,
+		arg.Outcome,
+		arg.ErrorClass,
+		arg.Error,
+		arg.ResponseExcerpt,
+		arg.Endpoint,
+		arg.RequestHeaders,
+		arg.RetryAfterUs,
+		arg.Rows,
 	)
 	return err
 }

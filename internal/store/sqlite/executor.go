@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -270,25 +271,80 @@ func (e *executor) ClaimReadyJobs(ctx context.Context, c job.Claim) ([]store.Job
 	}))
 }
 
-// FinishJobs runs the fenced updates one by one (in-process writer).
+// FinishJobs runs the fenced updates: one statement for each group of
+// jobs that end alike (finishGroups), one per job otherwise.
 func (e *executor) FinishJobs(ctx context.Context, fs []store.FinishRow) ([]bool, error) {
 	held := make([]bool, len(fs))
-	for i, f := range fs {
-		n, err := e.q.FinishJob(ctx, e.db, sqlitedb.FinishJobParams{
+	for _, g := range groupBy(len(fs), func(i int) finishKey { return finishKeyOf(fs[i]) }) {
+		f := fs[g[0]]
+		if len(g) == 1 {
+			n, err := e.q.FinishJob(ctx, e.db, sqlitedb.FinishJobParams{
+				State: string(f.State), RunAt: nullMicros(f.RunAt), LastError: f.LastError, FinishedAt: nullMicros(f.FinishedAt),
+				Now: micros(f.Now), ID: f.JobID, LeaseID: &f.LeaseID,
+			})
+			if err != nil {
+				return nil, err
+			}
+			held[g[0]] = n > 0
+			continue
+		}
+		ids := make([]string, len(g))
+		at := make(map[string]int, len(g))
+		for k, i := range g {
+			ids[k] = fs[i].JobID
+			at[fs[i].JobID] = i
+		}
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return nil, err
+		}
+		done, err := e.q.FinishJobGroup(ctx, e.db, sqlitedb.FinishJobGroupParams{
 			State: string(f.State), RunAt: nullMicros(f.RunAt), LastError: f.LastError, FinishedAt: nullMicros(f.FinishedAt),
-			Now: micros(f.Now), ID: f.JobID, LeaseID: &f.LeaseID,
+			Now: micros(f.Now), Ids: string(list), LeaseID: &f.LeaseID,
 		})
 		if err != nil {
 			return nil, err
 		}
-		held[i] = n > 0
+		for _, id := range done {
+			held[at[id]] = true
+		}
 	}
 	return held, nil
 }
 
+// finishKey is what the finishes of one group share: the records of a
+// bulk POST end in one statement (FinishJobGroup).
+type finishKey struct {
+	lease, state, lastError string
+	runAt, finishedAt, now  int64
+}
+
+func finishKeyOf(f store.FinishRow) finishKey {
+	k := finishKey{lease: f.LeaseID, state: string(f.State), lastError: f.LastError, now: micros(f.Now)}
+	if p := nullMicros(f.RunAt); p != nil {
+		k.runAt = *p
+	}
+	if p := nullMicros(f.FinishedAt); p != nil {
+		k.finishedAt = *p
+	}
+	return k
+}
+
+// attemptKey is what the attempts of one bulk POST share
+// (InsertAttemptGroup).
+type attemptKey struct {
+	batch, outcome, errorClass, err, excerpt, endpoint, headers string
+	noHeaders                                                   bool
+	startedAt, latencyUs, statusCode, retryAfterUs              int64
+	noRetryAfter                                                bool
+}
+
+// InsertAttempts inserts the attempts of each bulk POST in one statement,
+// any other attempt in one of its own.
 func (e *executor) InsertAttempts(ctx context.Context, as []job.Attempt) error {
-	for _, a := range as {
-		if err := e.q.InsertAttempt(ctx, e.db, sqlitedb.InsertAttemptParams{
+	params := make([]sqlitedb.InsertAttemptParams, len(as))
+	for i, a := range as {
+		params[i] = sqlitedb.InsertAttemptParams{
 			ID:              a.ID,
 			JobID:           a.JobID,
 			AttemptNumber:   int64(a.Number),
@@ -303,11 +359,71 @@ func (e *executor) InsertAttempts(ctx context.Context, as []job.Attempt) error {
 			Endpoint:        nullable(a.Endpoint),
 			RequestHeaders:  store.EncodeHeaders(a.RequestHeaders),
 			RetryAfterUs:    retryAfterUs(a.RetryAfter),
+		}
+	}
+	key := func(i int) attemptKey {
+		p := params[i]
+		if p.BatchID == "" {
+			// Not a bulk POST's: alone (the id keeps it apart).
+			return attemptKey{batch: p.ID}
+		}
+		k := attemptKey{batch: p.BatchID, outcome: p.Outcome, errorClass: p.ErrorClass, err: p.Error, excerpt: p.ResponseExcerpt,
+			endpoint: deref(p.Endpoint), startedAt: p.StartedAt, latencyUs: p.LatencyUs, statusCode: p.StatusCode}
+		if p.RequestHeaders == nil {
+			k.noHeaders = true
+		} else {
+			k.headers = *p.RequestHeaders
+		}
+		if p.RetryAfterUs == nil {
+			k.noRetryAfter = true
+		} else {
+			k.retryAfterUs = *p.RetryAfterUs
+		}
+		return k
+	}
+	for _, g := range groupBy(len(as), key) {
+		p := params[g[0]]
+		if len(g) == 1 {
+			if err := e.q.InsertAttempt(ctx, e.db, p); err != nil {
+				return err
+			}
+			continue
+		}
+		rows := make([][3]any, len(g))
+		for k, i := range g {
+			rows[k] = [3]any{params[i].ID, params[i].JobID, params[i].AttemptNumber}
+		}
+		list, err := json.Marshal(rows)
+		if err != nil {
+			return err
+		}
+		if err := e.q.InsertAttemptGroup(ctx, e.db, sqlitedb.InsertAttemptGroupParams{
+			BatchID: p.BatchID, StartedAt: p.StartedAt, LatencyUs: p.LatencyUs, StatusCode: p.StatusCode, Outcome: p.Outcome,
+			ErrorClass: p.ErrorClass, Error: p.Error, ResponseExcerpt: p.ResponseExcerpt, Endpoint: p.Endpoint,
+			RequestHeaders: p.RequestHeaders, RetryAfterUs: p.RetryAfterUs, Rows: string(list),
 		}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// groupBy returns the indexes 0..n-1 grouped by key, each group in index
+// order, the groups in the order of their first index.
+func groupBy[K comparable](n int, key func(int) K) [][]int {
+	var groups [][]int
+	at := map[K]int{}
+	for i := range n {
+		k := key(i)
+		g, ok := at[k]
+		if !ok {
+			g = len(groups)
+			at[k] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
 }
 
 func (e *executor) GetJob(ctx context.Context, id string) (store.JobRow, error) {

@@ -141,6 +141,63 @@ func exerciseClaims(t *testing.T, setup setupFunc) {
 		}
 	})
 
+	t.Run("BulkFinish", func(t *testing.T) {
+		t.Parallel()
+		s := k.withEndpoint(t)
+		for i := range 4 {
+			k.store(t, s, newEvent("src", fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), "ep"))
+		}
+		got := k.claim(t, s, "lease-1", t0.Add(time.Minute), 10)
+		if len(got) != 4 {
+			t.Fatalf("claimed %d, want 4", len(got))
+		}
+		// The first job's lease already ended: a bulk POST's outcome for
+		// all four holds for the other three only.
+		if !k.finish(t, s, got[0], "lease-1", job.StateCompleted, t0.Add(70*time.Second)) {
+			t.Fatalf("the lease holder could not finish its job")
+		}
+		at := t0.Add(80 * time.Second)
+		var fs []job.Finish
+		for _, j := range got {
+			fs = append(fs, job.Finish{
+				JobID: j.ID, LeaseID: "lease-1", State: job.StateRetrying, RunAt: at.Add(time.Minute), LastError: "HTTP 503", Now: at,
+				Attempt: job.Attempt{
+					ID: job.NewID("att", at), Number: j.Attempts, BatchID: "batch-1", StartedAt: at, Latency: 3 * time.Millisecond,
+					StatusCode: 503, Outcome: "retrying", ErrorClass: "http_5xx", Error: "HTTP 503", ResponseExcerpt: "busy",
+					Endpoint: "ep", RequestHeaders: map[string]string{"Content-Type": "application/json"}, RetryAfter: 30 * time.Second,
+				},
+			})
+		}
+		held, err := s.FinishJobs(ctx, fs)
+		if err != nil {
+			t.Fatalf("FinishJobs: %v", err)
+		}
+		if diff := cmp.Diff([]bool{false, true, true, true}, held); diff != "" {
+			t.Errorf("held (-want +got):\n%s", diff)
+		}
+		if j, _ := s.GetJob(ctx, got[0].ID); j.State != job.StateCompleted {
+			t.Errorf("the job finished before the bulk outcome: state %s, want completed", j.State)
+		}
+		if atts, _ := s.ListAttempts(ctx, got[0].ID); len(atts) != 1 || atts[0].BatchID != "" {
+			t.Errorf("attempts of the job finished before = %+v, want its own one only", atts)
+		}
+		for _, j := range got[1:] {
+			r, _ := s.GetJob(ctx, j.ID)
+			if r.State != job.StateRetrying || !r.RunAt.Equal(at.Add(time.Minute)) || r.LastError != "HTTP 503" || r.LeaseID != "" {
+				t.Errorf("job after the bulk outcome = %+v", r)
+			}
+			atts, err := s.ListAttempts(ctx, j.ID)
+			if err != nil || len(atts) != 1 {
+				t.Fatalf("ListAttempts(%s) = %+v, %v, want one", j.ID, atts, err)
+			}
+			want := fs[0].Attempt
+			want.ID, want.JobID, want.Number = atts[0].ID, j.ID, j.Attempts
+			if diff := cmp.Diff(want, atts[0], cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+				t.Errorf("attempt of %s (-want +got):\n%s", j.ID, diff)
+			}
+		}
+	})
+
 	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) {
 		t.Parallel()
 		s := k.withEndpoint(t)
