@@ -272,7 +272,7 @@ func (e *executor) ClaimReadyJobs(ctx context.Context, c job.Claim) ([]store.Job
 }
 
 // FinishJobs runs the fenced updates: one statement for each group of
-// jobs that end alike (finishGroups), one per job otherwise.
+// jobs that end alike (finishKey), one per job otherwise.
 func (e *executor) FinishJobs(ctx context.Context, fs []store.FinishRow) ([]bool, error) {
 	held := make([]bool, len(fs))
 	for _, g := range groupBy(len(fs), func(i int) finishKey { return finishKeyOf(fs[i]) }) {
@@ -317,15 +317,20 @@ func (e *executor) FinishJobs(ctx context.Context, fs []store.FinishRow) ([]bool
 type finishKey struct {
 	lease, state, lastError string
 	runAt, finishedAt, now  int64
+	keepRunAt, notFinished  bool // the NULLs of run_at and finished_at
 }
 
 func finishKeyOf(f store.FinishRow) finishKey {
 	k := finishKey{lease: f.LeaseID, state: string(f.State), lastError: f.LastError, now: micros(f.Now)}
 	if p := nullMicros(f.RunAt); p != nil {
 		k.runAt = *p
+	} else {
+		k.keepRunAt = true
 	}
 	if p := nullMicros(f.FinishedAt); p != nil {
 		k.finishedAt = *p
+	} else {
+		k.notFinished = true
 	}
 	return k
 }
