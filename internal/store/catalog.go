@@ -11,7 +11,8 @@ import (
 var _ job.EventStore = (*Store)(nil)
 
 // catalogShards is how many rows of one type the commits of the processes
-// sharing a database count in. Each of a store's concurrent group commits
+// sharing a database count in; the request counts (a source's minute and
+// outcome) are sharded the same way. Each of a store's concurrent group commits
 // holds a shard of its own until it ends, from a run of consecutive
 // shards picked at random when the store starts; two commits share a row
 // (and one waits for the other) only when two processes' runs overlap.

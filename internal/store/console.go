@@ -31,7 +31,11 @@ const latencySample = 10000
 // one short transaction. Accepted and duplicate requests are written with
 // their event's commit (job.NewEvent.Request) instead.
 func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
-	err := s.inTx(ctx, func(tx Tx) error { return s.writeRequests(ctx, tx, []job.InboundRequest{r}) })
+	// It counts in a shard of the store's, held until it commits, like a
+	// group commit: refused requests never wait on one row either.
+	shard := <-s.shards
+	defer func() { s.shards <- shard }()
+	err := s.inTx(ctx, func(tx Tx) error { return s.writeRequests(ctx, tx, shard, []job.InboundRequest{r}) })
 	if err != nil {
 		return s.wrap("record request", err)
 	}
@@ -40,8 +44,9 @@ func (s *Store) RecordRequest(ctx context.Context, r job.InboundRequest) error {
 
 // writeRequests writes requests to the log in one batch, trims the
 // buckets of the refused and duplicate ones (once each), and adds them
-// to the per-minute counts, one write per source, minute and outcome.
-func (s *Store) writeRequests(ctx context.Context, ex Executor, reqs []job.InboundRequest) error {
+// to the per-minute counts in shard, one write per source, minute and
+// outcome.
+func (s *Store) writeRequests(ctx context.Context, ex Executor, shard int, reqs []job.InboundRequest) error {
 	rows := make([]RequestRow, len(reqs))
 	type countKey struct {
 		source, outcome string
@@ -93,7 +98,7 @@ func (s *Store) writeRequests(ctx context.Context, ex Executor, reqs []job.Inbou
 		return a.minute.Before(b.minute)
 	})
 	for _, k := range keys {
-		if err := ex.CountRequest(ctx, k.source, k.minute, k.outcome, counts[k]); err != nil {
+		if err := ex.CountRequest(ctx, k.source, k.minute, k.outcome, shard, counts[k]); err != nil {
 			return err
 		}
 	}
@@ -102,7 +107,7 @@ func (s *Store) writeRequests(ctx context.Context, ex Executor, reqs []job.Inbou
 
 // logRequests writes the request of each event of a group commit:
 // accepted, or duplicate of the event stored first.
-func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, out []job.Stored) error {
+func (s *Store) logRequests(ctx context.Context, tx Tx, shard int, events []job.NewEvent, out []job.Stored) error {
 	var reqs []job.InboundRequest
 	for i, e := range events {
 		if e.Request == nil {
@@ -119,7 +124,7 @@ func (s *Store) logRequests(ctx context.Context, tx Tx, events []job.NewEvent, o
 	if len(reqs) == 0 {
 		return nil
 	}
-	return s.writeRequests(ctx, tx, reqs)
+	return s.writeRequests(ctx, tx, shard, reqs)
 }
 
 // ListRequests returns requests of the log, newest first.
@@ -170,7 +175,11 @@ func pruneRequests(ctx context.Context, ex Executor, c job.PruneCutoffs) error {
 	if c.RefusedBefore.IsZero() {
 		return nil
 	}
-	_, err := ex.PruneRequestCounts(ctx, c.RefusedBefore.Add(job.RefusedRetention-statsWindowKeep))
+	before := c.RefusedBefore.Add(job.RefusedRetention - statsWindowKeep)
+	if _, err := ex.PruneRequestCounts(ctx, before); err != nil {
+		return err
+	}
+	_, err := ex.PruneLegacyRequestCounts(ctx, before)
 	return err
 }
 

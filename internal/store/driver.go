@@ -188,14 +188,19 @@ type Executor interface {
 	// The console's queries (console.go).
 	// InsertRequests writes requests to the log in order.
 	InsertRequests(ctx context.Context, rs []RequestRow) error
-	// CountRequest adds n to the source's count of outcome in minute.
-	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error
+	// CountRequest adds n to the source's count of outcome in minute, in
+	// the count's shard (the commit's catalog shard: concurrent commits
+	// never wait on one row).
+	CountRequest(ctx context.Context, source string, minute time.Time, outcome string, shard int, n int64) error
 	// TrimRequests deletes the bucket's refused rows but the newest keep.
 	TrimRequests(ctx context.Context, bucket string, keep int) (int64, error)
 	ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow, error)
 	GetRequest(ctx context.Context, id string) (RequestRow, error)
 	PruneRequests(ctx context.Context, acceptedBefore, refusedBefore time.Time, max int) (int64, error)
 	PruneRequestCounts(ctx context.Context, before time.Time) (int64, error)
+	// PruneLegacyRequestCounts prunes the counts kept from before the
+	// shards (and written by older versions during a rolling upgrade).
+	PruneLegacyRequestCounts(ctx context.Context, before time.Time) (int64, error)
 	// RequestSeries returns per-minute counts by outcome since since.
 	RequestSeries(ctx context.Context, source string, since time.Time) ([]SeriesRow, error)
 	// DeliverySeries returns attempts by outcome per bucket since since.

@@ -181,7 +181,7 @@ func (s *Store) storeBatch(ctx context.Context, tx Tx, shard int, events []job.N
 		st.BatchSize = len(events)
 		out[i] = st
 	}
-	if err := s.logRequests(ctx, tx, events, out); err != nil {
+	if err := s.logRequests(ctx, tx, shard, events, out); err != nil {
 		return nil, err
 	}
 	return out, nil

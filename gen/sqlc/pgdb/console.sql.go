@@ -27,22 +27,25 @@ func (q *Queries) CountKeyUse(ctx context.Context, db DBTX, arg CountKeyUseParam
 }
 
 const countRequest = `-- name: CountRequest :exec
-INSERT INTO request_counts (source, minute, outcome, n) VALUES ($1, $2, $3, $4)
-ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n
+INSERT INTO request_count_shards (source, minute, outcome, shard, n) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (source, minute, outcome, shard) DO UPDATE SET n = request_count_shards.n + excluded.n
 `
 
 type CountRequestParams struct {
 	Source  string
 	Minute  time.Time
 	Outcome string
+	Shard   int32
 	N       int64
 }
 
+// Adds to the commit's own shard of the count (0025).
 func (q *Queries) CountRequest(ctx context.Context, db DBTX, arg CountRequestParams) error {
 	_, err := db.Exec(ctx, countRequest,
 		arg.Source,
 		arg.Minute,
 		arg.Outcome,
+		arg.Shard,
 		arg.N,
 	)
 	return err
@@ -554,8 +557,21 @@ func (q *Queries) ListRequestsBySource(ctx context.Context, db DBTX, arg ListReq
 	return items, nil
 }
 
-const pruneRequestCounts = `-- name: PruneRequestCounts :execrows
+const pruneLegacyRequestCounts = `-- name: PruneLegacyRequestCounts :execrows
 DELETE FROM request_counts WHERE minute < $1
+`
+
+// The counts from before the shards (0025).
+func (q *Queries) PruneLegacyRequestCounts(ctx context.Context, db DBTX, before time.Time) (int64, error) {
+	result, err := db.Exec(ctx, pruneLegacyRequestCounts, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneRequestCounts = `-- name: PruneRequestCounts :execrows
+DELETE FROM request_count_shards WHERE minute < $1
 `
 
 func (q *Queries) PruneRequestCounts(ctx context.Context, db DBTX, before time.Time) (int64, error) {
@@ -708,9 +724,14 @@ func (q *Queries) RecentLatenciesUnattributed(ctx context.Context, db DBTX, arg 
 }
 
 const requestSeries = `-- name: RequestSeries :many
-SELECT minute, outcome, sum(n)::bigint AS n FROM request_counts
-WHERE minute >= $1 AND ($2::text IS NULL OR source = $2)
-GROUP BY minute, outcome ORDER BY minute
+SELECT c.minute, c.outcome, sum(c.n)::bigint AS n FROM (
+    SELECT s.minute, s.outcome, s.n FROM request_count_shards AS s
+    WHERE s.minute >= $1 AND ($2::text IS NULL OR s.source = $2)
+    UNION ALL
+    SELECT l.minute, l.outcome, l.n FROM request_counts AS l
+    WHERE l.minute >= $1 AND ($2::text IS NULL OR l.source = $2)
+) AS c
+GROUP BY c.minute, c.outcome ORDER BY c.minute
 `
 
 type RequestSeriesParams struct {
@@ -724,6 +745,7 @@ type RequestSeriesRow struct {
 	N       int64
 }
 
+// The shards and the counts from before them (0025), summed.
 func (q *Queries) RequestSeries(ctx context.Context, db DBTX, arg RequestSeriesParams) ([]RequestSeriesRow, error) {
 	rows, err := db.Query(ctx, requestSeries, arg.Since, arg.Source)
 	if err != nil {

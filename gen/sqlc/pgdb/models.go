@@ -146,6 +146,14 @@ type RequestCount struct {
 	N       int64
 }
 
+type RequestCountShard struct {
+	Source  string
+	Minute  time.Time
+	Outcome string
+	Shard   int32
+	N       int64
+}
+
 type Schedule struct {
 	Name        string
 	Spec        []byte

@@ -142,6 +142,14 @@ type RequestCount struct {
 	N       int64
 }
 
+type RequestCountShard struct {
+	Source  string
+	Minute  int64
+	Outcome string
+	Shard   int64
+	N       int64
+}
+
 type Schedule struct {
 	Name        string
 	Spec        string

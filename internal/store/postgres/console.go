@@ -36,8 +36,8 @@ func (e *executor) InsertRequests(ctx context.Context, rs []store.RequestRow) er
 	return errors.Join(batchErr, res.Close())
 }
 
-func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error {
-	return e.q.CountRequest(ctx, e.db, pgdb.CountRequestParams{Source: source, Minute: minute, Outcome: outcome, N: n})
+func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, shard int, n int64) error {
+	return e.q.CountRequest(ctx, e.db, pgdb.CountRequestParams{Source: source, Minute: minute, Outcome: outcome, Shard: int32(shard), N: n})
 }
 
 func (e *executor) TrimRequests(ctx context.Context, bucket string, keep int) (int64, error) {
@@ -63,6 +63,10 @@ func (e *executor) PruneRequests(ctx context.Context, acceptedBefore, refusedBef
 
 func (e *executor) PruneRequestCounts(ctx context.Context, before time.Time) (int64, error) {
 	return e.q.PruneRequestCounts(ctx, e.db, before)
+}
+
+func (e *executor) PruneLegacyRequestCounts(ctx context.Context, before time.Time) (int64, error) {
+	return e.q.PruneLegacyRequestCounts(ctx, e.db, before)
 }
 
 func (e *executor) RequestSeries(ctx context.Context, source string, since time.Time) ([]store.SeriesRow, error) {

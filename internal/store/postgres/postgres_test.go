@@ -286,3 +286,85 @@ func TestEncryption(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestCountsDoNotSerialiseCommits: the request counts are sharded
+// like the catalog. While one commit's count row is held (a transaction
+// left open on it), commits of the same source and minute from another
+// process and from the same one do not wait; the stats sum the shards and
+// the counts from before the shards, and retention prunes both.
+func TestRequestCountsDoNotSerialiseCommits(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	open := func(shard int) *store.Store {
+		s, err := postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, store.WithCatalogShard(shard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(10), open(20)
+	now := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
+	event := func(id string) job.NewEvent {
+		return job.NewEvent{
+			Event: job.Event{ID: job.NewID("evt", now), Source: "s", DeliveryID: id,
+				ContentType: "application/json", Headers: map[string]string{}, Body: []byte("{}"), ReceivedAt: now},
+			Request: &job.InboundRequest{ID: job.NewID("req", now), Source: "s", KnownSource: true, ReceivedAt: now},
+		}
+	}
+	if _, err := a.StoreEvent(ctx, event("a1")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// What a's next commit in that shard does to its row, held open.
+	tag, err := tx.Exec(ctx, `UPDATE request_count_shards SET n = n + 1 WHERE source = 's' AND shard = 10`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("lock a's count row: %v, %v", tag, err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := b.StoreEvent(waitCtx, event("b1")); err != nil {
+		t.Fatalf("b's commit of the same source and minute while a's row is held: %v", err)
+	}
+	if _, err := a.StoreEvent(waitCtx, event("a2")); err != nil {
+		t.Fatalf("a's next commit of the same source and minute while its row is held: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A process of an older version counts in the table without shards.
+	if _, err := conn.Exec(ctx, `INSERT INTO request_counts (source, minute, outcome, n) VALUES ('s', $1, 'accepted', 4)`, now.Truncate(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	accepted := func() int64 {
+		t.Helper()
+		st, err := b.GetStats(ctx, job.StatsQuery{Source: "s", Since: now.Add(-time.Minute), Bucket: time.Minute, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, p := range st.Points {
+			n += p.Received[job.OutcomeAccepted]
+		}
+		return n
+	}
+	if n := accepted(); n != 7 {
+		t.Errorf("stats count %d accepted requests, want 7 (3 in the shards, 4 from before them)", n)
+	}
+	// Counts are kept 7 days longer than refused rows.
+	if _, _, err := a.Prune(ctx, job.PruneCutoffs{RefusedBefore: now.Add(time.Hour + 7*24*time.Hour - job.RefusedRetention), Batch: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if n := accepted(); n != 0 {
+		t.Errorf("after pruning the minute, stats count %d accepted requests, want 0", n)
+	}
+}

@@ -25,8 +25,8 @@ func (e *executor) InsertRequests(ctx context.Context, rs []store.RequestRow) er
 	return nil
 }
 
-func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, n int64) error {
-	return e.q.CountRequest(ctx, e.db, sqlitedb.CountRequestParams{Source: source, Minute: micros(minute), Outcome: outcome, N: n})
+func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, shard int, n int64) error {
+	return e.q.CountRequest(ctx, e.db, sqlitedb.CountRequestParams{Source: source, Minute: micros(minute), Outcome: outcome, Shard: int64(shard), N: n})
 }
 
 func (e *executor) TrimRequests(ctx context.Context, bucket string, keep int) (int64, error) {
@@ -52,6 +52,10 @@ func (e *executor) PruneRequests(ctx context.Context, acceptedBefore, refusedBef
 
 func (e *executor) PruneRequestCounts(ctx context.Context, before time.Time) (int64, error) {
 	return e.q.PruneRequestCounts(ctx, e.db, micros(before))
+}
+
+func (e *executor) PruneLegacyRequestCounts(ctx context.Context, before time.Time) (int64, error) {
+	return e.q.PruneLegacyRequestCounts(ctx, e.db, micros(before))
 }
 
 func (e *executor) RequestSeries(ctx context.Context, source string, since time.Time) ([]store.SeriesRow, error) {

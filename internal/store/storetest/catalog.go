@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -201,7 +202,9 @@ func exerciseCatalog(t *testing.T, setup setupFunc) {
 // ExerciseSharedCatalog checks the catalog of several processes on one
 // database: each counts in a shard of its own, and a listing from any of
 // them sums the shards — the count of every process, the earliest first
-// seen, the latest last seen and the example that came with it.
+// seen, the latest last seen and the example that came with it. The
+// request counts are sharded the same way: the stats of either process
+// count every process's requests.
 func ExerciseSharedCatalog(t *testing.T, opener EncryptedOpener) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
@@ -219,6 +222,7 @@ func ExerciseSharedCatalog(t *testing.T, opener EncryptedOpener) {
 		t.Helper()
 		e := newEvent("src", id, at)
 		e.Event.Type = typ
+		e.Request = &job.InboundRequest{ID: job.NewID("req", at), Source: "src", KnownSource: true, ReceivedAt: at}
 		if _, err := s.StoreEvent(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -245,6 +249,18 @@ func ExerciseSharedCatalog(t *testing.T, opener EncryptedOpener) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("catalog listed by %s (-want +got):\n%s", name, diff)
+		}
+		// One request a minute from 07:59 to 08:05, whoever counted it.
+		st, err := s.GetStats(ctx, job.StatsQuery{Since: t0.Add(-time.Minute), Bucket: time.Minute, Now: t0.Add(6 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var perMinute []int64
+		for _, p := range st.Points {
+			perMinute = append(perMinute, p.Received[job.OutcomeAccepted])
+		}
+		if want := []int64{1, 1, 1, 1, 1, 1, 1, 0}; !slices.Equal(perMinute, want) {
+			t.Errorf("stats read by %s: accepted per minute %v, want %v", name, perMinute, want)
 		}
 	}
 }

@@ -10,8 +10,9 @@ WHERE requests.accepted = 0 AND requests.bucket = @trim_bucket AND requests.id <
     ORDER BY r.id DESC LIMIT 1 OFFSET @skip), '');
 
 -- name: CountRequest :exec
-INSERT INTO request_counts (source, minute, outcome, n) VALUES (@source, @minute, @outcome, @n)
-ON CONFLICT (source, minute, outcome) DO UPDATE SET n = request_counts.n + excluded.n;
+-- Adds to the commit's own shard of the count (0025).
+INSERT INTO request_count_shards (source, minute, outcome, shard, n) VALUES (@source, @minute, @outcome, @shard, @n)
+ON CONFLICT (source, minute, outcome, shard) DO UPDATE SET n = request_count_shards.n + excluded.n;
 
 -- name: ListRequests :many
 -- Newest first in id order (the primary key); the id range is after_id (live
@@ -52,12 +53,22 @@ DELETE FROM requests WHERE id IN (
     LIMIT @max_rows);
 
 -- name: PruneRequestCounts :execrows
+DELETE FROM request_count_shards WHERE minute < @before;
+
+-- name: PruneLegacyRequestCounts :execrows
+-- The counts from before the shards (0025).
 DELETE FROM request_counts WHERE minute < @before;
 
 -- name: RequestSeries :many
-SELECT minute, outcome, CAST(sum(n) AS INTEGER) AS n FROM request_counts
-WHERE minute >= @since AND (sqlc.narg('source') IS NULL OR source = sqlc.narg('source'))
-GROUP BY minute, outcome ORDER BY minute;
+-- The shards and the counts from before them (0025), summed.
+SELECT c.minute, c.outcome, CAST(sum(c.n) AS INTEGER) AS n FROM (
+    SELECT s.minute, s.outcome, s.n FROM request_count_shards AS s
+    WHERE s.minute >= @since AND (sqlc.narg('source') IS NULL OR s.source = sqlc.narg('source'))
+    UNION ALL
+    SELECT l.minute, l.outcome, l.n FROM request_counts AS l
+    WHERE l.minute >= @since AND (sqlc.narg('source') IS NULL OR l.source = sqlc.narg('source'))
+) AS c
+GROUP BY c.minute, c.outcome ORDER BY c.minute;
 
 -- name: DeliverySeries :many
 -- The attempts of one endpoint per bucket of @bucket microseconds and
