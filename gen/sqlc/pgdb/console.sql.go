@@ -224,42 +224,47 @@ func (q *Queries) InsertAuditEntry(ctx context.Context, db DBTX, arg InsertAudit
 	return err
 }
 
-const insertRequest = `-- name: InsertRequest :exec
+const insertRequests = `-- name: InsertRequests :exec
 INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::boolean[]),
+       unnest($5::timestamptz[]), unnest($6::text[]), unnest($7::text[]),
+       unnest($8::integer[]), unnest($9::bigint[]), unnest($10::text[]),
+       unnest($11::text[]), unnest($12::text[]), unnest($13::bytea[])
 `
 
-type InsertRequestParams struct {
-	ID          string
-	Source      string
-	Bucket      string
-	Accepted    bool
-	ReceivedAt  time.Time
-	Outcome     string
-	Reason      string
-	StatusCode  int32
-	Size        int64
-	RemoteAddr  string
-	EventID     string
-	Headers     string
-	BodyExcerpt []byte
+type InsertRequestsParams struct {
+	Ids          []string
+	Sources      []string
+	Buckets      []string
+	Accepted     []bool
+	ReceivedAts  []time.Time
+	Outcomes     []string
+	Reasons      []string
+	StatusCodes  []int32
+	Sizes        []int64
+	RemoteAddrs  []string
+	EventIds     []string
+	Headers      []string
+	BodyExcerpts [][]byte
 }
 
-func (q *Queries) InsertRequest(ctx context.Context, db DBTX, arg InsertRequestParams) error {
-	_, err := db.Exec(ctx, insertRequest,
-		arg.ID,
-		arg.Source,
-		arg.Bucket,
+// Requests to the log in one statement, one row per array position (as
+// InsertEvents, one statement instead of one per request).
+func (q *Queries) InsertRequests(ctx context.Context, db DBTX, arg InsertRequestsParams) error {
+	_, err := db.Exec(ctx, insertRequests,
+		arg.Ids,
+		arg.Sources,
+		arg.Buckets,
 		arg.Accepted,
-		arg.ReceivedAt,
-		arg.Outcome,
-		arg.Reason,
-		arg.StatusCode,
-		arg.Size,
-		arg.RemoteAddr,
-		arg.EventID,
+		arg.ReceivedAts,
+		arg.Outcomes,
+		arg.Reasons,
+		arg.StatusCodes,
+		arg.Sizes,
+		arg.RemoteAddrs,
+		arg.EventIds,
 		arg.Headers,
-		arg.BodyExcerpt,
+		arg.BodyExcerpts,
 	)
 	return err
 }

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/dispatchd/dispatchd/gen/sqlc/pgdb"
@@ -14,26 +12,24 @@ import (
 // InsertRequests inserts the requests in one pipelined batch (one: one
 // plain statement).
 func (e *executor) InsertRequests(ctx context.Context, rs []store.RequestRow) error {
-	params := make([]pgdb.InsertRequestsBatchParams, len(rs))
-	for i, r := range rs {
+	var p pgdb.InsertRequestsParams
+	for _, r := range rs {
 		q := r.Req
-		params[i] = pgdb.InsertRequestsBatchParams{
-			ID: q.ID, Source: q.Source, Bucket: q.Bucket(), Accepted: q.Accepted(), ReceivedAt: q.ReceivedAt,
-			Outcome: q.Outcome, Reason: q.Reason, StatusCode: int32(q.StatusCode), Size: q.Size, RemoteAddr: q.RemoteAddr,
-			EventID: q.EventID, Headers: string(r.Headers), BodyExcerpt: nonNilBytes(q.BodyExcerpt),
-		}
+		p.Ids = append(p.Ids, q.ID)
+		p.Sources = append(p.Sources, q.Source)
+		p.Buckets = append(p.Buckets, q.Bucket())
+		p.Accepted = append(p.Accepted, q.Accepted())
+		p.ReceivedAts = append(p.ReceivedAts, q.ReceivedAt)
+		p.Outcomes = append(p.Outcomes, q.Outcome)
+		p.Reasons = append(p.Reasons, q.Reason)
+		p.StatusCodes = append(p.StatusCodes, int32(q.StatusCode))
+		p.Sizes = append(p.Sizes, q.Size)
+		p.RemoteAddrs = append(p.RemoteAddrs, q.RemoteAddr)
+		p.EventIds = append(p.EventIds, q.EventID)
+		p.Headers = append(p.Headers, string(r.Headers))
+		p.BodyExcerpts = append(p.BodyExcerpts, nonNilBytes(q.BodyExcerpt))
 	}
-	if len(params) == 1 {
-		return e.q.InsertRequest(ctx, e.db, pgdb.InsertRequestParams(params[0]))
-	}
-	var batchErr error
-	res := e.q.InsertRequestsBatch(ctx, e.db, params)
-	res.Exec(func(i int, err error) {
-		if err != nil && batchErr == nil {
-			batchErr = fmt.Errorf("log request %s: %w", rs[i].Req.ID, err)
-		}
-	})
-	return errors.Join(batchErr, res.Close())
+	return e.q.InsertRequests(ctx, e.db, p)
 }
 
 func (e *executor) CountRequest(ctx context.Context, source string, minute time.Time, outcome string, shard int, n int64) error {

@@ -45,53 +45,90 @@ func (e *executor) Ping(ctx context.Context) error {
 
 // InsertEvents inserts the events in one pipelined batch.
 func (e *executor) InsertEvents(ctx context.Context, events []store.EventRow) ([]bool, error) {
-	params := make([]pgdb.InsertEventsBatchParams, len(events))
-	for i, ev := range events {
-		params[i] = pgdb.InsertEventsBatchParams{
-			ID: ev.ID, Source: ev.Source, DeliveryID: nullable(ev.DeliveryID), ContentType: ev.ContentType,
-			Headers: ev.Headers, Body: ev.Body, ReceivedAt: ev.ReceivedAt, Type: ev.Type,
-		}
+	var p pgdb.InsertEventsParams
+	for _, ev := range events {
+		p.Ids = append(p.Ids, ev.ID)
+		p.Sources = append(p.Sources, ev.Source)
+		p.DeliveryIds = append(p.DeliveryIds, ev.DeliveryID)
+		p.ContentTypes = append(p.ContentTypes, ev.ContentType)
+		p.Headers = append(p.Headers, string(ev.Headers))
+		p.Bodies = append(p.Bodies, ev.Body)
+		p.ReceivedAts = append(p.ReceivedAts, ev.ReceivedAt)
+		p.Types = append(p.Types, ev.Type)
+	}
+	ids, err := e.q.InsertEvents(ctx, e.db, p)
+	if err != nil {
+		return nil, err
+	}
+	stored := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		stored[id] = true
 	}
 	inserted := make([]bool, len(events))
-	var batchErr error
-	res := e.q.InsertEventsBatch(ctx, e.db, params)
-	res.QueryRow(func(i int, _ string, err error) {
-		switch {
-		case err == nil:
-			inserted[i] = true
-		case errors.Is(err, pgx.ErrNoRows): // the delivery id is stored already
-		case batchErr == nil:
-			batchErr = err
-		}
-	})
-	return inserted, errors.Join(batchErr, res.Close())
+	for i, ev := range events {
+		inserted[i] = stored[ev.ID]
+	}
+	return inserted, nil
 }
 
-// InsertJobs inserts the jobs in one pipelined batch (one job: one plain
-// statement).
+// InsertJobs inserts the jobs without a coalesce key in one statement and
+// those with one in one pipelined batch (each may update the pending job it
+// coalesces into, which one statement cannot do twice to one row).
 func (e *executor) InsertJobs(ctx context.Context, jobs []store.JobRow) ([]string, error) {
-	if len(jobs) == 1 {
-		id, err := e.q.InsertJob(ctx, e.db, pgdb.InsertJobParams(insertJobParams(jobs[0])))
+	ids := make([]string, len(jobs))
+	var plain pgdb.InsertUncoalescedJobsParams
+	var coalesced []pgdb.InsertJobsBatchParams
+	var at []int // the position in jobs of each coalesced one
+	for i, r := range jobs {
+		j := r.Job
+		if j.CoalesceKey != "" {
+			coalesced = append(coalesced, insertJobParams(r))
+			at = append(at, i)
+			continue
+		}
+		ids[i] = j.ID
+		plain.Ids = append(plain.Ids, j.ID)
+		plain.Endpoints = append(plain.Endpoints, j.Endpoint)
+		plain.EventIds = append(plain.EventIds, j.EventID)
+		plain.Payloads = append(plain.Payloads, nonNilBytes(j.Payload))
+		plain.States = append(plain.States, string(j.State))
+		plain.RunAts = append(plain.RunAts, j.RunAt)
+		plain.CreatedAts = append(plain.CreatedAts, j.CreatedAt)
+		plain.UpdatedAts = append(plain.UpdatedAts, j.UpdatedAt)
+		plain.OrderingKeys = append(plain.OrderingKeys, j.OrderingKey)
+		plain.Sources = append(plain.Sources, j.Source)
+		plain.IdempotencyKeys = append(plain.IdempotencyKeys, j.IdempotencyKey)
+		plain.Retries = append(plain.Retries, string(r.Retry))
+		plain.TraceParents = append(plain.TraceParents, j.TraceParent)
+		plain.PayloadEventIds = append(plain.PayloadEventIds, r.PayloadEventID)
+		plain.LastErrors = append(plain.LastErrors, j.LastError)
+		plain.FinishedAts = append(plain.FinishedAts, j.FinishedAt) // zero: NULL
+	}
+	if len(plain.Ids) > 0 {
+		if err := e.q.InsertUncoalescedJobs(ctx, e.db, plain); err != nil {
+			return nil, err
+		}
+	}
+	switch len(coalesced) {
+	case 0:
+	case 1:
+		id, err := e.q.InsertJob(ctx, e.db, pgdb.InsertJobParams(coalesced[0]))
 		if err != nil {
 			return nil, err
 		}
-		return []string{id}, nil
-	}
-	params := make([]pgdb.InsertJobsBatchParams, len(jobs))
-	for i, r := range jobs {
-		params[i] = insertJobParams(r)
-	}
-	ids := make([]string, len(jobs))
-	var batchErr error
-	res := e.q.InsertJobsBatch(ctx, e.db, params)
-	res.QueryRow(func(i int, id string, err error) {
-		if err != nil && batchErr == nil {
-			batchErr = err
+		ids[at[0]] = id
+	default:
+		var batchErr error
+		res := e.q.InsertJobsBatch(ctx, e.db, coalesced)
+		res.QueryRow(func(k int, id string, err error) {
+			if err != nil && batchErr == nil {
+				batchErr = err
+			}
+			ids[at[k]] = id
+		})
+		if err := errors.Join(batchErr, res.Close()); err != nil {
+			return nil, err
 		}
-		ids[i] = id
-	})
-	if err := errors.Join(batchErr, res.Close()); err != nil {
-		return nil, err
 	}
 	return ids, nil
 }

@@ -1,11 +1,11 @@
--- name: InsertRequest :exec
+-- name: InsertRequests :exec
+-- Requests to the log in one statement, one row per array position (as
+-- InsertEvents, one statement instead of one per request).
 INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
-VALUES (@id, @source, @bucket, @accepted, @received_at, @outcome, @reason, @status_code, @size, @remote_addr, @event_id, @headers, @body_excerpt);
-
--- name: InsertRequestsBatch :batchexec
--- InsertRequest for a group commit's webhooks in one round trip.
-INSERT INTO requests (id, source, bucket, accepted, received_at, outcome, reason, status_code, size, remote_addr, event_id, headers, body_excerpt)
-VALUES (@id, @source, @bucket, @accepted, @received_at, @outcome, @reason, @status_code, @size, @remote_addr, @event_id, @headers, @body_excerpt);
+SELECT unnest(@ids::text[]), unnest(@sources::text[]), unnest(@buckets::text[]), unnest(@accepted::boolean[]),
+       unnest(@received_ats::timestamptz[]), unnest(@outcomes::text[]), unnest(@reasons::text[]),
+       unnest(@status_codes::integer[]), unnest(@sizes::bigint[]), unnest(@remote_addrs::text[]),
+       unnest(@event_ids::text[]), unnest(@headers::text[]), unnest(@body_excerpts::bytea[]);
 
 -- name: TrimRequests :execrows
 -- Keeps the newest @skip + 1 refused or duplicate rows of a bucket.
