@@ -218,81 +218,15 @@ func TestSharedCatalog(t *testing.T) {
 	})
 }
 
-// TestCatalogCountsDoNotSerialiseProcesses: while one process's commit
-// holds its catalog row of a type (a transaction left open on that row),
-// another process stores events of the same type: it counts in shards of
-// its own (20…23; a's are 10…13) and does not wait.
-func TestCatalogCountsDoNotSerialiseProcesses(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	ctx := context.Background()
-	open := func(shard int) *store.Store {
-		s, err := postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, store.WithCatalogShard(shard))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(10), open(20)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	event := func(id string) job.NewEvent {
-		return job.NewEvent{Event: job.Event{ID: job.NewID("evt", now), Source: "s", DeliveryID: id, Type: "order.created",
-			ContentType: "application/json", Headers: map[string]string{}, Body: []byte("{}"), ReceivedAt: now}}
-	}
-	if _, err := a.StoreEvent(ctx, event("a1")); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	// What a's next commit does to its row, held open.
-	tag, err := tx.Exec(ctx, `UPDATE event_type_counts SET seen_count = seen_count + 1 WHERE name = 'order.created' AND shard = 10`)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("lock a's row: %v, %v", tag, err)
-	}
-	// A commit blocked behind the row would wait for the transaction
-	// above, which only ends after this test: the deadline tells a wait
-	// from a slow machine by a wide margin.
-	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if _, err := b.StoreEvent(waitCtx, event("b1")); err != nil {
-		t.Fatalf("b's commit of the same type while a's row is held: %v", err)
-	}
-	// Nor does a's next commit: it takes the next of a's shards.
-	if _, err := a.StoreEvent(waitCtx, event("a2")); err != nil {
-		t.Fatalf("a's next commit of the same type while its row is held: %v", err)
-	}
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	types, err := b.ListEventTypes(ctx)
-	if err != nil || len(types) != 1 || types[0].Count != 3 {
-		t.Errorf("catalog = %+v, %v; want order.created counted three times", types, err)
-	}
-}
-
-func TestEncryption(t *testing.T) {
-	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, ...store.Option) (*store.Store, error) {
-		url := pgtest.NewDatabase(t)
-		return func(ctx context.Context, opts ...store.Option) (*store.Store, error) {
-			return postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, opts...)
-		}
-	})
-}
-
-// TestRequestCountsDoNotSerialiseCommits: the request counts are sharded
-// like the catalog. While one commit's count row is held (a transaction
-// left open on it), commits of the same source and minute from another
-// process and from the same one do not wait; the stats sum the shards and
-// the counts from before the shards, and retention prunes both.
-func TestRequestCountsDoNotSerialiseCommits(t *testing.T) {
+// TestCountsDoNotSerialiseCommits: while one process's commit holds its
+// catalog row of a type and its request-count row of a source's minute (a
+// transaction left open on both), another process stores events of that
+// type and minute: it counts in shards of its own (20…23; a's are 10…13)
+// and does not wait, nor does a's next commit, which takes the next of a's
+// shards. The sums count every commit, and the request counts add what a
+// process of an older version counted without shards; retention prunes
+// those too.
+func TestCountsDoNotSerialiseCommits(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	open := func(shard int) *store.Store {
@@ -307,7 +241,7 @@ func TestRequestCountsDoNotSerialiseCommits(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
 	event := func(id string) job.NewEvent {
 		return job.NewEvent{
-			Event: job.Event{ID: job.NewID("evt", now), Source: "s", DeliveryID: id,
+			Event: job.Event{ID: job.NewID("evt", now), Source: "s", DeliveryID: id, Type: "order.created",
 				ContentType: "application/json", Headers: map[string]string{}, Body: []byte("{}"), ReceivedAt: now},
 			Request: &job.InboundRequest{ID: job.NewID("req", now), Source: "s", KnownSource: true, ReceivedAt: now},
 		}
@@ -325,21 +259,33 @@ func TestRequestCountsDoNotSerialiseCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	// What a's next commit in that shard does to its row, held open.
-	tag, err := tx.Exec(ctx, `UPDATE request_count_shards SET n = n + 1 WHERE source = 's' AND shard = 10`)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("lock a's count row: %v, %v", tag, err)
+	// What a's next commit in that shard does to its rows, held open.
+	for _, lock := range []string{
+		`UPDATE event_type_counts SET seen_count = seen_count + 1 WHERE name = 'order.created' AND shard = 10`,
+		`UPDATE request_count_shards SET n = n + 1 WHERE source = 's' AND shard = 10`,
+	} {
+		tag, err := tx.Exec(ctx, lock)
+		if err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("lock a's row (%s): %v, %v", lock, tag, err)
+		}
 	}
+	// A commit blocked behind a row would wait for the transaction above,
+	// which only ends after these commits: the deadline tells a wait from
+	// a slow machine by a wide margin.
 	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if _, err := b.StoreEvent(waitCtx, event("b1")); err != nil {
-		t.Fatalf("b's commit of the same source and minute while a's row is held: %v", err)
+		t.Fatalf("b's commit of the same type and minute while a's rows are held: %v", err)
 	}
 	if _, err := a.StoreEvent(waitCtx, event("a2")); err != nil {
-		t.Fatalf("a's next commit of the same source and minute while its row is held: %v", err)
+		t.Fatalf("a's next commit of the same type and minute while its rows are held: %v", err)
 	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
+	}
+	types, err := b.ListEventTypes(ctx)
+	if err != nil || len(types) != 1 || types[0].Count != 3 {
+		t.Errorf("catalog = %+v, %v; want order.created counted three times", types, err)
 	}
 	// A process of an older version counts in the table without shards.
 	if _, err := conn.Exec(ctx, `INSERT INTO request_counts (source, minute, outcome, n) VALUES ('s', $1, 'accepted', 4)`, now.Truncate(time.Minute)); err != nil {
@@ -367,4 +313,13 @@ func TestRequestCountsDoNotSerialiseCommits(t *testing.T) {
 	if n := accepted(); n != 0 {
 		t.Errorf("after pruning the minute, stats count %d accepted requests, want 0", n)
 	}
+}
+
+func TestEncryption(t *testing.T) {
+	storetest.ExerciseEncryption(t, func(t *testing.T) func(context.Context, ...store.Option) (*store.Store, error) {
+		url := pgtest.NewDatabase(t)
+		return func(ctx context.Context, opts ...store.Option) (*store.Store, error) {
+			return postgres.OpenWith(ctx, url, postgres.Options{StatementTimeout: 30 * time.Second}, opts...)
+		}
+	})
 }
