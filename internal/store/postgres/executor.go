@@ -43,7 +43,8 @@ func (e *executor) Ping(ctx context.Context) error {
 	return err
 }
 
-// InsertEvents inserts the events in one pipelined batch.
+// InsertEvents inserts the events in one statement over arrays; a stored
+// delivery id inserts nothing, and its event is reported as not inserted.
 func (e *executor) InsertEvents(ctx context.Context, events []store.EventRow) ([]bool, error) {
 	var p pgdb.InsertEventsParams
 	for _, ev := range events {
