@@ -1,8 +1,8 @@
 -- The request counts, sharded like the catalog's (0020), as on PostgreSQL,
 -- where every group commit waited on the one row of (source, minute,
 -- outcome) until the commit before it had ended. SQLite has one writer, so
--- here the shard is always the same one; the table is the same so that
--- one store core serves both engines. request_counts keeps what was
+-- a process counts in one shard (picked when it starts); the table is the
+-- same so that one store core serves both engines. request_counts keeps what was
 -- counted before (and what a process of an older version counts there
 -- during a rolling upgrade); reads add it, retention prunes both.
 CREATE TABLE request_count_shards (
